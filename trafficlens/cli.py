@@ -1,0 +1,128 @@
+"""The `trafficlens` command. Commands parse options, call one library function, print a summary."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from trafficlens import __version__
+from trafficlens.errors import TrafficlensError
+from trafficlens.store import DEFAULT_LAKE
+
+LAKE_HELP = f"Lake folder (default: $TRAFFICLENS_LAKE or ./{DEFAULT_LAKE})."
+
+
+def default_lake() -> str:
+    return os.environ.get("TRAFFICLENS_LAKE") or DEFAULT_LAKE
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Errors a user can cause become one line, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TrafficlensError as e:
+            raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted; the lake is as it was before this run", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.exit(0)
+
+    return wrapper
+
+
+def ingest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of `ingest`, shared with `analyze`."""
+    options = [
+        click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP),
+        click.option("--format", "fmt", help="Log format, if not auto-detected: combined, common, "
+                     "vhost_combined, vhost_common, w3c (IIS), cloudfront, alb, elb, s3, caddy, traefik, "
+                     "nginx_json, json."),
+        click.option("--log-format", help="A custom nginx log_format or Apache LogFormat string."),
+        click.option("--json-map", help="JSON lines: column=$.path pairs, e.g. 'user_agent=$.ua,ts=$.time'."),
+        click.option("--site", help="Site name for these logs (default: the virtual host, or 'default')."),
+        click.option("--tz", help="Time zone of timestamps that carry no offset (default UTC), e.g. Europe/Paris."),
+        click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal)."),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trafficlens")
+def main() -> None:
+    """trafficlens: how much of a site's traffic is human, crawler, scraper or AI agent, who runs
+    it, whether it is who it claims to be, and which of it is malicious, from its access logs."""
+
+
+def _run_ingest(paths: tuple[str, ...], lake: str, fmt: str | None, log_format: str | None,
+                json_map: str | None, site: str | None, tz: str | None, progress: bool | None):
+    from trafficlens.ingest import IngestOptions, ingest
+
+    if not paths:
+        raise click.UsageError("give at least one log file, folder, glob, or - for standard input")
+    opts = IngestOptions(format=fmt, log_format=log_format, json_map=json_map, site=site, tz=tz)
+    if tz:
+        _check_tz(tz)
+    return ingest(list(paths), lake, opts, progress=progress)
+
+
+def _check_tz(tz: str) -> None:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise TrafficlensError(f"unknown time zone {tz!r}; use an IANA name such as Europe/Paris") from None
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@ingest_options
+@friendly
+def ingest(paths: tuple[str, ...], **kw: Any) -> None:
+    """Read access logs into the lake's events (idempotent: re-running adds nothing).
+
+    PATHS are files, folders, globs, or - for standard input; plain, .gz, .bz2 or .zst.
+
+    Example:
+
+    \b
+        trafficlens ingest /var/log/nginx/access.log* --lake lake
+        zcat old.log.gz | trafficlens ingest - --lake lake --site shop
+    """
+    summary = _run_ingest(paths, **kw)
+    click.echo(f"ingested into {summary.lake}: {summary.describe()}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@ingest_options
+@click.option("--top", default=10, show_default=True, help="Rows in each top list.")
+@friendly
+def analyze(paths: tuple[str, ...], top: int, **kw: Any) -> None:
+    """Ingest logs and summarise the traffic: the main job.
+
+    Example:
+
+    \b
+        trafficlens analyze sample_logs/
+    """
+    from trafficlens.summary import render_summary, summarize
+
+    summary = _run_ingest(paths, **kw)
+    click.echo(f"ingested into {summary.lake}: {summary.describe()}")
+    click.echo(render_summary(summarize(summary.lake, top=top)))
+
+
+if __name__ == "__main__":
+    main()

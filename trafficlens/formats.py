@@ -1,0 +1,715 @@
+"""Log formats: how each kind of access log line becomes the columns of EVENT_SCHEMA.
+
+Every parser is a polars expression pipeline over a frame of `line, line_no`; a line that fits no
+format becomes a reject with its reason. Three families:
+
+- regex formats (combined, common, vhost_*, ALB, ELB, S3, and custom nginx/Apache format strings):
+  a fast regex first, then an escape-tolerant one for the few lines the fast one misses;
+- W3C extended (IIS, CloudFront): `#Fields:` directives say the columns, and may change mid-file;
+- JSON lines (Caddy, Traefik, nginx `escape=json`, or any JSON with a field mapping).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from trafficlens.errors import FormatError
+from trafficlens.schema import EVENT_SCHEMA, UTC_TS
+
+# --- building blocks --------------------------------------------------------------------------
+
+Q_FAST = r'[^"]*'  # a quoted field without escaped quotes: the common case, and fast
+Q_ESC = r'(?:[^"\\]|\\.)*'  # Apache writes \" inside quoted fields
+NOSP = r"[^ ]+"
+NOSP0 = r"[^ ]*"
+
+REQUEST_RE = (
+    r"^(?P<method>[A-Z][A-Z0-9_-]{0,31}) (?P<target>.+?)(?: (?P<protocol>[A-Z]{2,10}/[0-9.]{1,4}))?$"
+)
+ABSOLUTE_RE = r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/?#]*)(?P<rest>.*)$"
+
+
+def _q(name: str, escaped: bool) -> str:
+    return f'"(?P<{name}>{Q_ESC if escaped else Q_FAST})"'
+
+
+@dataclass(frozen=True)
+class RegexFormat:
+    """A format parsed by one regex with named groups (see RAW_FIELDS for group meanings)."""
+
+    name: str
+    fast: str
+    tolerant: str | None = None  # tried on the lines `fast` misses
+    ts_kind: str = "clf"
+    time_unit: str = "s"  # unit of a `request_time` group: s, ms or us
+    has_host: bool = False
+    url_decode: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class W3CFormat:
+    """W3C extended log format: columns named by `#Fields:` directives."""
+
+    name: str
+    separator: str  # " " for IIS, "\t" for CloudFront
+    time_taken_unit: str  # IIS: ms; CloudFront: s
+    plus_is_space: bool  # IIS writes spaces in user agents as '+'
+
+
+@dataclass(frozen=True)
+class JsonFormat:
+    """JSON lines: each event column is the first non-null of a list of JSON paths."""
+
+    name: str
+    paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ts_kind: str = "auto"
+    duration_unit: str = "s"  # unit of the `request_time` paths
+    marker: str | None = None  # a key whose presence identifies the format in detection
+
+
+Format = RegexFormat | W3CFormat | JsonFormat
+
+
+def _combined(escaped: bool, vhost: str | None = None, tail: bool = True) -> str:
+    head = ""
+    if vhost == "port":
+        head = r"(?P<host>[^ :]+):(?P<server_port>[0-9]+) "
+    elif vhost == "plain":
+        head = r"(?P<host>[^ ]+) "
+    rx = (
+        "^"
+        + head
+        + rf"(?P<client_ip>{NOSP}) (?P<ident>{NOSP}) (?P<remote_user>{NOSP}) \[(?P<ts>[^\]]+)\] "
+        + _q("request", escaped)
+        + r" (?P<status>[0-9]{3}|-) (?P<bytes>[0-9]+|-)"
+    )
+    if tail:
+        rx += r"(?: " + _q("referer", escaped) + " " + _q("user_agent", escaped) + ")?"
+    return rx
+
+
+def _alb(escaped: bool) -> str:
+    q = lambda n: _q(n, escaped)  # noqa: E731
+    return (
+        r"^(?P<type>[a-z0-9]+) (?P<ts>[0-9T:.\-]+Z) (?P<elb>[^ ]+) "
+        r"(?P<client_ip>[^ ]+):(?P<client_port>[0-9]+) (?P<backend>[^ ]+) "
+        r"(?P<rt1>[-0-9.]+) (?P<rt2>[-0-9.]+) (?P<rt3>[-0-9.]+) "
+        r"(?P<status>[0-9]{3}|-) (?P<target_status>[0-9]{3}|-) (?P<received_bytes>[0-9]+|-) (?P<bytes>[0-9]+|-) "
+        + q("request") + " " + q("user_agent")
+        + r" (?P<tls_cipher>[^ ]+) (?P<tls_protocol>[^ ]+)"
+    )
+
+
+def _elb(escaped: bool) -> str:
+    q = lambda n: _q(n, escaped)  # noqa: E731
+    return (
+        r"^(?P<ts>[0-9]{4}-[0-9T:.\-]+Z) (?P<elb>[^ ]+) "
+        r"(?P<client_ip>[^ ]+):(?P<client_port>[0-9]+) (?P<backend>[^ ]+) "
+        r"(?P<rt1>[-0-9.]+) (?P<rt2>[-0-9.]+) (?P<rt3>[-0-9.]+) "
+        r"(?P<status>[0-9]{3}|-) (?P<backend_status>[0-9]{3}|-) (?P<received_bytes>[0-9]+|-) (?P<bytes>[0-9]+|-) "
+        + q("request")
+        + r"(?: " + q("user_agent") + r" (?P<tls_cipher>[^ ]+) (?P<tls_protocol>[^ ]+))?"
+    )
+
+
+def _s3(escaped: bool) -> str:
+    q = lambda n: _q(n, escaped)  # noqa: E731
+    return (
+        r"^(?P<bucket_owner>[^ ]+) (?P<bucket>[^ ]+) \[(?P<ts>[^\]]+)\] (?P<client_ip>[^ ]+) "
+        r"(?P<remote_user>[^ ]+) (?P<request_id>[^ ]+) (?P<operation>[^ ]+) (?P<key>[^ ]+) "
+        + q("request")
+        + r" (?P<status>[0-9]{3}|-) (?P<error_code>[^ ]+) (?P<bytes>[0-9]+|-) (?P<object_size>[0-9]+|-) "
+        r"(?P<request_time>[0-9]+|-) (?P<turnaround>[0-9]+|-) "
+        + q("referer") + " " + q("user_agent")
+        + r"(?: (?P<version_id>[^ ]+) (?P<host_id>[^ ]+) (?P<sig_version>[^ ]+) (?P<tls_cipher>[^ ]+) "
+        r"(?P<auth_type>[^ ]+) (?P<host>[^ ]+) (?P<tls_protocol>[^ ]+))?"
+    )
+
+
+REGEX_FORMATS: dict[str, RegexFormat] = {
+    "vhost_combined": RegexFormat(
+        "vhost_combined", _combined(False, "port"), _combined(True, "port"), has_host=True
+    ),
+    "vhost_combined_noport": RegexFormat(
+        "vhost_combined", _combined(False, "plain"), _combined(True, "plain"), has_host=True
+    ),
+    # combined's referer/user-agent tail is optional, so it reads common lines too; `common` is
+    # reported when no line has the tail.
+    "combined": RegexFormat("combined", _combined(False), _combined(True)),
+    "alb": RegexFormat("alb", _alb(False), _alb(True), ts_kind="iso"),
+    "elb": RegexFormat("elb", _elb(False), _elb(True), ts_kind="iso"),
+    "s3": RegexFormat("s3", _s3(False), _s3(True), time_unit="ms"),
+}
+# Names a user may give with --format, mapped to the parser that reads them.
+FORMAT_ALIASES = {
+    "combined": "combined", "common": "combined", "clf": "combined", "ncsa": "combined",
+    "vhost_combined": "vhost_combined", "vhost_common": "vhost_combined",
+    "alb": "alb", "elb": "elb", "s3": "s3",
+    "w3c": "w3c", "iis": "w3c", "cloudfront": "cloudfront",
+    "caddy": "caddy", "traefik": "traefik", "nginx_json": "nginx_json", "json": "json",
+}
+
+W3C_FORMATS = {
+    "w3c": W3CFormat("w3c", " ", "ms", True),
+    "cloudfront": W3CFormat("cloudfront", "\t", "s", False),
+}
+
+# JSON paths per event column. Most are tried in order; the first non-null wins.
+_NGINX_JSON_PATHS: dict[str, tuple[str, ...]] = {
+    "ts": ("$.time_iso8601", "$.time_local", "$.msec", "$.timestamp", "$.time", "$['@timestamp']"),
+    "client_ip": ("$.remote_addr", "$.client_ip", "$.realip_remote_addr", "$.ip"),
+    "remote_user": ("$.remote_user",),
+    "request": ("$.request",),
+    "method": ("$.request_method", "$.method"),
+    "target": ("$.request_uri", "$.uri_full"),
+    "path": ("$.uri", "$.path"),
+    "query": ("$.args", "$.query_string"),
+    "protocol": ("$.server_protocol", "$.protocol"),
+    "status": ("$.status",),
+    "bytes": ("$.body_bytes_sent", "$.bytes_sent", "$.size"),
+    "referer": ("$.http_referer", "$.referer", "$.referrer"),
+    "user_agent": ("$.http_user_agent", "$.user_agent", "$.agent"),
+    "request_time": ("$.request_time",),
+    "forwarded_for": ("$.http_x_forwarded_for", "$.x_forwarded_for"),
+    "host": ("$.host", "$.http_host", "$.server_name", "$.vhost"),
+    "server_port": ("$.server_port",),
+    "tls_protocol": ("$.ssl_protocol",),
+    "tls_cipher": ("$.ssl_cipher",),
+    "tls_fingerprint": ("$.ssl_ja3", "$.ja3", "$.ja4", "$.http_ssl_ja3"),
+    "signature_agent": ("$.http_signature_agent",),
+}
+
+JSON_FORMATS: dict[str, JsonFormat] = {
+    "caddy": JsonFormat(
+        "caddy",
+        {
+            "ts": ("$.ts",),
+            "client_ip": ("$.request.client_ip", "$.request.remote_ip", "$.request.remote_addr"),
+            "remote_user": ("$.user_id",),
+            "method": ("$.request.method",),
+            "target": ("$.request.uri",),
+            "protocol": ("$.request.proto",),
+            "host": ("$.request.host",),
+            "status": ("$.status",),
+            "bytes": ("$.size",),
+            "request_time": ("$.duration",),
+            "referer": ("$.request.headers.Referer[0]", "$.request.headers.referer[0]"),
+            "user_agent": ("$.request.headers['User-Agent'][0]", "$.request.headers['user-agent'][0]"),
+            "forwarded_for": (
+                "$.request.headers['X-Forwarded-For'][0]", "$.request.headers['x-forwarded-for'][0]",
+            ),
+            "signature_agent": ("$.request.headers['Signature-Agent'][0]",),
+            "tls_protocol": ("$.request.tls.proto",),
+            "tls_cipher": ("$.request.tls.cipher_suite",),
+        },
+        ts_kind="auto",
+        duration_unit="s",
+        marker='"request":{',
+    ),
+    "traefik": JsonFormat(
+        "traefik",
+        {
+            "ts": ("$.StartUTC", "$.time", "$.StartLocal"),
+            "client_ip": ("$.ClientHost", "$.ClientAddr"),
+            "remote_user": ("$.ClientUsername",),
+            "method": ("$.RequestMethod",),
+            "target": ("$.RequestPath",),
+            "protocol": ("$.RequestProtocol",),
+            "host": ("$.RequestHost",),
+            "server_port": ("$.RequestPort",),
+            "status": ("$.DownstreamStatus", "$.OriginStatus"),
+            "bytes": ("$.DownstreamContentSize", "$.OriginContentSize"),
+            "request_time": ("$.Duration",),
+            "referer": ("$['request_Referer']",),
+            "user_agent": ("$['request_User-Agent']",),
+            "forwarded_for": ("$['request_X-Forwarded-For']",),
+            "tls_protocol": ("$.TLSVersion",),
+            "tls_cipher": ("$.TLSCipher",),
+        },
+        ts_kind="auto",
+        duration_unit="ns",
+        marker='"RequestMethod"',
+    ),
+    "nginx_json": JsonFormat("nginx_json", _NGINX_JSON_PATHS, ts_kind="auto", duration_unit="s"),
+}
+
+ALL_FORMAT_NAMES = sorted(set(FORMAT_ALIASES))
+
+
+# --- custom format strings (nginx log_format, Apache LogFormat) --------------------------------
+
+# nginx variable -> (raw group name); the group's meaning is given by RAW_FIELDS below.
+NGINX_VARS = {
+    "remote_addr": "client_ip", "realip_remote_addr": "client_ip", "binary_remote_addr": None,
+    "remote_user": "remote_user", "time_local": "ts", "time_iso8601": "ts_iso", "msec": "ts_epoch",
+    "request": "request", "status": "status", "body_bytes_sent": "bytes", "bytes_sent": "bytes",
+    "http_referer": "referer", "http_user_agent": "user_agent", "request_time": "request_time",
+    "http_x_forwarded_for": "forwarded_for", "host": "host", "http_host": "host",
+    "server_name": "host", "server_port": "server_port", "request_method": "method",
+    "request_uri": "target", "uri": "path", "document_uri": "path", "args": "query",
+    "query_string": "query", "server_protocol": "protocol", "ssl_protocol": "tls_protocol",
+    "ssl_cipher": "tls_cipher", "http_signature_agent": "signature_agent",
+    "http_ssl_ja3": "tls_fingerprint", "ssl_ja3": "tls_fingerprint", "ja3": "tls_fingerprint",
+}
+APACHE_DIRECTIVES = {
+    "h": "client_ip", "a": "client_ip", "l": None, "u": "remote_user", "t": "ts", "r": "request",
+    "s": "status", "b": "bytes", "B": "bytes", "O": "bytes", "I": None, "S": None, "v": "host",
+    "V": "host", "p": "server_port", "D": "request_time_us", "T": "request_time", "U": "path",
+    "q": "query_q", "m": "method", "H": "protocol", "X": None, "k": None, "P": None, "L": None,
+    "R": None, "f": None, "e": None, "n": None, "o": None, "A": None, "C": None, "i": None, "x": None,
+}
+APACHE_HEADERS = {
+    "referer": "referer", "user-agent": "user_agent", "x-forwarded-for": "forwarded_for",
+    "host": "host", "signature-agent": "signature_agent",
+}
+APACHE_VARS = {
+    "ssl_protocol": "tls_protocol", "ssl_cipher": "tls_cipher", "ssl_ja3": "tls_fingerprint",
+}
+
+
+def _field_regex(next_char: str | None, escaped: bool) -> str:
+    """A value ends where the format's next literal begins: GoAccess and agent-census do the same."""
+    if next_char == '"':
+        return Q_ESC if escaped else Q_FAST
+    if next_char == "]":
+        return r"[^\]]*"
+    if next_char is None:
+        return r"[^\r\n]*"
+    if next_char == " ":
+        return NOSP0
+    return rf"[^{re.escape(next_char)}]*?"
+
+
+def compile_log_format(spec: str) -> RegexFormat:
+    """Turn an nginx `log_format` or Apache `LogFormat` string into a RegexFormat.
+
+    Example: `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent`.
+    """
+    spec = spec.strip().strip("'")
+    if "$" in spec and not re.search(r"%[<>]?[a-zA-Z{]", spec):
+        tokens = _tokenize_nginx(spec)
+    elif re.search(r"%[<>!,0-9]*(?:\{[^}]*\})?[a-zA-Z]", spec):
+        tokens = _tokenize_apache(spec)
+    else:
+        raise FormatError(
+            "--log-format needs nginx $variables or Apache %directives, e.g. "
+            "'$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent'"
+        )
+    ts_kind = "clf"
+    time_unit = "s"
+    used: dict[str, int] = {}
+    parts: dict[bool, list[str]] = {False: ["^"], True: ["^"]}
+    for i, (kind, value) in enumerate(tokens):
+        if kind == "lit":
+            for esc in (False, True):
+                parts[esc].append(re.escape(value).replace(r"\ ", " "))
+            continue
+        nxt = next((v[0] for k, v in tokens[i + 1 :] if k == "lit" and v), None)
+        group = value
+        if group == "ts_iso":
+            group, ts_kind = "ts", "iso"
+        elif group == "ts_epoch":
+            group, ts_kind = "ts", "epoch"
+        elif group == "request_time_us":
+            group, time_unit = "request_time", "us"
+        if group is None or group in used:
+            # Unknown, ignored or repeated fields still have to be consumed.
+            name = None
+        else:
+            name = group
+            used[group] = 1
+        for esc in (False, True):
+            body = _field_regex(nxt, esc)
+            parts[esc].append(f"(?P<{name}>{body})" if name else f"(?:{body})")
+    if "client_ip" not in used and "ts" not in used:
+        raise FormatError("--log-format names neither the client address nor the time; nothing to analyse")
+    return RegexFormat(
+        "custom", "".join(parts[False]), "".join(parts[True]), ts_kind=ts_kind, time_unit=time_unit,
+        has_host="host" in used,
+    )
+
+
+def _tokenize_nginx(spec: str) -> list[tuple[str, str | None]]:
+    tokens: list[tuple[str, str | None]] = []
+    pos = 0
+    for m in re.finditer(r"\$\{?([a-zA-Z_][a-zA-Z0-9_]*)\}?", spec):
+        if m.start() > pos:
+            tokens.append(("lit", spec[pos : m.start()]))
+        tokens.append(("var", NGINX_VARS.get(m.group(1).lower())))
+        pos = m.end()
+    if pos < len(spec):
+        tokens.append(("lit", spec[pos:]))
+    return tokens
+
+
+def _tokenize_apache(spec: str) -> list[tuple[str, str | None]]:
+    spec = spec.replace('\\"', '"')
+    tokens: list[tuple[str, str | None]] = []
+    pos = 0
+    for m in re.finditer(r"%(?:[<>!,0-9]*)(?:\{([^}]*)\})?([a-zA-Z%])", spec):
+        if m.start() > pos:
+            tokens.append(("lit", spec[pos : m.start()]))
+        arg, d = m.group(1), m.group(2)
+        if d == "%":
+            tokens.append(("lit", "%"))
+        elif d == "i":
+            tokens.append(("var", APACHE_HEADERS.get((arg or "").lower())))
+        elif d == "x":
+            tokens.append(("var", APACHE_VARS.get((arg or "").lower())))
+        elif d == "t" and arg:
+            raise FormatError(f"--log-format: custom time %{{{arg}}}t is not supported; log with plain %t")
+        elif d == "T" and arg in ("ms", "us", "s"):
+            tokens.append(("var", {"ms": "request_time_ms", "us": "request_time_us", "s": "request_time"}[arg]))
+        elif d in APACHE_DIRECTIVES:
+            tokens.append(("var", APACHE_DIRECTIVES[d]))
+        else:
+            raise FormatError(f"--log-format: unknown Apache directive %{d}")
+        pos = m.end()
+    if pos < len(spec):
+        tokens.append(("lit", spec[pos:]))
+    # %t prints its own brackets: the value regex sits inside them.
+    out: list[tuple[str, str | None]] = []
+    for kind, value in tokens:
+        if kind == "var" and value == "ts":
+            out += [("lit", "["), ("var", "ts"), ("lit", "]")]
+        elif kind == "var" and value == "request_time_ms":
+            out.append(("var", "request_time_ms"))
+        else:
+            out.append((kind, value))
+    merged: list[tuple[str, str | None]] = []
+    for kind, value in out:
+        if kind == "lit" and merged and merged[-1][0] == "lit":
+            merged[-1] = ("lit", (merged[-1][1] or "") + (value or ""))
+        else:
+            merged.append((kind, value))
+    return merged
+
+
+def parse_json_map(spec: str) -> dict[str, tuple[str, ...]]:
+    """`user_agent=$.ua,ts=$.time` -> {"user_agent": ("$.ua",), "ts": ("$.time",)}."""
+    out: dict[str, tuple[str, ...]] = {}
+    allowed = set(EVENT_SCHEMA) | {"request", "target"}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        if "=" not in item:
+            raise FormatError(f"--json-map item {item!r} must be column=$.json.path")
+        col, path = (s.strip() for s in item.split("=", 1))
+        if col not in allowed:
+            raise FormatError(f"--json-map: unknown column {col!r}; use one of {', '.join(sorted(allowed))}")
+        if not path.startswith("$"):
+            path = "$." + path
+        out[col] = out.get(col, ()) + (path,)
+    return out
+
+
+# --- shared expressions -----------------------------------------------------------------------
+
+
+def _null_dash(e: pl.Expr) -> pl.Expr:
+    return pl.when(e.is_in(["-", ""])).then(None).otherwise(e)
+
+
+def _unescape(e: pl.Expr) -> pl.Expr:
+    # Apache writes \" and \\, nginx writes \x22 and \x5C.
+    return (
+        e.str.replace_all(r'\"', '"', literal=True)
+        .str.replace_all(r"\x22", '"', literal=True)
+        .str.replace_all(r"\x5C", "\\", literal=True)
+        .str.replace_all("\\\\", "\\", literal=True)
+    )
+
+
+_PCT = {f"%{b:02X}": chr(b) for b in range(0x20, 0x7F)}
+_PCT.update({f"%{b:02x}": chr(b) for b in range(0x20, 0x7F)})
+
+
+def percent_decode_ascii(e: pl.Expr) -> pl.Expr:
+    """Decode %XX escapes of printable ASCII (vectorised with one Aho-Corasick pass)."""
+    return e.str.replace_many(list(_PCT), list(_PCT.values()))
+
+
+def parse_ts(e: pl.Expr, kind: str, tz: str | None) -> pl.Expr:
+    """Parse a timestamp expression to UTC; `tz` applies to stamps that carry no offset."""
+    zone = tz or "UTC"
+    if kind == "clf":
+        with_zone = e.str.strptime(pl.Datetime("us"), "%d/%b/%Y:%H:%M:%S %z", strict=False)
+        naive = e.str.strptime(pl.Datetime("us"), "%d/%b/%Y:%H:%M:%S", strict=False)
+        return pl.coalesce(
+            with_zone.dt.convert_time_zone("UTC"),
+            naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC"),
+        )
+    if kind == "epoch":
+        return _epoch(e.cast(pl.Float64, strict=False))
+    if kind == "w3c":
+        return e.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False).dt.replace_time_zone(
+            zone, ambiguous="earliest", non_existent="null"
+        ).dt.convert_time_zone("UTC")
+    # ISO 8601, with or without an offset; auto also accepts epoch seconds and CLF.
+    z = e.str.replace(r"Z$", "+00:00").str.replace(r" ", "T")
+    iso_zone = z.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False)
+    iso_naive = z.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False)
+    out = [
+        iso_zone.dt.convert_time_zone("UTC"),
+        iso_naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC"),
+    ]
+    if kind == "auto":
+        num = e.cast(pl.Float64, strict=False)
+        out.append(_epoch(pl.when(num > 1e11).then(num / 1000).otherwise(num)))
+        out.append(parse_ts(e, "clf", tz))
+    return pl.coalesce(out)
+
+
+def _epoch(seconds: pl.Expr) -> pl.Expr:
+    return (seconds * 1_000_000).round(0).cast(pl.Int64, strict=False).cast(UTC_TS)
+
+
+def split_request(df: pl.DataFrame) -> pl.DataFrame:
+    """request line -> method, target, protocol; a malformed one keeps its raw text in `path`."""
+    parts = pl.col("request").str.extract_groups(REQUEST_RE)
+    return df.with_columns(parts.alias("_r")).with_columns(
+        method=pl.col("_r").struct.field("method"),
+        target=pl.coalesce(pl.col("_r").struct.field("target"), _null_dash(pl.col("request"))),
+        protocol=pl.col("_r").struct.field("protocol"),
+    ).drop("_r")
+
+
+def split_target(df: pl.DataFrame) -> pl.DataFrame:
+    """target (origin or absolute form) -> host, server_port, path, query."""
+    absolute = pl.col("target").str.extract_groups(ABSOLUTE_RE)
+    df = df.with_columns(absolute.alias("_a"))
+    authority = pl.col("_a").struct.field("authority")
+    auth_host = authority.str.extract(r"^(?:[^@]*@)?(\[[^\]]*\]|[^:]*)", 1).str.strip_chars("[]")
+    auth_port = authority.str.extract(r":([0-9]+)$", 1).cast(pl.Int32, strict=False)
+    rest = pl.col("_a").struct.field("rest")
+    rel = pl.when(authority.is_not_null()).then(
+        pl.when(rest == "").then(pl.lit("/")).otherwise(rest)
+    ).otherwise(pl.col("target"))
+    df = df.with_columns(
+        _rel=rel,
+        _ahost=_null_dash(auth_host),
+        _aport=auth_port,
+    )
+    q = pl.col("_rel").str.find("?", literal=True)
+    has_q = q.is_not_null() & pl.col("method").is_not_null()
+    return df.with_columns(
+        path=pl.when(has_q).then(pl.col("_rel").str.slice(0, q)).otherwise(pl.col("_rel")),
+        query=pl.when(has_q).then(pl.col("_rel").str.slice(q + 1)).otherwise(None),
+        _ahost=pl.col("_ahost"),
+    ).drop("_a", "_rel")
+
+
+# Raw group name -> how it becomes an event column. Other groups are dropped.
+def finish(df: pl.DataFrame, fmt_name: str, ts_kind: str, tz: str | None, time_unit: str,
+           site: str | None, source: str) -> pl.DataFrame:
+    """Raw string columns from any parser -> EVENT_SCHEMA columns (plus `_reject` reasons)."""
+    cols = set(df.columns)
+
+    def has(c: str) -> bool:
+        return c in cols
+
+    escaped = [c for c in ("referer", "user_agent", "request", "remote_user", "forwarded_for", "path", "query") if has(c)]
+    if escaped and has("line"):
+        # Only the few lines holding a backslash can hold an escape: unescape just those.
+        bs = pl.col("line").str.contains("\\", literal=True)
+        esc = df.filter(bs)
+        if esc.height:
+            esc = esc.with_columns(_unescape(pl.col(c)).alias(c) for c in escaped)
+            df = pl.concat([df.filter(~bs), esc])
+    if has("request"):
+        df = split_request(df)
+    elif has("method") or has("target") or has("path"):
+        df = df.with_columns(
+            method=pl.col("method") if has("method") else pl.lit(None, pl.String),
+            protocol=pl.col("protocol") if has("protocol") else pl.lit(None, pl.String),
+        )
+        if not has("target"):
+            qcol = pl.col("query_q").str.strip_prefix("?") if has("query_q") else (
+                pl.col("query") if has("query") else pl.lit(None, pl.String)
+            )
+            df = df.with_columns(
+                target=pl.when(qcol.is_not_null() & (qcol != "") & (qcol != "-")).then(
+                    pl.col("path") + "?" + qcol
+                ).otherwise(pl.col("path"))
+            )
+        df = df.drop([c for c in ("path", "query") if c in df.columns])
+    if "target" in df.columns:
+        df = split_target(df)
+    else:
+        df = df.with_columns(
+            path=pl.lit(None, pl.String), query=pl.lit(None, pl.String), method=pl.lit(None, pl.String),
+            protocol=pl.lit(None, pl.String), _ahost=pl.lit(None, pl.String), _aport=pl.lit(None, pl.Int32),
+        )
+    cols = set(df.columns)
+
+    # request_time: seconds. ALB/ELB split it in three parts, -1 meaning "no response".
+    if has("rt1"):
+        parts = [pl.col(c).cast(pl.Float64, strict=False) for c in ("rt1", "rt2", "rt3")]
+        rt = pl.when(pl.all_horizontal([p >= 0 for p in parts])).then(pl.sum_horizontal(parts))
+    elif has("request_time_ms"):
+        rt = pl.col("request_time_ms").cast(pl.Float64, strict=False) / 1000
+    elif has("request_time"):
+        scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[time_unit]
+        rt = pl.col("request_time").cast(pl.Float64, strict=False) * scale
+    else:
+        rt = pl.lit(None, pl.Float64)
+
+    host = pl.col("host") if has("host") else pl.lit(None, pl.String)
+    host = pl.coalesce(_null_dash(host), pl.col("_ahost"))
+    port = pl.col("server_port").cast(pl.Int32, strict=False) if has("server_port") else pl.lit(None, pl.Int32)
+    port = pl.coalesce(port, pl.col("_aport"))
+    ip = pl.col("client_ip").str.strip_chars("[]") if has("client_ip") else pl.lit(None, pl.String)
+
+    def opt(c: str) -> pl.Expr:
+        return _null_dash(pl.col(c)) if has(c) else pl.lit(None, pl.String)
+
+    out = df.select(
+        ts=parse_ts(pl.col("ts"), ts_kind, tz) if has("ts") else pl.lit(None, UTC_TS),
+        site=pl.lit(site) if site else pl.coalesce(host, pl.lit("default")),
+        host=host,
+        client_ip=_null_dash(ip),
+        remote_user=opt("remote_user"),
+        method=pl.col("method"),
+        path=pl.col("path"),
+        query=pl.col("query"),
+        protocol=pl.col("protocol"),
+        status=pl.col("status").cast(pl.Int32, strict=False) if has("status") else pl.lit(None, pl.Int32),
+        bytes=pl.col("bytes").cast(pl.Int64, strict=False) if has("bytes") else pl.lit(None, pl.Int64),
+        referer=opt("referer"),
+        user_agent=opt("user_agent"),
+        request_time=rt,
+        forwarded_for=opt("forwarded_for"),
+        source=pl.lit(source),
+        line_no=pl.col("line_no"),
+        server_port=port,
+        tls_protocol=opt("tls_protocol"),
+        tls_cipher=opt("tls_cipher"),
+        tls_fingerprint=opt("tls_fingerprint"),
+        signature_agent=opt("signature_agent"),
+        format=pl.lit(fmt_name),
+        _raw_ts=pl.col("ts") if has("ts") else pl.lit(None, pl.String),
+    )
+    return out
+
+
+def parse_regex(lines: pl.DataFrame, fmt: RegexFormat) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Apply the fast regex, then the tolerant one to the misses; returns (matched raw, misses)."""
+    names = re.findall(r"\(\?P<([a-zA-Z_0-9]+)>", fmt.fast)
+    got = lines.with_columns(pl.col("line").str.extract_groups(fmt.fast).alias("_g"))
+    # Every format's first group is required, so it is null exactly when the line did not match.
+    first = names[0]
+    ok = pl.col("_g").struct.field(first).is_not_null()
+    matched = got.filter(ok).unnest("_g")
+    missed = got.filter(~ok).drop("_g")
+    if fmt.tolerant and missed.height:
+        again = missed.with_columns(pl.col("line").str.extract_groups(fmt.tolerant).alias("_g"))
+        ok2 = pl.col("_g").struct.field(first).is_not_null()
+        matched = pl.concat([matched, again.filter(ok2).unnest("_g")], how="diagonal_relaxed")
+        missed = again.filter(~ok2).drop("_g")
+    return matched, missed
+
+
+def parse_json(lines: pl.DataFrame, fmt: JsonFormat) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Pick each column from its JSON paths; a line with no timestamp and no address is a miss."""
+    is_obj = pl.col("line").str.strip_chars_start().str.starts_with("{")
+    exprs = {
+        col: pl.coalesce([pl.col("line").str.json_path_match(p) for p in paths])
+        for col, paths in fmt.paths.items()
+    }
+    got = lines.with_columns(**exprs)
+    cols = set(exprs)
+    key = [pl.col(c).is_not_null() for c in ("ts", "client_ip", "request", "target") if c in cols]
+    ok = is_obj & pl.any_horizontal(key) if key else is_obj
+    return got.filter(ok), got.filter(~ok).select("line", "line_no")
+
+
+def detect_json(sample: list[str]) -> JsonFormat:
+    text = "\n".join(sample[:50])
+    for name in ("traefik", "caddy"):
+        m = JSON_FORMATS[name].marker
+        if m and m in text.replace(" ", ""):
+            return JSON_FORMATS[name]
+    return JSON_FORMATS["nginx_json"]
+
+
+# --- W3C extended ----------------------------------------------------------------------------
+
+# W3C field name (lower-cased) -> raw group name understood by finish().
+W3C_FIELDS = {
+    "date": "date", "time": "time", "c-ip": "client_ip", "cs-username": "remote_user",
+    "cs-method": "method", "cs-uri-stem": "path", "cs-uri-query": "query", "sc-status": "status",
+    "sc-bytes": "bytes", "cs(user-agent)": "user_agent", "cs(referer)": "referer",
+    "cs(referrer)": "referer", "cs-host": "host_cs", "cs(host)": "host_cs", "x-host-header": "host",
+    "s-port": "server_port", "cs-version": "protocol", "cs-protocol-version": "protocol",
+    "time-taken": "request_time", "x-forwarded-for": "forwarded_for",
+    "cs(x-forwarded-for)": "forwarded_for", "ssl-protocol": "tls_protocol",
+    "ssl-cipher": "tls_cipher", "cs-uri": "target",
+}
+
+
+def w3c_fields(directive: str) -> list[str]:
+    """`#Fields: date time c-ip` -> ["date", "time", "c-ip"]."""
+    return directive.split(":", 1)[1].split()
+
+
+def parse_w3c(
+    lines: pl.DataFrame, fmt: W3CFormat, fields: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str] | None]:
+    """Parse data lines by the `#Fields:` in force; returns (raw columns, misses, fields after)."""
+    is_dir = pl.col("line").str.starts_with("#")
+    is_fields = pl.col("line").str.starts_with("#Fields:")
+    df = lines.with_columns(_block=is_fields.cum_sum())
+    directives = df.filter(is_fields)["line"].to_list()
+    specs: list[list[str] | None] = [fields] + [w3c_fields(d) for d in directives]
+    data = df.filter(~is_dir)
+    parsed: list[pl.DataFrame] = []
+    misses: list[pl.DataFrame] = []
+    # A handful of blocks per chunk at most (one per #Fields line): this loop is per directive.
+    for block, spec in enumerate(specs):
+        part = data.filter(pl.col("_block") == block).drop("_block")
+        if part.height == 0:
+            continue
+        if spec is None:
+            misses.append(part.with_columns(_why=pl.lit("no #Fields directive before this line")))
+            continue
+        sep = "\t" if "\t" in part["line"][0] else fmt.separator
+        split = pl.col("line").str.split(sep)
+        n = len(spec)
+        good = split.list.len() == n
+        misses.append(
+            part.filter(~good).with_columns(_why=pl.lit(f"W3C line does not have the {n} fields #Fields names"))
+        )
+        part = part.filter(good)
+        cols = {}
+        for i, name in enumerate(spec):
+            raw = W3C_FIELDS.get(name.lower())
+            if raw and raw not in cols:
+                cols[raw] = split.list.get(i)
+        if "date" in cols and "time" in cols:
+            cols["ts"] = cols.pop("date") + " " + cols.pop("time")
+        out = part.select("line", "line_no", **cols)
+        if "user_agent" in out.columns:
+            ua = pl.col("user_agent")
+            if fmt.plus_is_space:
+                ua = ua.str.replace_all("+", " ", literal=True)
+            else:
+                # CloudFront URL-encodes user agents, some twice (%2520).
+                ua = percent_decode_ascii(percent_decode_ascii(ua))
+            out = out.with_columns(user_agent=ua)
+        if "referer" in out.columns and not fmt.plus_is_space:
+            out = out.with_columns(referer=percent_decode_ascii(pl.col("referer")))
+        if "host" in out.columns or "host_cs" in out.columns:
+            hosts = [pl.col(c) for c in ("host", "host_cs") if c in out.columns]
+            out = out.with_columns(host=pl.coalesce([_null_dash(h) for h in hosts])).drop(
+                [c for c in ("host_cs",) if c in out.columns]
+            )
+        parsed.append(out)
+    last = specs[-1]
+    raw = pl.concat(parsed, how="diagonal_relaxed") if parsed else lines.select("line", "line_no").clear()
+    miss = (
+        pl.concat(misses, how="diagonal_relaxed").select("line", "line_no", "_why")
+        if misses
+        else pl.DataFrame(schema={"line": pl.String, "line_no": pl.Int64, "_why": pl.String})
+    )
+    return raw, miss, last

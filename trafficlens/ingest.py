@@ -1,0 +1,529 @@
+"""Raw access logs -> the lake's `events` and `rejects`, streaming, idempotent and atomic.
+
+A source is known by its content, not its name: the manifest keeps a hash of its first bytes and
+of the bytes just before where the last run stopped. Ingesting the same content again adds
+nothing; a source that has grown since (an active log, or a rotated one that was appended to)
+resumes where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from trafficlens import formats as F
+from trafficlens.errors import FormatError, InputError
+from trafficlens.progress import Progress
+from trafficlens.readers import CHUNK_BYTES, OpenSource, Source, resolve_sources, split_lines
+from trafficlens.schema import EVENT_COLUMNS, EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA
+from trafficlens.store import Lake, Transaction
+
+HEAD_BYTES = 64 * 1024  # fingerprint and format-detection sample
+TAIL_BYTES = 4096
+SAMPLE_LINES = 1000
+FLUSH_ROWS = 1_000_000  # rows buffered per output file before it is written
+PARSE_THREADS = 2
+
+
+@dataclass
+class IngestOptions:
+    """How to read the sources. Every field has a CLI option of the same name."""
+
+    format: str | None = None
+    log_format: str | None = None
+    site: str | None = None
+    tz: str | None = None
+    json_map: str | None = None
+    chunk_bytes: int = CHUNK_BYTES
+
+
+@dataclass
+class SourceResult:
+    source: str
+    format: str | None
+    compression: str
+    lines: int = 0
+    events: int = 0
+    rejects: int = 0
+    status: str = "ingested"  # ingested | resumed | unchanged | empty
+    resumed_at_line: int = 0
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did."""
+
+    lake: Path
+    results: list[SourceResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def files(self) -> int:
+        return len(self.results)
+
+    @property
+    def lines(self) -> int:
+        return sum(r.lines for r in self.results)
+
+    @property
+    def events(self) -> int:
+        return sum(r.events for r in self.results)
+
+    @property
+    def rejects(self) -> int:
+        return sum(r.rejects for r in self.results)
+
+    @property
+    def formats(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.results:
+            if r.format and r.lines:
+                out[r.format] = out.get(r.format, 0) + r.lines
+        return out
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        fmts = ", ".join(f"{k} ({v:,})" for k, v in sorted(self.formats.items())) or "-"
+        unchanged = sum(r.status == "unchanged" for r in self.results)
+        extra = f" ({unchanged} already ingested)" if unchanged else ""
+        return (
+            f"{self.files} file(s){extra}, {self.lines:,} lines, {self.events:,} events, "
+            f"{self.rejects:,} rejects; formats: {fmts}; {self.seconds:.1f}s, "
+            f"{self.lines_per_second:,.0f} lines/s"
+        )
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def resolve_format(sample: list[str], opts: IngestOptions) -> F.Format:
+    """The named format, the custom one, or the one that fits most sample lines."""
+    if opts.log_format:
+        return F.compile_log_format(opts.log_format)
+    if opts.format:
+        name = F.FORMAT_ALIASES.get(opts.format.lower().replace("-", "_"))
+        if name is None:
+            raise FormatError(f"unknown --format {opts.format!r}; choose one of {', '.join(F.ALL_FORMAT_NAMES)}")
+        if name in F.W3C_FORMATS:
+            return F.W3C_FORMATS[name]
+        if name in F.JSON_FORMATS or name == "json":
+            return _json_format(name, opts)
+        return F.REGEX_FORMATS[name]
+    return detect_format(sample, opts)
+
+
+def _json_format(name: str, opts: IngestOptions) -> F.JsonFormat:
+    base = F.JSON_FORMATS.get(name, F.JSON_FORMATS["nginx_json"])
+    if not opts.json_map:
+        return base
+    paths = dict(base.paths)
+    paths.update(F.parse_json_map(opts.json_map))
+    return F.JsonFormat("json", paths, ts_kind="auto", duration_unit=base.duration_unit)
+
+
+def detect_format(sample: list[str], opts: IngestOptions | None = None) -> F.Format:
+    """Tell a log's format from a sample of its lines; junk lines among them do not matter."""
+    opts = opts or IngestOptions()
+    lines = [s for s in sample if s.strip()]
+    if not lines:
+        raise FormatError("the log is empty")
+    directives = [s for s in lines if s.startswith("#Fields:")]
+    data = [s for s in lines if not s.startswith("#")]
+    if directives:
+        fields = [f.lower() for f in F.w3c_fields(directives[0])]
+        tabbed = sum("\t" in s for s in data[:50]) > len(data[:50]) / 2
+        return F.W3C_FORMATS["cloudfront" if tabbed or "x-edge-location" in fields else "w3c"]
+    if sum(s.lstrip().startswith("{") for s in data) > len(data) / 2:
+        return _json_format(F.detect_json(data).name, opts)
+    frame = pl.DataFrame({"line": data}, schema={"line": pl.String})
+    best, best_hits = None, 0
+    for fmt in F.REGEX_FORMATS.values():
+        hits = frame.select(pl.col("line").str.contains(fmt.tolerant or fmt.fast).sum()).item()
+        if hits > best_hits:
+            best, best_hits = fmt, hits
+    if best is None:
+        raise FormatError(
+            "no known format fits the first lines; name it with --format "
+            f"({', '.join(F.ALL_FORMAT_NAMES)}) or describe it with --log-format"
+        )
+    return best
+
+
+def _variant(fmt: F.Format, raw: pl.DataFrame) -> pl.Expr:
+    """combined vs common: the same parser, told apart per line by the optional tail."""
+    if isinstance(fmt, F.RegexFormat) and fmt.name in ("combined", "vhost_combined") and "user_agent" in raw.columns:
+        short = fmt.name.replace("combined", "common")
+        return pl.when(pl.col("user_agent").is_null() & pl.col("referer").is_null()).then(
+            pl.lit(short)
+        ).otherwise(pl.lit(fmt.name))
+    return pl.lit(fmt.name)
+
+
+def parse_chunk(
+    lines: pl.DataFrame, fmt: F.Format, opts: IngestOptions, source: str, w3c_fields: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str] | None]:
+    """Lines (`line`, `line_no`) -> (events, rejects, W3C fields in force after the chunk)."""
+    blank = pl.col("line").str.strip_chars() == ""
+    lines = lines.filter(~blank)
+    ts_kind, unit = "auto", "s"
+    if isinstance(fmt, F.W3CFormat):
+        raw, miss, w3c_fields = F.parse_w3c(lines, fmt, w3c_fields)
+        ts_kind, unit = "w3c", fmt.time_taken_unit
+        misses = miss.rename({"_why": "reason"})
+    else:
+        if isinstance(fmt, F.JsonFormat):
+            raw, miss = F.parse_json(lines, fmt)
+            ts_kind, unit = fmt.ts_kind, fmt.duration_unit
+            reason = "not a JSON object with a time or client address"
+        else:
+            raw, miss = F.parse_regex(lines, fmt)
+            ts_kind, unit = fmt.ts_kind, fmt.time_unit
+            reason = f"does not fit the {fmt.name} format"
+        misses = miss.select("line", "line_no", reason=pl.lit(reason))
+    variant = _variant(fmt, raw)
+    events = F.finish(raw, fmt.name, ts_kind, opts.tz, unit, opts.site, source)
+    if isinstance(fmt, F.RegexFormat) and fmt.name in ("combined", "vhost_combined"):
+        events = events.with_columns(format=raw.select(variant).to_series())
+    bad_ts = events.filter(pl.col("ts").is_null())
+    events = events.filter(pl.col("ts").is_not_null()).select(EVENT_COLUMNS)
+    if bad_ts.height:
+        lookup = lines.join(bad_ts.select("line_no", "_raw_ts"), on="line_no")
+        misses = pl.concat(
+            [
+                misses,
+                lookup.select(
+                    "line", "line_no",
+                    reason=pl.lit("unreadable time: ") + pl.col("_raw_ts").fill_null("(none)"),
+                ),
+            ],
+            how="vertical_relaxed",
+        )
+    rejects = misses.select(
+        source=pl.lit(source),
+        line_no=pl.col("line_no"),
+        reason=pl.col("reason"),
+        raw=pl.col("line"),
+        format=pl.lit(fmt.name),
+        ingested_at=pl.lit(datetime.now(timezone.utc)).cast(REJECT_SCHEMA["ingested_at"]),
+    )
+    return events.cast(EVENT_SCHEMA), rejects, w3c_fields  # type: ignore[arg-type]
+
+
+class _PartWriter:
+    """Buffers events per day and writes `events/date=YYYY-MM-DD/part-<run>-<n>.parquet` files."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self.buffers: dict[str, list[pl.DataFrame]] = {}
+        self.rows: dict[str, int] = {}
+        self.rejects: list[pl.DataFrame] = []
+        self.reject_rows = 0
+        self.seq = 0
+
+    def add(self, events: pl.DataFrame, rejects: pl.DataFrame) -> None:
+        if events.height:
+            lo, hi = events.select(lo=pl.col("ts").min(), hi=pl.col("ts").max()).row(0)
+            if lo.date() == hi.date():
+                pieces = {(lo.date().isoformat(),): events}
+            else:
+                dated = events.with_columns(_d=pl.col("ts").dt.date().cast(pl.String))
+                pieces = dated.partition_by("_d", as_dict=True, include_key=False)
+            for (day,), part in pieces.items():
+                self.buffers.setdefault(day, []).append(part)
+                self.rows[day] = self.rows.get(day, 0) + part.height
+        if rejects.height:
+            self.rejects.append(rejects)
+            self.reject_rows += rejects.height
+        # Bounded memory: the biggest day goes out once the buffers hold too much.
+        while sum(self.rows.values()) > FLUSH_ROWS:
+            self._flush(max(self.rows, key=self.rows.__getitem__))
+        if self.reject_rows > FLUSH_ROWS:
+            self._flush_rejects()
+
+    def _flush(self, day: str) -> None:
+        frames = self.buffers.pop(day)
+        self.rows.pop(day)
+        self.seq += 1
+        out = self.tx.path(f"events/date={day}/part-{self.tx.run_id}-{self.seq:05d}.parquet")
+        pl.concat(frames).write_parquet(out, compression="zstd", statistics=True)
+
+    def _flush_rejects(self) -> None:
+        if not self.rejects:
+            return
+        self.seq += 1
+        out = self.tx.path(f"rejects/part-{self.tx.run_id}-{self.seq:05d}.parquet")
+        pl.concat(self.rejects).write_parquet(out, compression="zstd")
+        self.rejects, self.reject_rows = [], 0
+
+    def close(self) -> None:
+        for day in list(self.buffers):
+            self._flush(day)
+        self._flush_rejects()
+
+
+def _prefetch(it: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """Read and decompress the next chunk while the current one is parsed."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in it:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            q.put(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+class _Stream:
+    """Reads a source's decompressed bytes, tracking the offset and the bytes before it."""
+
+    def __init__(self, src: OpenSource) -> None:
+        self.src = src
+        self.offset = 0
+        self.tail = b""
+
+    def read(self, n: int) -> bytes:
+        data = self.src.read(n)
+        self.offset += len(data)
+        self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
+        return data
+
+    def read_full(self, n: int) -> bytes:
+        parts, got = [], 0
+        while got < n:
+            data = self.read(min(n - got, 1 << 20))
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+
+def _previous(manifest: pl.DataFrame, head: bytes) -> dict | None:
+    """The furthest earlier run over content that starts like `head`, if any."""
+    best = None
+    for head_len in manifest["head_len"].unique().to_list():
+        if head_len > len(head):
+            continue
+        fp = _hash(head[:head_len])
+        rows = manifest.filter((pl.col("head_len") == head_len) & (pl.col("fingerprint") == fp))
+        if rows.height:
+            row = rows.sort("end_offset").row(-1, named=True)
+            if best is None or row["end_offset"] > best["end_offset"]:
+                best = row
+    return best
+
+
+def _ingest_source(
+    source: Source,
+    tx: Transaction,
+    writer: _PartWriter,
+    manifest: pl.DataFrame,
+    opts: IngestOptions,
+    progress: Progress,
+    pool: ThreadPoolExecutor,
+) -> tuple[SourceResult, dict | None]:
+    src = OpenSource(source)
+    try:
+        stream = _Stream(src)
+        head = stream.read_full(HEAD_BYTES)
+        result = SourceResult(source.name, None, src.compression)
+        if not head:
+            result.status = "empty"
+            return result, None
+        first, base_line, w3c_state, skip_partial = head, 0, None, False
+        fingerprint, head_len, start_offset = _hash(head), len(head), 0
+        prev = _previous(manifest, head)
+        if prev is not None:
+            end = prev["end_offset"]
+            if end <= len(head):
+                before, first = head[:end], head[end:]
+            else:
+                stream.read_full(end - stream.offset)
+                before, first = stream.tail, b""
+            if stream.offset < end:
+                result.status = "unchanged"  # a shorter copy of content already ingested
+                return result, None
+            if _hash(before[-TAIL_BYTES:]) == prev["tail_hash"]:
+                fingerprint, head_len, start_offset = prev["fingerprint"], prev["head_len"], end
+                base_line = prev["end_line"]
+                w3c_state = prev["format_state"].split("\t") if prev["format_state"] else None
+                # The last run read an unterminated final line: the rest of it is skipped.
+                skip_partial = not before.endswith(b"\n")
+                result.status = "resumed"
+                result.resumed_at_line = base_line
+            elif source.path is None:
+                raise InputError(
+                    "standard input starts like an earlier source but differs from it; "
+                    "save it to a file and ingest that"
+                )
+            else:
+                # Same first bytes, different content: a new source after all.
+                src.close()
+                src = OpenSource(source)
+                stream = _Stream(src)
+                head = first = stream.read_full(HEAD_BYTES)
+        sample = head.decode("utf-8", "backslashreplace").splitlines()[:SAMPLE_LINES]
+        fmt = resolve_format(sample, opts)
+        result.format = fmt.name
+
+        def chunks() -> Iterator[bytes]:
+            pending, skipping = first, skip_partial
+            while True:
+                data = stream.read(opts.chunk_bytes)
+                buf = pending + data if pending else data
+                if skipping:
+                    cut = buf.find(b"\n")
+                    if cut < 0 and data:
+                        pending = b""
+                        continue
+                    buf, skipping = (buf[cut + 1 :] if cut >= 0 else b""), False
+                if not data:
+                    if buf:
+                        yield buf
+                    return
+                cut = buf.rfind(b"\n")
+                if cut < 0:
+                    pending = buf
+                    continue
+                yield buf[: cut + 1]
+                pending = buf[cut + 1 :]
+
+        line_no = base_line
+        formats_seen: dict[str, int] = {}
+        for chunk in _prefetch(chunks()):
+            lines = split_lines(chunk)
+            n = len(lines)
+            frame = pl.DataFrame(
+                {"line": lines, "line_no": pl.int_range(line_no + 1, line_no + 1 + n, eager=True)}
+            )
+            line_no += n
+            if isinstance(fmt, F.W3CFormat) or n < 20_000:
+                events, rejects, w3c_state = parse_chunk(frame, fmt, opts, source.name, w3c_state)
+            else:
+                # Two halves parsed at once: polars releases the GIL, so both cores work.
+                half = n // 2
+                parts = list(
+                    pool.map(
+                        lambda f: parse_chunk(f, fmt, opts, source.name, None)[:2],
+                        (frame.slice(0, half), frame.slice(half)),
+                    )
+                )
+                events = pl.concat([p[0] for p in parts])
+                rejects = pl.concat([p[1] for p in parts])
+            writer.add(events, rejects)
+            result.lines += n
+            result.events += events.height
+            result.rejects += rejects.height
+            for name, cnt in events.group_by("format").len().iter_rows():
+                formats_seen[name] = formats_seen.get(name, 0) + cnt
+            progress.update(src.compressed_read, n)
+        if result.lines == 0 and result.status == "resumed":
+            result.status = "unchanged"
+            return result, None
+        if formats_seen:
+            result.format = max(formats_seen, key=formats_seen.__getitem__)
+        entry = {
+            "source": source.name,
+            "fingerprint": fingerprint,
+            "head_len": head_len,
+            "start_offset": start_offset,
+            "end_offset": stream.offset,
+            "tail_hash": _hash(stream.tail),
+            "start_line": base_line,
+            "end_line": line_no,
+            "events": result.events,
+            "rejects": result.rejects,
+            "format": result.format,
+            "format_state": "\t".join(w3c_state) if w3c_state else None,
+            "compression": src.compression,
+            "run_id": tx.run_id,
+            "ingested_at": datetime.now(timezone.utc),
+        }
+        return result, entry
+    finally:
+        src.close()
+
+
+def ingest(
+    inputs: list[str],
+    lake: str | Path,
+    options: IngestOptions | None = None,
+    progress: bool | None = None,
+    on_source: Callable[[SourceResult], None] | None = None,
+) -> IngestSummary:
+    """Ingest log files, folders, globs or `-` (standard input) into the lake's `events`.
+
+    Example: `ingest(["/var/log/nginx/"], "lake")`. Re-running it adds nothing; a grown log adds
+    only its new lines; an interrupted run leaves the lake as it was.
+    """
+    opts = options or IngestOptions()
+    if opts.log_format:
+        F.compile_log_format(opts.log_format)  # fail on a bad format string before touching the lake
+    sources = resolve_sources(inputs)
+    store = Lake(lake, create=True)
+    started = time.perf_counter()
+    summary = IngestSummary(store.root)
+    total = sum(s.size or 0 for s in sources) or None
+    bar = Progress(total, "ingest", enabled=progress)
+    with store.locked():
+        manifest = store.read_manifest()
+        tx = store.begin()
+        try:
+            writer = _PartWriter(tx)
+            new_rows: list[dict] = []
+            with ThreadPoolExecutor(PARSE_THREADS) as pool:
+                for source in sources:
+                    bar.start_source(source.name)
+                    result, entry = _ingest_source(source, tx, writer, manifest, opts, bar, pool)
+                    summary.results.append(result)
+                    if entry is not None:
+                        new_rows.append(entry)
+                        # The next sources of this run see this one (the same file named twice).
+                        manifest = pl.concat([manifest, pl.DataFrame([entry], schema=MANIFEST_SCHEMA)])
+                    if on_source:
+                        on_source(result)
+            writer.close()
+            if new_rows:
+                manifest.write_parquet(tx.path("manifest.parquet"))
+                tx.commit()
+            else:
+                tx.abort()
+        except BaseException:
+            tx.abort()
+            raise
+        finally:
+            bar.close()
+        store.refresh_views()
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,99 @@
+"""The one definition of the lake's columns (see DESIGN.md, "The lake")."""
+
+from __future__ import annotations
+
+import polars as pl
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+# A normalised request, as ingested. Every events file carries exactly these columns, in this
+# order, so polars and DuckDB can scan all partitions as one table.
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "ts": UTC_TS,
+    "site": pl.String(),
+    "host": pl.String(),
+    "client_ip": pl.String(),
+    "remote_user": pl.String(),
+    "method": pl.String(),
+    "path": pl.String(),
+    "query": pl.String(),
+    "protocol": pl.String(),
+    "status": pl.Int32(),
+    "bytes": pl.Int64(),
+    "referer": pl.String(),
+    "user_agent": pl.String(),
+    "request_time": pl.Float64(),
+    "forwarded_for": pl.String(),
+    "source": pl.String(),
+    "line_no": pl.Int64(),
+    # Format-specific extras: null when the log does not carry them.
+    "server_port": pl.Int32(),
+    "tls_protocol": pl.String(),
+    "tls_cipher": pl.String(),
+    "tls_fingerprint": pl.String(),
+    "signature_agent": pl.String(),
+    "format": pl.String(),
+}
+EVENT_COLUMNS: list[str] = list(EVENT_SCHEMA)
+
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "line_no": pl.Int64(),
+    "reason": pl.String(),
+    "raw": pl.String(),
+    "format": pl.String(),
+    "ingested_at": UTC_TS,
+}
+
+MANIFEST_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),  # path as given (resolved), or "-" for standard input
+    "fingerprint": pl.String(),  # blake2b of the first head_len decompressed bytes
+    "head_len": pl.Int64(),
+    "start_offset": pl.Int64(),  # decompressed byte offset this run started at
+    "end_offset": pl.Int64(),  # decompressed bytes consumed after this run
+    "tail_hash": pl.String(),  # blake2b of the last bytes before end_offset
+    "start_line": pl.Int64(),
+    "end_line": pl.Int64(),  # lines consumed after this run
+    "events": pl.Int64(),
+    "rejects": pl.Int64(),
+    "format": pl.String(),
+    "format_state": pl.String(),  # W3C: the #Fields in force at end_offset, tab-separated
+    "compression": pl.String(),
+    "run_id": pl.String(),
+    "ingested_at": UTC_TS,
+}
+
+# Labels added by classify (DESIGN.md, "Label vocabulary").
+ACTOR_CLASSES = ("human", "crawler", "scraper", "agent")
+PURPOSES = (
+    "ai_training", "ai_search", "ai_assistant", "ai_agent", "search_engine", "seo", "archive",
+    "monitoring", "preview", "feed", "security_scanner", "tool", "human", "unknown",
+)
+IDENTITIES = ("verified", "declared", "spoofed", "undeclared", "none")
+THREATS = (
+    "spoofed_identity", "vuln_scan", "sensitive_file", "path_traversal", "sqli", "xss", "backdoor",
+    "admin_probe", "bad_user_agent", "credential_stuffing", "card_testing", "fake_signup",
+    "abusive_scraping", "robots_violation", "ua_rotation", "dos",
+)
+PAGE_TYPES = (
+    "home", "product", "search", "listing", "content", "account", "auth", "cart", "checkout", "api",
+    "static", "robots", "sitemap", "feed", "other",
+)
+
+LABEL_SCHEMA: dict[str, pl.DataType] = {
+    "client_id": pl.String(),
+    "session_id": pl.String(),
+    "page_type": pl.String(),
+    "actor_class": pl.String(),
+    "automated": pl.Boolean(),
+    "ai_driven": pl.Boolean(),
+    "purpose": pl.String(),
+    "operator": pl.String(),
+    "agent": pl.String(),
+    "identity": pl.String(),
+    "malicious": pl.Boolean(),
+    "threats": pl.List(pl.String()),
+    "confidence": pl.Float64(),
+    "reasons": pl.List(pl.String()),
+}
+REQUEST_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, **LABEL_SCHEMA}

@@ -1,0 +1,239 @@
+"""The lake: partitioned Parquet, a manifest, and DuckDB views over them (DESIGN.md, "The lake").
+
+Writes are transactional. A run writes into `LAKE/.staging/<run_id>/`, then commits by writing a
+journal (`COMMIT`) and moving its files into place; a run that dies before the journal leaves no
+trace (its staging folder is removed by the next run), one that dies after it is rolled forward
+by the next run. One run at a time holds the lake's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from trafficlens.errors import LakeError
+from trafficlens.schema import EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA
+
+TABLES = ("events", "requests", "sessions", "clients", "rejects")
+PARTITIONED = ("events", "requests")
+DEFAULT_LAKE = "trafficlens-lake"
+MARKER = ".trafficlens"
+
+
+class Lake:
+    """A lake folder. Creating one makes the folder; reading one that does not exist fails clearly."""
+
+    def __init__(self, root: str | Path, create: bool = False) -> None:
+        self.root = Path(root).expanduser().resolve()
+        if create:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise LakeError(f"cannot create lake folder {self.root}: {e.strerror}") from e
+            if any(self.root.iterdir()) and not (self.root / MARKER).exists():
+                raise LakeError(
+                    f"{self.root} is not empty and is not a trafficlens lake; choose a new or empty folder"
+                )
+            (self.root / MARKER).touch()
+        elif not (self.root / MARKER).exists():
+            raise LakeError(f"no trafficlens lake at {self.root}; create one with `trafficlens ingest LOG --lake {root}`")
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.parquet"
+
+    def table_glob(self, table: str) -> str:
+        if table in PARTITIONED:
+            return str(self.root / table / "*" / "*.parquet")
+        return str(self.root / table / "*.parquet")
+
+    def has_table(self, table: str) -> bool:
+        base = self.root / table
+        pattern = "*/*.parquet" if table in PARTITIONED else "*.parquet"
+        return base.is_dir() and next(base.glob(pattern), None) is not None
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """A LazyFrame over one table (empty, with its schema, when nothing was written yet)."""
+        if not self.has_table(table):
+            schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA}.get(table)
+            if schema is None:
+                raise LakeError(f"the lake has no {table} yet; run `trafficlens classify --lake {self.root}`")
+            return pl.LazyFrame(schema=schema)
+        return pl.scan_parquet(self.table_glob(table), hive_partitioning=False, missing_columns="insert",
+                               extra_columns="ignore")
+
+    def read_manifest(self) -> pl.DataFrame:
+        if not self.manifest_path.exists():
+            return pl.DataFrame(schema=MANIFEST_SCHEMA)
+        return pl.read_parquet(self.manifest_path)
+
+    @contextlib.contextmanager
+    def locked(self, wait_message: bool = True) -> Iterator[None]:
+        """Hold the lake's lock; another run waits (saying so once on a terminal)."""
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if wait_message and sys.stderr.isatty():
+                    print(f"waiting for another trafficlens run on {self.root} ...", file=sys.stderr)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self.recover()
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def recover(self) -> None:
+        """Finish committed runs that were interrupted mid-move; drop uncommitted ones."""
+        staging = self.root / ".staging"
+        if not staging.is_dir():
+            return
+        for run in sorted(staging.iterdir()):
+            if (run / "COMMIT").exists():
+                Transaction(self, run.name, existing=True).apply()
+            else:
+                shutil.rmtree(run, ignore_errors=True)
+
+    def begin(self) -> Transaction:
+        return Transaction(self, time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8])
+
+    def refresh_views(self) -> None:
+        """(Re)write lake.duckdb so the plain DuckDB CLI sees every table as a view."""
+        refresh_views(self)
+
+
+class Transaction:
+    """Files written aside under the staging folder, made visible together by commit()."""
+
+    def __init__(self, lake: Lake, run_id: str, existing: bool = False) -> None:
+        self.lake = lake
+        self.run_id = run_id
+        self.dir = lake.root / ".staging" / run_id
+        if not existing:
+            self.dir.mkdir(parents=True)
+        self._replace: list[str] = []  # tables replaced whole (sessions, clients)
+
+    def path(self, rel: str) -> Path:
+        p = self.dir / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def replace_table(self, table: str) -> None:
+        """Mark a whole table as replaced by what this run writes under it."""
+        self._replace.append(table)
+
+    def commit(self) -> None:
+        files = sorted(
+            str(p.relative_to(self.dir)) for p in self.dir.rglob("*") if p.is_file() and p.name != "COMMIT"
+        )
+        journal = {"files": files, "replace": self._replace}
+        tmp = self.dir / "COMMIT.tmp"
+        with open(tmp, "w") as f:
+            json.dump(journal, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.dir / "COMMIT")
+        _fsync_dir(self.dir)
+        self.apply()
+
+    def apply(self) -> None:
+        """Move committed files into the lake. Safe to repeat after an interruption."""
+        journal = json.loads((self.dir / "COMMIT").read_text())
+        root = self.lake.root
+        for table in journal.get("replace", []):
+            # Old files of a replaced table are removed unless they are the ones being moved in.
+            incoming = {f for f in journal["files"] if f.startswith(table + "/")}
+            for old in (root / table).rglob("*.parquet") if (root / table).is_dir() else []:
+                if str(old.relative_to(root)) not in incoming:
+                    old.unlink()
+        manifest = None
+        for rel in journal["files"]:
+            src, dst = self.dir / rel, root / rel
+            if rel == "manifest.parquet":
+                manifest = (src, dst)
+                continue
+            if src.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(src, dst)
+        # The manifest goes last: until it moves, a re-run sees these sources as new, and the
+        # journal makes sure it does move.
+        if manifest and manifest[0].exists():
+            os.replace(*manifest)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _empty_select(schema: dict[str, pl.DataType]) -> str:
+    duck = {
+        pl.String: "VARCHAR", pl.Int32: "INTEGER", pl.Int64: "BIGINT", pl.Float64: "DOUBLE",
+        pl.Boolean: "BOOLEAN",
+    }
+    cols = []
+    for name, dtype in schema.items():
+        if isinstance(dtype, pl.Datetime):
+            t = "TIMESTAMPTZ"
+        elif isinstance(dtype, pl.List):
+            t = "VARCHAR[]"
+        else:
+            t = duck.get(type(dtype), "VARCHAR")
+        cols.append(f"NULL::{t} AS {name}")
+    return "SELECT " + ", ".join(cols) + " WHERE false"
+
+
+def view_sql(lake: Lake, table: str) -> str:
+    if lake.has_table(table):
+        glob = lake.table_glob(table).replace("'", "''")
+        hive = ", hive_partitioning = true" if table in PARTITIONED else ""
+        return f"SELECT * FROM read_parquet('{glob}', union_by_name = true{hive})"
+    schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA}.get(table)
+    return _empty_select(schema) if schema else "SELECT NULL::VARCHAR AS empty WHERE false"
+
+
+def refresh_views(lake: Lake) -> None:
+    db = lake.root / "lake.duckdb"
+    tmp = lake.root / f".lake.duckdb.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        for table in TABLES:
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(lake, table)}")
+        if lake.manifest_path.exists():
+            path = str(lake.manifest_path).replace("'", "''")
+            con.execute(f"CREATE OR REPLACE VIEW manifest AS SELECT * FROM read_parquet('{path}')")
+    finally:
+        con.close()
+    # Written aside then moved, so a DuckDB user never opens a half-written file.
+    os.replace(tmp, db)
+
+
+def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the lake's views (no lock on lake.duckdb)."""
+    con = duckdb.connect()
+    for table in TABLES:
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(lake, table)}")
+    if lake.manifest_path.exists():
+        path = str(lake.manifest_path).replace("'", "''")
+        con.execute(f"CREATE OR REPLACE VIEW manifest AS SELECT * FROM read_parquet('{path}')")
+    return con
