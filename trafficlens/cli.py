@@ -101,6 +101,13 @@ def ingest(paths: tuple[str, ...], **kw: Any) -> None:
         zcat old.log.gz | trafficlens ingest - --lake lake --site shop
     """
     summary = _run_ingest(paths, **kw)
+    _echo_summary(summary)
+
+
+def _echo_summary(summary: Any) -> None:
+    for r in summary.results:
+        if r.status == "skipped":
+            click.echo(f"skipped {r.source}: {r.note}", err=True)
     click.echo(f"ingested into {summary.lake}: {summary.describe()}")
 
 
@@ -120,7 +127,7 @@ def analyze(paths: tuple[str, ...], top: int, **kw: Any) -> None:
     from trafficlens.summary import render_summary, summarize
 
     summary = _run_ingest(paths, **kw)
-    click.echo(f"ingested into {summary.lake}: {summary.describe()}")
+    _echo_summary(summary)
     click.echo(render_summary(summarize(summary.lake, top=top)))
 
 

@@ -86,6 +86,9 @@ def _combined(escaped: bool, vhost: str | None = None, tail: bool = True) -> str
         + _q("request", escaped)
         + r" (?P<status>[0-9]{3}|-) (?P<bytes>[0-9]+|-)"
     )
+    if vhost == "plain":
+        # Gandi's hosting logs put "(%T s)" between the time and the request.
+        rx = rx.replace(r"\] " + '"', r"\] (?:\((?P<request_time>[0-9]+) s\) )?" + '"', 1)
     if tail:
         rx += r"(?: " + _q("referer", escaped) + " " + _q("user_agent", escaped) + ")?"
     return rx
@@ -129,6 +132,16 @@ def _s3(escaped: bool) -> str:
     )
 
 
+def _haproxy(escaped: bool) -> str:
+    # HAProxy's "option httplog" line, usually behind a syslog prefix.
+    return (
+        r"^(?:[A-Z][a-z]{2} +[0-9]{1,2} [0-9:]{8} [^ ]+ )?[^ \[]+(?:\[[0-9]+\])?: "
+        r"(?P<client_ip>[^ ]+):(?P<client_port>[0-9]+) \[(?P<ts>[^\]]+)\] (?P<frontend>[^ ]+) "
+        r"(?P<backend>[^ ]+) (?P<timers>[-0-9/+]+) (?P<status>-?[0-9]+) \+?(?P<bytes>[0-9]+) "
+        r'[^"]*?' + _q("request", escaped)
+    )
+
+
 REGEX_FORMATS: dict[str, RegexFormat] = {
     "vhost_combined": RegexFormat(
         "vhost_combined", _combined(False, "port"), _combined(True, "port"), has_host=True
@@ -142,12 +155,13 @@ REGEX_FORMATS: dict[str, RegexFormat] = {
     "alb": RegexFormat("alb", _alb(False), _alb(True), ts_kind="iso"),
     "elb": RegexFormat("elb", _elb(False), _elb(True), ts_kind="iso"),
     "s3": RegexFormat("s3", _s3(False), _s3(True), time_unit="ms"),
+    "haproxy": RegexFormat("haproxy", _haproxy(False), _haproxy(True)),
 }
 # Names a user may give with --format, mapped to the parser that reads them.
 FORMAT_ALIASES = {
     "combined": "combined", "common": "combined", "clf": "combined", "ncsa": "combined",
     "vhost_combined": "vhost_combined", "vhost_common": "vhost_combined",
-    "alb": "alb", "elb": "elb", "s3": "s3",
+    "alb": "alb", "elb": "elb", "s3": "s3", "haproxy": "haproxy",
     "w3c": "w3c", "iis": "w3c", "cloudfront": "cloudfront",
     "caddy": "caddy", "traefik": "traefik", "nginx_json": "nginx_json", "json": "json",
 }
@@ -159,7 +173,7 @@ W3C_FORMATS = {
 
 # JSON paths per event column. Most are tried in order; the first non-null wins.
 _NGINX_JSON_PATHS: dict[str, tuple[str, ...]] = {
-    "ts": ("$.time_iso8601", "$.time_local", "$.msec", "$.timestamp", "$.time", "$['@timestamp']"),
+    "ts": ("$.time_iso8601", "$.time_local", "$.msec", "$.timestamp", "$.time", "$.date", "$['@timestamp']"),
     "client_ip": ("$.remote_addr", "$.client_ip", "$.realip_remote_addr", "$.ip"),
     "remote_user": ("$.remote_user",),
     "request": ("$.request",),
@@ -435,7 +449,7 @@ def parse_ts(e: pl.Expr, kind: str, tz: str | None) -> pl.Expr:
     zone = tz or "UTC"
     if kind == "clf":
         with_zone = e.str.strptime(pl.Datetime("us"), "%d/%b/%Y:%H:%M:%S %z", strict=False)
-        naive = e.str.strptime(pl.Datetime("us"), "%d/%b/%Y:%H:%M:%S", strict=False)
+        naive = e.str.strptime(pl.Datetime("us"), "%d/%b/%Y:%H:%M:%S%.f", strict=False)
         return pl.coalesce(
             with_zone.dt.convert_time_zone("UTC"),
             naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC"),
@@ -465,16 +479,6 @@ def _epoch(seconds: pl.Expr) -> pl.Expr:
     return (seconds * 1_000_000).round(0).cast(pl.Int64, strict=False).cast(UTC_TS)
 
 
-def split_request(df: pl.DataFrame) -> pl.DataFrame:
-    """request line -> method, target, protocol; a malformed one keeps its raw text in `path`."""
-    parts = pl.col("request").str.extract_groups(REQUEST_RE)
-    return df.with_columns(parts.alias("_r")).with_columns(
-        method=pl.col("_r").struct.field("method"),
-        target=pl.coalesce(pl.col("_r").struct.field("target"), _null_dash(pl.col("request"))),
-        protocol=pl.col("_r").struct.field("protocol"),
-    ).drop("_r")
-
-
 def split_target(df: pl.DataFrame) -> pl.DataFrame:
     """target (origin or absolute form) -> host, server_port, path, query."""
     absolute = pl.col("target").str.extract_groups(ABSOLUTE_RE)
@@ -492,12 +496,12 @@ def split_target(df: pl.DataFrame) -> pl.DataFrame:
         _aport=auth_port,
     )
     q = pl.col("_rel").str.find("?", literal=True)
-    has_q = q.is_not_null() & pl.col("method").is_not_null()
+    has_q = q.is_not_null() & ~pl.col("_malformed")
     return df.with_columns(
         path=pl.when(has_q).then(pl.col("_rel").str.slice(0, q)).otherwise(pl.col("_rel")),
         query=pl.when(has_q).then(pl.col("_rel").str.slice(q + 1)).otherwise(None),
         _ahost=pl.col("_ahost"),
-    ).drop("_a", "_rel")
+    ).drop("_a", "_rel", "_malformed")
 
 
 # Raw group name -> how it becomes an event column. Other groups are dropped.
@@ -517,36 +521,49 @@ def finish(df: pl.DataFrame, fmt_name: str, ts_kind: str, tz: str | None, time_u
         if esc.height:
             esc = esc.with_columns(_unescape(pl.col(c)).alias(c) for c in escaped)
             df = pl.concat([df.filter(~bs), esc])
+    # The request comes whole ("GET /a?b HTTP/1.1") or in parts (method, target or path+query);
+    # JSON logs may have either per line, so both are read and the whole one wins.
+    req = None
     if has("request"):
-        df = split_request(df)
-    elif has("method") or has("target") or has("path"):
-        df = df.with_columns(
-            method=pl.col("method") if has("method") else pl.lit(None, pl.String),
-            protocol=pl.col("protocol") if has("protocol") else pl.lit(None, pl.String),
-        )
-        if not has("target"):
-            qcol = pl.col("query_q").str.strip_prefix("?") if has("query_q") else (
+        r = pl.col("request").str.extract_groups(REQUEST_RE)
+        req = (r.struct.field("method"), pl.coalesce(r.struct.field("target"), _null_dash(pl.col("request"))),
+               r.struct.field("protocol"))
+    parts = None
+    if has("method") or has("target") or has("path"):
+        target = None
+        if has("path"):
+            q = pl.col("query_q").str.strip_prefix("?") if has("query_q") else (
                 pl.col("query") if has("query") else pl.lit(None, pl.String)
             )
-            df = df.with_columns(
-                target=pl.when(qcol.is_not_null() & (qcol != "") & (qcol != "-")).then(
-                    pl.col("path") + "?" + qcol
-                ).otherwise(pl.col("path"))
+            target = pl.when(q.is_not_null() & ~q.is_in(["", "-"])).then(pl.col("path") + "?" + q).otherwise(
+                pl.col("path")
             )
-        df = df.drop([c for c in ("path", "query") if c in df.columns])
-    if "target" in df.columns:
-        df = split_target(df)
-    else:
-        df = df.with_columns(
-            path=pl.lit(None, pl.String), query=pl.lit(None, pl.String), method=pl.lit(None, pl.String),
-            protocol=pl.lit(None, pl.String), _ahost=pl.lit(None, pl.String), _aport=pl.lit(None, pl.Int32),
+        if has("target"):
+            target = pl.coalesce(_null_dash(pl.col("target")), target) if target is not None else _null_dash(
+                pl.col("target")
+            )
+        parts = (
+            pl.col("method") if has("method") else pl.lit(None, pl.String),
+            target if target is not None else pl.lit(None, pl.String),
+            pl.col("protocol") if has("protocol") else pl.lit(None, pl.String),
         )
+    if req and parts:
+        picked = [pl.when(pl.col("request").is_not_null()).then(a).otherwise(b) for a, b in zip(req, parts)]
+    else:
+        picked = list(req or parts or (pl.lit(None, pl.String),) * 3)
+    # A request line that is there but not "METHOD target [PROTOCOL]" is kept whole in `path`.
+    malformed = (pl.col("request").is_not_null() & picked[0].is_null()) if req else pl.lit(False)
+    df = df.with_columns(method=picked[0], target=picked[1], protocol=picked[2], _malformed=malformed)
+    df = df.drop([c for c in ("path", "query") if c in df.columns])
+    df = split_target(df)
     cols = set(df.columns)
 
     # request_time: seconds. ALB/ELB split it in three parts, -1 meaning "no response".
     if has("rt1"):
         parts = [pl.col(c).cast(pl.Float64, strict=False) for c in ("rt1", "rt2", "rt3")]
         rt = pl.when(pl.all_horizontal([p >= 0 for p in parts])).then(pl.sum_horizontal(parts))
+    elif has("timers"):
+        rt = pl.col("timers").str.extract(r"([0-9]+)$", 1).cast(pl.Float64, strict=False) / 1000
     elif has("request_time_ms"):
         rt = pl.col("request_time_ms").cast(pl.Float64, strict=False) / 1000
     elif has("request_time"):
@@ -637,7 +654,8 @@ def detect_json(sample: list[str]) -> JsonFormat:
 
 # W3C field name (lower-cased) -> raw group name understood by finish().
 W3C_FIELDS = {
-    "date": "date", "time": "time", "c-ip": "client_ip", "cs-username": "remote_user",
+    "date": "date", "time": "time", "date-local": "date", "time-local": "time",
+    "timetakenms": "request_time", "c-ip": "client_ip", "cs-username": "remote_user",
     "cs-method": "method", "cs-uri-stem": "path", "cs-uri-query": "query", "sc-status": "status",
     "sc-bytes": "bytes", "cs(user-agent)": "user_agent", "cs(referer)": "referer",
     "cs(referrer)": "referer", "cs-host": "host_cs", "cs(host)": "host_cs", "x-host-header": "host",
@@ -673,8 +691,11 @@ def parse_w3c(
         if spec is None:
             misses.append(part.with_columns(_why=pl.lit("no #Fields directive before this line")))
             continue
-        sep = "\t" if "\t" in part["line"][0] else fmt.separator
-        split = pl.col("line").str.split(sep)
+        # Values are separated by spaces or tabs; IIS quotes values that hold spaces (cookies,
+        # custom fields), Incapsula quotes all of them.
+        split = pl.col("line").str.extract_all(r'"[^"]*"|[^ \t]+').list.eval(
+            pl.element().str.strip_prefix('"').str.strip_suffix('"')
+        )
         n = len(spec)
         good = split.list.len() == n
         misses.append(
@@ -693,9 +714,8 @@ def parse_w3c(
             ua = pl.col("user_agent")
             if fmt.plus_is_space:
                 ua = ua.str.replace_all("+", " ", literal=True)
-            else:
-                # CloudFront URL-encodes user agents, some twice (%2520).
-                ua = percent_decode_ascii(percent_decode_ascii(ua))
+            # CloudFront and streaming servers URL-encode user agents, some twice (%2520).
+            ua = percent_decode_ascii(percent_decode_ascii(ua))
             out = out.with_columns(user_agent=ua)
         if "referer" in out.columns and not fmt.plus_is_space:
             out = out.with_columns(referer=percent_decode_ascii(pl.col("referer")))

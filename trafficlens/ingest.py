@@ -54,8 +54,9 @@ class SourceResult:
     lines: int = 0
     events: int = 0
     rejects: int = 0
-    status: str = "ingested"  # ingested | resumed | unchanged | empty
+    status: str = "ingested"  # ingested | resumed | unchanged | empty | skipped
     resumed_at_line: int = 0
+    note: str = ""
 
 
 @dataclass
@@ -97,7 +98,9 @@ class IngestSummary:
     def describe(self) -> str:
         fmts = ", ".join(f"{k} ({v:,})" for k, v in sorted(self.formats.items())) or "-"
         unchanged = sum(r.status == "unchanged" for r in self.results)
+        skipped = sum(r.status == "skipped" for r in self.results)
         extra = f" ({unchanged} already ingested)" if unchanged else ""
+        extra += f" ({skipped} skipped: no known format)" if skipped else ""
         return (
             f"{self.files} file(s){extra}, {self.lines:,} lines, {self.events:,} events, "
             f"{self.rejects:,} rejects; formats: {fmts}; {self.seconds:.1f}s, "
@@ -176,8 +179,12 @@ def parse_chunk(
     lines: pl.DataFrame, fmt: F.Format, opts: IngestOptions, source: str, w3c_fields: list[str] | None
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[str] | None]:
     """Lines (`line`, `line_no`) -> (events, rejects, W3C fields in force after the chunk)."""
-    blank = pl.col("line").str.strip_chars() == ""
-    lines = lines.filter(~blank)
+    # Blank lines, and comment lines outside W3C logs (which use them as directives), are no
+    # log lines: skipped, not rejected.
+    skip = pl.col("line").str.strip_chars() == ""
+    if not isinstance(fmt, F.W3CFormat):
+        skip = skip | pl.col("line").str.starts_with("#")
+    lines = lines.filter(~skip)
     ts_kind, unit = "auto", "s"
     if isinstance(fmt, F.W3CFormat):
         raw, miss, w3c_fields = F.parse_w3c(lines, fmt, w3c_fields)
@@ -394,7 +401,15 @@ def _ingest_source(
                 stream = _Stream(src)
                 head = first = stream.read_full(HEAD_BYTES)
         sample = head.decode("utf-8", "backslashreplace").splitlines()[:SAMPLE_LINES]
-        fmt = resolve_format(sample, opts)
+        try:
+            fmt = resolve_format(sample, opts)
+        except FormatError as e:
+            if opts.format or opts.log_format:
+                raise
+            # One unreadable file (a README in a log folder, say) does not stop the others.
+            result.status = "skipped"
+            result.note = str(e)
+            return result, None
         result.format = fmt.name
 
         def chunks() -> Iterator[bytes]:
@@ -514,6 +529,8 @@ def ingest(
                     if on_source:
                         on_source(result)
             writer.close()
+            if summary.results and all(r.status == "skipped" for r in summary.results):
+                raise FormatError(f"{summary.results[0].source}: {summary.results[0].note}")
             if new_rows:
                 manifest.write_parquet(tx.path("manifest.parquet"))
                 tx.commit()
