@@ -57,6 +57,7 @@ class W3CFormat:
     separator: str  # " " for IIS, "\t" for CloudFront
     time_taken_unit: str  # IIS: ms; CloudFront: s
     plus_is_space: bool  # IIS writes spaces in user agents as '+'
+    default_fields: tuple[str, ...] = ()  # used until a #Fields directive says otherwise
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,9 @@ def _s3(escaped: bool) -> str:
 
 
 def _haproxy(escaped: bool) -> str:
-    # HAProxy's "option httplog" line, usually behind a syslog prefix.
+    # HAProxy's "option httplog" line (its syslog prefix is an envelope, stripped before).
     return (
-        r"^(?:[A-Z][a-z]{2} +[0-9]{1,2} [0-9:]{8} [^ ]+ )?[^ \[]+(?:\[[0-9]+\])?: "
-        r"(?P<client_ip>[^ ]+):(?P<client_port>[0-9]+) \[(?P<ts>[^\]]+)\] (?P<frontend>[^ ]+) "
+        r"^(?P<client_ip>[^ ]+):(?P<client_port>[0-9]+) \[(?P<ts>[^\]]+)\] (?P<frontend>[^ ]+) "
         r"(?P<backend>[^ ]+) (?P<timers>[-0-9/+]+) (?P<status>-?[0-9]+) \+?(?P<bytes>[0-9]+) "
         r'[^"]*?' + _q("request", escaped)
     )
@@ -166,9 +166,28 @@ FORMAT_ALIASES = {
     "caddy": "caddy", "traefik": "traefik", "nginx_json": "nginx_json", "json": "json",
 }
 
+# CloudFront's standard log fields, in order; copies of its logs often lose the header lines.
+CLOUDFRONT_FIELDS = (
+    "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) "
+    "cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header "
+    "cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher "
+    "x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port "
+    "time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start "
+    "sc-range-end"
+).split()
+
 W3C_FORMATS = {
     "w3c": W3CFormat("w3c", " ", "ms", True),
-    "cloudfront": W3CFormat("cloudfront", "\t", "s", False),
+    "cloudfront": W3CFormat("cloudfront", "\t", "s", False, tuple(CLOUDFRONT_FIELDS)),
+}
+
+# Prefixes that wrap an access-log line when it travels through syslog or a container runtime.
+ENVELOPES = {
+    "syslog": (
+        r"^(?:<[0-9]{1,3}>[0-9]? ?)?(?:[A-Z][a-z]{2} +[0-9]{1,2} [0-9:]{8}|"
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9:]+)?) [^ ]+ [^ :\[]+(?:\[[0-9]+\])?: "
+    ),
+    "cri": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[^ ]+ (?:stdout|stderr) [FP] ",
 }
 
 # JSON paths per event column. Most are tried in order; the first non-null wins.
@@ -679,7 +698,8 @@ def parse_w3c(
     is_fields = pl.col("line").str.starts_with("#Fields:")
     df = lines.with_columns(_block=is_fields.cum_sum())
     directives = df.filter(is_fields)["line"].to_list()
-    specs: list[list[str] | None] = [fields] + [w3c_fields(d) for d in directives]
+    first_spec = fields or (list(fmt.default_fields) if fmt.default_fields else None)
+    specs: list[list[str] | None] = [first_spec] + [w3c_fields(d) for d in directives]
     data = df.filter(~is_dir)
     parsed: list[pl.DataFrame] = []
     misses: list[pl.DataFrame] = []
@@ -697,7 +717,8 @@ def parse_w3c(
             pl.element().str.strip_prefix('"').str.strip_suffix('"')
         )
         n = len(spec)
-        good = split.list.len() == n
+        # Declared fields must all be there; the default CloudFront list may gain fields over time.
+        good = split.list.len() == n if spec is not first_spec or fields else split.list.len() >= n
         misses.append(
             part.filter(~good).with_columns(_why=pl.lit(f"W3C line does not have the {n} fields #Fields names"))
         )

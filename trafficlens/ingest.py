@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -112,8 +113,17 @@ def _hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def resolve_format(sample: list[str], opts: IngestOptions) -> F.Format:
-    """The named format, the custom one, or the one that fits most sample lines."""
+def resolve_format(sample: list[str], opts: IngestOptions) -> tuple[F.Format, str | None]:
+    """The format (named, custom, or the one that fits most sample lines) and any envelope."""
+    envelope = detect_envelope(sample)
+    if envelope is not None:
+        sample = strip_envelope(pl.DataFrame({"line": sample}, schema={"line": pl.String}), envelope)[
+            "line"
+        ].to_list()
+    return _resolve_format(sample, opts), envelope
+
+
+def _resolve_format(sample: list[str], opts: IngestOptions) -> F.Format:
     if opts.log_format:
         return F.compile_log_format(opts.log_format)
     if opts.format:
@@ -137,6 +147,19 @@ def _json_format(name: str, opts: IngestOptions) -> F.JsonFormat:
     return F.JsonFormat("json", paths, ts_kind="auto", duration_unit=base.duration_unit)
 
 
+def detect_envelope(sample: list[str]) -> str | None:
+    """A syslog or container-runtime prefix on a good share of the lines, if any."""
+    frame = pl.DataFrame({"line": [s for s in sample if s.strip()]}, schema={"line": pl.String})
+    for rx in F.ENVELOPES.values():
+        if frame.height and frame.select(pl.col("line").str.contains(rx).mean()).item() >= 0.3:
+            return rx
+    return None
+
+
+def strip_envelope(lines: pl.DataFrame, envelope: str | None) -> pl.DataFrame:
+    return lines if envelope is None else lines.with_columns(pl.col("line").str.replace(envelope, ""))
+
+
 def detect_format(sample: list[str], opts: IngestOptions | None = None) -> F.Format:
     """Tell a log's format from a sample of its lines; junk lines among them do not matter."""
     opts = opts or IngestOptions()
@@ -145,10 +168,12 @@ def detect_format(sample: list[str], opts: IngestOptions | None = None) -> F.For
         raise FormatError("the log is empty")
     directives = [s for s in lines if s.startswith("#Fields:")]
     data = [s for s in lines if not s.startswith("#")]
+    tabbed = sum(s.count("\t") >= 20 for s in data[:50]) > len(data[:50]) / 2
     if directives:
         fields = [f.lower() for f in F.w3c_fields(directives[0])]
-        tabbed = sum("\t" in s for s in data[:50]) > len(data[:50]) / 2
         return F.W3C_FORMATS["cloudfront" if tabbed or "x-edge-location" in fields else "w3c"]
+    if tabbed and all(re.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\t", s) for s in data[:5]):
+        return F.W3C_FORMATS["cloudfront"]  # CloudFront without its header lines
     if sum(s.lstrip().startswith("{") for s in data) > len(data) / 2:
         return _json_format(F.detect_json(data).name, opts)
     frame = pl.DataFrame({"line": data}, schema={"line": pl.String})
@@ -165,18 +190,22 @@ def detect_format(sample: list[str], opts: IngestOptions | None = None) -> F.For
     return best
 
 
-def _variant(fmt: F.Format, raw: pl.DataFrame) -> pl.Expr:
+def _with_variant(events: pl.DataFrame, fmt: F.RegexFormat, raw: pl.DataFrame) -> pl.DataFrame:
     """combined vs common: the same parser, told apart per line by the optional tail."""
-    if isinstance(fmt, F.RegexFormat) and fmt.name in ("combined", "vhost_combined") and "user_agent" in raw.columns:
-        short = fmt.name.replace("combined", "common")
-        return pl.when(pl.col("user_agent").is_null() & pl.col("referer").is_null()).then(
-            pl.lit(short)
-        ).otherwise(pl.lit(fmt.name))
-    return pl.lit(fmt.name)
+    if fmt.name not in ("combined", "vhost_combined") or "user_agent" not in raw.columns:
+        return events
+    short = fmt.name.replace("combined", "common")
+    no_tail = raw.select(pl.col("user_agent").is_null() & pl.col("referer").is_null()).to_series()
+    return events.with_columns(format=pl.when(no_tail).then(pl.lit(short)).otherwise(pl.lit(fmt.name)))
 
 
 def parse_chunk(
-    lines: pl.DataFrame, fmt: F.Format, opts: IngestOptions, source: str, w3c_fields: list[str] | None
+    lines: pl.DataFrame,
+    fmt: F.Format,
+    opts: IngestOptions,
+    source: str,
+    w3c_fields: list[str] | None,
+    envelope: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[str] | None]:
     """Lines (`line`, `line_no`) -> (events, rejects, W3C fields in force after the chunk)."""
     # Blank lines, and comment lines outside W3C logs (which use them as directives), are no
@@ -185,29 +214,37 @@ def parse_chunk(
     if not isinstance(fmt, F.W3CFormat):
         skip = skip | pl.col("line").str.starts_with("#")
     lines = lines.filter(~skip)
-    ts_kind, unit = "auto", "s"
+    original = lines
+    lines = strip_envelope(lines, envelope)
+    parts: list[pl.DataFrame] = []
     if isinstance(fmt, F.W3CFormat):
         raw, miss, w3c_fields = F.parse_w3c(lines, fmt, w3c_fields)
-        ts_kind, unit = "w3c", fmt.time_taken_unit
+        parts.append(F.finish(raw, fmt.name, "w3c", opts.tz, fmt.time_taken_unit, opts.site, source))
         misses = miss.rename({"_why": "reason"})
+    elif isinstance(fmt, F.JsonFormat):
+        raw, miss = F.parse_json(lines, fmt)
+        parts.append(F.finish(raw, fmt.name, fmt.ts_kind, opts.tz, fmt.duration_unit, opts.site, source))
+        misses = miss.select("line", "line_no", reason=pl.lit("not a JSON object with a time or client address"))
     else:
-        if isinstance(fmt, F.JsonFormat):
-            raw, miss = F.parse_json(lines, fmt)
-            ts_kind, unit = fmt.ts_kind, fmt.duration_unit
-            reason = "not a JSON object with a time or client address"
-        else:
-            raw, miss = F.parse_regex(lines, fmt)
-            ts_kind, unit = fmt.ts_kind, fmt.time_unit
-            reason = f"does not fit the {fmt.name} format"
-        misses = miss.select("line", "line_no", reason=pl.lit(reason))
-    variant = _variant(fmt, raw)
-    events = F.finish(raw, fmt.name, ts_kind, opts.tz, unit, opts.site, source)
-    if isinstance(fmt, F.RegexFormat) and fmt.name in ("combined", "vhost_combined"):
-        events = events.with_columns(format=raw.select(variant).to_series())
+        # Lines the file's format misses get the other line formats before they are rejected:
+        # shared logs mix vhost and plain lines, and proxies add their own.
+        fallbacks = [] if fmt.name == "custom" else [f for f in F.REGEX_FORMATS.values() if f is not fmt]
+        miss = lines
+        for f in [fmt, *fallbacks]:
+            raw, miss = F.parse_regex(miss, f)
+            if raw.height:
+                ev = F.finish(raw, f.name, f.ts_kind, opts.tz, f.time_unit, opts.site, source)
+                parts.append(_with_variant(ev, f, raw))
+            if miss.height == 0:
+                break
+        misses = miss.select("line", "line_no", reason=pl.lit(f"does not fit the {fmt.name} format"))
+    events = pl.concat(parts, how="vertical_relaxed") if parts else F.finish(
+        lines.clear(), fmt.name, "auto", opts.tz, "s", opts.site, source
+    )
     bad_ts = events.filter(pl.col("ts").is_null())
     events = events.filter(pl.col("ts").is_not_null()).select(EVENT_COLUMNS)
     if bad_ts.height:
-        lookup = lines.join(bad_ts.select("line_no", "_raw_ts"), on="line_no")
+        lookup = original.join(bad_ts.select("line_no", "_raw_ts"), on="line_no")
         misses = pl.concat(
             [
                 misses,
@@ -218,6 +255,8 @@ def parse_chunk(
             ],
             how="vertical_relaxed",
         )
+    if envelope is not None:
+        misses = misses.drop("line").join(original, on="line_no", how="left")  # keep the raw line
     rejects = misses.select(
         source=pl.lit(source),
         line_no=pl.col("line_no"),
@@ -402,7 +441,7 @@ def _ingest_source(
                 head = first = stream.read_full(HEAD_BYTES)
         sample = head.decode("utf-8", "backslashreplace").splitlines()[:SAMPLE_LINES]
         try:
-            fmt = resolve_format(sample, opts)
+            fmt, envelope = resolve_format(sample, opts)
         except FormatError as e:
             if opts.format or opts.log_format:
                 raise
@@ -444,13 +483,13 @@ def _ingest_source(
             )
             line_no += n
             if isinstance(fmt, F.W3CFormat) or n < 20_000:
-                events, rejects, w3c_state = parse_chunk(frame, fmt, opts, source.name, w3c_state)
+                events, rejects, w3c_state = parse_chunk(frame, fmt, opts, source.name, w3c_state, envelope)
             else:
                 # Two halves parsed at once: polars releases the GIL, so both cores work.
                 half = n // 2
                 parts = list(
                     pool.map(
-                        lambda f: parse_chunk(f, fmt, opts, source.name, None)[:2],
+                        lambda f: parse_chunk(f, fmt, opts, source.name, None, envelope)[:2],
                         (frame.slice(0, half), frame.slice(half)),
                     )
                 )
