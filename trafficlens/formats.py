@@ -21,7 +21,7 @@ from trafficlens.schema import EVENT_SCHEMA, UTC_TS
 
 # --- building blocks --------------------------------------------------------------------------
 
-Q_FAST = r'[^"]*'  # a quoted field without escaped quotes: the common case, and fast
+Q_FAST = r'[^"\\]*'  # a quoted field without escapes: the common case, and fast
 Q_ESC = r'(?:[^"\\]|\\.)*'  # Apache writes \" inside quoted fields
 NOSP = r"[^ ]+"
 NOSP0 = r"[^ ]*"
@@ -92,6 +92,10 @@ def _combined(escaped: bool, vhost: str | None = None, tail: bool = True) -> str
         rx = rx.replace(r"\] " + '"', r"\] (?:\((?P<request_time>[0-9]+) s\) )?" + '"', 1)
     if tail:
         rx += r"(?: " + _q("referer", escaped) + " " + _q("user_agent", escaped) + ")?"
+        if not escaped:
+            # The tail is optional, so a fast match must not stop short of a tail it could not
+            # read (an escaped quote): the line must end, or go on with an unquoted field.
+            rx += r'(?:$|\r|[ ][^"])'
     return rx
 
 

@@ -544,7 +544,7 @@ def ingest(
     opts = options or IngestOptions()
     if opts.log_format:
         F.compile_log_format(opts.log_format)  # fail on a bad format string before touching the lake
-    sources = resolve_sources(inputs)
+    sources = resolve_sources(inputs, exclude=Path(lake).expanduser().resolve())
     store = Lake(lake, create=True)
     started = time.perf_counter()
     summary = IngestSummary(store.root)

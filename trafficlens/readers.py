@@ -37,8 +37,12 @@ class Source:
         return self.path.stat().st_size if self.path is not None else None
 
 
-def resolve_sources(inputs: list[str]) -> list[Source]:
-    """Expand files, folders (recursively, sorted) and globs; `-` is standard input."""
+def resolve_sources(inputs: list[str], exclude: Path | None = None) -> list[Source]:
+    """Expand files, folders (recursively, sorted) and globs; `-` is standard input.
+
+    Hidden files and folders, and anything under `exclude` (the lake itself), are left out of
+    folders.
+    """
     sources: list[Source] = []
     for item in inputs:
         if item == STDIN:
@@ -46,7 +50,13 @@ def resolve_sources(inputs: list[str]) -> list[Source]:
             continue
         p = Path(item).expanduser()
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+            files = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and not (exclude is not None and f.resolve().is_relative_to(exclude))
+            )
             if not files:
                 raise InputError(f"folder {item} holds no files; point at the log files or their folder")
             sources.extend(Source(str(f.resolve()), f.resolve()) for f in files)

@@ -174,6 +174,9 @@ class Transaction:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def abort(self) -> None:
+        """Drop an uncommitted run. A committed one stays, to be rolled forward by recover()."""
+        if (self.dir / "COMMIT").exists():
+            return
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
