@@ -24,7 +24,7 @@ import polars as pl
 from trafficlens import formats as F
 from trafficlens.errors import FormatError, InputError
 from trafficlens.progress import Progress
-from trafficlens.readers import CHUNK_BYTES, OpenSource, Source, resolve_sources, split_lines
+from trafficlens.readers import CHUNK_BYTES, OpenSource, Source, iter_chunks, resolve_sources, split_lines
 from trafficlens.schema import EVENT_COLUMNS, EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA
 from trafficlens.store import Lake, Transaction
 
@@ -451,31 +451,9 @@ def _ingest_source(
             return result, None
         result.format = fmt.name
 
-        def chunks() -> Iterator[bytes]:
-            pending, skipping = first, skip_partial
-            while True:
-                data = stream.read(opts.chunk_bytes)
-                buf = pending + data if pending else data
-                if skipping:
-                    cut = buf.find(b"\n")
-                    if cut < 0 and data:
-                        pending = b""
-                        continue
-                    buf, skipping = (buf[cut + 1 :] if cut >= 0 else b""), False
-                if not data:
-                    if buf:
-                        yield buf
-                    return
-                cut = buf.rfind(b"\n")
-                if cut < 0:
-                    pending = buf
-                    continue
-                yield buf[: cut + 1]
-                pending = buf[cut + 1 :]
-
         line_no = base_line
         formats_seen: dict[str, int] = {}
-        for chunk in _prefetch(chunks()):
+        for chunk in _prefetch(iter_chunks(stream.read, first, opts.chunk_bytes, skip_partial)):
             lines = split_lines(chunk)
             n = len(lines)
             frame = pl.DataFrame(

@@ -7,7 +7,7 @@ import glob
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -139,16 +139,28 @@ class OpenSource:
             self._raw.close()
 
 
-def iter_chunks(src: OpenSource, first: bytes = b"", chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """Yield pieces of the stream that end on a newline (the last may not), starting with `first`."""
-    pending = first
+def iter_chunks(
+    read: Callable[[int], bytes], first: bytes = b"", chunk_bytes: int = CHUNK_BYTES, skip_partial: bool = False
+) -> Iterator[bytes]:
+    """Yield pieces of a stream that end on a newline (the last may not), starting with `first`.
+
+    `skip_partial` drops everything up to the first newline: the rest of a line that an earlier
+    run already read.
+    """
+    pending, skipping = first, skip_partial
     while True:
-        data = src.read(chunk_bytes)
-        if not data:
-            if pending:
-                yield pending
-            return
+        data = read(chunk_bytes)
         buf = pending + data if pending else data
+        if skipping:
+            cut = buf.find(b"\n")
+            if cut < 0 and data:
+                pending = b""
+                continue
+            buf, skipping = (buf[cut + 1 :] if cut >= 0 else b""), False
+        if not data:
+            if buf:
+                yield buf
+            return
         cut = buf.rfind(b"\n")
         if cut < 0:
             pending = buf
