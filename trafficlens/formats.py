@@ -12,12 +12,16 @@ format becomes a reject with its reason. Three families:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
 
 from trafficlens.errors import FormatError
 from trafficlens.schema import EVENT_SCHEMA, UTC_TS
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 # --- building blocks --------------------------------------------------------------------------
 
@@ -502,48 +506,45 @@ def _epoch(seconds: pl.Expr) -> pl.Expr:
     return (seconds * 1_000_000).round(0).cast(pl.Int64, strict=False).cast(UTC_TS)
 
 
-def split_target(df: pl.DataFrame) -> pl.DataFrame:
-    """target (origin or absolute form) -> host, server_port, path, query."""
+def split_target(df: FrameT) -> FrameT:
+    """target (origin or absolute form, as proxies and load balancers log it) -> host, server_port,
+    path, query."""
     absolute = pl.col("target").str.extract_groups(ABSOLUTE_RE)
-    df = df.with_columns(absolute.alias("_a"))
+    df = df.with_columns(_a=absolute)
     authority = pl.col("_a").struct.field("authority")
-    auth_host = authority.str.extract(r"^(?:[^@]*@)?(\[[^\]]*\]|[^:]*)", 1).str.strip_chars("[]")
-    auth_port = authority.str.extract(r":([0-9]+)$", 1).cast(pl.Int32, strict=False)
     rest = pl.col("_a").struct.field("rest")
-    rel = pl.when(authority.is_not_null()).then(
-        pl.when(rest == "").then(pl.lit("/")).otherwise(rest)
-    ).otherwise(pl.col("target"))
     df = df.with_columns(
-        _rel=rel,
-        _ahost=_null_dash(auth_host),
-        _aport=auth_port,
+        _ahost=_null_dash(authority.str.extract(r"^(?:[^@]*@)?(\[[^\]]*\]|[^:]*)", 1).str.strip_chars("[]")),
+        _aport=authority.str.extract(r":([0-9]+)$", 1).cast(pl.Int32, strict=False),
+        _rel=pl.when(authority.is_null()).then(pl.col("target")).when(rest == "").then(pl.lit("/")).otherwise(rest),
     )
-    q = pl.col("_rel").str.find("?", literal=True)
-    has_q = q.is_not_null() & ~pl.col("_malformed")
+    parts = pl.col("_rel").str.splitn("?", 2)
+    # A malformed request line stays whole in `path`, '?' and all.
     return df.with_columns(
-        path=pl.when(has_q).then(pl.col("_rel").str.slice(0, q)).otherwise(pl.col("_rel")),
-        query=pl.when(has_q).then(pl.col("_rel").str.slice(q + 1)).otherwise(None),
-        _ahost=pl.col("_ahost"),
+        path=pl.when(pl.col("_malformed")).then(pl.col("_rel")).otherwise(parts.struct.field("field_0")),
+        query=pl.when(pl.col("_malformed")).then(None).otherwise(parts.struct.field("field_1")),
     ).drop("_a", "_rel", "_malformed")
 
 
 # Raw group name -> how it becomes an event column. Other groups are dropped.
-def finish(df: pl.DataFrame, fmt_name: str, ts_kind: str, tz: str | None, time_unit: str,
-           site: str | None, source: str) -> pl.DataFrame:
-    """Raw string columns from any parser -> EVENT_SCHEMA columns (plus `_reject` reasons)."""
-    cols = set(df.columns)
+def finish(df: FrameT, fmt_name: str, ts_kind: str, tz: str | None, time_unit: str,
+           site: str | None, source: str, unescape: bool = True) -> FrameT:
+    """Raw string columns from any parser -> EVENT_SCHEMA columns (plus `_raw_ts`).
+
+    Works on a DataFrame or a LazyFrame. `unescape=False` when the parser let no line with a
+    backslash through (the fast path), which saves a pass per column.
+    """
+    cols = set(df.collect_schema().names())
 
     def has(c: str) -> bool:
         return c in cols
 
     escaped = [c for c in ("referer", "user_agent", "request", "remote_user", "forwarded_for", "path", "query") if has(c)]
-    if escaped and has("line"):
+    if unescape and escaped and has("line"):
         # Only the few lines holding a backslash can hold an escape: unescape just those.
         bs = pl.col("line").str.contains("\\", literal=True)
-        esc = df.filter(bs)
-        if esc.height:
-            esc = esc.with_columns(_unescape(pl.col(c)).alias(c) for c in escaped)
-            df = pl.concat([df.filter(~bs), esc])
+        esc = df.filter(bs).with_columns(_unescape(pl.col(c)).alias(c) for c in escaped)
+        df = pl.concat([df.filter(~bs), esc])
     # The request comes whole ("GET /a?b HTTP/1.1") or in parts (method, target or path+query);
     # JSON logs may have either per line, so both are read and the whole one wins.
     req = None
@@ -577,9 +578,9 @@ def finish(df: pl.DataFrame, fmt_name: str, ts_kind: str, tz: str | None, time_u
     # A request line that is there but not "METHOD target [PROTOCOL]" is kept whole in `path`.
     malformed = (pl.col("request").is_not_null() & picked[0].is_null()) if req else pl.lit(False)
     df = df.with_columns(method=picked[0], target=picked[1], protocol=picked[2], _malformed=malformed)
-    df = df.drop([c for c in ("path", "query") if c in df.columns])
+    df = df.drop([c for c in ("path", "query") if c in df.collect_schema().names()])
     df = split_target(df)
-    cols = set(df.columns)
+    cols = set(df.collect_schema().names())
 
     # request_time: seconds. ALB/ELB split it in three parts, -1 meaning "no response".
     if has("rt1"):
@@ -627,16 +628,77 @@ def finish(df: pl.DataFrame, fmt_name: str, ts_kind: str, tz: str | None, time_u
         tls_cipher=opt("tls_cipher"),
         tls_fingerprint=opt("tls_fingerprint"),
         signature_agent=opt("signature_agent"),
-        format=pl.lit(fmt_name),
+        format=_format_name(fmt_name, has),
         _raw_ts=pl.col("ts") if has("ts") else pl.lit(None, pl.String),
     )
     return out
 
 
+def _format_name(fmt_name: str, has: Callable[[str], bool]) -> pl.Expr:
+    """combined vs common: one parser, told apart per line by the optional referer/agent tail."""
+    if fmt_name in ("combined", "vhost_combined") and has("user_agent") and has("referer"):
+        short = fmt_name.replace("combined", "common")
+        return pl.when(pl.col("user_agent").is_null() & pl.col("referer").is_null()).then(
+            pl.lit(short)
+        ).otherwise(pl.lit(fmt_name))
+    return pl.lit(fmt_name)
+
+
+def fast_combined(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """combined/common lines cut by quotes and spaces, several times faster than any regex.
+
+    `_ok` is false for every line this cannot read with certainty (escapes, extra quotes, odd
+    request lines, a malformed time field); those go through the regex parser instead.
+    """
+    line = pl.col("line")
+    q = line.str.split('"')
+    get = lambda i: pl.col("_q").list.get(i, null_on_oob=True)  # noqa: E731
+    raw = lines.with_columns(_q=q).with_columns(
+        _n=pl.col("_q").list.len(),
+        _h=get(0).str.splitn(" ", 6),
+        _m=get(2).str.splitn(" ", 4),
+        _r=get(1).str.splitn(" ", 3),
+        referer=get(3),
+        _sep=get(4),
+        user_agent=get(5),
+    )
+    h = lambda i: pl.col("_h").struct.field(f"field_{i}")  # noqa: E731
+    m = lambda i: pl.col("_m").struct.field(f"field_{i}")  # noqa: E731
+    r = lambda i: pl.col("_r").struct.field(f"field_{i}")  # noqa: E731
+    status, size, method, target, proto = m(1), m(2), r(0), r(1), r(2)
+    ok = (
+        ~line.str.contains("\\", literal=True)
+        & ((pl.col("_n") == 3) | ((pl.col("_n") == 7) & (pl.col("_sep") == " ")))
+        & (h(0) != "") & h(3).str.starts_with("[") & h(4).str.ends_with("]") & (h(5) == "")
+        & (m(0) == "") & ((m(3) == "") | ((pl.col("_n") == 3) & m(3).is_null()))
+        & (((status.str.len_bytes() == 3) & status.cast(pl.Int32, strict=False).is_not_null()) | (status == "-"))
+        & (size.cast(pl.Int64, strict=False).is_not_null() | (size == "-"))
+        & method.str.contains(r"^[A-Z][A-Z0-9_-]{0,31}$") & (target != "")
+        & (proto.is_null() | (proto.str.contains(r"^[A-Z]{2,10}/[0-9.]{1,4}$")))
+    )
+    return raw.select(
+        "line", "line_no",
+        client_ip=h(0),
+        remote_user=h(2),
+        ts=h(3).str.slice(1) + " " + h(4).str.strip_suffix("]"),
+        method=method,
+        target=target,
+        protocol=proto,
+        status=status,
+        bytes=size,
+        referer=pl.when(pl.col("_n") == 7).then(pl.col("referer")),
+        user_agent=pl.when(pl.col("_n") == 7).then(pl.col("user_agent")),
+        _ok=ok.fill_null(False),
+    )
+
+
 def parse_regex(lines: pl.DataFrame, fmt: RegexFormat) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Apply the fast regex, then the tolerant one to the misses; returns (matched raw, misses)."""
     names = re.findall(r"\(\?P<([a-zA-Z_0-9]+)>", fmt.fast)
-    got = lines.with_columns(pl.col("line").str.extract_groups(fmt.fast).alias("_g"))
+    # The streaming engine spreads the regex over every core.
+    got = lines.lazy().with_columns(pl.col("line").str.extract_groups(fmt.fast).alias("_g")).collect(
+        engine="streaming"
+    )
     # Every format's first group is required, so it is null exactly when the line did not match.
     first = names[0]
     ok = pl.col("_g").struct.field(first).is_not_null()

@@ -14,7 +14,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,8 +30,7 @@ from trafficlens.store import Lake, Transaction
 HEAD_BYTES = 64 * 1024  # fingerprint and format-detection sample
 TAIL_BYTES = 4096
 SAMPLE_LINES = 1000
-FLUSH_ROWS = 1_000_000  # rows buffered per output file before it is written
-PARSE_THREADS = 2
+FLUSH_ROWS = 400_000  # rows buffered before a file is written: bounds memory
 
 
 @dataclass
@@ -190,15 +188,6 @@ def detect_format(sample: list[str], opts: IngestOptions | None = None) -> F.For
     return best
 
 
-def _with_variant(events: pl.DataFrame, fmt: F.RegexFormat, raw: pl.DataFrame) -> pl.DataFrame:
-    """combined vs common: the same parser, told apart per line by the optional tail."""
-    if fmt.name not in ("combined", "vhost_combined") or "user_agent" not in raw.columns:
-        return events
-    short = fmt.name.replace("combined", "common")
-    no_tail = raw.select(pl.col("user_agent").is_null() & pl.col("referer").is_null()).to_series()
-    return events.with_columns(format=pl.when(no_tail).then(pl.lit(short)).otherwise(pl.lit(fmt.name)))
-
-
 def parse_chunk(
     lines: pl.DataFrame,
     fmt: F.Format,
@@ -226,17 +215,26 @@ def parse_chunk(
         parts.append(F.finish(raw, fmt.name, fmt.ts_kind, opts.tz, fmt.duration_unit, opts.site, source))
         misses = miss.select("line", "line_no", reason=pl.lit("not a JSON object with a time or client address"))
     else:
+        miss = lines
+        if fmt is F.REGEX_FORMATS["combined"]:
+            # The usual case goes the fast way; what it cannot read falls to the regexes below.
+            cut = F.fast_combined(lines.lazy()).collect(engine="streaming")
+            ok = cut.filter("_ok").drop("_ok")
+            parts.append(
+                F.finish(ok.lazy(), "combined", "clf", opts.tz, "s", opts.site, source, unescape=False).collect(
+                    engine="streaming"
+                )
+            )
+            miss = cut.filter(~pl.col("_ok")).select("line", "line_no")
         # Lines the file's format misses get the other line formats before they are rejected:
         # shared logs mix vhost and plain lines, and proxies add their own.
         fallbacks = [] if fmt.name == "custom" else [f for f in F.REGEX_FORMATS.values() if f is not fmt]
-        miss = lines
         for f in [fmt, *fallbacks]:
-            raw, miss = F.parse_regex(miss, f)
-            if raw.height:
-                ev = F.finish(raw, f.name, f.ts_kind, opts.tz, f.time_unit, opts.site, source)
-                parts.append(_with_variant(ev, f, raw))
             if miss.height == 0:
                 break
+            raw, miss = F.parse_regex(miss, f)
+            if raw.height:
+                parts.append(F.finish(raw, f.name, f.ts_kind, opts.tz, f.time_unit, opts.site, source))
         misses = miss.select("line", "line_no", reason=pl.lit(f"does not fit the {fmt.name} format"))
     events = pl.concat(parts, how="vertical_relaxed") if parts else F.finish(
         lines.clear(), fmt.name, "auto", opts.tz, "s", opts.site, source
@@ -278,8 +276,29 @@ class _PartWriter:
         self.rejects: list[pl.DataFrame] = []
         self.reject_rows = 0
         self.seq = 0
+        self._error: BaseException | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
 
     def add(self, events: pl.DataFrame, rejects: pl.DataFrame) -> None:
+        """Hand a parsed chunk to the writing thread (raises its error, if it had one)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((events, rejects))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self._add(*item)
+                except BaseException as e:  # re-raised in the ingesting thread
+                    self._error = e
+
+    def _add(self, events: pl.DataFrame, rejects: pl.DataFrame) -> None:
         if events.height:
             lo, hi = events.select(lo=pl.col("ts").min(), hi=pl.col("ts").max()).row(0)
             if lo.date() == hi.date():
@@ -315,9 +334,18 @@ class _PartWriter:
         self.rejects, self.reject_rows = [], 0
 
     def close(self) -> None:
+        """Write what is buffered; raises the writing thread's error, if any."""
+        self.stop()
+        if self._error is not None:
+            raise self._error
         for day in list(self.buffers):
             self._flush(day)
         self._flush_rejects()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
 
 def _prefetch(it: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
@@ -397,7 +425,6 @@ def _ingest_source(
     manifest: pl.DataFrame,
     opts: IngestOptions,
     progress: Progress,
-    pool: ThreadPoolExecutor,
 ) -> tuple[SourceResult, dict | None]:
     src = OpenSource(source)
     try:
@@ -452,34 +479,27 @@ def _ingest_source(
         result.format = fmt.name
 
         line_no = base_line
+
+        def framed(chunks: Iterator[bytes]) -> Iterator[pl.DataFrame]:
+            nonlocal line_no
+            for chunk in chunks:
+                lines = split_lines(chunk)
+                n = len(lines)
+                yield pl.DataFrame({"line": lines, "line_no": pl.int_range(line_no + 1, line_no + 1 + n, eager=True)})
+                line_no += n
+
         formats_seen: dict[str, int] = {}
-        for chunk in _prefetch(iter_chunks(stream.read, first, opts.chunk_bytes, skip_partial)):
-            lines = split_lines(chunk)
-            n = len(lines)
-            frame = pl.DataFrame(
-                {"line": lines, "line_no": pl.int_range(line_no + 1, line_no + 1 + n, eager=True)}
-            )
-            line_no += n
-            if isinstance(fmt, F.W3CFormat) or n < 20_000:
-                events, rejects, w3c_state = parse_chunk(frame, fmt, opts, source.name, w3c_state, envelope)
-            else:
-                # Two halves parsed at once: polars releases the GIL, so both cores work.
-                half = n // 2
-                parts = list(
-                    pool.map(
-                        lambda f: parse_chunk(f, fmt, opts, source.name, None, envelope)[:2],
-                        (frame.slice(0, half), frame.slice(half)),
-                    )
-                )
-                events = pl.concat([p[0] for p in parts])
-                rejects = pl.concat([p[1] for p in parts])
+        # Three stages overlap: reading and cutting lines (a thread), parsing (here, on every core
+        # through polars), and writing Parquet (the writer's thread).
+        for frame in _prefetch(framed(iter_chunks(stream.read, first, opts.chunk_bytes, skip_partial))):
+            events, rejects, w3c_state = parse_chunk(frame, fmt, opts, source.name, w3c_state, envelope)
             writer.add(events, rejects)
-            result.lines += n
+            result.lines += frame.height
             result.events += events.height
             result.rejects += rejects.height
             for name, cnt in events.group_by("format").len().iter_rows():
                 formats_seen[name] = formats_seen.get(name, 0) + cnt
-            progress.update(src.compressed_read, n)
+            progress.update(src.compressed_read, frame.height)
         if result.lines == 0 and result.status == "resumed":
             result.status = "unchanged"
             return result, None
@@ -531,20 +551,19 @@ def ingest(
     with store.locked():
         manifest = store.read_manifest()
         tx = store.begin()
+        writer = _PartWriter(tx)
         try:
-            writer = _PartWriter(tx)
             new_rows: list[dict] = []
-            with ThreadPoolExecutor(PARSE_THREADS) as pool:
-                for source in sources:
-                    bar.start_source(source.name)
-                    result, entry = _ingest_source(source, tx, writer, manifest, opts, bar, pool)
-                    summary.results.append(result)
-                    if entry is not None:
-                        new_rows.append(entry)
-                        # The next sources of this run see this one (the same file named twice).
-                        manifest = pl.concat([manifest, pl.DataFrame([entry], schema=MANIFEST_SCHEMA)])
-                    if on_source:
-                        on_source(result)
+            for source in sources:
+                bar.start_source(source.name)
+                result, entry = _ingest_source(source, tx, writer, manifest, opts, bar)
+                summary.results.append(result)
+                if entry is not None:
+                    new_rows.append(entry)
+                    # The next sources of this run see this one (the same file named twice).
+                    manifest = pl.concat([manifest, pl.DataFrame([entry], schema=MANIFEST_SCHEMA)])
+                if on_source:
+                    on_source(result)
             writer.close()
             if summary.results and all(r.status == "skipped" for r in summary.results):
                 raise FormatError(f"{summary.results[0].source}: {summary.results[0].note}")
@@ -554,6 +573,7 @@ def ingest(
             else:
                 tx.abort()
         except BaseException:
+            writer.stop()
             tx.abort()
             raise
         finally:
