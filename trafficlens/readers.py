@@ -91,9 +91,7 @@ class _Counting(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        data = self.raw.read(len(b))
-        n = len(data)
-        b[:n] = data
+        n = self.raw.readinto(b) or 0
         self.count += n
         return n
 
@@ -165,11 +163,12 @@ def iter_chunks(
         if cut < 0:
             pending = buf
             continue
-        yield buf[: cut + 1]
+        # A view, not a copy: the lines made from it keep it alive.
+        yield memoryview(buf)[: cut + 1]
         pending = buf[cut + 1 :]
 
 
-def split_lines(chunk: bytes) -> pl.Series:
+def split_lines(chunk: bytes | memoryview) -> pl.Series:
     """Cut a chunk into one string per line (without the line end), zero-copy where possible.
 
     Invalid UTF-8 is kept as backslash escapes (`\\xff`), so nothing is dropped.
@@ -178,18 +177,14 @@ def split_lines(chunk: bytes) -> pl.Series:
         return _lines(chunk)
     except pa.ArrowInvalid:
         # Rare: invalid UTF-8 somewhere in this chunk. Escapes never introduce a newline.
-        return _lines(chunk.decode("utf-8", "backslashreplace").encode("utf-8"))
+        return _lines(bytes(chunk).decode("utf-8", "backslashreplace").encode("utf-8"))
 
 
-def _lines(data: bytes) -> pl.Series:
+def _lines(data: bytes | memoryview) -> pl.Series:
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == 10)
-    if len(data) and data[-1:] != b"\n":
+    if len(data) and bytes(data[-1:]) != b"\n":
         ends = np.append(ends, len(data))
-    starts = np.empty(len(ends), dtype=np.int64)
-    if len(ends):
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
     # Arrow's string offsets must be contiguous, so each value keeps its '\n' here and it is cut
     # below by length: cheaper than any copy-based split.
     offsets = np.empty(len(ends) + 1, dtype=np.int64)
