@@ -655,7 +655,7 @@ def fast_combined(lines: pl.LazyFrame) -> pl.LazyFrame:
     get = lambda i: pl.col("_q").list.get(i, null_on_oob=True)  # noqa: E731
     raw = lines.with_columns(_q=q).with_columns(
         _n=pl.col("_q").list.len(),
-        _h=get(0).str.splitn(" ", 6),
+        _h=get(0).str.split_exact(" ", 5),  # splitn is several times slower here
         _m=get(2).str.splitn(" ", 4),
         _r=get(1).str.splitn(" ", 3),
         referer=get(3),
