@@ -131,5 +131,33 @@ def analyze(paths: tuple[str, ...], top: int, **kw: Any) -> None:
     click.echo(render_summary(summarize(summary.lake, top=top)))
 
 
+@main.group()
+def ranges() -> None:
+    """Operators' published IP ranges, used to verify claimed crawler identities."""
+
+
+@ranges.command(name="update")
+@click.option("--dir", "dest", type=click.Path(file_okay=False), help="Folder to write (default: the user cache).")
+@click.option("--timeout", default=20.0, show_default=True, help="Seconds per download.")
+@friendly
+def ranges_update(dest: str | None, timeout: float) -> None:
+    """Download the range files (OpenAI, Google, Bing, Perplexity, Apple, Common Crawl, ...).
+
+    classify then uses them by default; offline, nothing changes.
+
+    Example:
+
+    \b
+        trafficlens ranges update
+        trafficlens ranges update --dir ./ranges   # then: trafficlens classify --ranges ./ranges
+    """
+    from pathlib import Path
+
+    from trafficlens.ranges import update_ranges
+
+    result = update_ranges(Path(dest) if dest else None, timeout=timeout)
+    click.echo(result.describe())
+
+
 if __name__ == "__main__":
     main()
