@@ -109,7 +109,7 @@ def _alb(escaped: bool) -> str:
         r"^(?P<type>[a-z0-9]+) (?P<ts>[0-9T:.\-]+Z) (?P<elb>[^ ]+) "
         r"(?P<client_ip>[^ ]+):(?P<client_port>[0-9]+) (?P<backend>[^ ]+) "
         r"(?P<rt1>[-0-9.]+) (?P<rt2>[-0-9.]+) (?P<rt3>[-0-9.]+) "
-        r"(?P<status>[0-9]{3}|-) (?P<target_status>[0-9]{3}|-) (?P<received_bytes>[0-9]+|-) (?P<bytes>[0-9]+|-) "
+        r"(?P<status>[0-9]{3}|-) (?P<target_status>[0-9]+|-) (?P<received_bytes>[0-9]+|-) (?P<bytes>[0-9]+|-) "
         + q("request") + " " + q("user_agent")
         + r" (?P<tls_cipher>[^ ]+) (?P<tls_protocol>[^ ]+)"
     )
@@ -121,7 +121,7 @@ def _elb(escaped: bool) -> str:
         r"^(?P<ts>[0-9]{4}-[0-9T:.\-]+Z) (?P<elb>[^ ]+) "
         r"(?P<client_ip>[^ ]+):(?P<client_port>[0-9]+) (?P<backend>[^ ]+) "
         r"(?P<rt1>[-0-9.]+) (?P<rt2>[-0-9.]+) (?P<rt3>[-0-9.]+) "
-        r"(?P<status>[0-9]{3}|-) (?P<backend_status>[0-9]{3}|-) (?P<received_bytes>[0-9]+|-) (?P<bytes>[0-9]+|-) "
+        r"(?P<status>[0-9]{3}|-) (?P<backend_status>[0-9]+|-) (?P<received_bytes>[0-9]+|-) (?P<bytes>[0-9]+|-) "
         + q("request")
         + r"(?: " + q("user_agent") + r" (?P<tls_cipher>[^ ]+) (?P<tls_protocol>[^ ]+))?"
     )
@@ -141,6 +141,16 @@ def _s3(escaped: bool) -> str:
     )
 
 
+def _traefik_clf(escaped: bool) -> str:
+    # Traefik's default access log: combined plus `<count> "<router>" "<server_url>" <duration>ms`.
+    return (
+        _combined(escaped, tail=False)
+        + " " + _q("referer", escaped) + " " + _q("user_agent", escaped)
+        + r' (?P<request_count>[0-9]+) ' + _q("router", escaped) + " " + _q("server_url", escaped)
+        + r" (?P<request_time>[0-9]+)ms"
+    )
+
+
 def _haproxy(escaped: bool) -> str:
     # HAProxy's "option httplog" line (its syslog prefix is an envelope, stripped before).
     return (
@@ -157,6 +167,8 @@ REGEX_FORMATS: dict[str, RegexFormat] = {
     "vhost_combined_noport": RegexFormat(
         "vhost_combined", _combined(False, "plain"), _combined(True, "plain"), has_host=True
     ),
+    # Before combined, which would read these lines too, losing the duration.
+    "traefik_clf": RegexFormat("traefik", _traefik_clf(False), _traefik_clf(True), time_unit="ms"),
     # combined's referer/user-agent tail is optional, so it reads common lines too; `common` is
     # reported when no line has the tail.
     "combined": RegexFormat("combined", _combined(False), _combined(True)),
@@ -171,7 +183,7 @@ FORMAT_ALIASES = {
     "vhost_combined": "vhost_combined", "vhost_common": "vhost_combined",
     "alb": "alb", "elb": "elb", "s3": "s3", "haproxy": "haproxy",
     "w3c": "w3c", "iis": "w3c", "cloudfront": "cloudfront",
-    "caddy": "caddy", "traefik": "traefik", "nginx_json": "nginx_json", "json": "json",
+    "caddy": "caddy", "traefik": "traefik", "traefik_clf": "traefik_clf", "traefik_json": "traefik", "nginx_json": "nginx_json", "json": "json",
 }
 
 # CloudFront's standard log fields, in order; copies of its logs often lose the header lines.
@@ -354,8 +366,20 @@ def compile_log_format(spec: str) -> RegexFormat:
             group, ts_kind = "ts", "iso"
         elif group == "ts_epoch":
             group, ts_kind = "ts", "epoch"
+        elif group in ("ts_epoch_ms", "ts_epoch_us"):
+            group, ts_kind = "ts", group.removeprefix("ts_")
         elif group == "request_time_us":
             group, time_unit = "request_time", "us"
+        elif group and group.startswith("ts_strftime:"):
+            strf = group.removeprefix("ts_strftime:")
+            group, ts_kind = "ts", "strftime:" + strf
+            if "ts" not in used:
+                used["ts"] = 1
+                for esc in (False, True):
+                    parts[esc].append(f"(?P<ts>{strftime_regex(strf)})")
+                continue
+        elif group == "ts_frac":
+            group = None
         if group is None or group in used:
             # Unknown, ignored or repeated fields still have to be consumed.
             name = None
@@ -386,6 +410,41 @@ def _tokenize_nginx(spec: str) -> list[tuple[str, str | None]]:
     return tokens
 
 
+# strftime directives -> the regex of what they print (C locale), for Apache's %{format}t.
+_STRFTIME_RX = {
+    "Y": "[0-9]{4}", "y": "[0-9]{2}", "m": "[0-9]{1,2}", "d": "[0-9]{1,2}", "e": " ?[0-9]{1,2}",
+    "H": "[0-9]{1,2}", "I": "[0-9]{1,2}", "M": "[0-9]{2}", "S": "[0-9]{2}", "j": "[0-9]{3}",
+    "b": "[A-Za-z]{3}", "h": "[A-Za-z]{3}", "B": "[A-Za-z]+", "a": "[A-Za-z]{3}", "A": "[A-Za-z]+",
+    "p": "[AP]M", "z": "[+-][0-9]{2}:?[0-9]{2}|Z", "Z": "[A-Za-z]+", "T": "[0-9]{2}:[0-9]{2}:[0-9]{2}",
+    "F": "[0-9]{4}-[0-9]{2}-[0-9]{2}", "D": "[0-9]{2}/[0-9]{2}/[0-9]{2}", "s": "[0-9]+", "%": "%",
+}
+
+
+def _apache_time(arg: str) -> str:
+    """`%{...}t`'s argument -> a raw group: ts_epoch*, or ts_strftime:<format>."""
+    for prefix in ("begin:", "end:"):
+        arg = arg.removeprefix(prefix)
+    if arg in ("sec", "msec", "usec"):
+        return {"sec": "ts_epoch", "msec": "ts_epoch_ms", "usec": "ts_epoch_us"}[arg]
+    if arg in ("msec_frac", "usec_frac"):
+        return "ts_frac"
+    bad = [c for c in re.findall(r"%(.)", arg) if c not in _STRFTIME_RX]
+    if bad:
+        raise FormatError(f"--log-format: %{bad[0]} in the time format %{{{arg}}}t is not supported")
+    return "ts_strftime:" + arg
+
+
+def strftime_regex(fmt: str) -> str:
+    """The regex matching what strftime prints for `fmt`."""
+    out = []
+    for part in re.split(r"(%.)", fmt):
+        if part.startswith("%") and len(part) == 2:
+            out.append(f"(?:{_STRFTIME_RX[part[1]]})")
+        elif part:
+            out.append(re.escape(part).replace(r"\ ", " "))
+    return "".join(out)
+
+
 def _tokenize_apache(spec: str) -> list[tuple[str, str | None]]:
     spec = spec.replace('\\"', '"')
     tokens: list[tuple[str, str | None]] = []
@@ -401,7 +460,7 @@ def _tokenize_apache(spec: str) -> list[tuple[str, str | None]]:
         elif d == "x":
             tokens.append(("var", APACHE_VARS.get((arg or "").lower())))
         elif d == "t" and arg:
-            raise FormatError(f"--log-format: custom time %{{{arg}}}t is not supported; log with plain %t")
+            tokens.append(("var", _apache_time(arg)))
         elif d == "T" and arg in ("ms", "us", "s"):
             tokens.append(("var", {"ms": "request_time_ms", "us": "request_time_us", "s": "request_time"}[arg]))
         elif d in APACHE_DIRECTIVES:
@@ -483,6 +542,16 @@ def parse_ts(e: pl.Expr, kind: str, tz: str | None) -> pl.Expr:
         )
     if kind == "epoch":
         return _epoch(e.cast(pl.Float64, strict=False))
+    if kind in ("epoch_ms", "epoch_us"):
+        return _epoch(e.cast(pl.Float64, strict=False) / (1e3 if kind == "epoch_ms" else 1e6))
+    if kind.startswith("strftime:"):
+        fmt = kind.removeprefix("strftime:")
+        if "%s" in fmt:
+            return _epoch(e.cast(pl.Float64, strict=False))
+        stamp = e.str.strptime(pl.Datetime("us"), fmt, strict=False)
+        if "%z" in fmt:
+            return stamp.dt.convert_time_zone("UTC")
+        return stamp.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
     if kind == "w3c":
         return e.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False).dt.replace_time_zone(
             zone, ambiguous="earliest", non_existent="null"
@@ -550,8 +619,10 @@ def finish(df: FrameT, fmt_name: str, ts_kind: str, tz: str | None, time_unit: s
     req = None
     if has("request"):
         r = pl.col("request").str.extract_groups(REQUEST_RE)
-        req = (r.struct.field("method"), pl.coalesce(r.struct.field("target"), _null_dash(pl.col("request"))),
-               r.struct.field("protocol"))
+        # A request line of "-" stays "-" in path (it was sent, just not as a request); only an
+        # empty one is null.
+        whole = pl.when(pl.col("request") != "").then(pl.col("request"))
+        req = (r.struct.field("method"), pl.coalesce(r.struct.field("target"), whole), r.struct.field("protocol"))
     parts = None
     if has("method") or has("target") or has("path"):
         target = None

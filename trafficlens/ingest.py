@@ -128,6 +128,8 @@ def _resolve_format(sample: list[str], opts: IngestOptions) -> F.Format:
         name = F.FORMAT_ALIASES.get(opts.format.lower().replace("-", "_"))
         if name is None:
             raise FormatError(f"unknown --format {opts.format!r}; choose one of {', '.join(F.ALL_FORMAT_NAMES)}")
+        if name == "traefik" and sum(x.lstrip().startswith("{") for x in sample) <= len(sample) / 2:
+            name = "traefik_clf"  # Traefik writes JSON or, by default, a CLF-like line
         if name in F.W3C_FORMATS:
             return F.W3C_FORMATS[name]
         if name in F.JSON_FORMATS or name == "json":
@@ -466,7 +468,7 @@ def _ingest_source(
                 src = OpenSource(source)
                 stream = _Stream(src)
                 head = first = stream.read_full(HEAD_BYTES)
-        sample = head.decode("utf-8", "backslashreplace").splitlines()[:SAMPLE_LINES]
+        sample = head.decode("utf-8", "replace").splitlines()[:SAMPLE_LINES]
         try:
             fmt, envelope = resolve_format(sample, opts)
         except FormatError as e:

@@ -171,13 +171,14 @@ def iter_chunks(
 def split_lines(chunk: bytes | memoryview) -> pl.Series:
     """Cut a chunk into one string per line (without the line end), zero-copy where possible.
 
-    Invalid UTF-8 is kept as backslash escapes (`\\xff`), so nothing is dropped.
+    Each byte of invalid UTF-8 becomes U+FFFD (as Python's errors="replace"): the line is kept,
+    and a literal `\\xHH` that a server wrote stays distinguishable from a byte that was there.
     """
     try:
         return _lines(chunk)
     except pa.ArrowInvalid:
-        # Rare: invalid UTF-8 somewhere in this chunk. Escapes never introduce a newline.
-        return _lines(bytes(chunk).decode("utf-8", "backslashreplace").encode("utf-8"))
+        # Rare: invalid UTF-8 somewhere in this chunk. U+FFFD never introduces a newline.
+        return _lines(bytes(chunk).decode("utf-8", "replace").encode("utf-8"))
 
 
 def _lines(data: bytes | memoryview) -> pl.Series:
