@@ -111,23 +111,66 @@ def _echo_summary(summary: Any) -> None:
     click.echo(f"ingested into {summary.lake}: {summary.describe()}")
 
 
+def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of `classify`, shared with `analyze`."""
+    options = [
+        click.option("--ranges", "ranges_dir", type=click.Path(file_okay=False),
+                     help="Folder of operators' published IP range files (default: what "
+                     "`trafficlens ranges update` downloaded, if anything)."),
+        click.option("--rdns/--no-rdns", default=False, show_default=True,
+                     help="Also verify claims by forward-confirmed reverse DNS (needs DNS; cached)."),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, progress: bool | None) -> Any:
+    from trafficlens.classify.pipeline import classify as run
+
+    return run(lake, ranges_dir=ranges_dir, rdns=rdns, progress=progress)
+
+
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@classify_options
+@click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
+@friendly
+def classify(lake: str, ranges_dir: str | None, rdns: bool, progress: bool | None) -> None:
+    """Label every request: who it is (human, crawler, scraper, agent), who runs it, and whether
+    it is who it claims to be. Writes requests, sessions and clients.
+
+    Example:
+
+    \b
+        trafficlens classify --lake lake
+        trafficlens classify --lake lake --ranges ./ranges --rdns
+    """
+    summary = _run_classify(lake, ranges_dir, rdns, progress)
+    click.echo(f"classified {summary.lake}: {summary.describe()}")
+
+
 @main.command()
 @click.argument("paths", nargs=-1)
 @ingest_options
+@classify_options
 @click.option("--top", default=10, show_default=True, help="Rows in each top list.")
 @friendly
-def analyze(paths: tuple[str, ...], top: int, **kw: Any) -> None:
-    """Ingest logs and summarise the traffic: the main job.
+def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool, **kw: Any) -> None:
+    """Ingest logs, classify them and summarise the traffic: the main job.
 
     Example:
 
     \b
         trafficlens analyze sample_logs/
+        trafficlens analyze /var/log/nginx/ --ranges ./ranges
     """
     from trafficlens.summary import render_summary, summarize
 
     summary = _run_ingest(paths, **kw)
     _echo_summary(summary)
+    result = _run_classify(kw["lake"], ranges_dir, rdns, kw.get("progress"))
+    click.echo(f"classified: {result.describe()}")
     click.echo(render_summary(summarize(summary.lake, top=top)))
 
 

@@ -21,6 +21,10 @@ class LakeSummary:
     top_user_agents: pl.DataFrame
     top_clients: pl.DataFrame
     rejects: pl.DataFrame
+    classes: pl.DataFrame | None = None
+    agents: pl.DataFrame | None = None
+    identities: pl.DataFrame | None = None
+    ai_share: float | None = None
 
 
 def summarize(lake: str | Path, top: int = 10) -> LakeSummary:
@@ -54,8 +58,26 @@ def summarize(lake: str | Path, top: int = 10) -> LakeSummary:
         f"""select regexp_replace(reason, ':.*', '') as reason, count(*) as lines
             from rejects group by 1 order by 2 desc limit {int(top)}"""
     )
+    classes = agents = identities = None
+    ai_share = None
+    if Lake(lake).has_table("requests"):
+        classes = q(
+            """select actor_class, count(*) as requests, count(*) / sum(count(*)) over () as share
+               from requests group by 1 order by 2 desc"""
+        )
+        ai_share = q("select coalesce(avg(ai_driven::int), 0) from requests").item()
+        agents = q(
+            f"""select coalesce(agent, operator) || ' (' || coalesce(operator, '?') || ', ' || purpose || ')'
+                       as agent, count(*) as requests
+                from requests where automated group by 1 order by 2 desc, 1 limit {int(top)}"""
+        )
+        identities = q(
+            """select identity, count(distinct client_id) as clients from requests
+               group by 1 order by 2 desc"""
+        )
     con.close()
-    return LakeSummary(totals, status, formats, top_paths, top_uas, top_clients, rejects)
+    return LakeSummary(totals, status, formats, top_paths, top_uas, top_clients, rejects, classes, agents,
+                       identities, ai_share)
 
 
 def _fit(text: object, width: int) -> str:
@@ -86,6 +108,15 @@ def render_summary(s: LakeSummary) -> str:
         f"Bytes sent  {t['bytes']:,}",
         f"Rejects     {t['rejects']:,} lines that fit no format",
     ]
+    if s.classes is not None and s.classes.height:
+        lines += ["", "Traffic by class"]
+        for row in s.classes.iter_rows(named=True):  # four classes at most
+            lines.append(f"  {row['requests']:>12,}  {row['share']:6.1%}  {row['actor_class']}")
+        lines.append(f"  AI-driven: {s.ai_share:.1%} of requests")
+    if s.agents is not None:
+        lines += _table(f"Top {s.agents.height} automated agents", s.agents)
+    if s.identities is not None:
+        lines += _table("Clients by identity", s.identities)
     lines += _table("Status", s.status)
     lines += _table("Formats", s.formats)
     lines += _table(f"Top {s.top_paths.height} paths", s.top_paths)

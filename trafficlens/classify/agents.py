@@ -1,0 +1,359 @@
+"""Who a user agent says it is: the agent catalogue, generic fallbacks, and browser parsing.
+
+Everything here runs once per distinct user agent (a log of millions of lines has thousands);
+the labels are joined back onto clients and requests by the pipeline.
+
+Matching: every catalogue pattern, wrapped in word boundaries, goes into one case-insensitive
+alternation, longest first, that polars runs over all user agents in one pass (Rust's regex
+engine: linear time, so a 10 kB user agent costs no more than its length). The few distinct
+matched texts are then mapped back to their entries; where a user agent holds several, the
+entry with the highest priority wins, then the longest match, then the first in the string.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from trafficlens.errors import CatalogueError
+from trafficlens.schema import ACTOR_CLASSES, PURPOSES
+
+STR_LIST = pl.List(pl.String())
+MAX_UA_CHARS = 4096  # longer user agents are matched on their first 4 kB: bounded cost, same tokens
+DEFAULT_PRIORITY = 50
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One known agent: how to recognise it, who runs it, what for, and how to check the claim."""
+
+    name: str
+    pattern: str | None
+    operator: str
+    actor_class: str
+    purpose: str
+    ai_driven: bool
+    url: str
+    robots: tuple[str, ...] = ()
+    verify_ranges: tuple[str, ...] = ()
+    verify_rdns: tuple[str, ...] = ()
+    priority: int = DEFAULT_PRIORITY
+    in_user_agent: bool = True
+    signature_agent: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    file: str = ""
+
+    @property
+    def regex(self) -> str:
+        """The pattern wrapped in word boundaries where it starts or ends with a word character."""
+        assert self.pattern is not None
+        p = self.pattern
+        head = "" if p.startswith("^") or not re.match(r"[\w(\[\\]", p) else r"\b"
+        tail = "" if p.endswith("$") or not re.search(r"[\w)\]]$", p) else r"\b"
+        return f"{head}(?:{p}){tail}"
+
+
+REQUIRED = ("name", "pattern", "operator", "actor_class", "purpose", "ai_driven", "url", "robots", "examples")
+CLASSES_AUTOMATED = tuple(c for c in ACTOR_CLASSES if c != "human")
+AGENT_PURPOSES = tuple(p for p in PURPOSES if p != "human")
+
+
+def _entry(raw: object, file: str, index: int) -> Agent:
+    where = f"{file} entry {index + 1}"
+    if not isinstance(raw, dict):
+        raise CatalogueError(f"{where}: expected a mapping")
+    name = raw.get("name")
+    where = f"{file} entry {index + 1} ({name})"
+    missing = [k for k in REQUIRED if k not in raw]
+    if missing:
+        raise CatalogueError(f"{where}: missing {', '.join(missing)}")
+    if raw["actor_class"] not in CLASSES_AUTOMATED:
+        raise CatalogueError(f"{where}: actor_class {raw['actor_class']!r} is not one of {CLASSES_AUTOMATED}")
+    if raw["purpose"] not in AGENT_PURPOSES:
+        raise CatalogueError(f"{where}: purpose {raw['purpose']!r} is not one of {AGENT_PURPOSES}")
+    pattern = raw["pattern"]
+    in_ua = bool(raw.get("in_user_agent", True))
+    if pattern is not None:
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except re.error as e:
+            raise CatalogueError(f"{where}: pattern does not compile: {e}") from None
+        if re.search(r"\(\?[=!<]|\\[1-9]", pattern):
+            raise CatalogueError(f"{where}: pattern uses look-around or back-references")
+    elif in_ua and not raw.get("signature_agent"):
+        raise CatalogueError(f"{where}: needs a pattern, a signature_agent, or in_user_agent: false")
+    verify = raw.get("verify") or {}
+    examples = tuple(raw.get("examples") or ())
+    if in_ua and pattern is not None and not examples:
+        raise CatalogueError(f"{where}: needs at least one example user agent")
+    return Agent(
+        name=str(name), pattern=pattern, operator=str(raw["operator"]), actor_class=raw["actor_class"],
+        purpose=raw["purpose"], ai_driven=bool(raw["ai_driven"]), url=str(raw["url"]),
+        robots=tuple(raw.get("robots") or ()), verify_ranges=tuple(verify.get("ranges") or ()),
+        verify_rdns=tuple(verify.get("rdns") or ()), priority=int(raw.get("priority", DEFAULT_PRIORITY)),
+        in_user_agent=in_ua, signature_agent=tuple(raw.get("signature_agent") or ()), examples=examples,
+        file=file,
+    )
+
+
+@dataclass
+class Catalogue:
+    """The known agents, and the one regex that finds any of them in a user agent."""
+
+    agents: tuple[Agent, ...]
+    combined: str = ""
+    _compiled: list[tuple[int, re.Pattern[str]]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        matchable = [(i, a) for i, a in enumerate(self.agents) if a.pattern is not None and a.in_user_agent]
+        # Longest first: at one position the alternation takes the first alternative that fits,
+        # so "Googlebot-Image" is tried before "Googlebot".
+        ordered = sorted(matchable, key=lambda ia: -len(ia[1].pattern or ""))
+        self.combined = "(?i)(?:" + "|".join(a.regex for _, a in ordered) + ")"
+        self._compiled = [(i, re.compile(a.regex, re.IGNORECASE)) for i, a in matchable]
+
+    def owners(self, text: str) -> list[int]:
+        """Entries whose pattern matches all of `text` (a piece the combined regex found)."""
+        return [i for i, rx in self._compiled if rx.fullmatch(text)]
+
+    def by_signature_agent(self) -> dict[str, int]:
+        return {host.lower(): i for i, a in enumerate(self.agents) for host in a.signature_agent}
+
+    def frame(self) -> pl.DataFrame:
+        """One row per entry: `entry` (its index) and its labels."""
+        a = self.agents
+        return pl.DataFrame(
+            {
+                "entry": list(range(len(a))),
+                "agent": [x.name for x in a],
+                "operator": [x.operator for x in a],
+                "actor_class": [x.actor_class for x in a],
+                "purpose": [x.purpose for x in a],
+                "ai_driven": [x.ai_driven for x in a],
+                "priority": [x.priority for x in a],
+                "verify_ranges": [list(x.verify_ranges) for x in a],
+                "verify_rdns": [list(x.verify_rdns) for x in a],
+            },
+            schema={
+                "entry": pl.Int32, "agent": pl.String, "operator": pl.String, "actor_class": pl.String,
+                "purpose": pl.String, "ai_driven": pl.Boolean, "priority": pl.Int32,
+                "verify_ranges": STR_LIST, "verify_rdns": STR_LIST,
+            },
+        )
+
+
+def catalogue_files(folder: Path | None = None) -> list[Path]:
+    if folder is not None:
+        return sorted(folder.glob("*.yml"))
+    root = resources.files("trafficlens") / "catalogues" / "agents"
+    return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith(".yml"))
+
+
+def load_catalogue(folder: str | Path | None = None) -> Catalogue:
+    """Every entry of every `*.yml` in `folder` (default: the catalogue shipped in the package)."""
+    if folder is None:
+        return _default_catalogue()
+    return _load(catalogue_files(Path(folder)))
+
+
+@lru_cache(maxsize=1)
+def _default_catalogue() -> Catalogue:
+    return _load(catalogue_files())
+
+
+def _load(files: list[Path]) -> Catalogue:
+    agents: list[Agent] = []
+    seen: dict[str, str] = {}
+    for f in files:
+        try:
+            doc = yaml.safe_load(f.read_text(encoding="utf-8")) or []
+        except yaml.YAMLError as e:
+            raise CatalogueError(f"{f.name}: not valid YAML: {e}") from None
+        if not isinstance(doc, list):
+            raise CatalogueError(f"{f.name}: expected a list of entries")
+        for i, raw in enumerate(doc):
+            a = _entry(raw, f.name, i)
+            if a.name.lower() in seen:
+                raise CatalogueError(f"{f.name}: agent {a.name!r} is already defined in {seen[a.name.lower()]}")
+            seen[a.name.lower()] = f.name
+            agents.append(a)
+    return Catalogue(tuple(agents))
+
+
+# --- generic fallbacks: what no entry names ------------------------------------------------------
+
+# Each rule: (reason id, regex over the user agent, actor_class, purpose). Tried in order on user
+# agents that no entry matched; the first that fits decides.
+GENERIC_RULES: tuple[tuple[str, str, str, str], ...] = (
+    # Words that only self-declared automation puts in a user agent. "bot" must end a word
+    # ("Googlebot", "my_bot") but not be a phone brand (Cubot) or a word like "Abbott".
+    ("ua:generic:bot_word",
+     r"(?i)(?:crawler|crawl\b|spider|scraper|scrapy|robot|harvest|indexer|archiver)"
+     r"|(?:^|[^u\s])bot(?:[^a-z]|$)", "crawler", "unknown"),
+    ("ua:generic:fetcher_word",
+     r"(?i)\b(?:\w*(?:fetcher|checker|monitor(?:ing)?|validator|preview|linkcheck|uptime|"
+     r"healthcheck|probe|sniffer|downloader|proxy))\b", "scraper", "unknown"),
+    # A contact address is how well-behaved automation identifies itself; browsers never do.
+    ("ua:generic:contact_url", r"(?i)\+?https?://|\bwww\.[a-z0-9-]+\.[a-z]{2,}|[a-z0-9._-]+@[a-z0-9-]+\.[a-z]{2,}",
+     "crawler", "unknown"),
+    # A bare library-style token ("name/1.2.3" or "name 1.2") with nothing else.
+    ("ua:generic:bare_product", r"^[A-Za-z][\w.+-]{0,40}(?:[/ ]v?[0-9][\w.+-]*)?$", "scraper", "tool"),
+)
+ABSURD_RULES: tuple[tuple[str, str], ...] = (
+    ("ua:absurd:no_letters", r"^[^A-Za-z]*$"),
+    ("ua:absurd:too_short", r"^.{1,4}$"),
+    ("ua:absurd:control_chars", r"[\x00-\x08\x0e-\x1f\x7f]"),
+)
+ABSURD_LENGTH = 1500  # real browsers stay well under 500 characters
+
+
+def _generic(ua: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(reason, actor_class, purpose) of the first generic rule that fits, else nulls."""
+    reason: pl.Expr = pl.lit(None, pl.String)
+    klass: pl.Expr = pl.lit(None, pl.String)
+    purpose: pl.Expr = pl.lit(None, pl.String)
+    # Built back to front so the first rule ends up outermost (first to decide).
+    rules: list[tuple[pl.Expr, str, str, str]] = [
+        (ua.is_null() | ua.str.strip_chars().is_in(["", "-"]), "ua:empty", "scraper", "unknown"),
+        (ua.str.len_chars() > ABSURD_LENGTH, "ua:absurd:too_long", "scraper", "unknown"),
+        *[(ua.str.contains(rx), rid, "scraper", "unknown") for rid, rx in ABSURD_RULES],
+        *[(ua.str.contains(rx), rid, klass_, purp) for rid, rx, klass_, purp in GENERIC_RULES],
+    ]
+    for cond, rid, k, p in reversed(rules):
+        reason = pl.when(cond).then(pl.lit(rid)).otherwise(reason)
+        klass = pl.when(cond).then(pl.lit(k)).otherwise(klass)
+        purpose = pl.when(cond).then(pl.lit(p)).otherwise(purpose)
+    return reason, klass, purpose
+
+
+# --- browser, OS and device ---------------------------------------------------------------------
+
+DEVICE_RULES = (
+    ("console", r"(?i)playstation|xbox|nintendo"),
+    ("tv", r"(?i)smart-?tv|hbbtv|appletv|googletv|crkey|tizen.*tv|web0s|roku|\baft[a-z]"),
+    ("tablet", r"(?i)ipad|tablet|kindle|silk/|playbook|\bsm-t[0-9]|nexus (?:7|9|10)\b"),
+    ("mobile", r"(?i)mobi|iphone|ipod|windows phone|blackberry|opera mini|symbian|kaios|nokia"),
+)
+
+
+def _device_class(ua: pl.Expr) -> pl.Expr:
+    """desktop, mobile, tablet, tv or console, from the usual device words (first rule wins)."""
+    # Android without "Mobile" is a tablet, by Google's own guidance to browser makers.
+    out: pl.Expr = (
+        pl.when(ua.is_null()).then(None)
+        .when(ua.str.contains("(?i)android")).then(pl.lit("tablet"))
+        .otherwise(pl.lit("desktop"))
+    )
+    for name, rx in reversed(DEVICE_RULES):
+        out = pl.when(ua.str.contains(rx)).then(pl.lit(name)).otherwise(out)
+    return out
+
+
+def parse_browsers(uas: pl.Series) -> pl.DataFrame:
+    """`user_agent, browser, os, device_model, parser_spider` from ua-parser, once per value.
+
+    ua-parser uses its Rust engine when `ua-parser-rs` is installed (about 20x faster than its
+    pure-Python regexes); inputs are cut to MAX_UA_CHARS first.
+    """
+    from ua_parser import parse
+
+    values = uas.unique().drop_nulls().to_list()
+    browser, os_, model, spider = [], [], [], []
+    for ua in values:  # once per distinct user agent, not per request
+        r = parse(ua[:MAX_UA_CHARS])
+        b = r.user_agent.family if r.user_agent else None
+        browser.append(None if b in (None, "Other") else b)
+        o = r.os.family if r.os else None
+        os_.append(None if o in (None, "Other") else o)
+        d = r.device.family if r.device else None
+        model.append(None if d in (None, "Other") else d)
+        spider.append(d == "Spider")
+    return pl.DataFrame(
+        {"user_agent": values, "browser": browser, "os": os_, "device_model": model, "parser_spider": spider},
+        schema={"user_agent": pl.String, "browser": pl.String, "os": pl.String, "device_model": pl.String,
+                "parser_spider": pl.Boolean},
+    )
+
+
+# --- the one entry point ---------------------------------------------------------------------------
+
+LABEL_COLUMNS = (
+    "user_agent", "agent", "operator", "actor_class", "purpose", "ai_driven", "automated",
+    "verify_ranges", "verify_rdns", "browser", "os", "device", "reasons",
+)
+
+
+def catalogue_matches(uas: pl.Series, catalogue: Catalogue) -> pl.DataFrame:
+    """`user_agent, entry`: the winning catalogue entry of each distinct user agent that has one."""
+    df = pl.DataFrame({"user_agent": uas}, schema={"user_agent": pl.String}).unique()
+    found = (
+        df.with_columns(_m=pl.col("user_agent").str.slice(0, MAX_UA_CHARS).str.extract_all(catalogue.combined))
+        .explode("_m")
+        .drop_nulls("_m")
+        .with_columns(_pos=pl.int_range(pl.len()).over("user_agent"), _len=pl.col("_m").str.len_chars())
+    )
+    if found.height == 0:
+        return pl.DataFrame(schema={"user_agent": pl.String, "entry": pl.Int32})
+    # Few distinct matched texts (one per agent and version spelling): Python maps them back.
+    texts = found["_m"].unique().to_list()
+    rows = [(t, i) for t in texts for i in catalogue.owners(t)]
+    owners = pl.DataFrame(rows, schema={"_m": pl.String, "entry": pl.Int32}, orient="row")
+    prio = catalogue.frame().select("entry", "priority")
+    return (
+        found.join(owners, on="_m").join(prio, on="entry")
+        .sort(["user_agent", "priority", "_len", "_pos", "entry"], descending=[False, True, True, False, False])
+        .group_by("user_agent", maintain_order=True)
+        .agg(pl.col("entry").first())
+    )
+
+
+def match_user_agents(uas: pl.Series, catalogue: Catalogue | None = None) -> pl.DataFrame:
+    """Labels for each distinct user agent (LABEL_COLUMNS), with the reasons that decided them.
+
+    - a catalogue entry: its labels, `ua:catalogue:NAME`;
+    - else a generic rule (empty, absurd, bot-like words, contact URL, bare library token):
+      automated with purpose unknown or tool, `ua:empty`, `ua:generic:bot_word`, ...;
+    - else ua-parser's spider list: automated, `ua:parser:spider`;
+    - else a browser or app: human, `ua:browser`.
+    """
+    cat = catalogue or load_catalogue()
+    df = pl.DataFrame({"user_agent": uas}, schema={"user_agent": pl.String}).unique(maintain_order=True)
+    hits = catalogue_matches(df["user_agent"], cat).join(cat.frame(), on="entry").drop("priority")
+    df = df.join(hits, on="user_agent", how="left", nulls_equal=True)
+    ua = pl.col("user_agent")
+    g_reason, g_class, g_purpose = _generic(ua)
+    named = pl.col("entry").is_not_null()
+    df = df.with_columns(_gr=pl.when(~named).then(g_reason), _gc=g_class, _gp=g_purpose)
+    parsed = parse_browsers(df.filter(pl.col("_gr").is_null() & ~named)["user_agent"])
+    df = df.join(parsed, on="user_agent", how="left")
+    spider = pl.col("parser_spider").fill_null(False) & pl.col("_gr").is_null() & ~named
+    automated = named | pl.col("_gr").is_not_null() | spider
+    reason = (
+        pl.when(named).then(pl.lit("ua:catalogue:") + pl.col("agent"))
+        .when(pl.col("_gr").is_not_null()).then(pl.col("_gr"))
+        .when(spider).then(pl.lit("ua:parser:spider"))
+        .otherwise(pl.lit("ua:browser"))
+    )
+    return df.select(
+        "user_agent",
+        "agent",
+        "operator",
+        actor_class=pl.when(named).then(pl.col("actor_class")).when(pl.col("_gr").is_not_null()).then(pl.col("_gc"))
+        .when(spider).then(pl.lit("crawler")).otherwise(pl.lit("human")),
+        purpose=pl.when(named).then(pl.col("purpose")).when(pl.col("_gr").is_not_null()).then(pl.col("_gp"))
+        .when(spider).then(pl.lit("unknown")).otherwise(pl.lit("human")),
+        ai_driven=pl.col("ai_driven").fill_null(False),
+        automated=automated,
+        verify_ranges=pl.col("verify_ranges").fill_null(pl.lit([], STR_LIST)),
+        verify_rdns=pl.col("verify_rdns").fill_null(pl.lit([], STR_LIST)),
+        browser=pl.when(automated).then(None).otherwise(pl.col("browser")),
+        os=pl.when(automated).then(None).otherwise(pl.col("os")),
+        device=pl.when(automated).then(None).otherwise(_device_class(ua)),
+        reasons=pl.concat_list(reason),
+    )
