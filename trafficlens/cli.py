@@ -107,7 +107,8 @@ def ingest(paths: tuple[str, ...], **kw: Any) -> None:
 def _echo_summary(summary: Any) -> None:
     for r in summary.results:
         if r.status == "skipped":
-            click.echo(f"skipped {r.source}: {r.note}", err=True)
+            # The first clause says why; the list of formats after it would repeat for every file.
+            click.echo(f"skipped {r.source}: {r.note.split(';')[0]}", err=True)
     click.echo(f"ingested into {summary.lake}: {summary.describe()}")
 
 
@@ -119,16 +120,18 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      "`trafficlens ranges update` downloaded, if anything)."),
         click.option("--rdns/--no-rdns", default=False, show_default=True,
                      help="Also verify claims by forward-confirmed reverse DNS (needs DNS; cached)."),
+        click.option("--pages", type=click.Path(dir_okay=False),
+                     help="Page-type rules (YAML list of page_type/path/query) instead of the shipped ones."),
     ]
     for opt in reversed(options):
         fn = opt(fn)
     return fn
 
 
-def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, progress: bool | None) -> Any:
+def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, progress: bool | None) -> Any:
     from trafficlens.classify.pipeline import classify as run
 
-    return run(lake, ranges_dir=ranges_dir, rdns=rdns, progress=progress)
+    return run(lake, ranges_dir=ranges_dir, rdns=rdns, progress=progress, pages=pages)
 
 
 @main.command()
@@ -136,7 +139,7 @@ def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, progress: bool 
 @classify_options
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
-def classify(lake: str, ranges_dir: str | None, rdns: bool, progress: bool | None) -> None:
+def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, progress: bool | None) -> None:
     """Label every request: who it is (human, crawler, scraper, agent), who runs it, and whether
     it is who it claims to be. Writes requests, sessions and clients.
 
@@ -146,7 +149,7 @@ def classify(lake: str, ranges_dir: str | None, rdns: bool, progress: bool | Non
         trafficlens classify --lake lake
         trafficlens classify --lake lake --ranges ./ranges --rdns
     """
-    summary = _run_classify(lake, ranges_dir, rdns, progress)
+    summary = _run_classify(lake, ranges_dir, rdns, pages, progress)
     click.echo(f"classified {summary.lake}: {summary.describe()}")
 
 
@@ -156,7 +159,8 @@ def classify(lake: str, ranges_dir: str | None, rdns: bool, progress: bool | Non
 @classify_options
 @click.option("--top", default=10, show_default=True, help="Rows in each top list.")
 @friendly
-def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool, **kw: Any) -> None:
+def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool, pages: str | None,
+            **kw: Any) -> None:
     """Ingest logs, classify them and summarise the traffic: the main job.
 
     Example:
@@ -169,7 +173,7 @@ def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool
 
     summary = _run_ingest(paths, **kw)
     _echo_summary(summary)
-    result = _run_classify(kw["lake"], ranges_dir, rdns, kw.get("progress"))
+    result = _run_classify(kw["lake"], ranges_dir, rdns, pages, kw.get("progress"))
     click.echo(f"classified: {result.describe()}")
     click.echo(render_summary(summarize(summary.lake, top=top)))
 

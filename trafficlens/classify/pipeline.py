@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from trafficlens.classify.agents import STR_LIST, Catalogue, load_catalogue, match_user_agents
+from trafficlens.classify.pages import load_page_rules, page_type_sql
 from trafficlens.errors import LakeError
 from trafficlens.store import Lake, connect
 
@@ -216,7 +217,8 @@ def label_lake_clients(con: duckdb.DuckDBPyConnection, ranges: pl.DataFrame | No
 
 
 def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool = False,
-             progress: bool | None = None, catalogue: Catalogue | None = None) -> ClassifySummary:
+             progress: bool | None = None, catalogue: Catalogue | None = None,
+             pages: str | Path | None = None) -> ClassifySummary:
     """Label every event of the lake and (re)write requests, sessions and clients.
 
     `ranges_dir` defaults to the folder `trafficlens ranges update` fills; without either, claims
@@ -233,6 +235,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
         raise LakeError(f"--ranges {ranges_dir}: no such folder; `trafficlens ranges update --dir {ranges_dir}` fills one")
     ranges = R.load_ranges(rdir) if rdir is not None else None
     cat = catalogue or load_catalogue()
+    page_sql = page_type_sql(load_page_rules(pages))
     stage = _Stages(progress)
     with store.locked():
         con = connect(store)
@@ -242,7 +245,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
             tx = store.begin()
             try:
                 stage(f"writing requests and sessions of {labelled.height:,} clients")
-                _write_tables(con, Path(tx.dir))
+                _write_tables(con, Path(tx.dir), page_sql)
                 n_req = con.execute(f"SELECT count(*) FROM read_parquet('{tx.dir}/requests/*/*.parquet')").fetchone()[0]
                 n_sessions = con.execute(f"SELECT count(*) FROM read_parquet('{tx.dir}/sessions/*.parquet')").fetchone()[0]
                 for t in ("requests", "sessions", "clients"):
@@ -261,7 +264,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
     )
 
 
-def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+def _write_tables(con: duckdb.DuckDBPyConnection, out: Path, page_sql: str) -> None:
     gap = SESSION_GAP_MINUTES
     labels = ", ".join(f"c.{c}" for c in LABELS)
     # Sessions: a new one starts at a client's first request and after every gap of more than
@@ -284,7 +287,7 @@ def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
         (out / t).mkdir(parents=True, exist_ok=True)
     con.execute(
         f"""COPY (SELECT s.* EXCLUDE (prev, client_id, session_id), s.client_id, s.session_id,
-                         NULL::VARCHAR AS page_type, {labels}, strftime(s.ts, '%Y-%m-%d') AS date
+                         {page_sql} AS page_type, {labels}, strftime(s.ts, '%Y-%m-%d') AS date
                   FROM sessionised s JOIN client_labels c USING (client_id))
             TO '{out / "requests"}' (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{{i}}')"""
     )

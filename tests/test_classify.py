@@ -1,0 +1,313 @@
+"""Identity: the agent catalogue, generic fallbacks, verification and the classify stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from trafficlens.classify.agents import load_catalogue, match_user_agents
+from trafficlens.classify.pipeline import classify
+from trafficlens.cli import main
+from trafficlens.errors import CatalogueError, LakeError
+from trafficlens.ingest import ingest
+from trafficlens.ranges import range_sources
+from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PURPOSES
+
+from conftest import FIXTURES
+
+RANGES = FIXTURES / "ranges" / "published"
+CAT = load_catalogue()
+EXAMPLES = [(a.name, ex) for a in CAT.agents for ex in a.examples]
+
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/18.1 Mobile/15E148 Safari/604.1")
+GPTBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.1; +https://openai.com/gptbot)"
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+BYTESPIDER = ("Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 "
+              "(compatible; Bytespider; spider-feedback@bytedance.com)")
+CLAUDE_USER = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Claude-User/1.0; +Claude-User@anthropic.com)"
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+
+
+def test_catalogue_follows_the_schema() -> None:
+    assert len(CAT.agents) > 250
+    known_files = {s.file for s in range_sources()}
+    for a in CAT.agents:
+        assert a.actor_class in ACTOR_CLASSES and a.actor_class != "human", a.name
+        assert a.purpose in PURPOSES and a.purpose != "human", a.name
+        assert a.url.startswith("http"), a.name
+        assert set(a.verify_ranges) <= known_files, f"{a.name}: unknown range file {a.verify_ranges}"
+        if a.purpose.startswith("ai_"):
+            assert a.ai_driven, f"{a.name}: an AI purpose must be ai_driven"
+
+
+@pytest.mark.parametrize("name, example", EXAMPLES, ids=[f"{n}:{i}" for i, (n, _) in enumerate(EXAMPLES)])
+def test_each_example_matches_its_own_entry(name: str, example: str) -> None:
+    got = match_user_agents(pl.Series([example]), CAT).row(0, named=True)
+    assert got["agent"] == name, f"{example!r} is {got['agent']}, not {name}"
+    assert got["reasons"] == [f"ua:catalogue:{name}"]
+
+
+def test_robots_only_tokens_are_known_and_flagged_when_sent() -> None:
+    robots_only = [a for a in CAT.agents if not a.in_user_agent]
+    names = {a.name for a in robots_only}
+    assert {"Google-Extended", "Applebot-Extended"} <= names
+    assert all(not a.examples for a in robots_only)
+    # No operator sends these; a client that does is named, with a reason saying so.
+    got = match_user_agents(pl.Series(["Google-Extended"]), CAT).row(0, named=True)
+    assert got["agent"] == "Google-Extended" and got["operator"] == "Google"
+    assert got["reasons"] == ["ua:catalogue:Google-Extended", "ua:robots_token_in_user_agent"]
+    # ... and never beat a real agent in the same user agent.
+    got = match_user_agents(pl.Series([GOOGLEBOT + " Google-Extended"]), CAT).row(0, named=True)
+    assert got["agent"] == "Googlebot"
+
+
+def test_range_files_name_agents_the_catalogue_knows() -> None:
+    known = {a.name.lower() for a in CAT.agents} | {r.lower() for a in CAT.agents for r in a.robots}
+    for s in range_sources():
+        for agent in s.agents:
+            assert agent.lower() in known, f"{s.file} covers {agent}, which the catalogue does not know"
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        CHROME, IPHONE,
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+        "Mobile Safari/537.36 YaBrowser/24.1.0.0",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Mobile/15E148 [FBAN/FBIOS;FBAV/440.0.0.0]",
+        "Mozilla/5.0 (Linux; Android 12; CUBOT P50) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 "
+        "Mobile Safari/537.36",
+        "Dalvik/2.1.0 (Linux; U; Android 13; SM-A536B Build/TP1A.220624.014)",
+        "Spotify/8.9.10 iOS/17.4 (iPhone15,2)",
+    ],
+)
+def test_browsers_and_apps_are_human(ua: str) -> None:
+    got = match_user_agents(pl.Series([ua]), CAT).row(0, named=True)
+    assert got["actor_class"] == "human" and not got["automated"], got["reasons"]
+    assert got["reasons"] == ["ua:browser"]
+
+
+@pytest.mark.parametrize(
+    "ua, reason",
+    [
+        (None, "ua:empty"),
+        ("-", "ua:empty"),
+        ("", "ua:empty"),
+        ("12345", "ua:absurd:no_letters"),
+        ("a" * 3000, "ua:absurd:too_long"),
+        ("Mozilla/5.0 (compatible; AcmeSiteIndexBot/2.0)", "ua:generic:bot_word"),
+        ("Mozilla/5.0 (compatible; Zorblax/1.0; +https://zorblax.example/about)", "ua:generic:contact_url"),
+        ("frobnicator/0.9", "ua:generic:bare_product"),
+    ],
+)
+def test_generic_fallbacks_say_why(ua: str | None, reason: str) -> None:
+    got = match_user_agents(pl.Series([ua], dtype=pl.String), CAT).row(0, named=True)
+    assert got["automated"] and got["agent"] is None
+    assert got["reasons"][0] == reason
+
+
+def test_generic_clients_name_their_operator_and_ai_use() -> None:
+    got = match_user_agents(pl.Series(["Mozilla/5.0 (compatible; Zorblax-AI/1.0; +https://docs.zorblax.ai/bot)",
+                                       "Mozilla/5.0 (compatible; Quuxbot/2.0; +https://openai.com/quux)",
+                                       "Nokia6230/2.0 (03.14) Profile/MIDP-2.0 Configuration/CLDC-1.1"]), CAT)
+    a, b, phone = got.iter_rows(named=True)
+    assert a["ai_driven"] and a["operator"] == "zorblax.ai"
+    assert a["reasons"] == ["ua:generic:bot_word", "ua:generic:ai_hint", "ua:operator_from_contact:zorblax.ai"]
+    assert b["operator"] == "OpenAI"  # a domain the catalogue documents for one operator
+    assert not phone["automated"], phone["reasons"]  # a device, though its user agent is bare
+
+
+def test_a_named_bot_beats_the_library_it_is_built_on() -> None:
+    got = match_user_agents(pl.Series([GPTBOT + " python-requests/2.32.3"]), CAT).row(0, named=True)
+    assert got["agent"] == "GPTBot"
+
+
+def test_long_user_agents_stay_cheap() -> None:
+    ua = "Mozilla/5.0 (" + "x; " * 4000 + ") GPTBot/1.1"  # 12 kB; the token is past the 4 kB cut
+    got = match_user_agents(pl.Series([ua, "A" * 10_000 + " ClaudeBot/1.0"]), CAT)
+    assert got["automated"].all()
+
+
+def test_a_broken_catalogue_file_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "x.yml").write_text("- name: X\n  pattern: X\n  operator: X\n  actor_class: robot\n"
+                                    "  purpose: tool\n  ai_driven: false\n  url: https://x\n  robots: []\n"
+                                    "  examples: [X/1]\n")
+    with pytest.raises(CatalogueError, match=r"x.yml entry 1 \(X\): actor_class 'robot'"):
+        load_catalogue(tmp_path)
+
+
+# --- verification and the classify stage ---------------------------------------------------------
+
+
+def _line(ip: str, ua: str, i: int = 0, path: str = "/") -> str:
+    return f'{ip} - - [10/Oct/2025:10:{i // 60 % 60:02d}:{i % 60:02d} +0000] "GET {path} HTTP/1.1" 200 512 "-" "{ua}"'
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    lines = (
+        [_line("192.0.2.5", GPTBOT, i) for i in range(5)]  # inside the fixture gptbot.json
+        + [_line("100.64.0.9", GPTBOT, i) for i in range(3)]  # outside it: spoofed
+        + [_line("198.51.100.7", GOOGLEBOT, i) for i in range(2)]  # inside common-crawlers.json
+        + [_line("192.0.2.130", CHROME, i) for i in range(4)]  # a browser inside chatgpt-user.json
+        + [_line("100.64.0.50", CHROME, i) for i in range(6)]  # a plain human
+        + [_line("203.0.113.170", CLAUDE_USER, i) for i in range(2)]  # inside the fixture bots.json
+        + [_line("100.64.0.51", BYTESPIDER, i) for i in range(2)]  # ByteDance publishes no ranges
+        + [_line("100.64.0.52", "curl/8.5.0", i) for i in range(2)]
+    )
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake)
+    classify(lake, ranges_dir=RANGES, progress=False)
+    return lake
+
+
+def _clients(lake: Path) -> dict[str, dict]:
+    df = pl.read_parquet(lake / "clients" / "*.parquet")
+    return {r["client_ip"]: r for r in df.iter_rows(named=True)}
+
+
+def test_claims_are_verified_or_spoofed_by_published_ranges(labelled: Path) -> None:
+    c = _clients(labelled)
+    assert c["192.0.2.5"]["identity"] == "verified" and "ip:in_ranges:gptbot.json" in c["192.0.2.5"]["reasons"]
+    bad = c["100.64.0.9"]
+    assert bad["identity"] == "spoofed" and bad["malicious"] and bad["threats"] == ["spoofed_identity"]
+    assert "ip:not_in_ranges:gptbot.json" in bad["reasons"]
+    assert c["198.51.100.7"]["identity"] == "verified" and c["198.51.100.7"]["operator"] == "Google"
+    claude = c["203.0.113.170"]
+    assert claude["identity"] == "verified" and claude["purpose"] == "ai_assistant" and claude["ai_driven"]
+    assert claude["operator"] == "Anthropic" and claude["agent"] == "Claude-User"
+    byte = c["100.64.0.51"]
+    assert byte["identity"] == "declared" and byte["operator"] == "ByteDance" and byte["purpose"] == "ai_training"
+    assert "verify:no_method" in byte["reasons"]
+
+
+def test_a_browser_inside_an_ai_operators_ranges_is_its_agent(labelled: Path) -> None:
+    c = _clients(labelled)["192.0.2.130"]
+    assert c["actor_class"] == "agent" and c["operator"] == "OpenAI" and c["ai_driven"]
+    assert c["identity"] == "undeclared" and "ip:operator_range:chatgpt-user.json" in c["reasons"]
+    human = _clients(labelled)["100.64.0.50"]
+    assert human["actor_class"] == "human" and human["identity"] == "none" and human["browser"] == "Chrome"
+
+
+def test_every_request_is_labelled_with_reasons(labelled: Path) -> None:
+    con = duckdb.connect(str(labelled / "lake.duckdb"), read_only=True)
+    n_events = con.execute("select count(*) from events").fetchone()[0]
+    rows = con.execute(
+        "select count(*), count(client_id), count(session_id), min(len(reasons)) from requests"
+    ).fetchone()
+    assert rows == (n_events, n_events, n_events, 1)
+    classes = {r[0] for r in con.execute("select distinct actor_class from requests").fetchall()}
+    assert classes <= set(ACTOR_CLASSES)
+    ids = {r[0] for r in con.execute("select distinct identity from clients").fetchall()}
+    assert ids <= set(IDENTITIES)
+    assert con.execute("select count(*) from sessions").fetchone()[0] == 8  # one per client here
+    spoofed = con.execute("select count(*) from requests where malicious").fetchone()[0]
+    assert spoofed == 3
+
+
+def test_classify_again_replaces_rather_than_adds(labelled: Path) -> None:
+    before = pl.read_parquet(labelled / "requests" / "*" / "*.parquet").sort("line_no")
+    classify(labelled, ranges_dir=RANGES, progress=False)
+    after = pl.read_parquet(labelled / "requests" / "*" / "*.parquet").sort("line_no")
+    assert after.height == before.height
+    assert after["client_id"].to_list() == before["client_id"].to_list()  # ids are stable
+
+
+def test_signature_agent_header_names_a_signed_agent(tmp_path: Path) -> None:
+    log = tmp_path / "signed.log"
+    log.write_text(
+        f'192.0.2.77 [10/Oct/2025:10:00:00 +0000] "GET /cart HTTP/1.1" 200 10 "{CHROME}" "https://chatgpt.com"\n'
+        f'192.0.2.78 [10/Oct/2025:10:00:01 +0000] "GET /cart HTTP/1.1" 200 10 "{CHROME}" "-"\n'
+    )
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, _opts('$remote_addr [$time_local] "$request" $status $body_bytes_sent '
+                                   '"$http_user_agent" "$http_signature_agent"'))
+    classify(lake, progress=False)
+    c = _clients(lake)
+    assert c["192.0.2.77"]["agent"] == "ChatGPT agent" and c["192.0.2.77"]["actor_class"] == "agent"
+    assert c["192.0.2.77"]["reasons"][0] == "header:signature_agent:chatgpt.com"
+    assert c["192.0.2.78"]["actor_class"] == "human"
+
+
+def _opts(log_format: str):
+    from trafficlens.ingest import IngestOptions
+
+    return IngestOptions(log_format=log_format)
+
+
+def test_classify_needs_events(tmp_path: Path) -> None:
+    from trafficlens.store import Lake
+
+    Lake(tmp_path / "lake", create=True)
+    with pytest.raises(LakeError, match="no events yet"):
+        classify(tmp_path / "lake")
+
+
+def test_cli_classify_and_analyze(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("\n".join([_line("192.0.2.5", GPTBOT, i) for i in range(3)] + [_line("203.0.113.5", CHROME, 9)]) + "\n")
+    lake = str(tmp_path / "lake")
+    r = CliRunner().invoke(main, ["analyze", str(log), "--lake", lake, "--ranges", str(RANGES)])
+    assert r.exit_code == 0, r.output
+    assert "Traffic by class" in r.output and "GPTBot (OpenAI, ai_training)" in r.output
+    r = CliRunner().invoke(main, ["classify", "--lake", lake, "--ranges", str(tmp_path / "nope")])
+    assert r.exit_code == 1 and "no such folder" in r.output and len(r.output.strip().splitlines()) == 1
+    r = CliRunner().invoke(main, ["classify", "--lake", lake])
+    assert r.exit_code == 0 and "4 requests" in r.output
+
+
+
+# --- page types ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path, query, want",
+    [
+        ("/", None, "home"), ("/index.html", None, "home"), ("/de/", None, "home"),
+        ("/robots.txt", None, "robots"), ("/sitemap.xml", None, "sitemap"), ("/sitemap-products-1.xml.gz", None, "sitemap"),
+        ("/feed.xml", None, "feed"), ("/blog/rss", None, "feed"),
+        ("/static/app.3f2a.js", None, "static"), ("/img/shoe.webp", None, "static"), ("/favicon.ico", None, "static"),
+        ("/checkout", None, "checkout"), ("/checkout/payment", None, "checkout"), ("/booking/confirm", None, "checkout"),
+        ("/cart", None, "cart"), ("/api/cart/add", None, "cart"),
+        ("/login", None, "auth"), ("/account/login", None, "auth"), ("/signup", None, "auth"), ("/wp-login.php", None, "auth"),
+        ("/account", None, "account"), ("/my-account/orders", None, "account"),
+        ("/api/products", "page=2", "api"), ("/graphql", None, "api"),
+        ("/search", "q=red+shoes", "search"), ("/", "s=shoes", "search"),
+        ("/p/red-shoe-1234", None, "product"), ("/hotels/paris-ritz", None, "product"),
+        ("/c/shoes", None, "listing"), ("/category/men/", None, "listing"), ("/hotels", None, "listing"),
+        ("/blog/2025/spring", None, "content"), ("/2025/10/10/story", None, "content"), ("/about", None, "content"),
+        ("/zz-unknown", None, "other"), (None, None, "other"),
+    ],
+)
+def test_default_page_types(path: str | None, query: str | None, want: str) -> None:
+    from trafficlens.classify.pages import load_page_rules, page_type_sql
+
+    sql = page_type_sql(load_page_rules())
+    got = duckdb.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS path, ?::VARCHAR AS query)", [path, query]).fetchone()
+    assert got[0] == want
+
+
+def test_a_site_maps_its_own_pages(tmp_path: Path, labelled: Path) -> None:
+    rules = tmp_path / "pages.yml"
+    rules.write_text("- {page_type: checkout, path: '^/$'}\n")
+    classify(labelled, ranges_dir=RANGES, progress=False, pages=rules)
+    con = duckdb.connect(str(labelled / "lake.duckdb"), read_only=True)
+    assert {r[0] for r in con.execute("select distinct page_type from requests").fetchall()} == {"checkout"}
+    rules.write_text("- {page_type: basket, path: '^/$'}\n")
+    with pytest.raises(CatalogueError, match="page_type 'basket' is not one of"):
+        classify(labelled, pages=rules)
+    rules.write_text("- {page_type: cart, path: '(?<=x)y'}\n")
+    with pytest.raises(CatalogueError, match="bad regex"):
+        classify(labelled, pages=rules)
