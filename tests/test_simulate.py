@@ -1,0 +1,234 @@
+"""The labelled traffic simulator: its logs read back through the project's own ingester, line for
+line, and its truth labels stay inside DESIGN.md's vocabulary and describe the traffic written."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from trafficlens.ingest import ingest
+from trafficlens.ranges import load_ranges, match_ranges, range_sources
+from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PURPOSES, THREATS
+from trafficlens.simulate import FORMATS, SCENARIOS, TRUTH_SCHEMA, simulate
+from trafficlens.store import Lake
+
+DAYS, SCALE, SEED = 2, 0.1, 5
+DIRECTIVES_PER_DAY = 4  # #Software, #Version, #Date, #Fields
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One small combined run with its range files, ingested once."""
+    root = tmp_path_factory.mktemp("sim")
+    summary = simulate(root / "access.log", days=DAYS, scale=SCALE, seed=SEED, ranges_out=root / "ranges")
+    ingest([str(summary.path)], root / "lake")
+    events = Lake(root / "lake").scan("events").collect()
+    truth = pl.read_parquet(summary.truth_path)
+    return {"root": root, "summary": summary, "truth": truth, "events": events,
+            "joined": events.join(truth, on="line_no", how="inner", suffix="_t")}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_reads_back_line_for_line(fmt: str, tmp_path: Path) -> None:
+    out = tmp_path / (f"{fmt}.log.gz" if fmt in ("nginx_json", "alb") else f"{fmt}.log")
+    s = simulate(out, fmt=fmt, days=DAYS, scale=SCALE, seed=SEED)
+    if out.suffix == ".gz":
+        assert out.read_bytes()[:2] == b"\x1f\x8b"
+    physical = len((gzip.open(out, "rt") if out.suffix == ".gz" else out.open()).read().splitlines())
+    assert s.lines == physical
+    data_lines = physical - (DAYS * DIRECTIVES_PER_DAY if fmt == "w3c" else 0)
+
+    result = ingest([str(out)], tmp_path / "lake")
+    lake = Lake(tmp_path / "lake")
+    events = lake.scan("events").collect()
+    assert result.rejects == 0 and lake.scan("rejects").collect().height == 0
+    assert events.height == data_lines == s.events
+    assert set(events["format"].unique()) == {fmt}
+
+    truth = pl.read_parquet(s.truth_path)
+    assert truth.height == data_lines
+    assert dict(truth.schema) == TRUTH_SCHEMA
+    j = events.join(truth, on="line_no", how="inner", suffix="_t")
+    assert j.height == events.height
+    assert (j["client_ip"] == j["client_ip_t"]).all()
+    assert (j["ts"] == j["ts_t"]).all()
+    target = pl.col("path") + pl.when(pl.col("query").is_not_null()).then("?" + pl.col("query")).otherwise(pl.lit(""))
+    assert j.select((target == pl.col("path_t")).all()).item()
+    if fmt == "common":
+        assert j["user_agent"].null_count() == j.height  # common carries no user agent
+    else:
+        # IIS writes spaces as '+', so a literal '+' reads back as a space.
+        sent = pl.col("user_agent_t").str.replace_all("+", " ", literal=True) if fmt == "w3c" else pl.col("user_agent_t")
+        assert j.select((pl.col("user_agent") == sent).all()).item()
+
+
+def test_truth_labels_are_in_the_closed_sets(run: dict) -> None:
+    t = run["truth"]
+    assert set(t["actor_class"].unique()) <= set(ACTOR_CLASSES)
+    assert set(t["purpose"].unique()) <= set(PURPOSES)
+    assert set(t["identity"].unique()) <= set(IDENTITIES)
+    assert set(t["threats"].explode().drop_nulls().unique()) <= set(THREATS)
+    assert set(t["scenario"].unique()) == set(SCENARIOS)
+    assert t["line_no"].to_list() == list(range(1, t.height + 1))
+    assert t["ts"].is_sorted()
+    # malicious exactly when a threat other than robots_violation holds
+    bad = t["threats"].list.set_difference(pl.lit(["robots_violation"])).list.len() > 0
+    assert (t["malicious"] == bad).all()
+    humans = t.filter(pl.col("actor_class") == "human")
+    assert humans.select((pl.col("identity") == "none") & ~pl.col("automated") & ~pl.col("malicious")).to_series().all()
+    assert (t.filter(pl.col("identity") == "spoofed")["threats"].list.contains("spoofed_identity")).all()
+    assert t.filter(pl.col("identity") == "verified").select(pl.col("agent").is_not_null() & pl.col("operator").is_not_null()).to_series().all()
+
+
+def test_each_scenario_has_its_labels(run: dict) -> None:
+    by = {k[0]: v for k, v in run["truth"].group_by("scenario")}
+    assert set(by["ai_crawler"]["purpose"]) <= {"ai_training", "ai_search"} and by["ai_crawler"]["ai_driven"].all()
+    assert set(by["ai_assistant"]["agent"]) <= {"ChatGPT-User", "Claude-User", "Perplexity-User", "MistralAI-User"}
+    assert set(by["human_ai_referral"]["actor_class"]) == {"human"} and not by["human_ai_referral"]["ai_driven"].any()
+    assert set(by["agentic_browser"]["identity"]) == {"undeclared"} and set(by["agentic_browser"]["purpose"]) == {"ai_agent"}
+    assert set(by["stealth_scraper"]["actor_class"]) == {"scraper"} and by["stealth_scraper"]["malicious"].all()
+    assert by["stealth_scraper"]["threats"].list.contains("abusive_scraping").all()
+    assert set(by["spoofed_crawler"]["identity"]) == {"spoofed"}
+    assert set(by["spoofed_crawler"]["agent"]) <= {"Googlebot", "GPTBot", "bingbot"}
+    assert by["vuln_scanner"]["threats"].list.contains("vuln_scan").all()
+    assert set(by["vuln_scanner"]["purpose"]) == {"security_scanner"}
+    for scenario, threat in (("credential_stuffing", "credential_stuffing"), ("card_testing", "card_testing"),
+                             ("fake_signup", "fake_signup")):
+        assert set(by[scenario]["actor_class"]) == {"agent"}
+        assert by[scenario]["threats"].list.contains(threat).all()
+    assert set(by["search_engine"]["purpose"]) == {"search_engine"}
+    assert set(by["monitor"]["purpose"]) == {"monitoring"}
+
+
+def test_behaviour_matches_the_scenarios(run: dict) -> None:
+    j = run["joined"]
+    assets = pl.col("path").str.contains(r"^/(static|img)/|^/favicon\.ico$")
+
+    def of(scenario: str) -> pl.DataFrame:
+        return j.filter(pl.col("scenario") == scenario)
+
+    # People's browsers load page assets; crawlers and assistant fetchers do not; headless skips the favicon.
+    assert of("human_browsing").select(assets.mean()).item() > 0.4
+    assert of("human_browsing").filter(pl.col("path") == "/favicon.ico").height > 0
+    assert of("ai_crawler").select(assets.sum()).item() == 0
+    assert of("ai_assistant").select(assets.sum()).item() == 0
+    assert of("ai_crawler").filter(pl.col("path") == "/robots.txt").height > 0
+    assert of("headless_automation").filter(pl.col("path") == "/favicon.ico").height == 0
+    assert of("agentic_browser").filter(pl.col("path").is_in(["/cart", "/checkout"])).height > 0
+
+    # AI referrals land from an assistant's page or with ChatGPT's utm tag.
+    first = of("human_ai_referral").sort("line_no").group_by("session", maintain_order=True).first()
+    ai_refs = ("https://chatgpt.com/", "https://www.perplexity.ai/", "https://claude.ai/",
+               "https://gemini.google.com/", "https://copilot.microsoft.com/")
+    landed = pl.col("referer").is_in(ai_refs) | pl.col("query").fill_null("").str.contains("utm_source=chatgpt.com")
+    assert first.select(landed.all()).item()
+    assert not of("human_browsing").select(pl.col("referer").is_in(ai_refs).any()).item()
+
+    # Attacks hit their endpoints and mostly fail.
+    cs = of("credential_stuffing")
+    assert set(cs["method"]) == {"POST"} and set(cs["path"]) == {"/login"}
+    assert cs.select(pl.col("status").is_in([401, 403]).mean()).item() > 0.8
+    pay = of("card_testing").filter(pl.col("path") == "/checkout/payment")
+    assert pay.height > 0 and pay.select((pl.col("status") == 402).mean()).item() > 0.7
+    assert set(of("fake_signup")["path"]) == {"/signup"}
+    # Every scanner request past the home page carries the attack it makes; file and admin probes fail.
+    scans = of("vuln_scanner")
+    specific = pl.col("threats").list.set_difference(pl.lit(["vuln_scan", "bad_user_agent"])).list.len() > 0
+    assert scans.filter(pl.col("path") != "/").select(specific.all()).item()
+    sqli = scans.filter(pl.col("threats").list.contains("sqli"))
+    assert sqli.select((pl.col("path") + pl.col("query").fill_null("")).str.contains(
+        r"(?i)%27|select|sleep|union|waitfor| or |%20or%20|and%20").all()).item()
+    probes = j.filter(pl.col("threats").list.set_intersection(
+        pl.lit(["sensitive_file", "admin_probe", "backdoor"])).list.len() > 0)
+    assert probes.select(pl.col("status").is_in([403, 404]).all()).item()
+
+    # Monitors check exactly on schedule.
+    for _, mon in of("monitor").group_by("session"):
+        gaps = mon.sort("ts")["ts"].diff().drop_nulls().unique()
+        assert gaps.len() == 1
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    a = simulate(tmp_path / "a.log.gz", days=DAYS, scale=SCALE, seed=11)
+    b = simulate(tmp_path / "b.log.gz", days=DAYS, scale=SCALE, seed=11)
+    c = simulate(tmp_path / "c.log.gz", days=DAYS, scale=SCALE, seed=12)
+    assert a.path.read_bytes() == b.path.read_bytes()
+    assert pl.read_parquet(a.truth_path).equals(pl.read_parquet(b.truth_path))
+    assert a.path.read_bytes() != c.path.read_bytes()
+
+
+def test_ai_traffic_grows_while_humans_stay_flat(run: dict) -> None:
+    per_day = run["truth"].group_by(pl.col("ts").dt.date().alias("day")).agg(
+        ai=pl.col("ai_driven").sum(), human=(pl.col("actor_class") == "human").sum()).sort("day")
+    assert per_day.height == DAYS
+    first, last = per_day.row(0, named=True), per_day.row(-1, named=True)
+    assert last["ai"] > 1.6 * first["ai"]
+    assert 0.5 < last["human"] / first["human"] < 2.0
+
+
+def test_humans_follow_the_day_and_night(tmp_path: Path) -> None:
+    s = simulate(tmp_path / "day.log", days=1, scale=1.0, seed=SEED)
+    t = pl.read_parquet(s.truth_path).filter(pl.col("scenario") == "human_browsing")
+    hours = t.group_by("session").agg(pl.col("ts").min())["ts"].dt.hour()  # when each visit began
+    night = hours.is_in([2, 3, 4, 5]).sum()
+    afternoon = hours.is_in([14, 15, 16, 17]).sum()
+    assert afternoon > 3 * night > 0
+
+
+def test_range_files_hold_the_declared_bots_addresses(run: dict) -> None:
+    folder = run["root"] / "ranges"
+    for name in ("gptbot.json", "searchbot.json", "chatgpt-user.json", "bots.json", "common-crawlers.json",
+                 "bingbot.json", "perplexitybot.json", "perplexity-user.json", "applebot.json", "ccbot.json",
+                 "duckduckbot.json", "mistralai-user-ips.json"):
+        doc = json.loads((folder / name).read_text())
+        assert doc["creationTime"] and doc["prefixes"]
+        assert all(set(p) <= {"ipv4Prefix", "ipv6Prefix"} for p in doc["prefixes"])
+    ranges = load_ranges(folder)
+    files_of_agent: dict[str, set[str]] = {}
+    for src in range_sources():
+        for agent in src.agents:
+            files_of_agent.setdefault(agent, set()).add(src.file)
+
+    t = run["truth"]
+    clients = t.select("client_ip", "agent", "identity", "scenario").unique()
+    matched = clients.join(match_ranges(clients["client_ip"], ranges), on="client_ip", how="left")
+    verified = matched.filter(pl.col("identity") == "verified")
+    assert verified.height > 0 and set(verified["agent"]) >= {"GPTBot", "ClaudeBot", "Googlebot", "ChatGPT-User"}
+    for agent, files in verified.select("agent", "range_files").iter_rows():
+        assert set(files) & files_of_agent[agent], (agent, files)
+    # Everything not claiming a verifiable agent comes from outside every range, except the
+    # agentic browsers OpenAI runs from its own addresses.
+    outside = matched.filter((pl.col("identity") != "verified") & (pl.col("agent").fill_null("") != "ChatGPT agent"))
+    assert outside["range_files"].list.len().max() == 0
+    openai_agent = matched.filter(pl.col("agent") == "ChatGPT agent")
+    assert openai_agent.height > 0 and openai_agent["range_files"].list.contains("chatgpt-user.json").all()
+
+
+@pytest.mark.parametrize("kind, marker", [("media", "/search?q="), ("travel", "/flights/search?from=")])
+def test_other_site_kinds(kind: str, marker: str, tmp_path: Path) -> None:
+    s = simulate(tmp_path / "k.log", site_kind=kind, days=1, scale=0.1, seed=2, site=f"www.example-{kind}.com")
+    r = ingest([str(s.path)], tmp_path / "lake")
+    assert r.rejects == 0 and r.events == s.lines
+    assert marker in s.path.read_text()
+    assert set(pl.read_parquet(s.truth_path)["scenario"]) == set(SCENARIOS)
+
+
+def test_summary_describes_the_run(run: dict) -> None:
+    s = run["summary"]
+    assert s.lines == run["truth"].height == sum(s.scenarios.values())
+    assert all(s.scenarios[name] > 0 for name in SCENARIOS)
+    assert s.truth_path.name == "access.log.truth.parquet" and s.bytes == s.path.stat().st_size
+    text = s.describe()
+    assert "\n" not in text and f"{s.lines:,} lines" in text
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="format"):
+        simulate(tmp_path / "x.log", fmt="syslog")
+    with pytest.raises(ValueError, match="site kind"):
+        simulate(tmp_path / "x.log", site_kind="bank")
+    assert not (tmp_path / "x.log").exists()
