@@ -121,17 +121,28 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--rdns/--no-rdns", default=False, show_default=True,
                      help="Also verify claims by forward-confirmed reverse DNS (needs DNS; cached)."),
         click.option("--pages", type=click.Path(dir_okay=False),
-                     help="Page-type rules (YAML list of page_type/path/query) instead of the shipped ones."),
+                     help="Page-type rules (YAML list of page_type/path/query/endpoint) instead of the shipped ones."),
+        click.option("--robots", type=click.Path(dir_okay=False),
+                     help="The site's robots.txt: record the automated clients that fetch what it disallows."),
+        click.option("--threats", "threats_file", type=click.Path(dir_okay=False),
+                     help="Threat thresholds (YAML of name: value) instead of the defaults."),
     ]
     for opt in reversed(options):
         fn = opt(fn)
     return fn
 
 
-def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, progress: bool | None) -> Any:
+def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, robots: str | None,
+                  threats_file: str | None, progress: bool | None) -> Any:
+    from pathlib import Path
+
     from trafficlens.classify.pipeline import classify as run
 
-    return run(lake, ranges_dir=ranges_dir, rdns=rdns, progress=progress, pages=pages)
+    for opt, value in (("--pages", pages), ("--robots", robots), ("--threats", threats_file)):
+        if value and not Path(value).is_file():
+            raise click.ClickException(f"{opt} {value}: no such file")
+    return run(lake, ranges_dir=ranges_dir, rdns=rdns, progress=progress, pages=pages, robots=robots,
+               threats=threats_file)
 
 
 @main.command()
@@ -139,7 +150,8 @@ def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | No
 @classify_options
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
-def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, progress: bool | None) -> None:
+def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, robots: str | None,
+             threats_file: str | None, progress: bool | None) -> None:
     """Label every request: who it is (human, crawler, scraper, agent), who runs it, and whether
     it is who it claims to be. Writes requests, sessions and clients.
 
@@ -149,7 +161,7 @@ def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, p
         trafficlens classify --lake lake
         trafficlens classify --lake lake --ranges ./ranges --rdns
     """
-    summary = _run_classify(lake, ranges_dir, rdns, pages, progress)
+    summary = _run_classify(lake, ranges_dir, rdns, pages, robots, threats_file, progress)
     click.echo(f"classified {summary.lake}: {summary.describe()}")
 
 
@@ -160,7 +172,7 @@ def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, p
 @click.option("--top", default=10, show_default=True, help="Rows in each top list.")
 @friendly
 def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool, pages: str | None,
-            **kw: Any) -> None:
+            robots: str | None, threats_file: str | None, **kw: Any) -> None:
     """Ingest logs, classify them and summarise the traffic: the main job.
 
     Example:
@@ -173,9 +185,90 @@ def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool
 
     summary = _run_ingest(paths, **kw)
     _echo_summary(summary)
-    result = _run_classify(kw["lake"], ranges_dir, rdns, pages, kw.get("progress"))
+    result = _run_classify(kw["lake"], ranges_dir, rdns, pages, robots, threats_file, kw.get("progress"))
     click.echo(f"classified: {result.describe()}")
     click.echo(render_summary(summarize(summary.lake, top=top)))
+
+
+@main.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Log file to write (.gz for gzip).")
+@click.option("--format", "fmt", default="combined", show_default=True,
+              type=click.Choice(["combined", "common", "vhost_combined", "nginx_json", "w3c", "alb"]),
+              help="Log format to write.")
+@click.option("--days", default=7, show_default=True, help="Days of traffic.")
+@click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--scale", default=1.0, show_default=True, help="Volume multiplier (1 is about 50,000 lines a week).")
+@click.option("--site-kind", default="shop", show_default=True, type=click.Choice(["shop", "media", "travel"]))
+@click.option("--ranges-out", type=click.Path(file_okay=False),
+              help="Also write the operators' range files the simulated bots come from (for --ranges).")
+@click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
+@friendly
+def simulate(out: str, fmt: str, days: int, seed: int, scale: float, site_kind: str, ranges_out: str | None,
+             progress: bool | None) -> None:
+    """Write labelled synthetic traffic (humans, AI crawlers and agents, scrapers, attacks) and its
+    truth file (OUT.truth.parquet), for evaluation and training.
+
+    Example:
+
+    \b
+        trafficlens simulate --out sim.log --days 14 --seed 7 --ranges-out sim-ranges
+        trafficlens analyze sim.log --lake sim-lake --ranges sim-ranges
+        trafficlens evaluate --lake sim-lake --truth sim.log.truth.parquet
+    """
+    from trafficlens.simulate import simulate as run
+
+    result = run(out, fmt=fmt, days=days, seed=seed, scale=scale, site_kind=site_kind, ranges_out=ranges_out,
+                 progress=progress)
+    click.echo(result.describe())
+
+
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option("--truth", required=True, type=click.Path(dir_okay=False), help="Truth file (LOG.truth.parquet).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False),
+              help="The log the truth describes (default: the truth file's name without .truth.parquet).")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+@friendly
+def evaluate(lake: str, truth: str, log_path: str | None, as_json: bool) -> None:
+    """Compare the lake's labels with ground truth: precision, recall, F1 and confusion matrices
+    for actor_class, ai_driven and malicious, per request and per client.
+
+    Example:
+
+    \b
+        trafficlens evaluate --lake sim-lake --truth sim.log.truth.parquet
+    """
+    from trafficlens.evaluate import evaluate as run
+
+    result = run(lake, truth, log_path)
+    click.echo(result.to_json() if as_json else result.describe())
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for the model (default: the package's).")
+@click.option("--days", default=7, show_default=True, help="Days of simulated traffic per training log.")
+@click.option("--scale", default=1.0, show_default=True, help="Volume of each training log.")
+@click.option("--model", "only", type=click.Choice(["hist_gradient_boosting", "random_forest", "logistic_regression"]),
+              help="Fit only this estimator (default: compare all, keep the best).")
+@click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
+@friendly
+def train(out: str | None, days: int, scale: float, only: str | None, progress: bool | None) -> None:
+    """Retrain the behaviour model on freshly simulated labelled traffic.
+
+    Example:
+
+    \b
+        trafficlens train
+        trafficlens train --out ./my-model --scale 2
+    """
+    from pathlib import Path
+
+    from trafficlens.classify.training import train as run
+
+    meta = run(Path(out) if out else None, days=days, scale=scale, progress=progress, only=only)
+    cv = meta["cross_validation"]["scores"]
+    scores = ", ".join(f"{k} {v['macro_f1']:.3f}" for k, v in cv.items())
+    click.echo(f"kept {meta['model']} ({meta['clients']:,} clients; cross-validated macro-F1: {scores})")
 
 
 @main.group()

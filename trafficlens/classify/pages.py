@@ -23,6 +23,7 @@ class PageRule:
     page_type: str
     path: str
     query: str | None = None
+    endpoint: str | None = None  # login, signup or payment: what threat rules watch
 
 
 def default_rules_path() -> Path:
@@ -50,7 +51,9 @@ def load_page_rules(path: str | Path | None = None) -> list[PageRule]:
                 raise CatalogueError(
                     f"--pages {p}: rule {i}: page_type {raw['page_type']!r} is not one of {', '.join(PAGE_TYPES)}"
                 )
-            rule = PageRule(str(raw["page_type"]), str(raw["path"]), raw.get("query"))
+            if raw.get("endpoint") not in (None, *ENDPOINTS):
+                raise CatalogueError(f"--pages {p}: rule {i}: endpoint must be one of {', '.join(ENDPOINTS)}")
+            rule = PageRule(str(raw["page_type"]), str(raw["path"]), raw.get("query"), raw.get("endpoint"))
             for rx in filter(None, (rule.path, rule.query)):
                 try:
                     con.execute("SELECT regexp_matches('', ?)", [rx])
@@ -62,17 +65,25 @@ def load_page_rules(path: str | Path | None = None) -> list[PageRule]:
     return rules
 
 
+ENDPOINTS = ("login", "signup", "payment")
+
+
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def page_type_sql(rules: list[PageRule], path: str = "path", query: str = "query") -> str:
-    """A SQL expression giving the page type of a row with `path` and `query` columns."""
+def page_type_sql(rules: list[PageRule], path: str = "path", query: str = "query", what: str = "page_type") -> str:
+    """A SQL expression giving the page type (or, with what="endpoint", the endpoint: null for
+    most requests) of a row with `path` and `query` columns. The first rule that fits decides."""
     p, q = f"lower(coalesce({path}, ''))", f"lower(coalesce({query}, ''))"
     whens = []
     for r in rules:
+        if what == "endpoint":
+            cond = f"regexp_matches({p}, {_lit(r.path)})" + (f" AND regexp_matches({q}, {_lit(r.query)})" if r.query else "")
+            whens.append(f"WHEN {cond} THEN {_lit(r.endpoint) if r.endpoint else 'NULL'}")
+            continue
         cond = f"regexp_matches({p}, {_lit(r.path)})"
         if r.query:
             cond += f" AND regexp_matches({q}, {_lit(r.query)})"
         whens.append(f"WHEN {cond} THEN {_lit(r.page_type)}")
-    return "CASE " + " ".join(whens) + " ELSE 'other' END"
+    return "CASE " + " ".join(whens) + (" ELSE NULL END" if what == "endpoint" else " ELSE 'other' END")

@@ -7,6 +7,7 @@ joins the labels back onto every request and writes the tables, streaming and pa
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ import duckdb
 import polars as pl
 
 from trafficlens.classify.agents import STR_LIST, Catalogue, load_catalogue, match_user_agents
+from trafficlens.classify.behaviour import FEATURES, client_features, session_features_sql
+from trafficlens.classify.model import load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
+from trafficlens.classify.threats import (
+    ThreatConfig, client_threats, load_attack_rules, request_matches, request_threat_summary, robots_violations,
+)
 from trafficlens.errors import LakeError
 from trafficlens.store import Lake, connect
 
@@ -168,10 +174,11 @@ def label_clients(clients: pl.DataFrame, ua_labels: pl.DataFrame, verified: pl.D
         identity=identity,
         actor_class=pl.when(in_ranges).then(pl.lit("agent")).otherwise(pl.col("actor_class").fill_null("human")),
         automated=pl.col("automated").fill_null(False) | in_ranges,
-        ai_driven=pl.col("ai_driven").fill_null(False) | ai_range,
+        # A spoofed claim is not the operator's: neither its operator nor its AI use holds.
+        ai_driven=~spoofed & (pl.col("ai_driven").fill_null(False) | ai_range),
         purpose=pl.when(ai_range).then(pl.lit("ai_agent")).when(in_ranges).then(pl.lit("unknown"))
         .otherwise(pl.col("purpose").fill_null("human")),
-        operator=pl.coalesce(pl.col("operator"), pl.col("_aop")),
+        operator=pl.when(spoofed).then(None).otherwise(pl.coalesce(pl.col("operator"), pl.col("_aop"))),
         malicious=spoofed,
         threats=pl.when(spoofed).then(pl.lit(["spoofed_identity"], STR_LIST)).otherwise(empty),
         confidence=confidence,
@@ -218,9 +225,13 @@ def label_lake_clients(con: duckdb.DuckDBPyConnection, ranges: pl.DataFrame | No
 
 def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool = False,
              progress: bool | None = None, catalogue: Catalogue | None = None,
-             pages: str | Path | None = None) -> ClassifySummary:
+             pages: str | Path | None = None, behaviour: bool = True, threats: str | Path | None = None,
+             robots: str | Path | None = None, attack_rules: str | Path | None = None, detect_threats: bool = True,
+             memory_limit: str = "4GB") -> ClassifySummary:
     """Label every event of the lake and (re)write requests, sessions and clients.
 
+    `behaviour=False` labels from identity alone and `detect_threats=False` skips the threat
+    layer (training uses both to compute features).
     `ranges_dir` defaults to the folder `trafficlens ranges update` fills; without either, claims
     stay `declared`. Re-running replaces the three tables whole, atomically.
     """
@@ -235,25 +246,50 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
         raise LakeError(f"--ranges {ranges_dir}: no such folder; `trafficlens ranges update --dir {ranges_dir}` fills one")
     ranges = R.load_ranges(rdir) if rdir is not None else None
     cat = catalogue or load_catalogue()
-    page_sql = page_type_sql(load_page_rules(pages))
+    page_rules = load_page_rules(pages)
+    page_sql = page_type_sql(page_rules), page_type_sql(page_rules, what="endpoint")
+    rules = load_attack_rules(attack_rules) if detect_threats else []
+    cfg = ThreatConfig.load(threats)
     stage = _Stages(progress)
+    model = None if not behaviour else load_model()
     with store.locked():
         con = connect(store)
+        tx = store.begin()
         try:
+            # DuckDB spills what does not fit in memory into the run's own staging folder.
+            con.execute(f"SET temp_directory = '{tx.dir}/.spill'")
+            con.execute(f"SET memory_limit = '{memory_limit}'")
             labelled, n_uas = label_lake_clients(con, ranges, rdns, cat, stage)
-            con.register("client_labels", labelled.drop("signature_agent", "verify_ranges", "verify_rdns"))
-            tx = store.begin()
-            try:
-                stage(f"writing requests and sessions of {labelled.height:,} clients")
-                _write_tables(con, Path(tx.dir), page_sql)
-                n_req = con.execute(f"SELECT count(*) FROM read_parquet('{tx.dir}/requests/*/*.parquet')").fetchone()[0]
-                n_sessions = con.execute(f"SELECT count(*) FROM read_parquet('{tx.dir}/sessions/*.parquet')").fetchone()[0]
-                for t in ("requests", "sessions", "clients"):
-                    tx.replace_table(t)
-                tx.commit()
-            except BaseException:
-                tx.abort()
-                raise
+            con.register("client_identity", labelled.drop("signature_agent", "verify_ranges", "verify_rdns"))
+            stage(f"sessions of {labelled.height:,} clients")
+            _sessionise(con, page_sql)
+            stage("behaviour features")
+            feats = client_features(con)
+            final = labelled
+            if model is not None:
+                stage(f"behaviour model on {feats.height:,} clients")
+                final = combine_behaviour(labelled, model.predict(feats))
+            request_matches(con, rules)
+            if detect_threats:
+                stage("attack patterns and behavioural threats")
+                con.register("client_browsers", final.filter(pl.col("identity").is_in(["none", "undeclared"])).select("client_id"))
+                found = [client_threats(con, cfg), request_threat_summary(con)]
+                if robots:
+                    found.append(robots_violations(con, robots, robots_tokens(final, cat)))
+                final = combine_threats(final, pl.concat(found, how="vertical_relaxed"))
+            final = final.join(feats.select("client_id", *FEATURES), on="client_id", how="left")
+            con.register("client_labels", final.drop("signature_agent", "verify_ranges", "verify_rdns"))
+            stage("writing requests, sessions and clients")
+            _write_tables(con, Path(tx.dir))
+            n_req = con.execute(f"SELECT count(*) FROM read_parquet('{tx.dir}/requests/*/*.parquet')").fetchone()[0]
+            n_sessions = con.execute(f"SELECT count(*) FROM read_parquet('{tx.dir}/sessions/*.parquet')").fetchone()[0]
+            shutil.rmtree(Path(tx.dir) / ".spill", ignore_errors=True)
+            for t in ("requests", "sessions", "clients"):
+                tx.replace_table(t)
+            tx.commit()
+        except BaseException:
+            tx.abort()
+            raise
         finally:
             con.close()
             stage.close()
@@ -264,44 +300,160 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
     )
 
 
-def _write_tables(con: duckdb.DuckDBPyConnection, out: Path, page_sql: str) -> None:
+FLIP_MIN_PROBA = 0.7  # the model's probability of "not human" that overrules a browser user agent
+FLIP_MIN_REQUESTS = 3  # ... for a client with at least this many requests
+FLIP_FEW_PROBA = 0.95  # ... and for one with fewer
+
+
+def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFrame:
+    """Identity labels + the behaviour model's verdict -> labels, each change with its reasons.
+
+    The model decides only where the user agent does not: a browser user agent (identity
+    `none`) that behaves automated becomes an `undeclared` crawler, scraper or agent; a spoofed
+    claim takes the class its behaviour shows. Declared and verified agents keep theirs. An
+    undeclared agent (a real browser completing tasks at machine pace) is taken to be AI-driven:
+    that is what agentic browsers are; the threat layer overrides this for attack automation.
+    """
+    df = labelled.join(pred, on="client_id", how="left")
+    has = pl.col("b_class").is_not_null()
+    browser = (pl.col("identity") == "none") & has
+    # A browser user agent is taken at its word unless the model is sure: on real traffic an
+    # unsure verdict is more often a person the simulation did not foresee than a bot.
+    # One or two requests are little evidence: a visit with cached assets looks like that too.
+    need = pl.when(pl.col("requests") >= FLIP_MIN_REQUESTS).then(FLIP_MIN_PROBA).otherwise(FLIP_FEW_PROBA)
+    flips = browser & (pl.col("b_class") != "human") & (1 - pl.col("b_human_proba") >= need)
+    spoofed = (pl.col("identity") == "spoofed") & has & (pl.col("b_class") != "human")
+    verdict = pl.concat_list(
+        pl.concat_str(pl.lit("behaviour:model:"), pl.col("b_class"), pl.lit(":"), pl.col("b_proba").round(2).cast(pl.String)),
+        pl.col("b_reasons"),
+    )
+    empty = pl.lit([], STR_LIST)
+    agentic = flips & (pl.col("b_class") == "agent")
+    return df.with_columns(
+        actor_class=pl.when(flips | spoofed).then(pl.col("b_class")).otherwise(pl.col("actor_class")),
+        automated=pl.col("automated") | flips,
+        identity=pl.when(flips).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
+        purpose=pl.when(agentic).then(pl.lit("ai_agent")).when(flips).then(pl.lit("unknown")).otherwise(pl.col("purpose")),
+        ai_driven=pl.col("ai_driven") | agentic,
+        confidence=pl.when(browser).then(pl.col("b_proba")).otherwise(pl.col("confidence")),
+        reasons=pl.concat_list(
+            "reasons",
+            pl.when(browser | spoofed).then(verdict).otherwise(empty),
+            pl.when(agentic).then(pl.lit(["behaviour:agentic_browser"], STR_LIST)).otherwise(empty),
+        ),
+    ).drop("b_class", "b_proba", "b_human_proba", "b_reasons")
+
+
+def robots_tokens(labelled: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
+    """`client_id, token`: the robots.txt tokens each automated client answers to. A named agent
+    answers to its entry's tokens (none for fetchers whose operators say they act for a user and
+    do not read robots.txt); automation that names no agent answers to `*`."""
+    tokens = pl.DataFrame(
+        [(a.name, t) for a in catalogue.agents for t in a.robots], schema={"agent": pl.String, "token": pl.String},
+        orient="row",
+    )
+    named = labelled.filter(pl.col("agent").is_not_null()).select("client_id", "agent").join(tokens, on="agent")
+    anon = labelled.filter(pl.col("automated") & pl.col("agent").is_null()).select("client_id", token=pl.lit("*"))
+    return pl.concat([named.select("client_id", "token"), anon])
+
+
+# Threats that make a client a task-performing agent, a scanner, a scraper (DESIGN.md classes).
+THREAT_CLASS = {
+    "credential_stuffing": ("agent", "unknown"), "card_testing": ("agent", "unknown"),
+    "fake_signup": ("agent", "unknown"), "vuln_scan": ("crawler", "security_scanner"),
+    "abusive_scraping": ("scraper", "unknown"),
+}
+AUTOMATED_THREATS = (*THREAT_CLASS, "dos", "ua_rotation", "bad_user_agent")
+
+
+def combine_threats(labelled: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
+    """Client labels + threat rows (client_id, threat, reason) -> threats, malicious, reasons.
+
+    A threat that only automation shows makes the client automated; one that defines a class
+    (stuffing, card testing and fake sign-ups are agents; scanning is a crawler; scraping a
+    scraper) sets it for a client the user agent did not name. Attack automation is not taken for
+    an AI agent: the agentic-browser guess is withdrawn with a reason.
+    """
+    empty = pl.lit([], STR_LIST)
+    per = found.group_by("client_id").agg(
+        _threats=pl.col("threat").unique().sort(), _treasons=pl.col("reason").unique(maintain_order=True)
+    )
+    df = labelled.join(per, on="client_id", how="left").with_columns(
+        _threats=pl.col("_threats").fill_null(empty), _treasons=pl.col("_treasons").fill_null(empty)
+    )
+    threats = pl.concat_list("threats", "_threats").list.unique().list.sort()
+    unnamed = pl.col("agent").is_null()
+    klass: pl.Expr = pl.col("actor_class")
+    purpose: pl.Expr = pl.col("purpose")
+    for t in ("vuln_scan", "abusive_scraping", "fake_signup", "card_testing", "credential_stuffing"):  # last wins
+        k, p = THREAT_CLASS[t]
+        hit = unnamed & pl.col("_threats").list.contains(t)
+        klass = pl.when(hit).then(pl.lit(k)).otherwise(klass)
+        purpose = pl.when(hit).then(pl.lit(p)).otherwise(purpose)
+    auto_hit = pl.col("_threats").list.eval(pl.element().is_in(list(AUTOMATED_THREATS))).list.any()
+    attack_agent = pl.col("_threats").list.eval(
+        pl.element().is_in(["credential_stuffing", "card_testing", "fake_signup"])
+    ).list.any()
+    withdrawn = attack_agent & pl.col("reasons").list.contains("behaviour:agentic_browser")
+    malicious = threats.list.eval(pl.element() != "robots_violation").list.any()
+    return df.with_columns(
+        actor_class=klass,
+        purpose=purpose,
+        automated=pl.col("automated") | auto_hit,
+        identity=pl.when(auto_hit & (pl.col("identity") == "none")).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
+        ai_driven=pl.when(withdrawn).then(False).otherwise(pl.col("ai_driven")),
+        threats=threats,
+        malicious=malicious.fill_null(False),
+        reasons=pl.concat_list(
+            "reasons", "_treasons",
+            pl.when(withdrawn).then(pl.lit(["threat:attack_automation_not_ai_agent"], STR_LIST)).otherwise(empty),
+        ),
+    ).drop("_threats", "_treasons")
+
+
+def _sessionise(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str]) -> None:
+    """`sessionised`: every event with its client_id, session_id, page_type and endpoint."""
     gap = SESSION_GAP_MINUTES
-    labels = ", ".join(f"c.{c}" for c in LABELS)
     # Sessions: a new one starts at a client's first request and after every gap of more than
     # 30 minutes; session ids are the client id and the session's number.
     con.execute(
         f"""CREATE TEMP TABLE sessionised AS
-            SELECT e.*, c.client_id,
+            SELECT e.* EXCLUDE (prev), c.client_id,
                    c.client_id || '-' || sum(CASE WHEN prev IS NULL OR ts - prev > INTERVAL {gap} MINUTE
                                               THEN 1 ELSE 0 END)
                        OVER (PARTITION BY c.client_id ORDER BY ts, source, line_no ROWS UNBOUNDED PRECEDING)
-                       AS session_id
+                       AS session_id,
+                   {page_sql[0]} AS page_type, {page_sql[1]} AS endpoint
             FROM (SELECT *, lag(ts) OVER (PARTITION BY site, client_ip, user_agent ORDER BY ts, source, line_no)
                             AS prev
                   FROM events) e
-            JOIN client_labels c
+            JOIN client_identity c
               ON e.site = c.site AND e.client_ip IS NOT DISTINCT FROM c.client_ip
              AND e.user_agent IS NOT DISTINCT FROM c.user_agent"""
     )
+
+
+def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+    labels = ", ".join(f"c.{c}" for c in LABELS)
     for t in ("requests", "sessions", "clients"):
         (out / t).mkdir(parents=True, exist_ok=True)
+    # A request's own attack patterns add to its client's verdict.
+    req_labels = labels.replace("c.threats", "list_sort(list_distinct(list_concat(c.threats, coalesce(a.attack_threats, [])))) AS threats")
+    req_labels = req_labels.replace("c.reasons", "list_concat(c.reasons, list_transform(coalesce(a.attack_rules, []), lambda x: 'attack:' || x)) AS reasons")
+    req_labels = req_labels.replace("c.malicious", "(c.malicious OR coalesce(len(a.attack_threats), 0) > 0) AS malicious")
     con.execute(
-        f"""COPY (SELECT s.* EXCLUDE (prev, client_id, session_id), s.client_id, s.session_id,
-                         {page_sql} AS page_type, {labels}, strftime(s.ts, '%Y-%m-%d') AS date
-                  FROM sessionised s JOIN client_labels c USING (client_id))
+        f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
+                         s.page_type, {req_labels}, strftime(s.ts, '%Y-%m-%d') AS date
+                  FROM sessionised s JOIN client_labels c USING (client_id)
+                  LEFT JOIN request_attacks a USING (source, line_no))
             TO '{out / "requests"}' (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{{i}}')"""
     )
     con.execute(
-        f"""COPY (SELECT s.session_id, s.client_id, s.site, s.client_ip, s.user_agent, s.start, s."end",
-                         s.requests, s.bytes, s.distinct_paths, {labels}
-                  FROM (SELECT session_id, client_id, any_value(site) AS site, any_value(client_ip) AS client_ip,
-                               any_value(user_agent) AS user_agent, min(ts) AS start, max(ts) AS "end",
-                               count(*) AS requests, sum(bytes) AS bytes, count(DISTINCT path) AS distinct_paths
-                        FROM sessionised GROUP BY session_id, client_id) s
-                  JOIN client_labels c USING (client_id))
+        f"""COPY (SELECT s.*, {labels}
+                  FROM ({session_features_sql()}) s JOIN client_labels c USING (client_id))
             TO '{out / "sessions" / "part-0.parquet"}' (FORMAT parquet)"""
     )
-    extras = ", ".join(f"c.{c}" for c in CLIENT_EXTRAS)
+    extras = ", ".join(f"c.{c}" for c in (*CLIENT_EXTRAS, *FEATURES))
     con.execute(
         f"""COPY (SELECT c.client_id, c.site, c.client_ip, c.user_agent, c.first_seen, c.last_seen, c.requests,
                          s.sessions, {labels}, {extras}

@@ -1,0 +1,93 @@
+"""Behaviour: features, the shipped model, evaluation against simulated truth, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from trafficlens.classify.behaviour import FEATURES
+from trafficlens.classify.model import META_FILE, ModelError, load_model, model_dir
+from trafficlens.classify.pipeline import classify
+from trafficlens.cli import main
+from trafficlens.evaluate import evaluate
+from trafficlens.ingest import ingest
+from trafficlens.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def sim_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("sim")
+    log = tmp / "sim.log"
+    # A seed no training log uses (training.TRAIN_SEEDS), so this is unseen traffic.
+    s = simulate(log, days=3, seed=4242, scale=0.3, site_kind="travel", ranges_out=tmp / "ranges", progress=False)
+    lake = tmp / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, ranges_dir=tmp / "ranges", progress=False)
+    return lake, Path(s.truth_path)
+
+
+def test_the_shipped_model_matches_the_features() -> None:
+    m = load_model()
+    assert m.meta["features"] == list(FEATURES)
+    assert set(m.classes) == {"human", "crawler", "scraper", "agent"}
+    cv = m.meta["cross_validation"]["scores"][m.meta["model"]]
+    assert cv["macro_f1"] >= 0.9 and m.meta["training_data"]
+
+
+def test_a_model_for_other_features_is_refused(tmp_path: Path) -> None:
+    for f in model_dir().iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    meta = json.loads((tmp_path / META_FILE).read_text())
+    meta["features"] = meta["features"][:-1] + ["some_old_feature"]
+    (tmp_path / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="trained on other features .*some_old_feature.*trafficlens train"):
+        load_model(tmp_path)
+    (tmp_path / META_FILE).unlink()
+    with pytest.raises(ModelError, match="no behaviour model"):
+        load_model(tmp_path)
+
+
+def test_unseen_simulated_traffic_is_classified_well(sim_lake: tuple[Path, Path]) -> None:
+    lake, truth = sim_lake
+    ev = evaluate(lake, truth)
+    assert ev.matched == ev.truth_rows
+    clients = ev.clients["actor_class"]
+    assert clients["macro_f1"] >= 0.9, ev.describe()
+    assert ev.clients["malicious"]["per_class"]["True"]["recall"] >= 0.8, ev.describe()
+    assert ev.clients["ai_driven"]["per_class"]["True"]["f1"] >= 0.8, ev.describe()
+
+
+def test_behaviour_verdicts_say_why(sim_lake: tuple[Path, Path]) -> None:
+    lake, _ = sim_lake
+    c = pl.read_parquet(lake / "clients" / "*.parquet")
+    flipped = c.filter(pl.col("reasons").list.eval(pl.element().str.starts_with("behaviour:model:")).list.any()
+                       & (pl.col("identity") == "undeclared"))
+    assert flipped.height > 0
+    for reasons in flipped["reasons"].to_list():
+        assert any(r.startswith("behaviour:") and "=" in r for r in reasons)  # the features that stood out
+    assert set(FEATURES) <= set(c.columns)
+    s = pl.read_parquet(lake / "sessions" / "*.parquet")
+    assert {"session_id", "duration_s", "pages", "assets", "landing_path", "actor_class", "reasons"} <= set(s.columns)
+
+
+def test_evaluate_cli(sim_lake: tuple[Path, Path]) -> None:
+    lake, truth = sim_lake
+    r = CliRunner().invoke(main, ["evaluate", "--lake", str(lake), "--truth", str(truth)])
+    assert r.exit_code == 0, r.output
+    assert "clients · actor_class: macro-F1" in r.output and "confusion" in r.output
+    r = CliRunner().invoke(main, ["evaluate", "--lake", str(lake), "--truth", str(truth), "--json"])
+    assert json.loads(r.output)["clients"]["actor_class"]["labels"] == ["human", "crawler", "scraper", "agent"]
+    r = CliRunner().invoke(main, ["evaluate", "--lake", str(lake), "--truth", str(lake / "nope.parquet")])
+    assert r.exit_code == 1 and "no truth file" in r.output
+
+
+def test_simulate_cli(tmp_path: Path) -> None:
+    out = tmp_path / "s.log"
+    r = CliRunner().invoke(main, ["simulate", "--out", str(out), "--days", "1", "--scale", "0.05", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert out.exists() and Path(str(out) + ".truth.parquet").exists()

@@ -1,0 +1,169 @@
+"""Threats: attack rules (each rule's examples), behavioural threats in time windows, robots.txt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+import yaml
+
+from trafficlens.classify.pipeline import classify
+from trafficlens.classify.threats import (
+    ThreatConfig, field_sql, load_attack_rules, parse_robots, rules_path,
+)
+from trafficlens.errors import CatalogueError
+from trafficlens.ingest import ingest
+from trafficlens.schema import THREATS
+
+RULES = yaml.safe_load(rules_path().read_text())
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+
+def _value(field: str, raw: str) -> str:
+    """The rule field computed from a raw example, exactly as the pipeline computes it."""
+    if field in ("target", "path", "request_line"):
+        path, _, query = raw.partition("?")
+        method = None if field == "request_line" else "GET"
+        row = {"path": raw if field == "request_line" else path, "query": (query or None) if field != "request_line" else None,
+               "method": method, "user_agent": None}
+    else:
+        row = {"path": "/", "query": None, "method": raw if field == "method" else "GET",
+               "user_agent": raw if field == "user_agent" else None}
+    con = duckdb.connect()
+    con.register("t", pl.DataFrame([row], schema={"path": pl.String, "query": pl.String, "method": pl.String,
+                                                  "user_agent": pl.String}))
+    return con.execute(f"SELECT {field_sql(field)} FROM t").fetchone()[0]
+
+
+def test_rules_file_follows_the_schema() -> None:
+    rules = load_attack_rules()
+    assert len(rules) >= 100
+    assert {r.threat for r in rules} <= set(THREATS)
+    for raw in RULES:
+        assert raw.get("matches") and raw.get("non_matches"), raw["id"]
+
+
+CASES = [(r["id"], r["field"], r["pattern"], ex, True) for r in RULES for ex in r["matches"]] + [
+    (r["id"], r["field"], r["pattern"], ex, False) for r in RULES for ex in r["non_matches"]
+]
+
+
+@pytest.mark.parametrize("rid, field, pattern, example, hit", CASES, ids=[f"{c[0]}:{i}" for i, c in enumerate(CASES)])
+def test_each_rule_example(rid: str, field: str, pattern: str, example: str, hit: bool) -> None:
+    value = _value(field, example)
+    got = duckdb.execute("SELECT regexp_matches(?, ?)", [value, pattern]).fetchone()[0]
+    assert got == hit, f"{rid}: {example!r} (as {value!r}) should {'' if hit else 'not '}match"
+
+
+@pytest.mark.parametrize("target", [
+    "/", "/products/red-shoes-123?color=red&size=42", "/search?q=union+square+hotels", "/blog/2025/10/how-to-order",
+    "/api/products?page=2&sort=price", "/static/app.3f2a.js", "/checkout/payment", "/account/orders", "/login",
+    "/robots.txt", "/.well-known/security.txt", "/hotels/paris?checkin=2025-10-10&checkout=2025-10-12",
+])
+def test_benign_requests_match_no_rule(target: str) -> None:
+    for r in RULES:
+        if r["field"] in ("target", "path"):
+            assert not duckdb.execute("SELECT regexp_matches(?, ?)", [_value(r["field"], target), r["pattern"]]).fetchone()[0], r["id"]
+
+
+# --- behavioural threats ---------------------------------------------------------------------------
+
+
+def _line(ip: str, t: int, method: str, path: str, status: int, ua: str = CHROME) -> str:
+    h, m, s = t // 3600, t // 60 % 60, t % 60
+    return f'{ip} - - [10/Oct/2025:{h:02d}:{m:02d}:{s:02d} +0000] "{method} {path} HTTP/1.1" {status} 512 "-" "{ua}"'
+
+
+def _human(ip: str, start: int) -> list[str]:
+    out = []
+    for k, page in enumerate(["/", "/c/shoes", "/p/red-shoe-12", "/cart"]):
+        t = start + k * 45
+        out += [_line(ip, t, "GET", page, 200), _line(ip, t + 1, "GET", "/static/site.css", 200),
+                _line(ip, t + 1, "GET", "/favicon.ico", 200)]
+    return out
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    tmp = tmp_path_factory.mktemp("threats")
+    lines: list[str] = []
+    lines += [_line("100.64.1.1", 3600 + i * 5, "POST", "/login", 401) for i in range(30)]  # brute force
+    # A stuffing campaign: 25 addresses, 3 failed logins each, in one 10-minute window.
+    lines += [_line(f"100.65.0.{a}", 7200 + a * 10 + k, "POST", "/login", 401) for a in range(25) for k in range(3)]
+    lines += [_line("100.64.2.2", 9000 + i * 20, "POST", "/checkout/payment", 402) for i in range(8)]  # cards
+    lines += [_line("100.64.3.3", 10000 + i * 30, "POST", "/signup", 200) for i in range(4)]  # sign-ups
+    probes = ["/.env", "/.git/config", "/wp-config.php.bak", "/phpinfo.php", "/admin/", "/phpmyadmin/",
+              "/?id=1%27%20or%20%271%27=%271", "/etc/passwd", "/cgi-bin/.%2e/.%2e/bin/sh", "/shell.php",
+              "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php"]
+    lines += [_line("100.64.4.4", 12000 + i, "GET", p, 404) for i, p in enumerate(probes)]  # scanner
+    lines += [_line("100.64.5.5", 14000 + i // 10, "GET", f"/p/item-{i}", 200) for i in range(400)]  # flood+scrape
+    uas = [CHROME.replace("131", str(v)) for v in range(100, 107)]
+    lines += [_line("100.64.6.6", 20000 + i * 30, "GET", f"/p/x-{i}", 200, uas[i % 7]) for i in range(21)]  # rotation
+    lines += [_line("100.64.7.7", 21000 + i, "GET", f"/private/{i}", 200,
+                    "Mozilla/5.0 (compatible; AcmeIndexBot/1.0)") for i in range(3)]  # robots
+    lines += _human("100.64.9.9", 30000) + _human("100.64.9.10", 30500)
+    log = tmp / "attack.log"
+    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
+    robots = tmp / "robots.txt"
+    robots.write_text("User-agent: *\nDisallow: /private/\n")
+    lake = tmp / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, robots=robots, progress=False)
+    df = pl.read_parquet(lake / "clients" / "*.parquet")
+    return {r["client_ip"]: r for r in df.iter_rows(named=True)} | {"_lake": {"path": lake}}
+
+
+@pytest.mark.parametrize("ip, threat, reason", [
+    ("100.64.1.1", "credential_stuffing", "threat:brute_force:failed_logins="),
+    ("100.65.0.7", "credential_stuffing", "threat:credential_stuffing:campaign>="),
+    ("100.64.2.2", "card_testing", "threat:card_testing:payment_attempts=8"),
+    ("100.64.3.3", "fake_signup", "threat:fake_signup:signups=4"),
+    ("100.64.4.4", "vuln_scan", "threat:vuln_scan:attack_paths="),
+    ("100.64.4.4", "sensitive_file", "attack:"),
+    ("100.64.5.5", "dos", "threat:dos:requests="),
+    ("100.64.5.5", "abusive_scraping", "threat:abusive_scraping:pages=400"),
+    ("100.64.6.6", "ua_rotation", "threat:ua_rotation:user_agents=7"),
+    ("100.64.7.7", "robots_violation", "robots:disallowed:*:requests=3"),
+])
+def test_behavioural_threats_are_found_with_reasons(attacked: dict, ip: str, threat: str, reason: str) -> None:
+    c = attacked[ip]
+    assert threat in c["threats"], (c["threats"], c["reasons"])
+    assert any(r.startswith(reason) for r in c["reasons"]), c["reasons"]
+
+
+def test_threats_set_class_and_malice(attacked: dict) -> None:
+    assert attacked["100.64.1.1"]["actor_class"] == "agent" and attacked["100.64.1.1"]["malicious"]
+    assert attacked["100.64.1.1"]["identity"] == "undeclared" and not attacked["100.64.1.1"]["ai_driven"]
+    assert attacked["100.64.4.4"]["actor_class"] == "crawler" and attacked["100.64.4.4"]["purpose"] == "security_scanner"
+    # A robots.txt violation alone is recorded, not malicious.
+    assert attacked["100.64.7.7"]["threats"] == ["robots_violation"] and not attacked["100.64.7.7"]["malicious"]
+
+
+def test_people_shopping_are_not_threats(attacked: dict) -> None:
+    for ip in ("100.64.9.9", "100.64.9.10"):
+        c = attacked[ip]
+        assert c["threats"] == [] and not c["malicious"] and c["actor_class"] == "human", c["reasons"]
+
+
+def test_request_rows_carry_their_own_attack(attacked: dict) -> None:
+    lake = attacked["_lake"]["path"]
+    r = pl.read_parquet(lake / "requests" / "*" / "*.parquet").filter(pl.col("path") == "/.env").row(0, named=True)
+    assert "sensitive_file" in r["threats"] and r["malicious"]
+    assert any(x.startswith("attack:") for x in r["reasons"])
+
+
+def test_thresholds_are_configurable(tmp_path: Path) -> None:
+    f = tmp_path / "t.yml"
+    f.write_text("card_attempts: 20\n")
+    assert ThreatConfig.load(f).card_attempts == 20
+    f.write_text("card_attempt: 20\n")
+    with pytest.raises(CatalogueError, match="unknown setting"):
+        ThreatConfig.load(f)
+
+
+def test_robots_groups_follow_rfc_9309() -> None:
+    g = parse_robots("User-agent: GPTBot\nUser-agent: CCBot\nDisallow: /\n\nUser-agent: *\nAllow: /\n# c\n")
+    assert [x.agents for x in g] == [["gptbot", "ccbot"], ["*"]]
+    assert g[0].rules == [(False, "/")] and g[1].rules == [(True, "/")]

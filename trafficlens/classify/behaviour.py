@@ -1,0 +1,164 @@
+"""Behaviour: per-client and per-session features, computed in DuckDB over the labelled requests.
+
+Features describe how a client uses the site, whatever its user agent says: pace and regularity,
+what it fetches (pages, assets, favicon, robots.txt, sitemaps), how it navigates (referrers,
+distinct paths, depth, page-type mix), how the site answers it (4xx, 5xx), and what its address
+does besides (other user agents from it, other addresses of its network). The model in
+`trafficlens.classify.model` reads the client features; sessions carry their own for the
+dashboard and threat rules.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+# Page types that are documents a person reads (as opposed to assets, APIs and bot files).
+PAGE_TYPES_HTML = ("home", "product", "search", "listing", "content", "account", "auth", "cart", "checkout", "other")
+MIX = ("product", "search", "listing", "content", "account", "auth", "cart", "checkout", "api", "static", "home")
+
+# The features the model reads, in order. Changing this list means retraining (`trafficlens train`).
+FEATURES: tuple[str, ...] = (
+    "log_requests", "log_sessions", "requests_per_session", "log_span_s", "rate_per_min", "max_per_min",
+    "gap_mean_log", "gap_median_log", "gap_cv", "burstiness", "gap_min_log", "gap_all_median_log", "gap_all_cv", "html_share", "asset_per_page",
+    "favicon", "referer_share", "internal_referer_share", "robots", "sitemap", "status_4xx", "status_5xx",
+    "status_3xx", "post_share", "head_share", "bad_request_share", "distinct_path_ratio", "depth_mean",
+    "query_share", "night_share", "bytes_log", *[f"mix_{m}" for m in MIX], "ip_user_agents_log",
+    "net_clients_log", "net_same_ua_log",
+)
+
+
+def _network(ip: str) -> str:
+    # /24 for IPv4, /48 for IPv6: where a scraper rotating addresses inside one provider shows.
+    return (
+        f"CASE WHEN {ip} LIKE '%:%' THEN array_to_string(string_split({ip}, ':')[1:3], ':') "
+        f"ELSE regexp_replace({ip}, '\\.[0-9]+$', '') END"
+    )
+
+
+def client_features_sql(table: str = "sessionised") -> str:
+    """One row per client_id with FEATURES (and a few raw counts) from `table`, which has the
+    request columns plus client_id, session_id and page_type."""
+    html = ", ".join(f"'{p}'" for p in PAGE_TYPES_HTML)
+    mix = ",\n".join(f"avg((page_type = '{m}')::INT) AS mix_{m}" for m in MIX)
+    net = _network("client_ip")
+    return f"""
+    WITH r AS (
+        SELECT client_id, session_id, site, client_ip, user_agent, ts, path, query, method, status, bytes,
+               referer, page_type, host,
+               epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS gap,
+               -- Across sessions too: a monitor polling hourly has one request per session.
+               epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS gap_all,
+               regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host,
+               page_type IN ({html}) AS is_html
+        FROM {table}
+    ),
+    per_min AS (
+        SELECT client_id, max(n) AS max_per_min
+        FROM (SELECT client_id, date_trunc('minute', ts) AS m, count(*) AS n FROM r GROUP BY ALL)
+        GROUP BY client_id
+    ),
+    ip AS (
+        SELECT site, client_ip, count(DISTINCT user_agent) AS ip_user_agents FROM r GROUP BY ALL
+    ),
+    nets AS (
+        SELECT site, {net} AS net, user_agent, count(DISTINCT client_ip) AS same_ua
+        FROM r GROUP BY ALL
+    ),
+    netall AS (
+        SELECT site, net, sum(same_ua) AS clients FROM nets GROUP BY ALL
+    ),
+    agg AS (
+        SELECT client_id, any_value(site) AS site, any_value(client_ip) AS client_ip,
+               any_value(user_agent) AS user_agent,
+               count(*) AS requests, count(DISTINCT session_id) AS sessions,
+               epoch(max(ts)) - epoch(min(ts)) AS span_s,
+               avg(gap) AS gap_mean, quantile_cont(gap, 0.5) AS gap_median, stddev_pop(gap) AS gap_std,
+               min(gap) AS gap_min, quantile_cont(gap_all, 0.5) AS gap_all_median,
+               stddev_pop(gap_all) / nullif(avg(gap_all), 0) AS gap_all_cv,
+               avg(is_html::INT) AS html_share,
+               sum((page_type = 'static')::INT) AS assets, sum(is_html::INT) AS pages,
+               max((lower(path) LIKE '%favicon%')::INT) AS favicon,
+               avg((referer IS NOT NULL)::INT) AS referer_share,
+               avg((ref_host <> '' AND (ref_host = host OR ref_host = site))::INT) AS internal_referer_share,
+               max((page_type = 'robots')::INT) AS robots,
+               max((page_type = 'sitemap')::INT) AS sitemap,
+               avg((status BETWEEN 400 AND 499)::INT) AS status_4xx,
+               avg((status >= 500)::INT) AS status_5xx,
+               avg((status BETWEEN 300 AND 399)::INT) AS status_3xx,
+               avg((method = 'POST')::INT) AS post_share,
+               avg((method = 'HEAD')::INT) AS head_share,
+               avg((method IS NULL)::INT) AS bad_request_share,
+               count(DISTINCT path) / count(*) AS distinct_path_ratio,
+               avg(length(path) - length(replace(path, '/', ''))) AS depth_mean,
+               avg((query IS NOT NULL)::INT) AS query_share,
+               avg((hour(ts) < 6)::INT) AS night_share,
+               avg(coalesce(bytes, 0)) AS bytes_mean,
+               {mix}
+        FROM r GROUP BY client_id
+    )
+    SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
+           coalesce(n.same_ua, 1) AS net_same_ua
+    FROM agg a
+    JOIN per_min p USING (client_id)
+    LEFT JOIN ip i ON i.site = a.site AND i.client_ip IS NOT DISTINCT FROM a.client_ip
+    LEFT JOIN nets n ON n.site = a.site AND n.net IS NOT DISTINCT FROM ({_network("a.client_ip")})
+                    AND n.user_agent IS NOT DISTINCT FROM a.user_agent
+    LEFT JOIN netall na ON na.site = a.site AND na.net IS NOT DISTINCT FROM ({_network("a.client_ip")})
+    """
+
+
+def model_inputs(raw: pl.DataFrame) -> pl.DataFrame:
+    """Raw per-client aggregates -> the FEATURES columns (logs and ratios; nulls as -1 where a
+    gap does not exist, e.g. a one-request client)."""
+    def log1p(c: str) -> pl.Expr:
+        return pl.col(c).cast(pl.Float64).fill_null(0).log1p()
+
+    span_min = (pl.col("span_s").cast(pl.Float64) / 60).clip(lower_bound=1.0)
+    out = raw.with_columns(
+        log_requests=log1p("requests"),
+        log_sessions=log1p("sessions"),
+        requests_per_session=pl.col("requests") / pl.col("sessions"),
+        log_span_s=log1p("span_s"),
+        rate_per_min=pl.col("requests") / span_min,
+        gap_mean_log=pl.col("gap_mean").log1p().fill_null(-1),
+        gap_median_log=pl.col("gap_median").log1p().fill_null(-1),
+        gap_cv=(pl.col("gap_std") / pl.col("gap_mean")).fill_nan(None).fill_null(-1),
+        # Burstiness (Goh & Barabasi): -1 periodic, 0 random, towards 1 bursty.
+        burstiness=((pl.col("gap_std") - pl.col("gap_mean")) / (pl.col("gap_std") + pl.col("gap_mean")))
+        .fill_nan(None).fill_null(-2),
+        gap_min_log=pl.col("gap_min").log1p().fill_null(-1),
+        gap_all_median_log=pl.col("gap_all_median").log1p().fill_null(-1),
+        gap_all_cv=pl.col("gap_all_cv").fill_nan(None).fill_null(-1),
+        asset_per_page=pl.col("assets") / pl.col("pages").clip(lower_bound=1),
+        bytes_log=log1p("bytes_mean"),
+        ip_user_agents_log=log1p("ip_user_agents"),
+        net_clients_log=log1p("net_clients"),
+        net_same_ua_log=log1p("net_same_ua"),
+    )
+    return out.with_columns([pl.col(f).cast(pl.Float64).fill_null(-1) for f in FEATURES])
+
+
+def client_features(con: duckdb.DuckDBPyConnection, table: str = "sessionised") -> pl.DataFrame:
+    """client_id, site, client_ip, user_agent, the raw aggregates and FEATURES, one row per client."""
+    return model_inputs(con.sql(client_features_sql(table)).pl())
+
+
+def session_features_sql(table: str = "sessionised") -> str:
+    """Per-session aggregates (the sessions table's behaviour columns)."""
+    html = ", ".join(f"'{p}'" for p in PAGE_TYPES_HTML)
+    return f"""
+        SELECT session_id, any_value(client_id) AS client_id, any_value(site) AS site,
+               any_value(client_ip) AS client_ip, any_value(user_agent) AS user_agent,
+               min(ts) AS start, max(ts) AS "end", epoch(max(ts)) - epoch(min(ts)) AS duration_s,
+               count(*) AS requests, sum(bytes) AS bytes, count(DISTINCT path) AS distinct_paths,
+               sum((page_type IN ({html}))::INT) AS pages, sum((page_type = 'static')::INT) AS assets,
+               max((lower(path) LIKE '%favicon%')::INT)::BOOLEAN AS favicon,
+               max((page_type = 'robots')::INT)::BOOLEAN AS robots,
+               avg((referer IS NOT NULL)::INT) AS referer_share,
+               avg((status BETWEEN 400 AND 499)::INT) AS status_4xx,
+               avg((method = 'POST')::INT) AS post_share,
+               arg_min(path, ts) AS landing_path, arg_min(referer, ts) AS landing_referer,
+               list(DISTINCT page_type ORDER BY page_type) AS page_types
+        FROM {table} GROUP BY session_id
+    """
