@@ -13,13 +13,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/trafficlens analyze sample_logs/ --lake trafficlens-lake
+	rm -rf trafficlens-lake
+	$(BIN)/trafficlens analyze sample_logs/shop-week.log.gz --ranges sample_logs/ranges --lake trafficlens-lake
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_ingest.py
+	status=0; $(BIN)/python benchmarks/bench_ingest.py || status=1; \
+	$(BIN)/python benchmarks/bench_classify.py || status=1; exit $$status
 
 clean:
 	rm -rf trafficlens-lake .pytest_cache

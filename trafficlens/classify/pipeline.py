@@ -414,6 +414,12 @@ def combine_threats(labelled: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame
 def _sessionise(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str]) -> None:
     """`sessionised`: every event with its client_id, session_id, page_type and endpoint."""
     gap = SESSION_GAP_MINUTES
+    # Page rules are regexes: run once per distinct path and query, then joined back.
+    con.execute(
+        f"""CREATE TEMP TABLE page_types AS
+            SELECT path, query, {page_sql[0]} AS page_type, {page_sql[1]} AS endpoint
+            FROM (SELECT DISTINCT path, query FROM events)"""
+    )
     # Sessions: a new one starts at a client's first request and after every gap of more than
     # 30 minutes; session ids are the client id and the session's number.
     con.execute(
@@ -423,13 +429,14 @@ def _sessionise(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str]) -> No
                                               THEN 1 ELSE 0 END)
                        OVER (PARTITION BY c.client_id ORDER BY ts, source, line_no ROWS UNBOUNDED PRECEDING)
                        AS session_id,
-                   {page_sql[0]} AS page_type, {page_sql[1]} AS endpoint
+                   p.page_type, p.endpoint
             FROM (SELECT *, lag(ts) OVER (PARTITION BY site, client_ip, user_agent ORDER BY ts, source, line_no)
                             AS prev
                   FROM events) e
             JOIN client_identity c
               ON e.site = c.site AND e.client_ip IS NOT DISTINCT FROM c.client_ip
-             AND e.user_agent IS NOT DISTINCT FROM c.user_agent"""
+             AND e.user_agent IS NOT DISTINCT FROM c.user_agent
+            JOIN page_types p ON e.path IS NOT DISTINCT FROM p.path AND e.query IS NOT DISTINCT FROM p.query"""
     )
 
 
