@@ -273,6 +273,9 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
             if detect_threats:
                 stage("attack patterns and behavioural threats")
                 con.register("client_browsers", final.filter(pl.col("identity").is_in(["none", "undeclared"])).select("client_id"))
+                con.register("client_tools", final.filter(
+                    (pl.col("purpose") == "tool") | pl.col("reasons").list.contains("ua:empty")
+                    | pl.col("reasons").list.contains("ua:generic:bare_product")).select("client_id"))
                 found = [client_threats(con, cfg), request_threat_summary(con)]
                 if robots:
                     found.append(robots_violations(con, robots, robots_tokens(final, cat)))
@@ -302,7 +305,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
 
 FLIP_MIN_PROBA = 0.7  # the model's probability of "not human" that overrules a browser user agent
 FLIP_MIN_REQUESTS = 3  # ... for a client with at least this many requests
-FLIP_FEW_PROBA = 0.95  # ... and for one with fewer
+FLIP_FEW_PROBA = 0.85  # ... and for one with fewer
 
 
 def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFrame:

@@ -92,6 +92,7 @@ def field_sql(field: str) -> str:
         "target": url_decoded(url_decoded(f"coalesce({target}, '')")),
         "path": url_decoded(url_decoded("coalesce(path, '')")),
         "user_agent": "lower(coalesce(user_agent, ''))",
+        "referer": "lower(coalesce(referer, ''))",
         "method": "coalesce(method, '')",
         # A malformed request keeps its raw text in path (method null); a good one is rebuilt.
         "request_line": "lower(CASE WHEN method IS NULL THEN coalesce(path, '') "
@@ -106,9 +107,12 @@ def request_matches(con: duckdb.DuckDBPyConnection, rules: list[AttackRule], tab
     for r in rules:
         by_field.setdefault(r.field, []).append(r)
     parts = []
+    # Header rules read the referer too: both are headers the client writes as it likes.
+    if "user_agent" in by_field:
+        by_field["referer"] = by_field["user_agent"]
     for fld, rs in by_field.items():
         value = field_sql(fld)
-        keys = {"user_agent": "user_agent", "method": "method"}.get(fld, "path, query, method")
+        keys = {"user_agent": "user_agent", "referer": "referer", "method": "method"}.get(fld, "path, query, method")
         combined = "|".join(f"(?:{r.pattern})" for r in rs)
         cases = ", ".join(f"CASE WHEN regexp_matches(v, {_lit(r.pattern)}) THEN {_lit(r.id)} END" for r in rs)
         # Distinct values first, the combined regex lets the benign ones through in one pass.
@@ -157,10 +161,13 @@ class ThreatConfig:
     signup_per_client: int = 3
     signup_burst: int = 5
     signup_burst_addresses: int = 3
-    # Scanners: 8 distinct attack-rule paths, or 30 distinct paths answered 4xx mostly.
+    # Scanners: 8 distinct attack-rule paths, or 30 distinct paths answered 4xx mostly; a
+    # script (a tool user agent, or none) needs only 3 distinct missing paths: it has no
+    # stale links to follow.
     scan_rule_paths: int = 8
     scan_404_paths: int = 30
     scan_404_share: float = 0.7
+    tool_404_paths: int = 3
     # Scraping: 200 product/search/listing/API pages at machine pace, with no assets; or a
     # network (IPv4 /16) of 10+ addresses sweeping 100+ of them with browser user agents, no
     # assets and no referrers (rotating proxies of one provider).
@@ -186,10 +193,10 @@ class ThreatConfig:
 
 
 def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str = "sessionised",
-                   browsers: str = "client_browsers") -> pl.DataFrame:
+                   browsers: str = "client_browsers", tools: str = "client_tools") -> pl.DataFrame:
     """`client_id, threat, reason` rows: every behavioural threat each client shows. `browsers`
     names a table of the client_ids whose user agent is a plain browser (identity none or
-    undeclared)."""
+    undeclared), `tools` those of HTTP tools, libraries and empty user agents."""
     w = cfg.window_minutes
     win = f"time_bucket(INTERVAL {w} MINUTE, ts)"
     failed = "(status IN (401, 403, 429) OR status >= 400 AND status < 500)"
@@ -279,6 +286,8 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
         FROM probes
         WHERE rule_paths >= {cfg.scan_rule_paths}
            OR (paths_4xx >= {cfg.scan_404_paths} AND share_4xx >= {cfg.scan_404_share})
+           OR (paths_4xx >= {cfg.tool_404_paths} AND share_4xx >= {cfg.scan_404_share}
+               AND client_id IN (SELECT client_id FROM {tools}))
     ),
     sweep AS (
         SELECT client_id, any_value(client_ip) AS client_ip, any_value(site) AS site,
@@ -437,3 +446,4 @@ def robots_violations(con: duckdb.DuckDBPyConnection, robots_file: str | Path, t
             WHERE score IS NOT NULL AND score % 2 = 0
             GROUP BY client_id"""
     ).pl()
+
