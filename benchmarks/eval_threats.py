@@ -105,7 +105,9 @@ def appsec(work: Path, out: dict) -> None:
     for i, r in enumerate(reqs):
         target = r["target"] if r["target"].startswith("/") else "/" + r["target"]
         target = target.replace(" ", "%20").replace('"', "%22")
-        ua = (r.get("user_agent") or "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        # The test that removes the User-Agent header really sends none; the others send the
+        # scanner's default, a browser's.
+        ua = "-" if r["test"] == "generic-no-user-agent" else (r.get("user_agent") or "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/131.0.0.0 Safari/537.36").replace('"', '\\"')
         ip = f"100.66.{i // 250}.{i % 250 + 1}"
         lines.append(f'{ip} - - [10/Oct/2025:10:{i // 60 % 60:02d}:{i % 60:02d} +0000] "{r["method"]} {target} HTTP/1.1" '
@@ -168,7 +170,7 @@ def simulated(work: Path, out: dict) -> None:
     clients = pl.read_parquet(lake / "clients" / "*.parquet").select("client_id", "threats", "malicious")
     per = (
         req.join(truth, on="line_no")
-        .group_by("client_id").agg(pl.col("t_threats").flatten().unique(), pl.col("t_mal").any())
+        .group_by("client_id").agg(pl.col("t_threats").list.explode(keep_nulls=False, empty_as_null=False).unique(), pl.col("t_mal").any())
         .join(clients, on="client_id")
     )
     rows = {}
