@@ -67,8 +67,8 @@ def summarize(lake: str | Path, top: int = 10) -> LakeSummary:
         )
         ai_share = q("select coalesce(avg(ai_driven::int), 0) from requests").item()
         agents = q(
-            f"""select coalesce(agent, operator) || ' (' || coalesce(operator, '?') || ', ' || purpose || ')'
-                       as agent, count(*) as requests
+            f"""select coalesce(coalesce(agent, operator) || ' (' || coalesce(operator, '?') || ', ' || purpose || ')',
+                                '(unnamed ' || actor_class || ', ' || identity || ')') as agent, count(*) as requests
                 from requests where automated group by 1 order by 2 desc, 1 limit {int(top)}"""
         )
         identities = q(
