@@ -29,6 +29,7 @@ Q_FAST = r'[^"\\]*'  # a quoted field without escapes: the common case, and fast
 Q_ESC = r'(?:[^"\\]|\\.)*'  # Apache writes \" inside quoted fields
 NOSP = r"[^ ]+"
 NOSP0 = r"[^ ]*"
+CLF_TS = "%d/%b/%Y:%H:%M:%S %z"  # [10/Oct/2025:13:55:36 -0700], without its brackets
 
 REQUEST_RE = (
     r"^(?P<method>[A-Z][A-Z0-9_-]{0,31}) (?P<target>.+?)(?: (?P<protocol>[A-Z]{2,10}/[0-9.]{1,4}))?$"
@@ -534,7 +535,7 @@ def parse_ts(e: pl.Expr, kind: str, tz: str | None) -> pl.Expr:
     """Parse a timestamp expression to UTC; `tz` applies to stamps that carry no offset."""
     zone = tz or "UTC"
     if kind == "clf":
-        with_zone = e.str.strptime(pl.Datetime("us"), "%d/%b/%Y:%H:%M:%S %z", strict=False)
+        with_zone = e.str.strptime(pl.Datetime("us"), CLF_TS, strict=False)
         naive = e.str.strptime(pl.Datetime("us"), "%d/%b/%Y:%H:%M:%S%.f", strict=False)
         return pl.coalesce(
             with_zone.dt.convert_time_zone("UTC"),
@@ -719,7 +720,9 @@ def fast_combined(lines: pl.LazyFrame) -> pl.LazyFrame:
     """combined/common lines cut by quotes and spaces, several times faster than any regex.
 
     `_ok` is false for every line this cannot read with certainty (escapes, extra quotes, odd
-    request lines, a malformed time field); those go through the regex parser instead.
+    request lines, a malformed time field); those go through the regex parser instead. `_plain`
+    marks the usual ok line, one that finish_plain() reads: its target is a path ("/...") and
+    its time has an offset (`_ts`, parsed); the other ok lines go through finish().
     """
     line = pl.col("line")
     q = line.str.split('"')
@@ -737,21 +740,30 @@ def fast_combined(lines: pl.LazyFrame) -> pl.LazyFrame:
     m = lambda i: pl.col("_m").struct.field(f"field_{i}")  # noqa: E731
     r = lambda i: pl.col("_r").struct.field(f"field_{i}")  # noqa: E731
     status, size, method, target, proto = m(1), m(2), r(0), r(1), r(2)
+    status_n, size_n = status.cast(pl.Int32, strict=False), size.cast(pl.Int64, strict=False)
     ok = (
         ~line.str.contains("\\", literal=True)
         & ((pl.col("_n") == 3) | ((pl.col("_n") == 7) & (pl.col("_sep") == " ")))
         & (h(0) != "") & h(3).str.starts_with("[") & h(4).str.ends_with("]") & (h(5) == "")
         & (m(0) == "") & ((m(3) == "") | ((pl.col("_n") == 3) & m(3).is_null()))
-        & (((status.str.len_bytes() == 3) & status.cast(pl.Int32, strict=False).is_not_null()) | (status == "-"))
-        & (size.cast(pl.Int64, strict=False).is_not_null() | (size == "-"))
+        & (((status.str.len_bytes() == 3) & status_n.is_not_null()) | (status == "-"))
+        & (size_n.is_not_null() | (size == "-"))
         & method.str.contains(r"^[A-Z][A-Z0-9_-]{0,31}$") & (target != "")
         & (proto.is_null() | (proto.str.contains(r"^[A-Z]{2,10}/[0-9.]{1,4}$")))
+    ).fill_null(False)
+    # The time as parse_ts(kind="clf") reads it when it carries an offset, its first choice,
+    # here straight from "[10/Oct/2025:13:55:36" and "-0700]".
+    ts = (
+        pl.concat_str([h(3), h(4)], separator=" ")
+        .str.strptime(pl.Datetime("us"), f"[{CLF_TS}]", strict=False)
+        .dt.convert_time_zone("UTC")
     )
-    return raw.select(
+    cut = raw.select(
         "line", "line_no",
         client_ip=h(0),
         remote_user=h(2),
-        ts=h(3).str.slice(1) + " " + h(4).str.strip_suffix("]"),
+        _h3=h(3),
+        _h4=h(4),
         method=method,
         target=target,
         protocol=proto,
@@ -759,7 +771,54 @@ def fast_combined(lines: pl.LazyFrame) -> pl.LazyFrame:
         bytes=size,
         referer=pl.when(pl.col("_n") == 7).then(pl.col("referer")),
         user_agent=pl.when(pl.col("_n") == 7).then(pl.col("user_agent")),
-        _ok=ok.fill_null(False),
+        _status=status_n,
+        _bytes=size_n,
+        _ok=ok,
+        _ts=ts,
+    )
+    return cut.with_columns(
+        _plain=pl.col("_ok") & pl.col("target").str.starts_with("/") & pl.col("_ts").is_not_null()
+    )
+
+
+def fast_ts_text(df: FrameT) -> FrameT:
+    """fast_combined's raw `ts` column ("10/Oct/2025:13:55:36 -0700"), for finish()."""
+    return df.with_columns(ts=pl.col("_h3").str.slice(1) + " " + pl.col("_h4").str.strip_suffix("]"))
+
+
+def finish_plain(df: FrameT, site: str | None, source: str) -> FrameT:
+    """finish() of fast_combined's `_plain` lines, short: what finish() would do to them is known.
+
+    No escapes, no host or port in the target, no request time; time, status and bytes already
+    parsed.
+    """
+    target = pl.col("target").str.splitn("?", 2)
+    none = pl.lit(None, pl.String)
+    return df.select(
+        ts=pl.col("_ts"),
+        site=pl.lit(site or "default", pl.String),
+        host=none,
+        client_ip=_null_dash(pl.col("client_ip").str.strip_chars("[]")),
+        remote_user=_null_dash(pl.col("remote_user")),
+        method=pl.col("method"),
+        path=target.struct.field("field_0"),
+        query=target.struct.field("field_1"),
+        protocol=pl.col("protocol"),
+        status=pl.col("_status"),
+        bytes=pl.col("_bytes"),
+        referer=_null_dash(pl.col("referer")),
+        user_agent=_null_dash(pl.col("user_agent")),
+        request_time=pl.lit(None, pl.Float64),
+        forwarded_for=none,
+        source=pl.lit(source, pl.String),
+        line_no=pl.col("line_no"),
+        server_port=pl.lit(None, pl.Int32),
+        tls_protocol=none,
+        tls_cipher=none,
+        tls_fingerprint=none,
+        signature_agent=none,
+        format=_format_name("combined", lambda c: c in ("user_agent", "referer")),
+        _raw_ts=none,  # the time was read
     )
 
 

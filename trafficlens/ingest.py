@@ -9,16 +9,20 @@ resumes where the last run stopped.
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from trafficlens import formats as F
 from trafficlens.errors import FormatError, InputError
@@ -31,6 +35,10 @@ HEAD_BYTES = 64 * 1024  # fingerprint and format-detection sample
 TAIL_BYTES = 4096
 SAMPLE_LINES = 1000
 FLUSH_ROWS = 400_000  # rows buffered before a file is written: bounds memory
+PARSE_WORKERS = 2  # chunks parsed at once: more only adds memory
+# Parsed chunks waiting for the writer: enough to keep parsing while a file is written.
+WRITE_QUEUE = 8
+_DICTIONARY_COLUMNS = [c for c in EVENT_COLUMNS if c not in ("line_no", "bytes")]
 
 
 @dataclass
@@ -190,6 +198,12 @@ def detect_format(sample: list[str], opts: IngestOptions | None = None) -> F.For
     return best
 
 
+# What str.strip_chars() strips (Unicode White_Space), and the comment mark.
+_SKIP_FIRST = [
+    *"\t\n\x0b\x0c\r \x85\xa0\u1680", *map(chr, range(0x2000, 0x200B)), *"\u2028\u2029\u202f\u205f\u3000#",
+]
+
+
 def parse_chunk(
     lines: pl.DataFrame,
     fmt: F.Format,
@@ -201,10 +215,14 @@ def parse_chunk(
     """Lines (`line`, `line_no`) -> (events, rejects, W3C fields in force after the chunk)."""
     # Blank lines, and comment lines outside W3C logs (which use them as directives), are no
     # log lines: skipped, not rejected.
-    skip = pl.col("line").str.strip_chars() == ""
-    if not isinstance(fmt, F.W3CFormat):
-        skip = skip | pl.col("line").str.starts_with("#")
-    lines = lines.filter(~skip)
+    line = pl.col("line")
+    # Only an empty line or one that starts with a space or '#' can be skipped; most chunks have
+    # none, and the check that tells for sure (which copies every line) is then left out.
+    if lines.select((line.str.len_bytes() == 0) | line.str.slice(0, 1).is_in(_SKIP_FIRST)).to_series().any():
+        skip = line.str.strip_chars() == ""
+        if not isinstance(fmt, F.W3CFormat):
+            skip = skip | line.str.starts_with("#")
+        lines = lines.filter(~skip)
     original = lines
     lines = strip_envelope(lines, envelope)
     parts: list[pl.DataFrame] = []
@@ -220,14 +238,21 @@ def parse_chunk(
         miss = lines
         if fmt is F.REGEX_FORMATS["combined"]:
             # The usual case goes the fast way; what it cannot read falls to the regexes below.
-            cut = F.fast_combined(lines.lazy()).collect(engine="streaming")
-            ok = cut.filter("_ok").drop("_ok")
-            parts.append(
-                F.finish(ok.lazy(), "combined", "clf", opts.tz, "s", opts.site, source, unescape=False).collect(
-                    engine="streaming"
-                )
-            )
-            miss = cut.filter(~pl.col("_ok")).select("line", "line_no")
+            cut = F.fast_combined(lines.lazy()).collect()
+            plain = cut.get_column("_plain")
+            rest = None
+            if not plain.all():
+                cut, rest = cut.filter(plain), cut.filter(~plain)
+            parts.append(F.finish_plain(cut, opts.site, source))
+            miss = lines.clear()
+            if rest is not None:
+                ok = rest.get_column("_ok")
+                if ok.any():
+                    parts.append(F.finish(
+                        F.fast_ts_text(rest.filter(ok)), "combined", "clf", opts.tz, "s", opts.site, source,
+                        unescape=False,
+                    ))
+                miss = rest.filter(~ok).select("line", "line_no")
         # Lines the file's format misses get the other line formats before they are rejected:
         # shared logs mix vhost and plain lines, and proxies add their own.
         fallbacks = [] if fmt.name == "custom" else [f for f in F.REGEX_FORMATS.values() if f is not fmt]
@@ -241,9 +266,11 @@ def parse_chunk(
     events = pl.concat(parts, how="vertical_relaxed") if parts else F.finish(
         lines.clear(), fmt.name, "auto", opts.tz, "s", opts.site, source
     )
-    bad_ts = events.filter(pl.col("ts").is_null())
-    events = events.filter(pl.col("ts").is_not_null()).select(EVENT_COLUMNS)
-    if bad_ts.height:
+    bad_ts = events.filter(pl.col("ts").is_null()) if events.get_column("ts").null_count() else None
+    if bad_ts is not None:
+        events = events.filter(pl.col("ts").is_not_null())
+    events = events.select(EVENT_COLUMNS)
+    if bad_ts is not None:
         lookup = original.join(bad_ts.select("line_no", "_raw_ts"), on="line_no")
         misses = pl.concat(
             [
@@ -279,7 +306,7 @@ class _PartWriter:
         self.reject_rows = 0
         self.seq = 0
         self._error: BaseException | None = None
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._queue: queue.Queue = queue.Queue(maxsize=WRITE_QUEUE)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -325,7 +352,14 @@ class _PartWriter:
         self.rows.pop(day)
         self.seq += 1
         out = self.tx.path(f"events/date={day}/part-{self.tx.run_id}-{self.seq:05d}.parquet")
-        pl.concat(frames).write_parquet(out, compression="zstd", statistics=True)
+        # pyarrow's writer, fed polars' own string layout (no copy): the same values and
+        # statistics as polars' writer for less work. Line numbers (consecutive) are
+        # delta-encoded, byte counts plain, the rest dictionary-encoded.
+        pq.write_table(
+            pl.concat(frames).to_arrow(compat_level=pl.CompatLevel.newest()), out, compression="zstd",
+            write_statistics=True, use_dictionary=_DICTIONARY_COLUMNS,
+            column_encoding={"line_no": "DELTA_BINARY_PACKED"},
+        )
 
     def _flush_rejects(self) -> None:
         if not self.rejects:
@@ -356,15 +390,23 @@ def _prefetch(it: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
     done = object()
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False  # the consumer has gone
+
     def run() -> None:
         try:
             for item in it:
-                if stop.is_set():
+                if not put(item):
                     return
-                q.put(item)
-            q.put(done)
+            put(done)
         except BaseException as e:  # handed to the consumer, which re-raises it
-            q.put(e)
+            put(e)
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
@@ -380,6 +422,49 @@ def _prefetch(it: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
         stop.set()
 
 
+@dataclass
+class _Parsed:
+    """One chunk, parsed."""
+
+    lines: int
+    events: pl.DataFrame
+    rejects: pl.DataFrame
+    state: list[str] | None  # W3C fields in force after the chunk
+    counts: dict[str, int]  # events per format
+
+
+def _parse_in_order(
+    frames: Iterator[pl.DataFrame],
+    parse: Callable[[pl.DataFrame, list[str] | None], _Parsed],
+    state: list[str] | None,
+    workers: int,
+) -> Iterator[_Parsed]:
+    """Parse chunks on `workers` threads at once (polars releases the GIL), yielding in order.
+
+    A few chunks are in flight at most, which bounds memory. With one worker, each chunk gets
+    the state the previous one left.
+    """
+    if workers <= 1:
+        for frame in frames:
+            done = parse(frame, state)
+            state = done.state
+            yield done
+        return
+    pending: deque[Future[_Parsed]] = deque()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="parse")
+    try:
+        for frame in frames:
+            pending.append(pool.submit(parse, frame, state))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
+
+
 class _Stream:
     """Reads a source's decompressed bytes, tracking the offset and the bytes before it."""
 
@@ -393,6 +478,12 @@ class _Stream:
         self.offset += len(data)
         self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
         return data
+
+    def readinto(self, b: memoryview) -> int:
+        n = self.src.readinto(b)
+        self.offset += n
+        self.tail = (self.tail + bytes(b[max(0, n - TAIL_BYTES) : n]))[-TAIL_BYTES:]
+        return n
 
     def read_full(self, n: int) -> bytes:
         parts, got = [], 0
@@ -490,18 +581,27 @@ def _ingest_source(
                 yield pl.DataFrame({"line": lines, "line_no": pl.int_range(line_no + 1, line_no + 1 + n, eager=True)})
                 line_no += n
 
+        def parse(frame: pl.DataFrame, state: list[str] | None) -> _Parsed:
+            events, rejects, state = parse_chunk(frame, fmt, opts, source.name, state, envelope)
+            counts = dict(events.get_column("format").value_counts().iter_rows()) if events.height else {}
+            return _Parsed(frame.height, events, rejects, state, counts)
+
         formats_seen: dict[str, int] = {}
-        # Three stages overlap: reading and cutting lines (a thread), parsing (here, on every core
-        # through polars), and writing Parquet (the writer's thread).
-        for frame in _prefetch(framed(iter_chunks(stream.read, first, opts.chunk_bytes, skip_partial))):
-            events, rejects, w3c_state = parse_chunk(frame, fmt, opts, source.name, w3c_state, envelope)
-            writer.add(events, rejects)
-            result.lines += frame.height
-            result.events += events.height
-            result.rejects += rejects.height
-            for name, cnt in events.group_by("format").len().iter_rows():
+        # Four stages overlap: reading and cutting lines (a thread), parsing (a pool of threads,
+        # one chunk each, in polars), handing the results over in order (here) and writing
+        # Parquet (the writer's thread). W3C chunks are parsed in turn: each one's #Fields
+        # directives hold for the next.
+        frames = _prefetch(framed(iter_chunks(stream.read, first, opts.chunk_bytes, skip_partial, stream.readinto)))
+        workers = 1 if isinstance(fmt, F.W3CFormat) else PARSE_WORKERS
+        for done in _parse_in_order(frames, parse, w3c_state, workers):
+            writer.add(done.events, done.rejects)
+            w3c_state = done.state
+            result.lines += done.lines
+            result.events += done.events.height
+            result.rejects += done.rejects.height
+            for name, cnt in done.counts.items():
                 formats_seen[name] = formats_seen.get(name, 0) + cnt
-            progress.update(src.compressed_read, frame.height)
+            progress.update(src.compressed_read, done.lines)
         if result.lines == 0 and result.status == "resumed":
             result.status = "unchanged"
             return result, None

@@ -132,40 +132,88 @@ class OpenSource:
         except (OSError, pa.ArrowException) as e:
             raise InputError(f"{self.source.name}: cannot decompress ({self.compression}): {e}") from e
 
+    def readinto(self, b: memoryview) -> int:
+        """Fill `b` as far as the stream goes; fewer bytes than it holds only at the end."""
+        got = 0
+        try:
+            while got < len(b):
+                n = self.stream.readinto(b[got:])
+                if not n:
+                    break
+                got += n
+        except (OSError, pa.ArrowException) as e:
+            raise InputError(f"{self.source.name}: cannot decompress ({self.compression}): {e}") from e
+        return got
+
     def close(self) -> None:
         if self.source.path is not None:
             self._raw.close()
 
 
 def iter_chunks(
-    read: Callable[[int], bytes], first: bytes = b"", chunk_bytes: int = CHUNK_BYTES, skip_partial: bool = False
-) -> Iterator[bytes]:
+    read: Callable[[int], bytes], first: bytes = b"", chunk_bytes: int = CHUNK_BYTES, skip_partial: bool = False,
+    readinto: Callable[[memoryview], int] | None = None,
+) -> Iterator[bytes | memoryview]:
     """Yield pieces of a stream that end on a newline (the last may not), starting with `first`.
 
     `skip_partial` drops everything up to the first newline: the rest of a line that an earlier
-    run already read.
+    run already read. With `readinto` (which fills a buffer as far as the stream goes), each
+    piece is read straight into fresh memory of its own, not copied there: the lines made from
+    it keep it alive.
     """
     pending, skipping = first, skip_partial
     while True:
-        data = read(chunk_bytes)
-        buf = pending + data if pending else data
+        if readinto is not None:
+            # Uninitialised memory: the allocator hands back what an earlier chunk freed.
+            arr = np.empty(len(pending) + chunk_bytes, dtype=np.uint8)
+            arr[: len(pending)] = np.frombuffer(pending, dtype=np.uint8)
+            whole = memoryview(arr)
+            got = readinto(whole[len(pending) :])
+            buf: bytes | memoryview = whole[: len(pending) + got]
+            more = got > 0
+        else:
+            data = read(chunk_bytes)
+            buf = pending + data if pending else data
+            more = bool(data)
         if skipping:
-            cut = buf.find(b"\n")
-            if cut < 0 and data:
+            cut = _find_newline(buf)
+            if cut < 0 and more:
                 pending = b""
                 continue
             buf, skipping = (buf[cut + 1 :] if cut >= 0 else b""), False
-        if not data:
-            if buf:
+        if not more:
+            if len(buf):
                 yield buf
             return
-        cut = buf.rfind(b"\n")
+        cut = _rfind_newline(buf)
         if cut < 0:
-            pending = buf
+            pending = bytes(buf)
             continue
         # A view, not a copy: the lines made from it keep it alive.
         yield memoryview(buf)[: cut + 1]
-        pending = buf[cut + 1 :]
+        pending = bytes(buf[cut + 1 :])
+
+
+def _find_newline(buf: bytes | memoryview) -> int:
+    if isinstance(buf, bytes):
+        return buf.find(b"\n")
+    hits = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
+    return int(hits[0]) if len(hits) else -1
+
+
+def _rfind_newline(buf: bytes | memoryview) -> int:
+    if isinstance(buf, bytes):
+        return buf.rfind(b"\n")
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    window = 1 << 16
+    while True:  # lines are short: the last newline is near the end
+        lo = max(0, len(arr) - window)
+        hits = np.flatnonzero(arr[lo:] == 10)
+        if len(hits):
+            return lo + int(hits[-1])
+        if lo == 0:
+            return -1
+        window *= 16
 
 
 def split_lines(chunk: bytes | memoryview) -> pl.Series:
@@ -181,13 +229,75 @@ def split_lines(chunk: bytes | memoryview) -> pl.Series:
         return _lines(bytes(chunk).decode("utf-8", "replace").encode("utf-8"))
 
 
+def line_bounds(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each line of a chunk starts and stops (before its '\\n' and any '\\r' ending it)."""
+    ends = np.flatnonzero(buf == 10)
+    if len(buf) and buf[-1] != 10:
+        ends = np.append(ends, len(buf))
+    starts = np.empty(len(ends), dtype=np.int64)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    stops = ends
+    while len(stops):  # one pass per '\\r' in a row: once, or not at all
+        cr = (stops > starts) & (buf[np.maximum(stops - 1, 0)] == 13)
+        if not cr.any():
+            break
+        stops = stops - cr
+    return starts, stops
+
+
+def string_views(buf: np.ndarray, data: bytes | memoryview, starts: np.ndarray, stops: np.ndarray,
+                 valid: np.ndarray | None = None) -> pl.Series:
+    """A string column of the byte ranges [starts, stops) of `data`, without copying the bytes.
+
+    Arrow's string views (polars' own string layout) point into `data`; only strings of up to
+    12 bytes are copied, inline. Ranges must hold valid UTF-8 (whole lines of a validated chunk,
+    or pieces of them cut at ASCII bytes); `valid` false makes a null.
+    """
+    n = len(starts)
+    lens = (stops - starts).astype(np.int32)
+    views = np.zeros((n, 16), dtype=np.uint8)
+    v32 = views.view(np.int32)
+    v32[:, 0] = lens
+    long = lens > 12
+    # A long string: its first 4 bytes, buffer 0, offset. A short one: its bytes, zero-padded.
+    ls = starts[long]
+    views[long, 4:8] = buf[ls[:, None] + np.arange(4)]
+    v32[long, 3] = ls
+    if not long.all():
+        short = ~long
+        ss, sl = starts[short], lens[short]
+        k = np.arange(12)
+        inside = k < sl[:, None]
+        views[short, 4:16] = np.where(inside, buf[np.where(inside, ss[:, None] + k, 0)], 0) if len(buf) else 0
+    bitmap = None
+    if valid is not None and not valid.all():
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        views[~valid] = 0
+    arr = pa.Array.from_buffers(pa.string_view(), n, [bitmap, pa.py_buffer(views), pa.py_buffer(data)])
+    return pl.Series(arr)
+
+
 def _lines(data: bytes | memoryview) -> pl.Series:
+    if len(data) >= 1 << 31:  # string views address their bytes with 32-bit offsets
+        return _lines_large(data)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    # The whole chunk is checked at once (raises on invalid UTF-8): every byte but line ends
+    # belongs to a line.
+    pa.Array.from_buffers(pa.binary(), 1, [None, pa.py_buffer(np.array([0, len(data)], dtype=np.int32)),
+                                           pa.py_buffer(data)]).cast(pa.string())
+    starts, stops = line_bounds(buf)
+    return string_views(buf, data, starts, stops).alias("line")
+
+
+def _lines_large(data: bytes | memoryview) -> pl.Series:
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == 10)
     if len(data) and bytes(data[-1:]) != b"\n":
         ends = np.append(ends, len(data))
     # Arrow's string offsets must be contiguous, so each value keeps its '\n' here and it is cut
-    # below by length: cheaper than any copy-based split.
+    # below by length.
     offsets = np.empty(len(ends) + 1, dtype=np.int64)
     offsets[0] = 0
     offsets[1:] = np.minimum(ends + 1, len(data))
