@@ -259,6 +259,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
             # DuckDB spills what does not fit in memory into the run's own staging folder.
             con.execute(f"SET temp_directory = '{tx.dir}/.spill'")
             con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days, as DESIGN.md says
             labelled, n_uas = label_lake_clients(con, ranges, rdns, cat, stage)
             con.register("client_identity", labelled.drop("signature_agent", "verify_ranges", "verify_rdns"))
             stage(f"sessions of {labelled.height:,} clients")
@@ -451,8 +452,11 @@ def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     req_labels = labels.replace("c.threats", "list_sort(list_distinct(list_concat(c.threats, coalesce(a.attack_threats, [])))) AS threats")
     req_labels = req_labels.replace("c.reasons", "list_concat(c.reasons, list_transform(coalesce(a.attack_rules, []), lambda x: 'attack:' || x)) AS reasons")
     req_labels = req_labels.replace("c.malicious", "(c.malicious OR coalesce(len(a.attack_threats), 0) > 0) AS malicious")
+    # The events view names its partition `date`; requests get theirs from the time again.
+    cols = {r[0] for r in con.sql("DESCRIBE sessionised").fetchall()}
+    drop_date = ", date" if "date" in cols else ""
     con.execute(
-        f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
+        f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint{drop_date}), s.client_id, s.session_id,
                          s.page_type, {req_labels}, strftime(s.ts, '%Y-%m-%d') AS date
                   FROM sessionised s JOIN client_labels c USING (client_id)
                   LEFT JOIN request_attacks a USING (source, line_no))
