@@ -271,6 +271,35 @@ def train(out: str | None, days: int, scale: float, only: str | None, progress: 
     click.echo(f"kept {meta['model']} ({meta['clients']:,} clients; cross-validated macro-F1: {scores})")
 
 
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option("--port", default=8501, show_default=True, help="Port to serve the dashboard on.")
+@click.option("--host", default="localhost", show_default=True, help="Address to listen on.")
+@friendly
+def dashboard(lake: str, port: int, host: str) -> None:
+    """Open the Streamlit dashboard on a lake.
+
+    Example:
+
+    \b
+        trafficlens dashboard --lake trafficlens-lake --port 8501
+    """
+    import subprocess
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    if not app.exists():
+        raise TrafficlensError(f"dashboard app not found at {app}: install trafficlens from its source folder")
+    env = {**os.environ, "TRAFFICLENS_LAKE": str(Path(lake).resolve())}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    click.echo(f"dashboard on http://{host}:{port}/ for {lake} (Ctrl-C stops it)")
+    try:
+        sys.exit(subprocess.call(cmd, env=env))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
 @main.group()
 def ranges() -> None:
     """Operators' published IP ranges, used to verify claimed crawler identities."""
