@@ -273,6 +273,115 @@ def train(out: str | None, days: int, scale: float, only: str | None, progress: 
 
 @main.command()
 @click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "json", "markdown", "html"]), help="Output format.")
+@click.option("--since", help="First day (YYYY-MM-DD, inclusive) or time.")
+@click.option("--until", help="Last day (YYYY-MM-DD, inclusive) or time.")
+@click.option("--site", "sites", multiple=True, help="Only this site (repeat for several).")
+@click.option("--class", "classes", multiple=True, type=click.Choice(["human", "crawler", "scraper", "agent"]),
+              help="Only this class (repeat for several).")
+@click.option("--by", default="day", show_default=True, type=click.Choice(["day", "week", "month"]),
+              help="Trend period.")
+@click.option("--top", default=20, show_default=True, help="Rows in the top-client lists.")
+@click.option("--section", "only", multiple=True, help="Only this JSON section (repeat for several).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
+@friendly
+def report(lake: str, fmt: str, since: str | None, until: str | None, sites: tuple[str, ...],
+           classes: tuple[str, ...], by: str, top: int, only: tuple[str, ...], out: str | None) -> None:
+    """Shares, AI traffic, operators, agents, trends, threats, referrals and robots.txt.
+
+    Example:
+
+    \b
+        trafficlens report --lake trafficlens-lake
+        trafficlens report --format html --by week --out report.html
+        trafficlens report --format json --since 2025-10-01 --until 2025-10-31 --section ai_share
+    """
+    import json
+
+    from trafficlens.render import render
+    from trafficlens.report import Report
+
+    with Report(lake, since=since, until=until, sites=sites, classes=classes, by=by, top=top) as rep:
+        if only:
+            if fmt != "json":
+                raise TrafficlensError("--section selects JSON sections: add --format json")
+            text = json.dumps(rep.to_dict(only), indent=1) + "\n"
+        else:
+            text = render(rep, fmt)
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"report written to {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("sql", required=False)
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "csv", "json", "parquet"]), help="Output format (json: one object a line).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (needed for parquet).")
+@friendly
+def query(sql: str | None, lake: str, fmt: str, out: str | None) -> None:
+    """Run SQL on the lake's views (events, requests, sessions, clients, rejects, manifest);
+    without SQL, open an interactive prompt.
+
+    Example:
+
+    \b
+        trafficlens query "SELECT operator, count(*) FROM requests WHERE ai_driven GROUP BY 1 ORDER BY 2 DESC"
+        trafficlens query --format csv "SELECT * FROM clients WHERE identity = 'spoofed'" > spoofed.csv
+        trafficlens query --lake trafficlens-lake
+    """
+    from trafficlens.query import repl, run_sql, write_result
+
+    if sql is None or sql.strip() == "-":
+        if sql is None and sys.stdin.isatty():
+            repl(lake)
+            return
+        sql = sys.stdin.read()
+    write_result(run_sql(lake, sql), fmt, out)
+
+
+@main.command(name="export")
+@click.argument("target", type=click.Choice(["robots", "nginx", "apache", "caddy", "haproxy"]))
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option("--policy", "policies", multiple=True,
+              help="block-KIND or allow-KIND (repeat, or comma-separate); KIND: ai, ai-training, ai-search, "
+                   "ai-assistant, ai-agent, search-engine, seo, archive, monitoring, preview, feed, "
+                   "security-scanner, tool, all. Default: block-ai-training,allow-ai-search,allow-ai-assistant.")
+@click.option("--all-known", is_flag=True, help="Every catalogue agent the policies name, not only those seen.")
+@click.option("--enforce", is_flag=True, help="Server rules also refuse every agent the policies block "
+              "(by default they refuse robots.txt violators and spoofed addresses).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
+@friendly
+def export_cmd(target: str, lake: str, policies: tuple[str, ...], all_known: bool, enforce: bool,
+               out: str | None) -> None:
+    """Write robots.txt groups or server block rules from what the lake saw.
+
+    Example:
+
+    \b
+        trafficlens export robots --policy block-ai-training --policy allow-ai-search
+        trafficlens export nginx --enforce --out /etc/nginx/conf.d/trafficlens.conf
+    """
+    from trafficlens.export import export
+
+    text = export(lake, target, policies or None, all_known=all_known, enforce=enforce)
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"{target} rules written to {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
 @click.option("--port", default=8501, show_default=True, help="Port to serve the dashboard on.")
 @click.option("--host", default="localhost", show_default=True, help="Address to listen on.")
 @friendly

@@ -396,7 +396,9 @@ class Report:
                           sum(requests) / sum(sum(requests)) OVER (PARTITION BY actor_class) AS share,
                           coalesce(sum(requests) FILTER (ai_driven), 0)::BIGINT AS ai_requests,
                           count(DISTINCT cid) AS clients
-                   FROM pt GROUP BY 1, 2 ORDER BY actor_class, requests DESC, page_type"""
+                   FROM pt GROUP BY 1, 2
+                   ORDER BY list_position(['human', 'crawler', 'scraper', 'agent'], actor_class), requests DESC,
+                            page_type"""
             )
         return self._once("page_types", build)
 
