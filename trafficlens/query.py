@@ -44,7 +44,7 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
         raise LakeError(f"query failed: {text}") from None
 
 
-def write_result(df: pl.DataFrame, fmt: str, out: str | None, stream: TextIO = sys.stdout) -> None:
+def write_result(df: pl.DataFrame, fmt: str, out: str | None, stream: TextIO | None = None) -> None:
     """Write a result as a table, CSV, JSON lines or Parquet (Parquet needs `out`)."""
     if fmt not in OUTPUT_FORMATS:
         raise LakeError(f"--format {fmt}: choose one of {', '.join(OUTPUT_FORMATS)}")
@@ -62,7 +62,7 @@ def write_result(df: pl.DataFrame, fmt: str, out: str | None, stream: TextIO = s
     if out:
         Path(out).write_text(text)
     else:
-        stream.write(text if text.endswith("\n") or not text else text + "\n")
+        (stream or sys.stdout).write(text if text.endswith("\n") or not text else text + "\n")
 
 
 def _flat(df: pl.DataFrame) -> pl.DataFrame:
@@ -81,9 +81,10 @@ def format_table(df: pl.DataFrame, max_rows: int = 50) -> str:
     return text
 
 
-def repl(lake: str | Path, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+def repl(lake: str | Path, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
     """An interactive SQL prompt on the lake: statements end with ';', `.tables` lists the views,
     `.quit` (or end of input) leaves."""
+    stdin, stdout = stdin or sys.stdin, stdout or sys.stdout
     con = open_lake(lake)
     interactive = stdin.isatty()
     if interactive:

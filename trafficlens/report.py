@@ -166,7 +166,8 @@ class Report:
                                   sum(s5xx)::BIGINT AS s5xx,
                                   coalesce(sum(requests) FILTER (page_type = 'robots'), 0)::BIGINT AS robots,
                                   sum(malicious_requests)::BIGINT AS malicious_requests,
-                                  min(first_seen) AS first_seen, max(last_seen) AS last_seen
+                                  min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+                                  min(first_seen) FILTER (page_type = 'robots') AS first_robots
                            FROM g GROUP BY 1, 2)
                 SELECT d.*, date_trunc('{self.by}', d.day)::DATE AS period, c.* EXCLUDE (cid)
                 FROM d JOIN c USING (cid)"""
@@ -583,18 +584,20 @@ class Report:
             return self.q(
                 f"""WITH v AS (SELECT cid, sum(requests) AS violations FROM th
                                WHERE threat = 'robots_violation' GROUP BY 1),
-                         k AS (SELECT x.*, coalesce(v.violations, 0) AS violations
-                               FROM x LEFT JOIN (SELECT cid, violations FROM v) v USING (cid)
-                               WHERE automated)
-                    SELECT coalesce(agent, '(unnamed ' || actor_class || ')') AS agent,
+                         pc AS (SELECT cid, any_value(agent) AS agent, any_value(actor_class) AS actor_class,
+                                       any_value(operator) AS operator, any_value(purpose) AS purpose,
+                                       sum(requests) AS requests, sum(robots) AS robots,
+                                       min(first_robots) AS first_robots
+                                FROM x WHERE automated GROUP BY cid),
+                         k AS (SELECT pc.*, coalesce(v.violations, 0) AS violations FROM pc LEFT JOIN v USING (cid))
+                    SELECT coalesce(agent, '(unnamed ' || any_value(actor_class) || ')') AS agent,
                            any_value(operator) AS operator, any_value(purpose) AS purpose,
                            sum(requests)::BIGINT AS requests, sum(robots)::BIGINT AS robots_fetches,
-                           count(DISTINCT cid) FILTER (robots > 0) AS clients_fetching,
-                           count(DISTINCT cid) AS clients,
-                           (sum(violations) / 1)::BIGINT AS violations,
-                           count(DISTINCT cid) FILTER (violations > 0) AS violating_clients,
-                           min(first_seen) FILTER (robots > 0) AS first_fetch
-                    FROM k GROUP BY agent, actor_class
+                           count(*) FILTER (robots > 0) AS clients_fetching, count(*) AS clients,
+                           sum(violations)::BIGINT AS violations,
+                           count(*) FILTER (violations > 0) AS violating_clients,
+                           min(first_robots) AS first_fetch
+                    FROM k GROUP BY agent, CASE WHEN agent IS NULL THEN actor_class END
                     HAVING sum(robots) > 0 OR sum(violations) > 0 OR bool_or(agent IS NOT NULL)
                     ORDER BY violations DESC, robots_fetches DESC, requests DESC, agent
                     LIMIT {max(self.top, 50)}"""
