@@ -21,7 +21,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	status=0; $(BIN)/python benchmarks/bench_ingest.py || status=1; \
-	$(BIN)/python benchmarks/bench_classify.py || status=1; exit $$status
+	$(BIN)/python benchmarks/bench_classify.py || status=1; \
+	$(BIN)/python benchmarks/bench_report.py || status=1; exit $$status
 
 clean:
 	rm -rf trafficlens-lake .pytest_cache

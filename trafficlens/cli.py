@@ -188,6 +188,9 @@ def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool
     result = _run_classify(kw["lake"], ranges_dir, rdns, pages, robots, threats_file, kw.get("progress"))
     click.echo(f"classified: {result.describe()}")
     click.echo(render_summary(summarize(summary.lake, top=top)))
+    lake_arg = "" if kw["lake"] == default_lake() else f" --lake {kw['lake']}"
+    click.echo(f"\nThe full report: trafficlens report{lake_arg} (--format html --out report.html for charts); "
+               f"the dashboard: trafficlens dashboard{lake_arg}")
 
 
 @main.command()

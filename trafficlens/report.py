@@ -125,6 +125,8 @@ class Report:
             raise LakeError(f"class {bad[0]!r}: choose from {', '.join(ACTOR_CLASSES)}")
         self.con = connect(self.lake)
         self.con.execute("SET TimeZone = 'UTC'")
+        # Row order inside the report's own tables does not matter (every output is ORDER BY'd).
+        self.con.execute("SET preserve_insertion_order = false")
         self.where = self._where()
         self._build()
         self._cache: dict[str, Any] = {}
