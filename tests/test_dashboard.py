@@ -1,0 +1,232 @@
+"""The dashboard on a simulated lake: every page runs (alone and through the router), its KPIs
+are the report's figures, an empty or missing lake says how to fill it; and the explorer's
+queries (trafficlens.explore) on the same lake."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from streamlit.testing.v1 import AppTest
+
+from trafficlens import explore
+from trafficlens.cli import main
+from trafficlens.errors import LakeError
+from trafficlens.report import Report
+from trafficlens.store import Lake
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARDS = ROOT / "dashboards"
+PAGES = sorted((DASHBOARDS / "pages").glob("*.py"))
+TIMEOUT = 120
+sys.path.insert(0, str(DASHBOARDS))
+import common  # noqa: E402  (the pages' number formats)
+
+
+@pytest.fixture(scope="module")
+def sim_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three simulated days (about 7,700 lines) plus two unreadable lines, analysed into a lake."""
+    d = tmp_path_factory.mktemp("dash")
+    log, ranges, lake = d / "sim.log", d / "ranges", d / "lake"
+    runner = CliRunner()
+    r = runner.invoke(main, ["simulate", "--out", str(log), "--days", "3", "--scale", "0.3", "--seed", "5",
+                             "--ranges-out", str(ranges), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    with open(log, "a") as f:
+        f.write("this is not a log line\n\x00\x01 neither is this\n")
+    r = runner.invoke(main, ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    return lake
+
+
+def _run(script: Path, lake: Path | str | None, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    if lake is None:
+        monkeypatch.delenv("TRAFFICLENS_LAKE", raising=False)
+    else:
+        monkeypatch.setenv("TRAFFICLENS_LAKE", str(lake))
+    at = AppTest.from_file(str(script), default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def _problems(at: AppTest) -> list[str]:
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def test_seven_pages() -> None:
+    assert [p.stem for p in PAGES] == sorted([
+        "overview", "operators", "agents_at_work", "security", "client_explorer", "referrals", "data_quality",
+    ])
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_page_runs_alone(page: Path, sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(page, sim_lake, monkeypatch)
+    assert not _problems(at)
+    assert at.title and at.metric, "a page shows its title and its key figures"
+    assert not at.info, [i.value for i in at.info]
+
+
+def test_router_runs_every_page(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(DASHBOARDS / "app.py", sim_lake, monkeypatch)
+    assert not _problems(at)
+    assert at.title[0].value == "Overview"
+    for page in PAGES:
+        at.switch_page(f"pages/{page.name}").run()
+        assert not _problems(at), page.name
+
+
+def _metrics(at: AppTest) -> dict[str, tuple[str, str]]:
+    return {m.label: (m.value, m.delta) for m in at.metric}
+
+
+def test_overview_kpis_are_the_reports_figures(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(DASHBOARDS / "pages" / "overview.py", sim_lake, monkeypatch)
+    kpis = _metrics(at)
+    with Report(sim_lake) as rep:
+        totals, ai, threats = rep.totals(), rep.ai_share(), rep.threats()["summary"]
+        growth = {r["segment"]: r for r in rep.growth().to_dicts()}
+    assert totals["requests"] > 5000
+    assert kpis["Requests"][0] == common.fmt_count(totals["requests"]) == f"{totals['requests']:,}"
+    assert kpis["AI-driven share"][0] == common.fmt_pct(ai["share"])
+    assert kpis["AI-driven share"][1] == common.fmt_pct(growth["ai_driven"]["change"], signed=True)
+    assert kpis["Malicious share"][0] == common.fmt_pct(threats["share"])
+    assert kpis["Growth vs previous day"][0] == common.fmt_pct(growth["all"]["change"], signed=True)
+    # the help text carries the exact figure behind a rounded one
+    helps = {m.label: m.help for m in at.metric}
+    assert f"{totals['requests']:,} requests" in helps["Requests"]
+
+
+def test_filters_narrow_every_figure(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(DASHBOARDS / "pages" / "overview.py", sim_lake, monkeypatch)
+    first, last = at.date_input(key="tl_days").value
+    at.multiselect(key="tl_classes").set_value(["crawler", "agent"]).run()
+    at.date_input(key="tl_days").set_value((first, first)).run()
+    assert not _problems(at)
+    with Report(sim_lake, classes=["crawler", "agent"], since=first, until=first) as rep:
+        expected = rep.totals()["requests"]
+        share = rep.ai_share()["share"]
+    kpis = _metrics(at)
+    assert kpis["Requests"][0] == common.fmt_count(expected)
+    assert kpis["AI-driven share"][0] == common.fmt_pct(share)
+    assert "1 day" in at.caption[1].value
+
+
+def test_client_explorer_finds_and_explains_a_client(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(DASHBOARDS / "pages" / "client_explorer.py", sim_lake, monkeypatch)
+    at.text_input(key="tl_q_ua").input("GPTBot")
+    at.button[0].click().run()
+    assert not _problems(at)
+    first = explore.search_clients(sim_lake, user_agent="GPTBot", limit=1).row(0, named=True)
+    assert any(first["client_ip"] in m.value for m in at.markdown)
+    assert any("ua:catalogue:GPTBot" in m.value for m in at.markdown), "the reasons are shown"
+
+
+def test_missing_lake_says_how_to_fill_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for page in [DASHBOARDS / "app.py", *PAGES]:
+        at = _run(page, tmp_path / "nowhere", monkeypatch)
+        assert not _problems(at), page.name
+        assert "trafficlens analyze" in at.info[0].value and "nowhere" in at.info[0].value
+
+
+def test_empty_or_foreign_folder_says_how_to_fill_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty"
+    Lake(empty, create=True)
+    at = _run(DASHBOARDS / "pages" / "overview.py", empty, monkeypatch)
+    assert not _problems(at)
+    assert "no classified requests" in at.info[0].value and "trafficlens analyze" in at.info[0].value
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    at = _run(DASHBOARDS / "pages" / "security.py", foreign, monkeypatch)
+    assert not _problems(at)
+    assert "not a trafficlens lake" in at.info[0].value
+
+
+def test_default_lake_is_the_clis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    at = _run(DASHBOARDS / "pages" / "overview.py", None, monkeypatch)
+    assert not _problems(at)
+    assert str(tmp_path / "trafficlens-lake") in at.info[0].value
+
+
+# --- trafficlens.explore ------------------------------------------------------------------
+
+def test_search_clients(sim_lake: Path) -> None:
+    clients = pl.read_parquet(Lake(sim_lake).root / "clients" / "*.parquet")
+    busiest = explore.search_clients(sim_lake, limit=5)
+    assert busiest["requests"].to_list() == sorted(clients["requests"].to_list(), reverse=True)[:5]
+    ip = busiest["client_ip"][0]
+    prefix = ".".join(ip.split(".")[:2]) + "."
+    by_addr = explore.search_clients(sim_lake, address=prefix, limit=10_000)
+    assert by_addr.height == clients.filter(pl.col("client_ip").str.contains(prefix, literal=True)).height
+    bots = explore.search_clients(sim_lake, user_agent="gptbot", limit=10_000)
+    assert bots.height and all("gptbot" in ua.lower() for ua in bots["user_agent"])
+    agents = explore.search_clients(sim_lake, classes=["agent"], threats=["credential_stuffing"], limit=10_000)
+    expected = clients.filter((pl.col("actor_class") == "agent")
+                              & pl.col("threats").list.contains("credential_stuffing"))
+    assert agents.height == expected.height
+    assert explore.search_clients(sim_lake, malicious=True, limit=10_000)["malicious"].all()
+    assert explore.search_clients(sim_lake, limit=3).height == 3
+    # values are bound, never spliced into the SQL
+    assert explore.search_clients(sim_lake, user_agent="x' OR '1'='1").height == 0
+    first_day = clients["first_seen"].min().date()  # type: ignore[union-attr]
+    seen = explore.search_clients(sim_lake, since=first_day, until=first_day, limit=10_000)
+    assert seen.height == clients.filter(pl.col("first_seen").dt.date() == first_day).height
+    with pytest.raises(LakeError, match="class 'robot'"):
+        explore.search_clients(sim_lake, classes=["robot"])
+    with pytest.raises(LakeError, match="threat"):
+        explore.search_clients(sim_lake, threats=["evil"])
+
+
+def test_one_client(sim_lake: Path) -> None:
+    hit = explore.search_clients(sim_lake, user_agent="gptbot", limit=1).row(0, named=True)
+    profile = explore.client_profile(sim_lake, hit["client_id"])
+    assert profile is not None
+    assert profile.labels["agent"] == "GPTBot" and profile.labels["operator"] == "OpenAI"
+    assert profile.reasons and profile.reasons[0].startswith("ua:catalogue:GPTBot")
+    assert "rate_per_min" in profile.features and "client_ip" not in profile.features
+    assert explore.client_profile(sim_lake, "no-such-client") is None
+
+    sessions = explore.client_sessions(sim_lake, hit["client_id"])
+    assert sessions.height == hit["sessions"]
+    assert sessions["start"].is_sorted()
+    requests = explore.client_requests(sim_lake, hit["client_id"], limit=100_000)
+    assert requests.height == hit["requests"] == sessions["requests"].sum()
+    assert requests["ts"].is_sorted()
+    assert explore.client_requests(sim_lake, hit["client_id"], limit=3).height == min(3, hit["requests"])
+    activity = explore.client_activity(sim_lake, hit["client_id"])
+    assert activity["requests"].sum() == hit["requests"]
+    with pytest.raises(LakeError, match="limit"):
+        explore.client_requests(sim_lake, hit["client_id"], limit=0)
+
+
+def test_top_paths(sim_lake: Path) -> None:
+    with Report(sim_lake) as rep:
+        openai = rep.operators().filter(pl.col("operator") == "OpenAI").row(0, named=True)
+    paths = explore.top_paths(sim_lake, operator="OpenAI", limit=1_000_000)
+    assert paths["requests"].sum() == openai["requests"]
+    assert abs(paths["share"].sum() - 1) < 1e-9
+    top = explore.top_paths(sim_lake, operator="OpenAI", limit=5)
+    assert top.height == 5 and top["requests"].is_sorted(descending=True)
+
+
+def test_lake_bounds_and_stamp(sim_lake: Path, tmp_path: Path) -> None:
+    bounds = explore.lake_bounds(sim_lake)
+    assert bounds.requests and bounds.sites == ("default",)
+    assert bounds.first is not None and bounds.last is not None and (bounds.last - bounds.first).days == 2
+    empty = Lake(tmp_path / "empty", create=True)
+    assert explore.lake_bounds(empty) == explore.LakeBounds(None, None, (), False)
+
+    stamp = explore.lake_stamp(sim_lake)
+    assert explore.lake_stamp(sim_lake) == stamp
+    clients = next((sim_lake / "clients").glob("*.parquet"))
+    st = clients.stat()
+    try:
+        os.utime(clients, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        assert explore.lake_stamp(sim_lake) != stamp, "a rewritten table changes the stamp"
+    finally:
+        os.utime(clients, ns=(st.st_atime_ns, st.st_mtime_ns))
