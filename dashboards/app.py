@@ -14,7 +14,8 @@ PAGES = Path(__file__).resolve().parent / "pages"
 
 
 def run() -> None:
-    st.set_page_config(page_title="trafficlens", page_icon="🚦", layout="wide")
+    st.set_page_config(page_title="trafficlens", page_icon=":material/traffic:", layout="wide")
+    st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button: this is a local tool
     page = st.navigation({
         "Traffic": [
             st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),

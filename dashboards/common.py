@@ -82,13 +82,20 @@ def label(value: str | None) -> str:
         return "–"
     text = value.replace("_", " ")
     text = text[:1].upper() + text[1:]
-    return text.replace("Ai ", "AI ").replace(" ai ", " AI ").replace("Seo", "SEO").replace("Ua ", "UA ")
+    words = {"Ai": "AI", "ai": "AI", "Seo": "SEO", "seo": "SEO", "Ua": "UA", "ua": "UA", "Api": "API", "api": "API",
+             "Dos": "DoS", "Xss": "XSS", "Sqli": "SQL injection"}
+    return " ".join(words.get(w, w) for w in text.split(" "))
 
 
 def period_label(col: pl.Expr, by: str) -> pl.Expr:
     """A period's first day as a short axis label: 'Oct 06', 'wk Oct 06', 'Oct 2025'."""
     fmt = {"day": "%b %d", "week": "wk %b %d", "month": "%b %Y"}[by]
     return col.dt.strftime(fmt)
+
+
+def period_name(day: date, by: str) -> str:
+    """A period as a reader names it: 'Oct 06', 'week of Oct 06', 'Oct 2025'."""
+    return {"day": f"{day:%b %d}", "week": f"week of {day:%b %d}", "month": f"{day:%b %Y}"}[by]
 
 
 # --- the lake and the filters -----------------------------------------------------------------
@@ -174,25 +181,26 @@ def _fill_hint(lake: str) -> str:
 
 def start_page(title: str, caption: str | None = None, *, filters: bool = True) -> Context:
     """Set the page up; stop it with a clear message when there is nothing to show."""
-    st.set_page_config(page_title=f"{title} · trafficlens", page_icon="🚦", layout="wide")
+    st.set_page_config(page_title=f"{title} · trafficlens", page_icon=":material/traffic:", layout="wide")
+    st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button: this is a local tool
     st.title(title)
     if caption:
         st.caption(caption)
     lake = lake_path()
     if not Path(lake).is_dir():
         st.info(f"**No lake at `{lake}` yet.** {_fill_hint(lake)}\n\n"
-                f"Another lake: `trafficlens dashboard --lake DIR`, or set `{LAKE_ENV}`.", icon="ℹ️")
+                f"Another lake: `trafficlens dashboard --lake DIR`, or set `{LAKE_ENV}`.", icon=INFO)
         st.stop()
     try:
         Lake(lake)
         stamp = explore.lake_stamp(lake)
         bounds = _bounds(lake, stamp)
     except LakeError:
-        st.info(f"**`{lake}` is not a trafficlens lake.** {_fill_hint(lake)}", icon="ℹ️")
+        st.info(f"**`{lake}` is not a trafficlens lake.** {_fill_hint(lake)}", icon=INFO)
         st.stop()
     if not bounds.requests:
         st.info(f"**The lake at `{lake}` has no classified requests yet.** {_fill_hint(lake)}\n\n"
-                f"Logs already ingested? `trafficlens classify --lake {lake}` labels them.", icon="ℹ️")
+                f"Logs already ingested? `trafficlens classify --lake {lake}` labels them.", icon=INFO)
         st.stop()
     chosen = _sidebar(lake, bounds) if filters else Filters(None, None, (), (), "day")
     return Context(lake, stamp, chosen, bounds)
@@ -248,12 +256,39 @@ def require_requests(ctx: Context) -> dict[str, Any]:
     """The totals; stops the page with a hint when the filters leave nothing."""
     totals = ctx.section("totals")
     if not totals["requests"]:
-        st.info("No requests match these filters: widen the days or the classes in the sidebar.", icon="ℹ️")
+        st.info("No requests match these filters: widen the days or the classes in the sidebar.", icon=INFO)
         st.stop()
     return totals
 
 
 # --- charts and tables ----------------------------------------------------------------------
+
+INFO = ":material/info:"
+OK = ":material/check_circle:"
+
+
+def period_x(by: str, field: str = "period") -> alt.X:
+    """A time axis with one tick per period (not Vega's hourly ticks labelled with the same day)."""
+    unit = {"day": "day", "week": "week", "month": "month"}[by]
+    fmt = "%b %Y" if by == "month" else "%b %d"
+    return alt.X(f"{field}:T", title=None, axis=alt.Axis(format=fmt, tickCount={"interval": unit, "step": 1},
+                                                         labelAngle=0, labelOverlap=True))
+
+
+def period_tooltip(by: str, field: str = "period") -> alt.Tooltip:
+    return alt.Tooltip(f"{field}:T", title=by.capitalize(), format="%b %Y" if by == "month" else "%b %d, %Y")
+
+
+def y_names(field: str, order: list[str] | str | None = None, title: str | None = None) -> alt.Y:
+    """The category axis of a horizontal bar chart: every label shown, none cut short."""
+    return alt.Y(f"{field}:N", title=title, sort=order, axis=alt.Axis(labelOverlap=False, labelLimit=220))
+
+
+def bars_height(n: int, legend: bool = False) -> int:
+    """Height of a horizontal bar chart with n bars, so that every bar keeps its label."""
+    # The height Streamlit gives a chart holds its axes and legend too, not only the bars.
+    return 34 * max(n, 1) + (110 if legend else 70)
+
 
 def color_scale(colors: dict[str, str], labels: bool = False) -> alt.Scale:
     domain = [label(k) for k in colors] if labels else list(colors)
@@ -268,8 +303,12 @@ def empty(message: str) -> None:
     st.caption(f"_{message}_")
 
 
-def pct_column(title: str, help: str | None = None) -> Any:
-    return st.column_config.ProgressColumn(title, help=help, format="percent", min_value=0.0, max_value=1.0)
+def pct_column(title: str, help: str | None = None, bar: bool = True) -> Any:
+    """A share (0..1) as 12.3%, with a bar when comparing rows is the point."""
+    if not bar:
+        return st.column_config.NumberColumn(title, help=help, format="percent")
+    return st.column_config.ProgressColumn(title, help=help, format="percent", min_value=0.0, max_value=1.0,
+                                           color="#4C78A8")
 
 
 def count_column(title: str, help: str | None = None) -> Any:
@@ -288,7 +327,12 @@ def table(df: pl.DataFrame, config: dict[str, Any], height: int | str = "auto", 
     """A frame shown with only the configured columns, in that order, under readable titles."""
     cols = [c for c in config if c in df.columns]
     return st.dataframe(df.select(cols), column_config=config, column_order=cols, hide_index=True,
-                        height=height, **kwargs)
+                        height=height, placeholder="–", **kwargs)
+
+
+def rows_height(n: int, cap: int = 420) -> int:
+    """A table's height that fits n rows, up to `cap` pixels (then it scrolls)."""
+    return min(38 + 35 * max(n, 1), cap)
 
 
 # --- one client ---------------------------------------------------------------------------
@@ -297,7 +341,7 @@ def client_detail(ctx: Context, client_id: str) -> None:
     """One client's labels, reasons, features, sessions and raw requests (explorer and security pages)."""
     profile: explore.ClientProfile | None = ctx.explore("client_profile", client_id)
     if profile is None:
-        st.info(f"No client `{client_id}` in this lake (it may have been re-classified).", icon="ℹ️")
+        st.info(f"No client `{client_id}` in this lake (it may have been re-classified).", icon=INFO)
         return
     ident, lab = profile.identity, profile.labels
     st.markdown(f"#### `{ident['client_ip']}` · {label(lab['actor_class'])}"
@@ -329,7 +373,7 @@ def client_detail(ctx: Context, client_id: str) -> None:
         st.markdown("**Behaviour features**")
         feats = pl.DataFrame({"feature": list(profile.features), "value": list(profile.features.values())},
                              schema={"feature": pl.String, "value": pl.Float64})
-        st.dataframe(feats, hide_index=True, height=320,
+        st.dataframe(feats, hide_index=True, height=320, placeholder="–",
                      column_config={"feature": "Feature", "value": st.column_config.NumberColumn("Value", format="%.3f")})
     activity: pl.DataFrame = ctx.explore("client_activity", client_id)
     if activity.height:
@@ -346,10 +390,10 @@ def client_detail(ctx: Context, client_id: str) -> None:
         "start": time_column("Start"), "duration_s": st.column_config.NumberColumn("Duration", format="duration"),
         "requests": count_column("Requests"), "pages": count_column("Pages"), "assets": count_column("Assets"),
         "distinct_paths": count_column("Distinct paths"), "bytes": bytes_column("Bytes"),
-        "status_4xx": pct_column("4xx"), "referer_share": pct_column("With referer"),
+        "status_4xx": pct_column("4xx", bar=False), "referer_share": pct_column("With referer", bar=False),
         "landing_path": "Landing path", "landing_referer": "Landing referer", "page_types": "Page types",
         "threats": "Threats",
-    }, height=min(38 + 35 * max(sessions.height, 1), 300))
+    }, height=rows_height(sessions.height, 300))
     reqs: pl.DataFrame = ctx.explore("client_requests", client_id)
     st.markdown(f"**Raw requests** (first {reqs.height:,} of {ident['requests']:,})")
     table(reqs, {

@@ -35,11 +35,11 @@ def sim_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     runner = CliRunner()
     r = runner.invoke(main, ["simulate", "--out", str(log), "--days", "3", "--scale", "0.3", "--seed", "5",
                              "--ranges-out", str(ranges), "--no-progress"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 0, (r.output, r.exception)
     with open(log, "a") as f:
         f.write("this is not a log line\n\x00\x01 neither is this\n")
     r = runner.invoke(main, ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--no-progress"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 0, (r.output, r.exception)
     return lake
 
 
@@ -90,12 +90,16 @@ def test_overview_kpis_are_the_reports_figures(sim_lake: Path, monkeypatch: pyte
     with Report(sim_lake) as rep:
         totals, ai, threats = rep.totals(), rep.ai_share(), rep.threats()["summary"]
         growth = {r["segment"]: r for r in rep.growth().to_dicts()}
+        before, last = rep.trends()["ai"].tail(2).to_dicts()
     assert totals["requests"] > 5000
     assert kpis["Requests"][0] == common.fmt_count(totals["requests"]) == f"{totals['requests']:,}"
     assert kpis["AI-driven share"][0] == common.fmt_pct(ai["share"])
-    assert kpis["AI-driven share"][1] == common.fmt_pct(growth["ai_driven"]["change"], signed=True)
+    assert kpis["AI-driven share"][1] == f"{(last['share'] - before['share']) * 100:+.1f} pts"
     assert kpis["Malicious share"][0] == common.fmt_pct(threats["share"])
+    assert kpis["Malicious share"][1] == f"{(last['malicious_share'] - before['malicious_share']) * 100:+.1f} pts"
     assert kpis["Growth vs previous day"][0] == common.fmt_pct(growth["all"]["change"], signed=True)
+    assert kpis["Growth vs previous day"][1] == (
+        f"{growth['all']['per_day'] - growth['all']['previous_per_day']:+,.0f} a day")
     # the help text carries the exact figure behind a rounded one
     helps = {m.label: m.help for m in at.metric}
     assert f"{totals['requests']:,} requests" in helps["Requests"]

@@ -47,15 +47,15 @@ k4.metric("Agents reaching checkout", f"{checkout_clients:,}", help="Agent clien
 st.subheader("Page-type mix per class")
 page_order = [label(p) for p in PAGE_TYPES]
 common.chart(alt.Chart(pt).mark_bar().encode(
-    y=alt.Y("class:N", title=None, sort=class_order),
+    y=common.y_names("class", class_order),
     x=alt.X("share:Q", title="Share of the class's requests", stack="normalize", axis=alt.Axis(format="%")),
-    color=alt.Color("page:N", title="Page type", sort=page_order,
-                    scale=alt.Scale(domain=page_order, scheme="tableau20"), legend=alt.Legend(orient="right")),
+    color=alt.Color("page:N", title=None, sort=page_order, scale=alt.Scale(domain=page_order, scheme="tableau20"),
+                    legend=alt.Legend(orient="bottom", columns=8, symbolType="square")),
     order=alt.Order("o:Q"),
     tooltip=[alt.Tooltip("class:N", title="Class"), alt.Tooltip("page:N", title="Page type"),
              alt.Tooltip("share:Q", title="Share", format=".1%"), alt.Tooltip("requests:Q", title="Requests", format=","),
              alt.Tooltip("clients:Q", title="Clients", format=",")],
-).transform_calculate(o=f"indexof({page_order!r}, datum.page)"), height=230)
+).transform_calculate(o=f"indexof({page_order!r}, datum.page)"), height=common.bars_height(4, legend=True) + 30)
 
 left, right = st.columns(2)
 with left:
@@ -84,19 +84,21 @@ with right:
         funnel_order = [label(p) for p in FUNNEL]
         common.chart(alt.Chart(funnel).mark_line(point=alt.OverlayMarkDef(size=60)).encode(
             x=alt.X("page:N", title=None, sort=funnel_order, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("clients:Q", title="Clients (log scale)", scale=alt.Scale(type="log")),
+            y=alt.Y("of_product:Q", title="Share of the class's product viewers", axis=alt.Axis(format="%")),
             color=alt.Color("class:N", title=None, scale=class_scale, sort=class_order, legend=alt.Legend(orient="top")),
             tooltip=[alt.Tooltip("class:N", title="Class"), alt.Tooltip("page:N", title="Step"),
                      alt.Tooltip("clients:Q", title="Clients", format=","),
                      alt.Tooltip("of_product:Q", title="Of product viewers", format=".1%")],
         ))
-        st.caption("Distinct clients of each class with at least one request on the step's pages.")
+        st.caption("Clients of each class that reached the step (at least one request on its pages), as a share "
+                   "of those that viewed a product. Hover for the counts.")
     else:
         common.empty("No product, cart or checkout requests.")
 
 st.subheader("AI-driven share of each page type")
 by_type = pt.group_by("page_type", "page").agg(pl.col("requests").sum(), pl.col("ai_requests").sum()).with_columns(
-    (pl.col("ai_requests") / pl.col("requests")).alias("ai_share")).sort("requests", descending=True)
+    (pl.col("ai_requests") / pl.col("requests")).alias("ai_share")
+).filter(pl.col("requests") > 0).sort("ai_share", "requests", descending=True)
 common.chart(alt.Chart(by_type).mark_bar(color="#F58518").encode(
     x=alt.X("page:N", title=None, sort=by_type["page"].to_list(), axis=alt.Axis(labelAngle=0)),
     y=alt.Y("ai_share:Q", title="AI-driven share", axis=alt.Axis(format="%")),
@@ -113,7 +115,7 @@ if named.height:
         "agent": "Agent", "operator": "Operator", "purpose_label": "Purpose", "requests": common.count_column("Requests"),
         "clients": common.count_column("Clients"), "pages": common.count_column("Pages"),
         "verified_clients": common.count_column("Verified"), "spoofed_clients": common.count_column("Spoofed"),
-        "undeclared_clients": common.count_column("Undeclared"), "status_4xx": common.pct_column("4xx"),
+        "undeclared_clients": common.count_column("Undeclared"), "status_4xx": common.pct_column("4xx", bar=False),
         "malicious_requests": common.count_column("Malicious requests"),
     })
     st.caption("Agents that do not name themselves (browser user agents with automated behaviour) are in the "

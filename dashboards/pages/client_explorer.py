@@ -37,7 +37,7 @@ hits: pl.DataFrame = ctx.explore(
     since=f.since, until=f.until, limit=LIMIT,
 )
 if not hits.height:
-    st.info("No client matches this search: loosen it, or widen the days and classes in the sidebar.", icon="ℹ️")
+    st.info("No client matches this search: loosen it, or widen the days and classes in the sidebar.", icon=common.INFO)
     st.stop()
 
 more = " (the busiest; narrow the search to see others)" if hits.height >= LIMIT else ""
@@ -48,13 +48,13 @@ view = hits.with_columns(
     pl.col("threats").list.eval(pl.element().str.replace_all("_", " ")).alias("threat_list"),
 )
 picked = common.table(view, {
-    "client_ip": st.column_config.TextColumn("Address", pinned=True), "class_label": "Class",
+    "client_ip": "Address", "class_label": "Class",
     "agent": "Agent", "operator": "Operator", "identity_label": "Identity",
     "ai_driven": st.column_config.CheckboxColumn("AI"), "malicious": st.column_config.CheckboxColumn("Malicious"),
     "threat_list": "Threats", "requests": common.count_column("Requests"), "sessions": common.count_column("Sessions"),
     "user_agent": st.column_config.TextColumn("User agent", width="large"),
     "first_seen": common.time_column("First seen"), "last_seen": common.time_column("Last seen"), "site": "Site",
-}, height=min(38 + 35 * hits.height, 380), on_select="rerun", selection_mode="single-row", key="tl_client_pick")
+}, height=common.rows_height(hits.height, 380), on_select="rerun", selection_mode="single-row", key="tl_client_pick")
 
 rows = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
 client_id = view["client_id"][rows[0] if rows else 0]

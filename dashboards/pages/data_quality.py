@@ -41,20 +41,18 @@ else:
 
 st.subheader("Rejected lines")
 if not rejects.height:
-    st.success("Every line was read: nothing was rejected.", icon="✅")
+    st.success("Every line was read: nothing was rejected.", icon=common.OK)
 else:
     by_reason = rejects.group_by("reason").agg(pl.col("lines").sum()).sort("lines", descending=True)
-    left, right = st.columns([2, 3])
-    with left:
+    if by_reason.height > 1:  # one reason needs no chart: the table says it
         common.chart(alt.Chart(by_reason).mark_bar(color="#E45756").encode(
-            y=alt.Y("reason:N", title=None, sort=by_reason["reason"].to_list()),
+            y=common.y_names("reason", by_reason["reason"].to_list()),
             x=alt.X("lines:Q", title="Lines"),
             tooltip=[alt.Tooltip("reason:N", title="Reason"), alt.Tooltip("lines:Q", title="Lines", format=",")],
-        ), height=max(120, 28 * by_reason.height))
-    with right:
-        common.table(rejects, {
-            "reason": "Reason", "lines": common.count_column("Lines"), "source": "Source",
-            "example": st.column_config.TextColumn("Example line", width="large"),
-        })
+        ), height=common.bars_height(by_reason.height))
+    common.table(rejects, {
+        "reason": "Reason", "lines": common.count_column("Lines"),
+        "example": st.column_config.TextColumn("Example line", width="large"), "source": "Source",
+    }, height=common.rows_height(rejects.height))
     st.caption("Every rejected line is kept in the lake: "
                f"`trafficlens query --lake {ctx.lake} \"SELECT * FROM rejects LIMIT 20\"`.")

@@ -46,7 +46,7 @@ k4.metric("Spoofed clients", f"{spoofed:,}", help="Clients that claim a checkabl
 
 if not operators.height:
     st.info("No requests from named operators in this selection." if not ai_only else
-            "No AI operators in this selection: turn off “AI operators only” to see the other named bots.", icon="ℹ️")
+            "No AI operators in this selection: turn off “AI operators only” to see the other named bots.", icon=common.INFO)
     st.stop()
 
 TOP = 15
@@ -61,7 +61,7 @@ with left:
         pl.col("agents").list.join(", ").alias("agent_text"),
         pl.when(pl.col("ai_driven")).then(pl.lit("AI-driven")).otherwise(pl.lit("Not AI")).alias("kind"))
     chart = alt.Chart(bars).mark_bar().encode(
-        y=alt.Y("operator:N", title=None, sort=op_order),
+        y=common.y_names("operator", op_order),
         x=alt.X("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
         color=alt.Color("kind:N", title=None, scale=alt.Scale(domain=["AI-driven", "Not AI"],
                                                               range=["#F58518", "#9DA5B0"]),
@@ -73,19 +73,19 @@ with left:
     )
     text = chart.mark_text(align="left", dx=3, color="gray").encode(
         text=alt.Text("share:Q", format=".1%"), color=alt.value("gray"))
-    common.chart(chart + text, height=max(200, 26 * top.height))
+    common.chart(chart + text, height=common.bars_height(top.height, legend=True))
 with right:
     st.subheader("Requests over time")
     trend: pl.DataFrame = ctx.section("trends")["operators"]
     trend = trend.filter(pl.col("operator").is_in(op_order[:8]))
     common.chart(alt.Chart(trend).mark_line(point=True).encode(
-        x=alt.X("period:T", title=None, axis=alt.Axis(format="%b %d" if by != "month" else "%b %Y")),
+        x=common.period_x(by),
         y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
         color=alt.Color("operator:N", title=None, sort=op_order[:8], legend=alt.Legend(orient="top", columns=4)),
-        tooltip=[alt.Tooltip("period:T", title=by.capitalize()), alt.Tooltip("operator:N", title="Operator"),
+        tooltip=[common.period_tooltip(by), alt.Tooltip("operator:N", title="Operator"),
                  alt.Tooltip("requests:Q", title="Requests", format=","),
                  alt.Tooltip("bytes:Q", title="Bytes", format="~s")],
-    ), height=max(200, 26 * top.height))
+    ), height=common.bars_height(top.height, legend=True))
     st.caption(f"The {min(8, len(op_order))} busiest operators, per {by}.")
 
 left, right = st.columns(2)
@@ -97,13 +97,13 @@ with left:
     ).unpivot(index="operator", variable_name="identity", value_name="clients").filter(pl.col("clients") > 0)
     ident = ident.with_columns(pl.col("identity").replace_strict({i: label(i) for i in IDENTITY_COLORS}))
     common.chart(alt.Chart(ident).mark_bar().encode(
-        y=alt.Y("operator:N", title=None, sort=op_order),
+        y=common.y_names("operator", op_order),
         x=alt.X("clients:Q", title="Clients", stack="normalize", axis=alt.Axis(format="%")),
         color=alt.Color("identity:N", title=None, legend=alt.Legend(orient="top"),
                         scale=common.color_scale({k: v for k, v in IDENTITY_COLORS.items() if k != "none"}, labels=True)),
         tooltip=[alt.Tooltip("operator:N", title="Operator"), alt.Tooltip("identity:N", title="Identity"),
                  alt.Tooltip("clients:Q", title="Clients", format=",")],
-    ), height=max(200, 26 * top.height))
+    ), height=common.bars_height(top.height, legend=True))
     st.caption("Verified: address in the operator's published ranges. Declared: the claim cannot be checked. "
                "Spoofed: the check failed. Undeclared: a browser user agent with automated behaviour.")
 with right:
@@ -111,12 +111,12 @@ with right:
     status = top.select("operator", *[pl.col(f"status_{s}").alias(s) for s in STATUS_COLORS]).unpivot(
         index="operator", variable_name="status", value_name="share")
     common.chart(alt.Chart(status).mark_bar().encode(
-        y=alt.Y("operator:N", title=None, sort=op_order),
+        y=common.y_names("operator", op_order),
         x=alt.X("share:Q", title="Share of its requests", stack="normalize", axis=alt.Axis(format="%")),
         color=alt.Color("status:N", title=None, scale=common.color_scale(STATUS_COLORS), legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("operator:N", title="Operator"), alt.Tooltip("status:N", title="Status"),
                  alt.Tooltip("share:Q", title="Share", format=".1%")],
-    ), height=max(200, 26 * top.height))
+    ), height=common.bars_height(top.height, legend=True))
 
 st.subheader("Bandwidth by operator")
 bw = bandwidth.filter(pl.col("operator").is_in(operators["operator"].to_list())).head(TOP)
@@ -136,14 +136,14 @@ st.subheader("Agents")
 agent_view = agents.with_columns(pl.col("purpose").map_elements(label, return_dtype=pl.String).alias("purpose_label"),
                                  pl.col("actor_class").map_elements(label, return_dtype=pl.String).alias("class_label"))
 common.table(agent_view, {
-    "agent": st.column_config.TextColumn("Agent", pinned=True), "operator": "Operator", "purpose_label": "Purpose",
+    "agent": "Agent", "operator": "Operator", "purpose_label": "Purpose",
     "class_label": "Class", "requests": common.count_column("Requests"), "share": common.pct_column("Share of all"),
     "clients": common.count_column("Clients"), "verified_clients": common.count_column("Verified"),
     "declared_clients": common.count_column("Declared"), "spoofed_clients": common.count_column("Spoofed"),
     "pages": common.count_column("Pages"), "bytes": common.bytes_column("Bytes"),
-    "status_4xx": common.pct_column("4xx"), "malicious_requests": common.count_column("Malicious requests"),
+    "status_4xx": common.pct_column("4xx", bar=False), "malicious_requests": common.count_column("Malicious requests"),
     "first_seen": common.time_column("First seen"), "last_seen": common.time_column("Last seen"),
-}, height=min(38 + 35 * max(agent_view.height, 1), 420))
+}, height=common.rows_height(agent_view.height))
 
 st.subheader("One operator")
 choice = st.selectbox("Operator", operators["operator"].to_list(), key="tl_operator")
@@ -154,7 +154,7 @@ if choice:
     c2.metric("Share of all", fmt_pct(row["share"]))
     c3.metric("Pages", fmt_count(row["pages"]), help="Page views: not assets, feeds, robots.txt, sitemaps or API calls.")
     c4.metric("Bandwidth", fmt_bytes(row["bytes"]))
-    c5.metric("Errors (4xx/5xx)", fmt_pct((row["status_4xx"] or 0) + (row["status_5xx"] or 0)))
+    c5.metric("4xx/5xx share", fmt_pct((row["status_4xx"] or 0) + (row["status_5xx"] or 0)))
     st.caption("Purposes: " + ", ".join(label(p) for p in row["purposes"]) + " · agents: "
                + (", ".join(row["agents"]) or "–"))
     f = ctx.filters
@@ -164,8 +164,8 @@ if choice:
     common.table(paths, {
         "path": "Path", "page_type": "Page type", "requests": common.count_column("Requests"),
         "share": common.pct_column("Share of its requests"), "clients": common.count_column("Clients"),
-        "status_2xx": common.pct_column("2xx"), "status_4xx": common.pct_column("4xx"),
-        "status_5xx": common.pct_column("5xx"),
+        "status_2xx": common.pct_column("2xx", bar=False), "status_3xx": common.pct_column("3xx", bar=False),
+        "status_4xx": common.pct_column("4xx", bar=False), "status_5xx": common.pct_column("5xx", bar=False),
     })
 
 if verification.height:

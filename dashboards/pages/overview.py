@@ -33,46 +33,59 @@ def _growth(segment: str) -> dict | None:
     return rows[0] if rows and rows[0]["previous_period"] is not None else None
 
 
-def _vs(g: dict | None) -> str:
-    return f"per day, {g['period']} vs {g['previous_period']}" if g else ""
+def _points(column: str) -> tuple[str | None, str | None]:
+    """The change of a share between the last two periods, in percentage points, and 'vs <period>'."""
+    if ai_trend.height < 2:
+        return None, None
+    prev, cur = ai_trend.tail(2).to_dicts()
+    if prev[column] is None or cur[column] is None:
+        return None, None
+    return f"{(cur[column] - prev[column]) * 100:+.1f} pts", f"vs {common.period_name(prev['period'], by)}"
 
 
-g_all, g_ai, g_mal = _growth("all"), _growth("ai_driven"), _growth("malicious")
+def _spark(values: list) -> list | None:
+    return values if len(values) > 1 else None  # one point draws no line
+
+
+g_all = _growth("all")
 per_period = trends["classes"].group_by("period").agg(pl.col("requests").sum()).sort("period")["requests"].to_list()
 k1, k2, k3, k4 = st.columns(4)
+KPI_HEIGHT = 180  # the cards line up whether or not they carry a sparkline
 k1.metric(
     "Requests", fmt_count(totals["requests"]),
-    help=f"{totals['requests']:,} requests from {totals['clients']:,} clients in {totals['sessions']:,} sessions.",
-    chart_data=per_period, chart_type="bar", border=True,
+    help=f"{totals['requests']:,} requests from {totals['clients']:,} clients in {totals['sessions']:,} sessions. "
+         f"The line: requests per {by}.",
+    chart_data=_spark(per_period), chart_type="area", border=True, height=KPI_HEIGHT,
 )
+delta, vs = _points("share")
 k2.metric(
-    "AI-driven share", fmt_pct(ai["share"]),
-    delta=fmt_pct(g_ai["change"], signed=True) if g_ai and g_ai["change"] is not None else None,
-    delta_description=_vs(g_ai) or None,
-    help=f"{ai['requests']:,} requests made by or for an AI system. The delta is the growth of AI-driven "
-         f"requests {_vs(g_ai) or 'against the previous period'}.",
-    chart_data=[round(s * 100, 2) for s in ai_trend["share"].to_list()], chart_type="area", border=True,
+    "AI-driven share", fmt_pct(ai["share"]), delta=delta, delta_description=vs,
+    help=f"{ai['requests']:,} requests made by or for an AI system. The delta: how its share of requests moved "
+         f"from the {by} before the last to the last; the line: its share per {by}.",
+    chart_data=_spark([round(s * 100, 2) for s in ai_trend["share"].to_list()]), chart_type="area", border=True,
+    height=KPI_HEIGHT,
 )
+delta, vs = _points("malicious_share")
 k3.metric(
-    "Malicious share", fmt_pct(threats["summary"]["share"]),
-    delta=fmt_pct(g_mal["change"], signed=True) if g_mal and g_mal["change"] is not None else None,
-    delta_color="inverse", delta_description=_vs(g_mal) or None,
+    "Malicious share", fmt_pct(threats["summary"]["share"]), delta=delta, delta_color="inverse", delta_description=vs,
     help=f"{threats['summary']['requests']:,} requests carry a threat other than a robots.txt violation, from "
-         f"{threats['summary']['clients']:,} clients. The delta is their growth {_vs(g_mal) or ''}.",
-    chart_data=[round(s * 100, 2) for s in ai_trend["malicious_share"].to_list()], chart_type="area", border=True,
+         f"{threats['summary']['clients']:,} clients. The delta: how their share moved from the {by} before the "
+         f"last to the last; the line: their share per {by}.",
+    chart_data=_spark([round(s * 100, 2) for s in ai_trend["malicious_share"].to_list()]), chart_type="area",
+    border=True, height=KPI_HEIGHT,
 )
 if g_all and g_all["ratio"] is not None:
     k4.metric(
         f"Growth vs previous {by}", fmt_pct(g_all["change"], signed=True),
-        delta=f"{g_all['per_day'] - g_all['previous_per_day']:+,.0f} requests per day",
-        delta_description=f"{g_all['period']} vs {g_all['previous_period']}",
+        delta=f"{g_all['per_day'] - g_all['previous_per_day']:+,.0f} a day",
+        delta_description=f"vs {common.period_name(g_all['previous_period'], by)}",
         help=f"Requests per day of data: {g_all['per_day']:,.0f} in the {by} of {g_all['period']} against "
              f"{g_all['previous_per_day']:,.0f} in the {by} of {g_all['previous_period']}.",
-        border=True,
+        border=True, height=KPI_HEIGHT,
     )
 else:
     k4.metric(f"Growth vs previous {by}", "–", help=f"Needs two {by}s of data: choose a shorter trend period.",
-              border=True)
+              border=True, height=KPI_HEIGHT)
 
 classes: pl.DataFrame = trends["classes"].with_columns(
     pl.col("actor_class").replace_strict({c: label(c) for c in CLASS_COLORS}).alias("class"),
@@ -80,7 +93,8 @@ classes: pl.DataFrame = trends["classes"].with_columns(
 )
 order = [label(c) for c in CLASS_COLORS]
 scale = common.color_scale(CLASS_COLORS, labels=True)
-x = alt.X("period:T", title=None, axis=alt.Axis(format="%b %d" if by != "month" else "%b %Y"))
+x = common.period_x(by)
+when = common.period_tooltip(by)
 left, right = st.columns(2)
 with left:
     st.subheader("Requests by class")
@@ -89,7 +103,7 @@ with left:
         y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
         color=alt.Color("class:N", title=None, scale=scale, sort=order, legend=alt.Legend(orient="top")),
         order=alt.Order("o:Q"),
-        tooltip=[alt.Tooltip("period:T", title=by.capitalize()), alt.Tooltip("class:N", title="Class"),
+        tooltip=[when, alt.Tooltip("class:N", title="Class"),
                  alt.Tooltip("requests:Q", title="Requests", format=","),
                  alt.Tooltip("share:Q", title="Share", format=".1%")],
     ).transform_calculate(o=f"indexof({order!r}, datum['class'])"))
@@ -100,7 +114,7 @@ with right:
         y=alt.Y("share:Q", title=None, stack="normalize", axis=alt.Axis(format="%")),
         color=alt.Color("class:N", title=None, scale=scale, sort=order, legend=alt.Legend(orient="top")),
         order=alt.Order("o:Q"),
-        tooltip=[alt.Tooltip("period:T", title=by.capitalize()), alt.Tooltip("class:N", title="Class"),
+        tooltip=[when, alt.Tooltip("class:N", title="Class"),
                  alt.Tooltip("share:Q", title="Share", format=".1%")],
     ).transform_calculate(o=f"indexof({order!r}, datum['class'])"))
 
@@ -116,8 +130,8 @@ with left:
             x=x,
             y=alt.Y("requests:Q", title="Requests", stack=True, axis=alt.Axis(format="~s")),
             color=alt.Color("kind:N", title=None, scale=common.color_scale(common.AI_CATEGORY_COLORS),
-                            legend=alt.Legend(orient="top")),
-            tooltip=[alt.Tooltip("period:T", title=by.capitalize()), alt.Tooltip("kind:N", title="Kind"),
+                            legend=alt.Legend(orient="top", columns=3)),
+            tooltip=[when, alt.Tooltip("kind:N", title="Kind"),
                      alt.Tooltip("requests:Q", title="Requests", format=",")],
         ))
     else:
@@ -131,18 +145,25 @@ with right:
     )
     if g.height:
         seg_order = g["segment_label"].to_list()
+        # Room beyond the longest bars for their labels.
+        lo, hi = min(0.0, float(g["change"].min())), max(0.0, float(g["change"].max()))  # type: ignore[arg-type]
+        pad = (hi - lo) * 0.25 or 0.1
         bars = alt.Chart(g).mark_bar().encode(
-            y=alt.Y("segment_label:N", title=None, sort=seg_order),
-            x=alt.X("change:Q", title="Change in requests per day", axis=alt.Axis(format="+%")),
+            y=common.y_names("segment_label", seg_order),
+            x=alt.X("change:Q", title="Change in requests per day", axis=alt.Axis(format="+%"),
+                    scale=alt.Scale(domain=[lo - (pad if lo < 0 else 0), hi + pad], nice=False)),
             color=alt.Color("up:N", scale=alt.Scale(domain=[True, False], range=["#54A24B", "#E45756"]), legend=None),
             tooltip=[alt.Tooltip("segment_label:N", title="Segment"),
                      alt.Tooltip("per_day:Q", title="Per day now", format=",.0f"),
                      alt.Tooltip("previous_per_day:Q", title="Per day before", format=",.0f"),
                      alt.Tooltip("change:Q", title="Change", format="+.1%")],
         )
-        text = bars.mark_text(align="left", dx=4, color="gray").encode(
-            text=alt.Text("change:Q", format="+.1%"), color=alt.value("gray"))
-        common.chart(bars + text)
+        # Labels beyond the end of each bar: right of a rise, left of a fall.
+        up = bars.mark_text(align="left", dx=4).encode(text=alt.Text("change:Q", format="+.1%"),
+                                                       color=alt.value("gray")).transform_filter("datum.up")
+        down = bars.mark_text(align="right", dx=-4).encode(text=alt.Text("change:Q", format="+.1%"),
+                                                           color=alt.value("gray")).transform_filter("!datum.up")
+        common.chart(bars + up + down, height=common.bars_height(g.height))
     else:
         common.empty(f"Needs two {by}s of data: choose a shorter trend period in the sidebar.")
 
@@ -155,13 +176,13 @@ long = pl.concat([
 ]).with_columns(pl.col("actor_class").replace_strict({c: label(c) for c in CLASS_COLORS}).alias("class"),
                 pl.col("measure").str.to_titlecase())
 common.chart(alt.Chart(long).mark_bar().encode(
-    y=alt.Y("measure:N", title=None, sort=["Requests", "Clients", "Bytes"]),
+    y=common.y_names("measure", ["Requests", "Clients", "Bytes"]),
     x=alt.X("share:Q", title=None, stack="normalize", axis=alt.Axis(format="%")),
     color=alt.Color("class:N", title=None, scale=scale, sort=order, legend=alt.Legend(orient="top")),
     order=alt.Order("o:Q"),
     tooltip=[alt.Tooltip("measure:N", title="Of"), alt.Tooltip("class:N", title="Class"),
              alt.Tooltip("share:Q", title="Share", format=".1%"), alt.Tooltip("value:Q", title="Count", format=",")],
-).transform_calculate(o=f"indexof({order!r}, datum['class'])"), height=170)
+).transform_calculate(o=f"indexof({order!r}, datum['class'])"), height=common.bars_height(3, legend=True))
 
 st.subheader("AI-driven traffic")
 breakdown: pl.DataFrame = ctx.section("ai_breakdown").filter(pl.col("requests") > 0).with_columns(

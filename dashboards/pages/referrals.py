@@ -34,9 +34,10 @@ k1.metric("AI-referred visits", fmt_count(summary["visits"]),
           border=True)
 k2.metric("Of all human visits", fmt_pct(summary["share_of_human_visits"]),
           help=f"{summary['visits']:,} of {summary['human_visits']:,} human visits.", border=True)
-k3.metric("Pages crawled per referred visit",
+k3.metric("Crawl-to-refer ratio",
           f"{ratios['crawled_pages'].sum() / ratios['visits'].sum():,.0f}" if ratios.height else "–",
-          help="Automated page requests of the operators that refer visitors, per visit they referred.", border=True)
+          help="Pages crawled per referred visit: the automated page requests of the operators that refer "
+               "visitors, per human visit they referred.", border=True)
 k4.metric("robots.txt fetches", fmt_count(int(robots["robots_fetches"].sum() or 0)),
           help=f"By {int(robots['clients_fetching'].sum() or 0):,} automated clients.", border=True)
 
@@ -49,21 +50,21 @@ with left:
     if visits.height:
         order = by_operator.filter(pl.col("visits") > 0)["operator"].to_list()
         common.chart(alt.Chart(visits).mark_bar().encode(
-            y=alt.Y("operator:N", title=None, sort=order),
+            y=common.y_names("operator", order),
             x=alt.X("n:Q", title="Visits", stack=True),
             color=alt.Color("via:N", title="Attributed by", scale=alt.Scale(domain=["Referer", "utm_source"],
                                                                             range=["#4C78A8", "#72B7B2"]),
                             legend=alt.Legend(orient="top")),
             tooltip=[alt.Tooltip("operator:N", title="Operator"), alt.Tooltip("via:N", title="Attributed by"),
                      alt.Tooltip("n:Q", title="Visits", format=",")],
-        ), height=max(160, 30 * len(order)))
+        ), height=common.bars_height(len(order), legend=True))
     else:
         common.empty("No human visits referred by AI assistants in this selection.")
 with right:
     st.subheader("Crawl-to-refer ratio")
     if ratios.height:
         chart = alt.Chart(ratios).mark_bar(color="#F58518").encode(
-            y=alt.Y("operator:N", title=None, sort="-x"),
+            y=common.y_names("operator", "-x"),
             x=alt.X("crawl_to_refer:Q", title="Pages crawled per referred visit"),
             tooltip=[alt.Tooltip("operator:N", title="Operator"),
                      alt.Tooltip("crawl_to_refer:Q", title="Pages per visit", format=",.0f"),
@@ -72,7 +73,7 @@ with right:
         )
         text = chart.mark_text(align="left", dx=3).encode(text=alt.Text("crawl_to_refer:Q", format=",.0f"),
                                                           color=alt.value("gray"))
-        common.chart(chart + text, height=max(160, 30 * ratios.height))
+        common.chart(chart + text, height=common.bars_height(ratios.height))
     else:
         common.empty("No operator both crawled and referred visits in this selection.")
     never = by_operator.filter((pl.col("visits") == 0) & (pl.col("crawled_pages") > 0))
@@ -95,13 +96,13 @@ if robots.height:
     with left:
         if fetchers.height:
             common.chart(alt.Chart(fetchers).mark_bar(color="#4C78A8").encode(
-                y=alt.Y("agent:N", title=None, sort=fetchers["agent"].to_list()),
+                y=common.y_names("agent", fetchers["agent"].to_list()),
                 x=alt.X("robots_fetches:Q", title="robots.txt fetches"),
                 tooltip=[alt.Tooltip("agent:N", title="Agent"), alt.Tooltip("operator:N", title="Operator"),
                          alt.Tooltip("robots_fetches:Q", title="Fetches", format=","),
                          alt.Tooltip("clients_fetching:Q", title="Clients fetching", format=","),
                          alt.Tooltip("clients:Q", title="Clients", format=",")],
-            ), height=max(160, 22 * fetchers.height))
+            ), height=common.bars_height(fetchers.height))
         else:
             common.empty("No automated client fetched robots.txt in this selection.")
     with right:

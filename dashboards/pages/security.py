@@ -32,31 +32,30 @@ by = ctx.filters.by
 k1, k2, k3, k4 = st.columns(4)
 k1.metric("Malicious requests", fmt_count(summary["requests"]), help=f"{summary['requests']:,} requests carry a "
           "threat other than a robots.txt violation.", border=True)
-k2.metric("Malicious share", fmt_pct(summary["share"]), border=True,
-          chart_data=[round(s * 100, 2) for s in trend["malicious_share"].to_list()], chart_type="area")
+k2.metric("Malicious share", fmt_pct(summary["share"]), help="Of all requests in this selection.", border=True)
 k3.metric("Malicious clients", fmt_count(summary["clients"]), help=f"From {summary['addresses']:,} addresses.",
           border=True)
 k4.metric("Spoofed clients", fmt_count(int(verification["spoofed"].sum() or 0)),
           help="Clients that claim a known agent and fail its identity check.", border=True)
 
 if not summary["requests"] and not by_threat.height:
-    st.success("No threats found in this selection.", icon="✅")
+    st.success("No threats found in this selection.", icon=common.OK)
     st.stop()
 
 left, right = st.columns(2)
 with left:
     st.subheader("Malicious requests over time")
-    base = alt.Chart(trend).encode(x=alt.X("period:T", title=None,
-                                           axis=alt.Axis(format="%b %d" if by != "month" else "%b %Y")))
+    trend = trend.with_columns(common.period_label(pl.col("period"), by).alias("when"))
+    base = alt.Chart(trend).encode(x=alt.X("when:O", title=None, sort=None, axis=alt.Axis(labelAngle=0)))
     bars = base.mark_bar(color="#E45756", opacity=0.85).encode(
         y=alt.Y("malicious_requests:Q", title="Malicious requests", axis=alt.Axis(format="~s", titleColor="#E45756")),
-        tooltip=[alt.Tooltip("period:T", title=by.capitalize()),
+        tooltip=[common.period_tooltip(by),
                  alt.Tooltip("malicious_requests:Q", title="Malicious requests", format=","),
                  alt.Tooltip("malicious_share:Q", title="Share of requests", format=".1%")],
     )
     line = base.mark_line(color="#333333", point=True).encode(
         y=alt.Y("malicious_share:Q", title="Share of all requests", axis=alt.Axis(format="%")),
-        tooltip=[alt.Tooltip("period:T", title=by.capitalize()),
+        tooltip=[common.period_tooltip(by),
                  alt.Tooltip("malicious_share:Q", title="Share of requests", format=".1%")],
     )
     common.chart(alt.layer(bars, line).resolve_scale(y="independent"))
@@ -66,7 +65,7 @@ with right:
     bt = by_threat.with_columns(pl.col("threat").map_elements(label, return_dtype=pl.String).alias("name"),
                                 (pl.col("threat") == "robots_violation").alias("info"))
     chart = alt.Chart(bt).mark_bar().encode(
-        y=alt.Y("name:N", title=None, sort=bt["name"].to_list()),
+        y=common.y_names("name", bt["name"].to_list()),
         x=alt.X("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
         color=alt.Color("info:N", scale=alt.Scale(domain=[False, True], range=["#E45756", "#9DA5B0"]), legend=None),
         tooltip=[alt.Tooltip("name:N", title="Threat"), alt.Tooltip("requests:Q", title="Requests", format=","),
@@ -74,9 +73,11 @@ with right:
                  alt.Tooltip("clients:Q", title="Clients", format=","),
                  alt.Tooltip("addresses:Q", title="Addresses", format=",")],
     )
-    text = chart.mark_text(align="left", dx=3).encode(text=alt.Text("clients:Q", format=","), color=alt.value("gray"))
-    common.chart(chart + text, height=max(200, 24 * bt.height))
-    st.caption("Numbers beside the bars: clients. A robots.txt violation (grey) alone does not make a client malicious.")
+    text = chart.mark_text(align="left", dx=3).encode(text="who:N", color=alt.value("gray")).transform_calculate(
+        who="format(datum.clients, ',') + (datum.clients == 1 ? ' client' : ' clients')")
+    common.chart(chart + text, height=common.bars_height(bt.height))
+    if bt.filter(pl.col("info")).height:
+        st.caption("A robots.txt violation (grey) alone does not make a client malicious.")
 
 st.subheader("Top malicious clients")
 st.caption("Select a row to see the client's reasons, sessions and raw requests.")
@@ -85,12 +86,12 @@ view = top.with_columns(
     pl.col("identity").map_elements(label, return_dtype=pl.String).alias("identity_label"),
 )
 picked = common.table(view, {
-    "client_ip": st.column_config.TextColumn("Address", pinned=True), "class_label": "Class", "agent": "Claims",
+    "client_ip": "Address", "class_label": "Class", "agent": "Claims",
     "identity_label": "Identity", "requests": common.count_column("Malicious requests"),
     "error_share": common.pct_column("4xx/5xx share"), "threats": "Threats", "reasons": "Reasons",
     "user_agent": st.column_config.TextColumn("User agent", width="medium"),
     "first_seen": common.time_column("First seen"), "last_seen": common.time_column("Last seen"),
-}, height=min(38 + 35 * max(view.height, 1), 460), on_select="rerun", selection_mode="single-row", key="tl_threat_pick")
+}, height=common.rows_height(view.height, 460), on_select="rerun", selection_mode="single-row", key="tl_threat_pick")
 rows = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
 if rows:
     with st.container(border=True):

@@ -1,0 +1,177 @@
+"""The dashboard in a real browser: `trafficlens dashboard` serves a simulated lake, headless
+Chromium (Debian's, driven by Playwright) opens every page from the sidebar, and the test fails on
+any exception or error element. A full-page screenshot of each page goes to
+test-output/screenshots/.
+
+Debian's chromium is installed when missing (as root, with apt-get); without it, or without
+playwright, the test is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trafficlens.cli import main
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+# Sidebar titles, in the router's order, and the heading each page shows.
+PAGES = [
+    ("Overview", "Overview"),
+    ("AI operators and agents", "AI operators and agents"),
+    ("Agents at work", "Agents at work"),
+    ("Referrals and robots.txt", "Referrals and robots.txt"),
+    ("Security", "Security"),
+    ("Client explorer", "Client explorer"),
+    ("Data quality", "Data quality"),
+]
+# What an exception looks like in page text: a traceback, or a Python error class name.
+EXCEPTION_TEXT = re.compile(r"Traceback \(most recent call last\)|\b[A-Z]\w*(Error|Exception)\b|\bError\b")
+
+
+def _chromium() -> str:
+    """Debian's chromium, installed with apt-get when it is missing (skip when that cannot be done)."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"{CHROMIUM} is missing and cannot be installed here (needs root and apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            pytest.skip(f"cannot install chromium: {e}")
+        if done.returncode != 0:
+            pytest.skip(f"cannot install chromium ({' '.join(cmd)}): {done.stderr.strip().splitlines()[-1:]}")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"apt-get installed chromium but {CHROMIUM} is not there")
+    return CHROMIUM
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A simulated lake behind `trafficlens dashboard`; yields the dashboard's URL."""
+    d = tmp_path_factory.mktemp("browser")
+    log, ranges, lake = d / "sim.log", d / "ranges", d / "lake"
+    runner = CliRunner()
+    r = runner.invoke(main, ["simulate", "--out", str(log), "--days", "3", "--scale", "0.3", "--seed", "5",
+                             "--ranges-out", str(ranges), "--no-progress"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    with open(log, "a") as f:  # two unreadable lines, for the data quality page
+        f.write("this is not a log line\n\x00\x01 neither is this\n")
+    r = runner.invoke(main, ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--no-progress"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    port = _free_port()
+    out = open(d / "dashboard.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trafficlens", "dashboard", "--lake", str(lake), "--port", str(port),
+         "--host", "127.0.0.1"],
+        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,  # its own group: streamlit runs as a child
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url + "_stcore/health", timeout=2) as resp:
+                    if resp.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out.flush()
+                pytest.fail("the dashboard did not start:\n" + (d / "dashboard.log").read_text()[-3000:])
+            time.sleep(0.3)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        out.close()
+
+
+def _settle(page: sync_api.Page, heading: str) -> None:
+    """Wait until the page's script has run and its charts are drawn."""
+    page.wait_for_selector(f"h1:has-text('{heading}')", timeout=60_000)
+    # The status widget shows while the script runs; charts draw after it.
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidget"] button, [data-testid="stStatusWidget"] img')
+                 && [...document.querySelectorAll('.vega-embed')].every(e => e.querySelector('svg, canvas'))""",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(800)
+
+
+def _problems(page: sync_api.Page) -> list[str]:
+    found = []
+    for sel in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
+        found += [f"{sel}: {t[:300]}" for t in page.locator(sel).all_inner_texts()]
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    found += [f"text: …{text[max(0, m.start() - 80):m.end() + 120]}…" for m in EXCEPTION_TEXT.finditer(text)]
+    return found
+
+
+def _screenshot(page: sync_api.Page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so the window grows to fit it first."""
+    height = page.evaluate(
+        """() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebarContent"]')]
+                         .map(e => e.scrollHeight), window.innerHeight)"""
+    )
+    page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 12_000)})
+    page.wait_for_timeout(600)  # charts re-layout to the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def test_every_page_in_a_browser(served: str) -> None:
+    executable = _chromium()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            console_errors: list[str] = []
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page.goto(served, wait_until="domcontentloaded")
+            failures: dict[str, list[str]] = {}
+            for i, (link, heading) in enumerate(PAGES, start=1):
+                if i > 1:  # the way a user goes: the sidebar's links, one session throughout
+                    page.locator('[data-testid="stSidebarNav"] a', has_text=link).first.click()
+                _settle(page, heading)
+                problems = _problems(page)
+                if problems:
+                    failures[heading] = problems
+                slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
+                _screenshot(page, SHOTS / f"{i}-{slug}.png")
+            assert not failures, failures
+            assert not console_errors, console_errors
+        finally:
+            browser.close()
