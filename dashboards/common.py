@@ -206,28 +206,44 @@ def start_page(title: str, caption: str | None = None, *, filters: bool = True) 
     return Context(lake, stamp, chosen, bounds)
 
 
+def _keep(key: str) -> None:
+    st.session_state[f"{key}_kept"] = st.session_state[key]
+
+
+def _remembered(key: str, default: Any, valid: Any = None) -> dict[str, Any]:
+    """Widget arguments that give the widget `key` the value last chosen on any page.
+
+    Streamlit forgets a widget's value when a page that does not draw it runs, so the choice is
+    kept under another key, copied back before the widget is drawn, and updated on change.
+    """
+    kept = st.session_state.get(f"{key}_kept", default)
+    if valid is not None and not valid(kept):
+        kept = default
+    st.session_state[f"{key}_kept"] = kept
+    st.session_state[key] = kept
+    return {"key": key, "on_change": _keep, "args": (key,)}
+
+
 def _sidebar(lake: str, bounds: explore.LakeBounds) -> Filters:
-    """Days, sites, classes and the trend period; the choice holds across pages (persist_state)."""
+    """Days, sites, classes and the trend period, the same on every page until changed."""
     sb = st.sidebar
     first, last = bounds.first, bounds.last
     assert first is not None and last is not None
-    days = st.session_state.get("tl_days")
-    # A lake re-classified with other days: a remembered range outside it would be refused.
-    if isinstance(days, (tuple, list)) and any(d < first or d > last for d in days):
-        del st.session_state["tl_days"]
-    picked = sb.date_input("Days (UTC)", value=(first, last), min_value=first, max_value=last, key="tl_days",
-                           persist_state="session", help="Both days included.")
+    # A lake re-read with other days: a remembered range outside it would be refused.
+    in_lake = lambda days: all(first <= d <= last for d in days)  # noqa: E731
+    picked = sb.date_input("Days (UTC)", min_value=first, max_value=last, help="Both days included.",
+                           **_remembered("tl_days", (first, last), in_lake))
     picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,) if picked else ()
     since = picked[0] if picked else first
-    until = picked[1] if len(picked) > 1 else last
+    until = picked[1] if len(picked) > 1 else last  # while the second day is being picked
     sites: tuple[str, ...] = ()
     if len(bounds.sites) > 1:
-        sites = tuple(sb.multiselect("Sites", bounds.sites, key="tl_sites", persist_state="session",
-                                     placeholder="All sites"))
-    classes = sb.multiselect("Classes", ACTOR_CLASSES, key="tl_classes", persist_state="session",
-                             format_func=label, placeholder="All classes")
-    by = sb.segmented_control("Trend period", PERIODS, default="day", key="tl_by", persist_state="session",
-                              format_func=label, required=True) or "day"
+        sites = tuple(sb.multiselect("Sites", bounds.sites, placeholder="All sites",
+                                     **_remembered("tl_sites", [], lambda v: set(v) <= set(bounds.sites))))
+    classes = sb.multiselect("Classes", ACTOR_CLASSES, format_func=label, placeholder="All classes",
+                             **_remembered("tl_classes", []))
+    by = sb.segmented_control("Trend period", PERIODS, format_func=label, required=True,
+                              **_remembered("tl_by", "day")) or "day"
     sb.divider()
     sb.caption(f"Lake: `{lake}`")
     return Filters(

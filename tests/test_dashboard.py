@@ -68,7 +68,7 @@ def test_page_runs_alone(page: Path, sim_lake: Path, monkeypatch: pytest.MonkeyP
     at = _run(page, sim_lake, monkeypatch)
     assert not _problems(at)
     assert at.title and at.metric, "a page shows its title and its key figures"
-    assert not at.info, [i.value for i in at.info]
+    assert not at.info and not at.warning, [i.value for i in [*at.info, *at.warning]]
 
 
 def test_router_runs_every_page(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,6 +78,18 @@ def test_router_runs_every_page(sim_lake: Path, monkeypatch: pytest.MonkeyPatch)
     for page in PAGES:
         at.switch_page(f"pages/{page.name}").run()
         assert not _problems(at), page.name
+
+
+def test_filters_hold_across_pages(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(DASHBOARDS / "app.py", sim_lake, monkeypatch)
+    at.multiselect(key="tl_classes").set_value(["agent"]).run()
+    with Report(sim_lake, classes=["agent"]) as rep:
+        agents = rep.totals()["requests"]
+    at.switch_page("pages/data_quality.py").run()  # a page without filters in between
+    at.switch_page("pages/security.py").run()
+    assert not _problems(at)
+    assert at.multiselect(key="tl_classes").value == ["agent"]
+    assert f"{agents:,} requests · Agent" in at.caption[1].value
 
 
 def _metrics(at: AppTest) -> dict[str, tuple[str, str]]:

@@ -91,21 +91,25 @@ with right:
 left, right = st.columns(2)
 with left:
     st.subheader("Are they who they claim to be?")
-    ident = top.select(
-        "operator",
+    # Per claimed agent: a spoofer names the agent but is not its operator's, so it counts under
+    # the agent (agents) and never under the operator (operators).
+    claimed = agents.head(TOP)
+    ident = claimed.select(
+        "agent", "operator",
         *[pl.col(f"{i}_clients").alias(i) for i in ("verified", "declared", "spoofed", "undeclared")],
-    ).unpivot(index="operator", variable_name="identity", value_name="clients").filter(pl.col("clients") > 0)
+    ).unpivot(index=["agent", "operator"], variable_name="identity", value_name="clients").filter(pl.col("clients") > 0)
     ident = ident.with_columns(pl.col("identity").replace_strict({i: label(i) for i in IDENTITY_COLORS}))
     common.chart(alt.Chart(ident).mark_bar().encode(
-        y=common.y_names("operator", op_order),
-        x=alt.X("clients:Q", title="Clients", stack="normalize", axis=alt.Axis(format="%")),
+        y=common.y_names("agent", claimed["agent"].to_list()),
+        x=alt.X("clients:Q", title="Clients claiming the agent", stack="normalize", axis=alt.Axis(format="%")),
         color=alt.Color("identity:N", title=None, legend=alt.Legend(orient="top"),
                         scale=common.color_scale({k: v for k, v in IDENTITY_COLORS.items() if k != "none"}, labels=True)),
-        tooltip=[alt.Tooltip("operator:N", title="Operator"), alt.Tooltip("identity:N", title="Identity"),
-                 alt.Tooltip("clients:Q", title="Clients", format=",")],
-    ), height=common.bars_height(top.height, legend=True))
-    st.caption("Verified: address in the operator's published ranges. Declared: the claim cannot be checked. "
-               "Spoofed: the check failed. Undeclared: a browser user agent with automated behaviour.")
+        tooltip=[alt.Tooltip("agent:N", title="Agent"), alt.Tooltip("operator:N", title="Operator"),
+                 alt.Tooltip("identity:N", title="Identity"), alt.Tooltip("clients:Q", title="Clients", format=",")],
+    ), height=common.bars_height(claimed.height, legend=True))
+    st.caption("Verified: the address is in the operator's published ranges. Declared: the claim cannot be checked. "
+               "Spoofed: the check failed (these clients are not counted as the operator's). Undeclared: a browser "
+               "user agent with automated behaviour.")
 with right:
     st.subheader("Status mix")
     status = top.select("operator", *[pl.col(f"status_{s}").alias(s) for s in STATUS_COLORS]).unpivot(
