@@ -31,9 +31,11 @@ def _value(field: str, raw: str) -> str:
     else:
         row = {"path": "/", "query": None, "method": raw if field == "method" else "GET",
                "user_agent": raw if field == "user_agent" else None}
+    row |= {"host": None, "format": "combined", "protocol": raw if field == "protocol" else "HTTP/1.1"}
     con = duckdb.connect()
     con.register("t", pl.DataFrame([row], schema={"path": pl.String, "query": pl.String, "method": pl.String,
-                                                  "user_agent": pl.String}))
+                                                  "user_agent": pl.String, "host": pl.String, "format": pl.String,
+                                                  "protocol": pl.String}))
     return con.execute(f"SELECT {field_sql(field)} FROM t").fetchone()[0]
 
 
@@ -103,7 +105,15 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     lines += [_line("100.64.6.6", 20000 + i * 30, "GET", f"/p/x-{i}", 200, uas[i % 7]) for i in range(21)]  # rotation
     lines += [_line("100.64.7.7", 21000 + i, "GET", f"/private/{i}", 200,
                     "Mozilla/5.0 (compatible; AcmeIndexBot/1.0)") for i in range(3)]  # robots
+    # A login form that answers failures with 200, posted 6 times in 20 s.
+    lines += [_line("100.64.8.1", 40000 + i * 3, "POST", "/apps/login", 200) for i in range(6)]
+    # HTTP Basic authentication refused 6 times.
+    lines += [_line("100.64.8.2", 41000 + i * 20, "GET", "/", 401, "curl/8.5.0") for i in range(6)]
+    # Cache busting: a new bare token as query on every request.
+    lines += [_line("100.64.8.3", 42000 + i // 20, "GET", f"/?{98765432100 + i * 7919}", 200) for i in range(30)]
     lines += _human("100.64.9.9", 30000) + _human("100.64.9.10", 30500)
+    # A person asked for a password once, who types it right the second time.
+    lines += [_line("100.64.9.11", 31000, "GET", "/members/", 401), _line("100.64.9.11", 31010, "GET", "/members/", 200)]
     log = tmp / "attack.log"
     log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
     robots = tmp / "robots.txt"
@@ -126,6 +136,9 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     ("100.64.5.5", "abusive_scraping", "threat:abusive_scraping:pages=400"),
     ("100.64.6.6", "ua_rotation", "threat:ua_rotation:user_agents=7"),
     ("100.64.7.7", "robots_violation", "robots:disallowed:*:requests=3"),
+    ("100.64.8.1", "credential_stuffing", "threat:brute_force:login_posts=6/1min"),
+    ("100.64.8.2", "credential_stuffing", "threat:brute_force:http_auth_failures=6/"),
+    ("100.64.8.3", "dos", "threat:dos:cache_bypass="),
 ])
 def test_behavioural_threats_are_found_with_reasons(attacked: dict, ip: str, threat: str, reason: str) -> None:
     c = attacked[ip]
@@ -145,6 +158,7 @@ def test_people_shopping_are_not_threats(attacked: dict) -> None:
     for ip in ("100.64.9.9", "100.64.9.10"):
         c = attacked[ip]
         assert c["threats"] == [] and not c["malicious"] and c["actor_class"] == "human", c["reasons"]
+    assert attacked["100.64.9.11"]["threats"] == []  # one refused password is not brute force
 
 
 def test_request_rows_carry_their_own_attack(attacked: dict) -> None:

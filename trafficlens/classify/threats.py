@@ -24,7 +24,7 @@ import yaml
 from trafficlens.errors import CatalogueError
 from trafficlens.schema import THREATS
 
-RULE_FIELDS = ("target", "path", "user_agent", "method", "request_line")
+RULE_FIELDS = ("target", "path", "user_agent", "method", "request_line", "protocol")
 STR_LIST = pl.List(pl.String())
 
 
@@ -94,9 +94,14 @@ def field_sql(field: str) -> str:
         "user_agent": "lower(coalesce(user_agent, ''))",
         "referer": "lower(coalesce(referer, ''))",
         "method": "coalesce(method, '')",
-        # A malformed request keeps its raw text in path (method null); a good one is rebuilt.
+        # A malformed request keeps its raw text in path (method null); a good one is rebuilt. In
+        # the plain CLF formats a host can only come from an absolute-form target (GET http://…),
+        # which is rebuilt too (the scheme is not logged apart: http).
         "request_line": "lower(CASE WHEN method IS NULL THEN coalesce(path, '') "
+                        "WHEN host IS NOT NULL AND format IN ('combined', 'common') "
+                        "THEN method || ' http://' || host || coalesce(" + target + ", '') "
                         "ELSE method || ' ' || coalesce(" + target + ", '') END)",
+        "protocol": "lower(coalesce(protocol, ''))",
     }[field]
 
 
@@ -112,7 +117,8 @@ def request_matches(con: duckdb.DuckDBPyConnection, rules: list[AttackRule], tab
         by_field["referer"] = by_field["user_agent"]
     for fld, rs in by_field.items():
         value = field_sql(fld)
-        keys = {"user_agent": "user_agent", "referer": "referer", "method": "method"}.get(fld, "path, query, method")
+        keys = {"user_agent": "user_agent", "referer": "referer", "method": "method", "protocol": "protocol",
+                "request_line": "path, query, method, host, format"}.get(fld, "path, query, method")
         combined = "|".join(f"(?:{r.pattern})" for r in rs)
         cases = ", ".join(f"CASE WHEN regexp_matches(v, {_lit(r.pattern)}) THEN {_lit(r.id)} END" for r in rs)
         # Distinct values first, the combined regex lets the benign ones through in one pass.
@@ -179,6 +185,16 @@ class ThreatConfig:
     rotation_user_agents: int = 5
     # 300 requests in one minute from one client is a flood, not a visit.
     dos_per_minute: int = 300
+    # Nobody submits a login form 5 times in one minute, whatever the server answers (some login
+    # pages answer a failure with 200).
+    login_posts_per_minute: int = 5
+    # HTTP authentication (Basic, Digest): a person is asked once, mistypes once or twice; 5
+    # refusals (401) in a window, answering most of what the client asked, is a password guesser.
+    http_auth_failures: int = 5
+    http_auth_failure_share: float = 0.8
+    # Cache busting: one path asked for 20 times in a minute, each time with a different bare
+    # token as its query (`/?8890121518`, no parameter name), makes every request miss the cache.
+    cache_bypass_per_minute: int = 20
 
     @classmethod
     def load(cls, path: str | Path | None) -> ThreatConfig:
@@ -211,6 +227,20 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
         SELECT DISTINCT client_id, 'credential_stuffing' AS threat,
                'threat:brute_force:failed_logins=' || (n * fail)::INT || '/' || {w} || 'min' AS reason
         FROM login WHERE n * fail >= {cfg.brute_force_failures}
+    ),
+    hasty AS (  -- login posts at machine pace, whatever the answer
+        SELECT DISTINCT client_id, 'credential_stuffing' AS threat,
+               'threat:brute_force:login_posts=' || n || '/1min' AS reason
+        FROM (SELECT client_id, date_trunc('minute', ts) AS m, count(*) AS n
+              FROM r WHERE endpoint = 'login' AND method = 'POST' GROUP BY ALL)
+        WHERE n >= {cfg.login_posts_per_minute}
+    ),
+    http_auth AS (  -- refused HTTP authentication, over and over
+        SELECT DISTINCT client_id, 'credential_stuffing' AS threat,
+               'threat:brute_force:http_auth_failures=' || n || '/' || {w} || 'min' AS reason
+        FROM (SELECT client_id, {win} AS win, count(*) FILTER (WHERE status = 401) AS n, count(*) AS total
+              FROM r GROUP BY ALL)
+        WHERE n >= {cfg.http_auth_failures} AND n >= {cfg.http_auth_failure_share} * total
     ),
     blind AS (  -- clients that post failing logins and fetch nothing else
         SELECT client_id, any_value(site) AS site, any_value(client_ip) AS client_ip,
@@ -332,8 +362,16 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
         SELECT client_id, 'dos' AS threat, 'threat:dos:requests=' || max(n) || '/min' AS reason
         FROM (SELECT client_id, date_trunc('minute', ts) AS m, count(*) AS n FROM r GROUP BY ALL)
         GROUP BY client_id HAVING max(n) >= {cfg.dos_per_minute}
+    ),
+    bypass AS (  -- one path, a new bare token as query each time
+        SELECT DISTINCT client_id, 'dos' AS threat,
+               'threat:dos:cache_bypass=' || n || '_queries/1min' AS reason
+        FROM (SELECT client_id, path, date_trunc('minute', ts) AS m, count(DISTINCT query) AS n
+              FROM r WHERE query IS NOT NULL AND NOT contains(query, '=') GROUP BY ALL)
+        WHERE n >= {cfg.cache_bypass_per_minute}
     )
-    SELECT * FROM brute UNION ALL SELECT * FROM stuffing UNION ALL SELECT * FROM cards
+    SELECT * FROM brute UNION ALL SELECT * FROM hasty UNION ALL SELECT * FROM http_auth
+    UNION ALL SELECT * FROM bypass UNION ALL SELECT * FROM stuffing UNION ALL SELECT * FROM cards
     UNION ALL SELECT * FROM signups UNION ALL SELECT * FROM scans UNION ALL SELECT * FROM scrape
     UNION ALL SELECT * FROM netscrape UNION ALL SELECT * FROM rotation UNION ALL SELECT * FROM flood
     """
