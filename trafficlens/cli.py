@@ -44,8 +44,8 @@ def ingest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP),
         click.option("--format", "fmt", help="Log format, if not auto-detected: combined, common, "
-                     "vhost_combined, vhost_common, w3c (IIS), cloudfront, alb, elb, s3, caddy, traefik, "
-                     "nginx_json, json."),
+                     "vhost_combined, vhost_common, w3c (IIS), cloudfront, alb, elb, s3, haproxy, caddy, traefik, "
+                     "nginx_json, envoy, zoraxy, json."),
         click.option("--log-format", help="A custom nginx log_format or Apache LogFormat string."),
         click.option("--json-map", help="JSON lines: column=$.path pairs, e.g. 'user_agent=$.ua,ts=$.time'."),
         click.option("--site", help="Site name for these logs (default: the virtual host, or 'default')."),

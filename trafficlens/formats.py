@@ -161,6 +161,16 @@ def _haproxy(escaped: bool) -> str:
     )
 
 
+def _zoraxy() -> str:
+    # Zoraxy's access log: `<date time> [<time.us>] [router:<name>] [origin:<host>] [client: <ip>]
+    # [useragent: <ua>] <METHOD> <target> <status>`; the times are the server's local time (--tz).
+    return (
+        r"^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} \[(?P<ts>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+)\] "
+        r"\[router:(?P<router>[^\]]*)\] \[origin:(?P<origin>[^\]]*)\] \[client: (?P<client_ip>[^\]]+)\] "
+        r"\[useragent: (?P<user_agent>[^\]]*)\] (?P<method>[A-Z]+) (?P<target>[^ ]+) (?P<status>[0-9]{3})$"
+    )
+
+
 REGEX_FORMATS: dict[str, RegexFormat] = {
     "vhost_combined": RegexFormat(
         "vhost_combined", _combined(False, "port"), _combined(True, "port"), has_host=True
@@ -177,6 +187,7 @@ REGEX_FORMATS: dict[str, RegexFormat] = {
     "elb": RegexFormat("elb", _elb(False), _elb(True), ts_kind="iso"),
     "s3": RegexFormat("s3", _s3(False), _s3(True), time_unit="ms"),
     "haproxy": RegexFormat("haproxy", _haproxy(False), _haproxy(True)),
+    "zoraxy": RegexFormat("zoraxy", _zoraxy(), ts_kind="w3c"),
 }
 # Names a user may give with --format, mapped to the parser that reads them.
 FORMAT_ALIASES = {
@@ -184,7 +195,7 @@ FORMAT_ALIASES = {
     "vhost_combined": "vhost_combined", "vhost_common": "vhost_combined",
     "alb": "alb", "elb": "elb", "s3": "s3", "haproxy": "haproxy",
     "w3c": "w3c", "iis": "w3c", "cloudfront": "cloudfront",
-    "caddy": "caddy", "traefik": "traefik", "traefik_clf": "traefik_clf", "traefik_json": "traefik", "nginx_json": "nginx_json", "json": "json",
+    "caddy": "caddy", "traefik": "traefik", "traefik_clf": "traefik_clf", "traefik_json": "traefik", "nginx_json": "nginx_json", "envoy": "envoy", "zoraxy": "zoraxy", "json": "json",
 }
 
 # CloudFront's standard log fields, in order; copies of its logs often lose the header lines.
@@ -288,6 +299,29 @@ JSON_FORMATS: dict[str, JsonFormat] = {
         marker='"RequestMethod"',
     ),
     "nginx_json": JsonFormat("nginx_json", _NGINX_JSON_PATHS, ts_kind="auto", duration_unit="s"),
+    # Envoy (and Istio) JSON access logs: keys are what the operator names its command operators;
+    # these are the names of Envoy's default format and Istio's, with the header-style variants.
+    "envoy": JsonFormat(
+        "envoy",
+        {
+            "ts": ("$.start_time", "$.timestamp"),
+            "client_ip": ("$.downstream_remote_address", "$.downstream_direct_remote_address",
+                          "$['x-forwarded-for']", "$.x_forwarded_for"),
+            "method": ("$.method",),
+            "target": ("$['x-envoy-original-path']", "$['x-envoy-origin-path']", "$.path"),
+            "protocol": ("$.protocol",),
+            "status": ("$.response_code",),
+            "bytes": ("$.bytes_sent",),
+            "request_time": ("$.duration",),
+            "referer": ("$.referer", "$.referrer"),
+            "user_agent": ("$['user-agent']", "$.user_agent"),
+            "forwarded_for": ("$['x-forwarded-for']", "$.x_forwarded_for"),
+            "host": ("$[':authority']", "$.authority"),
+        },
+        ts_kind="auto",
+        duration_unit="ms",
+        marker='"response_code"',
+    ),
 }
 
 ALL_FORMAT_NAMES = sorted(set(FORMAT_ALIASES))
@@ -672,7 +706,16 @@ def finish(df: FrameT, fmt_name: str, ts_kind: str, tz: str | None, time_unit: s
     host = pl.coalesce(_null_dash(host), pl.col("_ahost"))
     port = pl.col("server_port").cast(pl.Int32, strict=False) if has("server_port") else pl.lit(None, pl.Int32)
     port = pl.coalesce(port, pl.col("_aport"))
-    ip = pl.col("client_ip").str.strip_chars("[]") if has("client_ip") else pl.lit(None, pl.String)
+    ip = pl.lit(None, pl.String)
+    if has("client_ip"):
+        # Proxies log the peer as address:port (Envoy's downstream_remote_address): 192.0.2.1:443,
+        # [2001:db8::1]:443. A bare IPv6 address has colons too, so only those two forms lose a port.
+        raw_ip = pl.col("client_ip")
+        ip = (
+            pl.when(raw_ip.str.contains(r"^[0-9.]+:[0-9]+$")).then(raw_ip.str.replace(r":[0-9]+$", ""))
+            .when(raw_ip.str.starts_with("[")).then(raw_ip.str.extract(r"^\[([^\]]*)\]", 1))
+            .otherwise(raw_ip)
+        )
 
     def opt(c: str) -> pl.Expr:
         return _null_dash(pl.col(c)) if has(c) else pl.lit(None, pl.String)
@@ -858,7 +901,7 @@ def parse_json(lines: pl.DataFrame, fmt: JsonFormat) -> tuple[pl.DataFrame, pl.D
 
 def detect_json(sample: list[str]) -> JsonFormat:
     text = "\n".join(sample[:50])
-    for name in ("traefik", "caddy"):
+    for name in ("traefik", "caddy", "envoy"):
         m = JSON_FORMATS[name].marker
         if m and m in text.replace(" ", ""):
             return JSON_FORMATS[name]
