@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-PAGES = ROOT / "dashboards" / "pages"
+PAGES = ROOT / "dashboards" / "views"
 OUT = HERE / "out"
 ORDER = ("overview", "operators", "agents_at_work", "security", "client_explorer", "referrals", "data_quality")
 TARGET_S = 2.0

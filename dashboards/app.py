@@ -1,4 +1,4 @@
-"""trafficlens dashboard: the router. Every page is a file under pages/ that also runs alone.
+"""trafficlens dashboard: the router. Every page is a file under views/ that also runs alone.
 
     trafficlens dashboard --lake trafficlens-lake
     TRAFFICLENS_LAKE=trafficlens-lake streamlit run dashboards/app.py
@@ -10,7 +10,9 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": Streamlit takes a pages/ folder beside the entry script for an old-style multipage
+# app and serves its files directly on a deep link or a reload, around this router.
+PAGES = Path(__file__).resolve().parent / "views"
 
 
 def run() -> None:

@@ -21,7 +21,7 @@ from trafficlens.store import Lake
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"
-PAGES = sorted((DASHBOARDS / "pages").glob("*.py"))
+PAGES = sorted((DASHBOARDS / "views").glob("*.py"))
 TIMEOUT = 120
 sys.path.insert(0, str(DASHBOARDS))
 import common  # noqa: E402  (the pages' number formats)
@@ -76,7 +76,7 @@ def test_router_runs_every_page(sim_lake: Path, monkeypatch: pytest.MonkeyPatch)
     assert not _problems(at)
     assert at.title[0].value == "Overview"
     for page in PAGES:
-        at.switch_page(f"pages/{page.name}").run()
+        at.switch_page(f"views/{page.name}").run()
         assert not _problems(at), page.name
 
 
@@ -85,8 +85,8 @@ def test_filters_hold_across_pages(sim_lake: Path, monkeypatch: pytest.MonkeyPat
     at.multiselect(key="tl_classes").set_value(["agent"]).run()
     with Report(sim_lake, classes=["agent"]) as rep:
         agents = rep.totals()["requests"]
-    at.switch_page("pages/data_quality.py").run()  # a page without filters in between
-    at.switch_page("pages/security.py").run()
+    at.switch_page("views/data_quality.py").run()  # a page without filters in between
+    at.switch_page("views/security.py").run()
     assert not _problems(at)
     assert at.multiselect(key="tl_classes").value == ["agent"]
     assert f"{agents:,} requests · Agent" in at.caption[1].value
@@ -97,7 +97,7 @@ def _metrics(at: AppTest) -> dict[str, tuple[str, str]]:
 
 
 def test_overview_kpis_are_the_reports_figures(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _run(DASHBOARDS / "pages" / "overview.py", sim_lake, monkeypatch)
+    at = _run(DASHBOARDS / "views" / "overview.py", sim_lake, monkeypatch)
     kpis = _metrics(at)
     with Report(sim_lake) as rep:
         totals, ai, threats = rep.totals(), rep.ai_share(), rep.threats()["summary"]
@@ -118,7 +118,7 @@ def test_overview_kpis_are_the_reports_figures(sim_lake: Path, monkeypatch: pyte
 
 
 def test_filters_narrow_every_figure(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _run(DASHBOARDS / "pages" / "overview.py", sim_lake, monkeypatch)
+    at = _run(DASHBOARDS / "views" / "overview.py", sim_lake, monkeypatch)
     first, last = at.date_input(key="tl_days").value
     at.multiselect(key="tl_classes").set_value(["crawler", "agent"]).run()
     at.date_input(key="tl_days").set_value((first, first)).run()
@@ -133,7 +133,7 @@ def test_filters_narrow_every_figure(sim_lake: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_client_explorer_finds_and_explains_a_client(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _run(DASHBOARDS / "pages" / "client_explorer.py", sim_lake, monkeypatch)
+    at = _run(DASHBOARDS / "views" / "client_explorer.py", sim_lake, monkeypatch)
     at.text_input(key="tl_q_ua").input("GPTBot")
     at.button[0].click().run()
     assert not _problems(at)
@@ -152,19 +152,19 @@ def test_missing_lake_says_how_to_fill_it(tmp_path: Path, monkeypatch: pytest.Mo
 def test_empty_or_foreign_folder_says_how_to_fill_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty = tmp_path / "empty"
     Lake(empty, create=True)
-    at = _run(DASHBOARDS / "pages" / "overview.py", empty, monkeypatch)
+    at = _run(DASHBOARDS / "views" / "overview.py", empty, monkeypatch)
     assert not _problems(at)
     assert "no classified requests" in at.info[0].value and "trafficlens analyze" in at.info[0].value
     foreign = tmp_path / "photos"
     foreign.mkdir()
-    at = _run(DASHBOARDS / "pages" / "security.py", foreign, monkeypatch)
+    at = _run(DASHBOARDS / "views" / "security.py", foreign, monkeypatch)
     assert not _problems(at)
     assert "not a trafficlens lake" in at.info[0].value
 
 
 def test_default_lake_is_the_clis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    at = _run(DASHBOARDS / "pages" / "overview.py", None, monkeypatch)
+    at = _run(DASHBOARDS / "views" / "overview.py", None, monkeypatch)
     assert not _problems(at)
     assert str(tmp_path / "trafficlens-lake") in at.info[0].value
 
@@ -246,3 +246,27 @@ def test_lake_bounds_and_stamp(sim_lake: Path, tmp_path: Path) -> None:
         assert explore.lake_stamp(sim_lake) != stamp, "a rewritten table changes the stamp"
     finally:
         os.utime(clients, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_grown_lake_refreshes_the_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is keyed on the lake's modification stamp: a new analyze shows at the next run."""
+    log, lake = tmp_path / "day.log", tmp_path / "lake"
+    runner = CliRunner()
+    r = runner.invoke(main, ["simulate", "--out", str(log), "--days", "1", "--scale", "0.1", "--seed", "3",
+                             "--no-progress"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    lines = log.read_text().splitlines(keepends=True)
+    half = tmp_path / "half.log"
+    half.write_text("".join(lines[: len(lines) // 2]))
+    r = runner.invoke(main, ["analyze", str(half), "--lake", str(lake), "--no-progress"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    at = _run(DASHBOARDS / "views" / "overview.py", lake, monkeypatch)
+    before = _metrics(at)["Requests"][0]
+    with open(half, "a") as f:  # the log grows; analyze reads the new lines
+        f.write("".join(lines[len(lines) // 2:]))
+    r = runner.invoke(main, ["analyze", str(half), "--lake", str(lake), "--no-progress"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    at.run()
+    with Report(lake) as rep:
+        now = rep.totals()["requests"]
+    assert _metrics(at)["Requests"][0] == common.fmt_count(now) != before

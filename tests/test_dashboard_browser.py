@@ -166,12 +166,27 @@ def test_every_page_in_a_browser(served: str) -> None:
                 if i > 1:  # the way a user goes: the sidebar's links, one session throughout
                     page.locator('[data-testid="stSidebarNav"] a', has_text=link).first.click()
                 _settle(page, heading)
+                if heading == "Security":  # pick the top malicious client: its reasons open below the table
+                    grid = page.locator('[data-testid="stDataFrame"]').first
+                    grid.scroll_into_view_if_needed()
+                    box = grid.bounding_box()
+                    assert box is not None
+                    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)  # the first row's selection box
+                    page.wait_for_timeout(300)
+                    _settle(page, heading)
+                    assert page.locator("text=Why (reasons").count() == 1, "selecting a client shows its reasons"
                 problems = _problems(page)
                 if problems:
                     failures[heading] = problems
                 slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
                 _screenshot(page, SHOTS / f"{i}-{slug}.png")
             assert not failures, failures
+            # A reload or a shared link opens the page inside the router, with its navigation.
+            page.goto(served + "security", wait_until="domcontentloaded")
+            _settle(page, "Security")
+            links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+            assert [t.strip().splitlines()[-1] for t in links] == [link for link, _ in PAGES], links  # after the icon
+            assert not _problems(page)
             assert not console_errors, console_errors
         finally:
             browser.close()
