@@ -283,16 +283,21 @@ INFO = ":material/info:"
 OK = ":material/check_circle:"
 
 
-def period_x(by: str, field: str = "period") -> alt.X:
-    """A time axis with one tick per period (not Vega's hourly ticks labelled with the same day)."""
-    unit = {"day": "day", "week": "week", "month": "month"}[by]
+def period_x(by: str, periods: list[date], field: str = "period") -> alt.X:
+    """A time axis with one tick per period, in UTC as the lake counts days, whatever the browser's zone."""
     fmt = "%b %Y" if by == "month" else "%b %d"
-    return alt.X(f"{field}:T", title=None, axis=alt.Axis(format=fmt, tickCount={"interval": unit, "step": 1},
-                                                         labelAngle=0, labelOverlap=True))
+    ticks = [alt.DateTime(year=d.year, month=d.month, date=d.day, utc=True) for d in periods]
+    return alt.X(f"{field}:T", timeUnit=_utc_unit(by), title=None,
+                 axis=alt.Axis(format=fmt, values=ticks, labelAngle=0, labelOverlap=True))
+
+
+def _utc_unit(by: str) -> str:
+    return "utcyearmonth" if by == "month" else "utcyearmonthdate"
 
 
 def period_tooltip(by: str, field: str = "period") -> alt.Tooltip:
-    return alt.Tooltip(f"{field}:T", title=by.capitalize(), format="%b %Y" if by == "month" else "%b %d, %Y")
+    fmt = "%b %Y" if by == "month" else ("week of %b %d, %Y" if by == "week" else "%b %d, %Y")
+    return alt.Tooltip(f"{field}:T", timeUnit=_utc_unit(by), title=by.capitalize(), format=fmt)
 
 
 def y_names(field: str, order: list[str] | str | None = None, title: str | None = None) -> alt.Y:
@@ -393,12 +398,13 @@ def client_detail(ctx: Context, client_id: str) -> None:
                      column_config={"feature": "Feature", "value": st.column_config.NumberColumn("Value", format="%.3f")})
     activity: pl.DataFrame = ctx.explore("client_activity", client_id)
     if activity.height:
-        st.markdown("**Requests over time, by status**")
+        st.markdown("**Requests over time (UTC), by status**")
         chart(alt.Chart(activity).mark_bar().encode(
-            x=alt.X("bucket:T", title=None),
+            x=alt.X("bucket:T", title=None, timeUnit="utcyearmonthdatehoursminutes"),  # UTC, as the lake
             y=alt.Y("requests:Q", title="Requests", stack=True),
             color=alt.Color("status:N", title="Status", scale=color_scale(STATUS_COLORS)),
-            tooltip=[alt.Tooltip("bucket:T", title="From", format="%Y-%m-%d %H:%M"), "status", "requests"],
+            tooltip=[alt.Tooltip("bucket:T", title="From (UTC)", timeUnit="utcyearmonthdatehoursminutes",
+                                 format="%Y-%m-%d %H:%M"), "status", "requests"],
         ), height=180)
     sessions: pl.DataFrame = ctx.explore("client_sessions", client_id)
     st.markdown(f"**Sessions** ({sessions.height:,}{' shown' if sessions.height >= 200 else ''})")

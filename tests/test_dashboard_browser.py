@@ -157,7 +157,8 @@ def test_every_page_in_a_browser(served: str) -> None:
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            # A reader far from UTC: days on the charts must still be the lake's UTC days.
+            page = browser.new_page(viewport={"width": 1440, "height": 900}, timezone_id="America/Los_Angeles")
             console_errors: list[str] = []
             page.on("pageerror", lambda e: console_errors.append(str(e)))
             page.goto(served, wait_until="domcontentloaded")

@@ -46,7 +46,8 @@ k4.metric("Spoofed clients", f"{spoofed:,}", help="Clients that claim a checkabl
 
 if not operators.height:
     st.info("No requests from named operators in this selection." if not ai_only else
-            "No AI operators in this selection: turn off “AI operators only” to see the other named bots.", icon=common.INFO)
+            "No AI operators in this selection: turn off “AI operators only” to see the other named bots.",
+            icon=common.INFO)
     st.stop()
 
 TOP = 15
@@ -79,7 +80,7 @@ with right:
     trend: pl.DataFrame = ctx.section("trends")["operators"]
     trend = trend.filter(pl.col("operator").is_in(op_order[:8]))
     common.chart(alt.Chart(trend).mark_line(point=True).encode(
-        x=common.period_x(by),
+        x=common.period_x(by, trend["period"].unique().sort().to_list()),
         y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
         color=alt.Color("operator:N", title=None, sort=op_order[:8], legend=alt.Legend(orient="top", columns=4)),
         tooltip=[common.period_tooltip(by), alt.Tooltip("operator:N", title="Operator"),

@@ -93,7 +93,7 @@ classes: pl.DataFrame = trends["classes"].with_columns(
 )
 order = [label(c) for c in CLASS_COLORS]
 scale = common.color_scale(CLASS_COLORS, labels=True)
-x = common.period_x(by)
+x = common.period_x(by, ai_trend["period"].to_list())
 when = common.period_tooltip(by)
 left, right = st.columns(2)
 with left:
@@ -122,7 +122,9 @@ left, right = st.columns(2)
 with left:
     st.subheader("AI-driven requests by kind")
     cats = [c for c in common.AI_CATEGORY_LABELS if c in ai_trend.columns]
-    long = ai_trend.select("period", *cats).unpivot(index="period", on=cats, variable_name="kind", value_name="requests").with_columns(
+    long = ai_trend.select("period", *cats).unpivot(
+        index="period", on=cats, variable_name="kind", value_name="requests"
+    ).with_columns(
         pl.col("kind").replace_strict(common.AI_CATEGORY_LABELS)
     )
     if long["requests"].sum():
