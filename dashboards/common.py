@@ -117,7 +117,9 @@ class _Shared:
     lock: threading.Lock  # one DuckDB connection per Report: sessions take turns on it
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+# A Report holds its lake's summary tables in memory (some hundred MB on a 10M-request lake): a
+# few filter choices are kept; an evicted one is freed when no session still reads it.
+@st.cache_resource(max_entries=3, show_spinner=False)
 def _open_report(lake: str, stamp: str, filters: Filters) -> _Shared:
     # `stamp` is not read: it is in the key, so a re-classified lake gets a new Report.
     return _Shared(
