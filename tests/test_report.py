@@ -95,15 +95,23 @@ def test_ai_share_and_breakdown(rep: Report, req: pl.DataFrame) -> None:
 
 
 def test_operators_agents_and_verification(rep: Report, req: pl.DataFrame) -> None:
+    from trafficlens.classify.agents import load_catalogue
+
     ops = rep.operators()
     want = req.filter(pl.col("operator").is_not_null()).group_by("operator").agg(
         pl.len().alias("n"), pl.col("bytes").fill_null(0).sum().alias("b"),
-        pl.col("client_id").filter(pl.col("identity") == "spoofed").n_unique().alias("spoofed"),
     )
+    # Spoofed clients count for the operator their user agent claims (the catalogue's).
+    claimed = {a.name: a.operator for a in reversed(load_catalogue().agents)}
+    spoofed = (req.filter(pl.col("identity") == "spoofed")
+               .with_columns(claim=pl.col("agent").replace_strict(claimed, default=None))
+               .group_by("claim").agg(pl.col("client_id").n_unique()))
+    spoofed_by = dict(spoofed.iter_rows())
     assert ops.height == want.height
     for row in want.iter_rows(named=True):
         got = ops.filter(pl.col("operator") == row["operator"]).row(0, named=True)
-        assert (got["requests"], got["bytes"], got["spoofed_clients"]) == (row["n"], row["b"], row["spoofed"])
+        assert (got["requests"], got["bytes"]) == (row["n"], row["b"])
+        assert got["spoofed_clients"] == spoofed_by.get(row["operator"], 0)
         assert got["status_2xx"] + got["status_3xx"] + got["status_4xx"] + got["status_5xx"] == pytest.approx(1.0)
     openai = ops.filter(pl.col("operator") == "OpenAI").row(0, named=True)
     assert {"GPTBot", "ChatGPT-User"} <= set(openai["agents"])
@@ -134,7 +142,11 @@ def test_page_types_trends_and_growth(rep: Report, req: pl.DataFrame) -> None:
     n_last = req.filter(pl.col("ts").dt.date() == last).height
     n_prev = req.filter(pl.col("ts").dt.date() == prev).height
     assert g["all"]["period"] == last and g["all"]["previous_period"] == prev
-    assert g["all"]["ratio"] == pytest.approx(n_last / n_prev)
+    # The last day of the data counts for the part of it the data covers.
+    end = req["ts"].max()
+    covered = (end - end.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds() / 86400
+    assert g["all"]["days"] == pytest.approx(covered) and g["all"]["previous_days"] == 1
+    assert g["all"]["ratio"] == pytest.approx((n_last / covered) / n_prev)
     ai_last = req.filter((pl.col("ts").dt.date() == last) & pl.col("ai_driven")).height
     assert g["ai_driven"]["requests"] == ai_last
 
@@ -371,7 +383,7 @@ def test_server_rules_refuse_violators_and_spoofers(sim_lake: Path, req: pl.Data
     text = export(sim_lake, target)
     spoofed = req.filter(pl.col("identity") == "spoofed")["client_ip"].unique().to_list()
     assert spoofed and all(ip in text for ip in spoofed)
-    verified = set(req.filter(pl.col("identity") == "verified")["client_ip"].unique().to_list())
+    verified = set(req.filter(pl.col("identity") == "verified")["client_ip"].unique().to_list()) - set(spoofed)
     assert not any(re.search(rf"(?<![\d.]){re.escape(ip)}(?![\d.])", text) for ip in verified)
     assert "GPTBot" in text  # it ignored robots.txt's Disallow: /
     enforced = export(sim_lake, target, ["block-ai-training"], enforce=True)
@@ -404,3 +416,25 @@ def test_sample_week_days(sim_lake: Path) -> None:
     with Report(sim_lake) as r:
         p = r.period()
         assert p["days"] == 4 and isinstance(p["first"].date(), date)
+
+
+def test_spoofed_claims_count_for_the_operator_claimed(rep: Report, req: pl.DataFrame) -> None:
+    """A spoofed GPTBot is not OpenAI's traffic, but it is a spoofed claim on OpenAI."""
+    ops = {r["operator"]: r for r in rep.operators().iter_rows(named=True)}
+    spoofed_gpt = req.filter((pl.col("agent") == "GPTBot") & (pl.col("identity") == "spoofed"))
+    assert spoofed_gpt.height > 0 and spoofed_gpt["operator"].null_count() == spoofed_gpt.height
+    openai_claims = req.filter(pl.col("agent").is_in(["GPTBot", "ChatGPT-User", "OAI-SearchBot"])
+                               & (pl.col("identity") == "spoofed"))["client_id"].n_unique()
+    assert ops["OpenAI"]["spoofed_clients"] >= openai_claims
+    assert ops["OpenAI"]["requests"] == req.filter(pl.col("operator") == "OpenAI").height
+    for row in rep.verification().iter_rows(named=True):
+        assert len(row["top_spoofed_addresses"]) == len(set(row["top_spoofed_addresses"]))
+
+
+def test_referrals_and_threat_trends_are_stable(sim_lake: Path, rep: Report) -> None:
+    with Report(sim_lake) as again:
+        assert again.referrals()["by_source"].equals(rep.referrals()["by_source"])
+        assert again.referrals()["by_operator"].equals(rep.referrals()["by_operator"])
+    per_period = rep.trends()["threats"].group_by("threat").agg(pl.col("requests").sum())
+    by_threat = rep.threats()["by_threat"].select("threat", "requests")
+    assert dict(per_period.iter_rows()) == dict(by_threat.iter_rows())

@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 import yaml
 
+from trafficlens.classify.agents import load_catalogue
 from trafficlens.errors import LakeError
 from trafficlens.schema import ACTOR_CLASSES, PAGE_TYPES, THREATS
 from trafficlens.store import Lake, connect
@@ -140,11 +141,16 @@ class Report:
         integers, which count and join several times faster than the strings.
         """
         pages = ", ".join(_lit(t) for t in PAGE_VIEW_TYPES)
+        # A spoofed claim carries no operator (it is not the operator's traffic); the operator it
+        # claims comes from the catalogue, for the operators section's spoofed counts.
+        cat = load_catalogue()
+        claims = pl.DataFrame({"agent": [a.name for a in cat.agents], "claimed": [a.operator for a in cat.agents]})
+        self.con.register("agent_operators", claims.unique("agent", keep="first"))
         self.con.execute(
             f"""CREATE TEMP TABLE c AS
                 SELECT hash(client_id) AS cid, site, hash(client_ip) AS aid, actor_class, automated, ai_driven,
-                       purpose, operator, agent, identity
-                FROM clients {self._where(times=False)}"""
+                       purpose, operator, agent, identity, coalesce(operator, a.claimed) AS claimed_operator
+                FROM clients LEFT JOIN agent_operators a USING (agent) {self._where(times=False)}"""
         )
         # The requests, read once per client, day and page type, and once more where they carry
         # threats (a list as a group key costs more than a second, filtered read).
@@ -183,10 +189,11 @@ class Report:
         self.con.execute(
             f"""CREATE TEMP TABLE th AS
                 SELECT t.*, c.aid
-                FROM (SELECT cid, threat, count(*) AS requests
-                      FROM (SELECT hash(client_id) AS cid, unnest(threats) AS threat
+                FROM (SELECT cid, day, threat, count(*) AS requests
+                      FROM (SELECT hash(client_id) AS cid, unnest(threats) AS threat,
+                                   DATE '1970-01-01' + (epoch_us(ts) // 86400000000)::INT AS day
                             FROM requests {self._where(extra="len(threats) > 0")})
-                      GROUP BY 1, 2) t
+                      GROUP BY 1, 2, 3) t
                 JOIN c USING (cid)"""
         )
         self.con.execute("DROP TABLE g")
@@ -229,14 +236,12 @@ class Report:
 
     def _sessions(self, human_only: bool = False) -> int:
         """Sessions that start in the period, of the clients in the report."""
-        conds = [c for c in (self._where(extra=None).removeprefix("WHERE "),) if c]
         times = []
         if self.since:
             times.append(f"start >= TIMESTAMPTZ '{self.since.isoformat()}'")
         if self.until:
             times.append(f"start < TIMESTAMPTZ '{self.until.isoformat()}'")
         keep = "hash(client_id) IN (SELECT cid FROM c" + (" WHERE actor_class = 'human'" if human_only else "") + ")"
-        del conds
         return int(self.con.sql(
             f"SELECT count(*) FROM sessions WHERE {' AND '.join([*times, keep])}"
         ).fetchall()[0][0])
@@ -334,29 +339,40 @@ class Report:
             )
         return self._once("ai_breakdown", build)
 
-    def _per(self, key: str, extra: str = "") -> str:
-        """Per-operator or per-agent figures (SQL): volume, pages, status mix, clients by identity."""
+    def _per(self, key: str, extra: str = "", claim: str | None = None) -> str:
+        """Per-operator or per-agent figures (SQL): volume, pages, status mix, and clients by
+        identity over every client that claims it (`claim`: the column naming the claim)."""
+        claim = claim or key
         return f"""
-            SELECT {key}, sum(requests)::BIGINT AS requests, sum(requests) / (SELECT sum(requests) FROM x) AS share,
-                   count(DISTINCT cid) AS clients, sum(bytes)::BIGINT AS bytes, sum(pages)::BIGINT AS pages,
-                   sum(s2xx) / sum(requests) AS status_2xx, sum(s3xx) / sum(requests) AS status_3xx,
-                   sum(s4xx) / sum(requests) AS status_4xx, sum(s5xx) / sum(requests) AS status_5xx,
-                   min(first_seen) AS first_seen, max(last_seen) AS last_seen, bool_or(ai_driven) AS ai_driven,
-                   sum(malicious_requests)::BIGINT AS malicious_requests,
-                   count(DISTINCT cid) FILTER (identity = 'verified') AS verified_clients,
-                   count(DISTINCT cid) FILTER (identity = 'declared') AS declared_clients,
-                   count(DISTINCT cid) FILTER (identity = 'spoofed') AS spoofed_clients,
-                   count(DISTINCT cid) FILTER (identity = 'undeclared') AS undeclared_clients{extra}
-            FROM x WHERE {key} IS NOT NULL GROUP BY {key}
+            WITH v AS (SELECT {key}, sum(requests)::BIGINT AS requests,
+                              sum(requests) / (SELECT sum(requests) FROM x) AS share,
+                              count(DISTINCT cid) AS clients, sum(bytes)::BIGINT AS bytes, sum(pages)::BIGINT AS pages,
+                              sum(s2xx) / sum(requests) AS status_2xx, sum(s3xx) / sum(requests) AS status_3xx,
+                              sum(s4xx) / sum(requests) AS status_4xx, sum(s5xx) / sum(requests) AS status_5xx,
+                              min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+                              bool_or(ai_driven) AS ai_driven, sum(malicious_requests)::BIGINT AS malicious_requests{extra}
+                       FROM x WHERE {key} IS NOT NULL GROUP BY {key}),
+                 i AS (SELECT {claim} AS {key},
+                              count(DISTINCT cid) FILTER (identity = 'verified') AS verified_clients,
+                              count(DISTINCT cid) FILTER (identity = 'declared') AS declared_clients,
+                              count(DISTINCT cid) FILTER (identity = 'spoofed') AS spoofed_clients,
+                              count(DISTINCT cid) FILTER (identity = 'undeclared') AS undeclared_clients
+                       FROM x WHERE {claim} IS NOT NULL GROUP BY 1)
+            SELECT v.*, coalesce(i.verified_clients, 0) AS verified_clients,
+                   coalesce(i.declared_clients, 0) AS declared_clients,
+                   coalesce(i.spoofed_clients, 0) AS spoofed_clients,
+                   coalesce(i.undeclared_clients, 0) AS undeclared_clients
+            FROM v LEFT JOIN i USING ({key})
             ORDER BY requests DESC, {key}"""
 
     def operators(self) -> pl.DataFrame:
         """Per operator: requests, share, clients, bytes, pages, status mix, first and last seen,
-        purposes and agents, and its clients by identity (verified / declared / spoofed)."""
+        purposes and agents of its own traffic, and the clients that claim it by identity
+        (verified / declared / spoofed: spoofed ones are not in its volume)."""
         def build() -> pl.DataFrame:
             extra = """, list(DISTINCT purpose ORDER BY purpose) AS purposes,
                          coalesce(list(DISTINCT agent ORDER BY agent) FILTER (agent IS NOT NULL), []) AS agents"""
-            return self.q(self._per("operator", extra))
+            return self.q(self._per("operator", extra, claim="claimed_operator"))
         return self._once("operators", build)
 
     def agents(self) -> pl.DataFrame:
@@ -383,9 +399,13 @@ class Report:
                           count(*) FILTER (identity = 'spoofed') / count(*) AS spoofed_share,
                           coalesce(sum(requests) FILTER (identity = 'spoofed'), 0)::BIGINT AS spoofed_requests,
                           count(DISTINCT aid) FILTER (identity = 'spoofed') AS spoofed_addresses,
-                          coalesce(list(ips.client_ip ORDER BY requests DESC) FILTER (identity = 'spoofed'), [])[1:5]
-                              AS top_spoofed_addresses
-                   FROM k LEFT JOIN ips USING (aid) GROUP BY agent
+                          coalesce(any_value(t.addresses), []) AS top_spoofed_addresses
+                   FROM k LEFT JOIN (
+                       SELECT agent, list(client_ip ORDER BY n DESC, client_ip)[1:5] AS addresses
+                       FROM (SELECT k.agent, ips.client_ip, sum(k.requests) AS n
+                             FROM k JOIN ips USING (aid) WHERE k.identity = 'spoofed' GROUP BY 1, 2)
+                       GROUP BY agent) t USING (agent)
+                   GROUP BY agent
                    HAVING count(*) FILTER (identity IN ('verified', 'spoofed')) > 0
                    ORDER BY spoofed DESC, clients DESC, agent"""
             )
@@ -406,7 +426,8 @@ class Report:
         return self._once("page_types", build)
 
     def trends(self) -> dict[str, pl.DataFrame]:
-        """Per period: requests, share and bytes by class (`classes`), AI-driven (`ai`), by operator."""
+        """Per period: requests, share and bytes by class (`classes`), AI-driven (`ai`), by operator
+        (`operators`) and by threat (`threats`)."""
         def build() -> dict[str, pl.DataFrame]:
             classes = self.q(
                 """WITH p AS (SELECT DISTINCT period FROM x),
@@ -436,7 +457,12 @@ class Report:
                           bool_or(ai_driven) AS ai_driven
                    FROM x WHERE operator IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"""
             )
-            return {"classes": classes, "ai": ai, "operators": operators}
+            threats = self.q(
+                f"""SELECT date_trunc('{self.by}', day)::DATE AS period, threat, sum(requests)::BIGINT AS requests,
+                           count(DISTINCT cid) AS clients
+                    FROM th GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"""
+            )
+            return {"classes": classes, "ai": ai, "operators": operators, "threats": threats}
         return self._once("trends", build)
 
     def growth(self) -> pl.DataFrame:
@@ -447,7 +473,17 @@ class Report:
         as a collapse; `ratio` is "x2.9 vs the previous period"."""
         def build() -> pl.DataFrame:
             return self.q(
-                """WITH d AS (SELECT period, count(DISTINCT day) AS days FROM x GROUP BY 1),
+                """WITH b AS (SELECT min(first_seen) AS f0, max(last_seen) AS l0 FROM x),
+                        p AS (SELECT period, count(DISTINCT day) AS n, min(first_seen) AS f, max(last_seen) AS l
+                              FROM x GROUP BY 1),
+                        -- Days of data: the first and the last day of the data count for the part
+                        -- of them the data covers (a log that ends at noon has half a last day).
+                        d AS (SELECT period,
+                                     greatest(n - CASE WHEN l = l0 THEN 1 - epoch(l0 - date_trunc('day', l0)) / 86400
+                                                       ELSE 0 END
+                                                - CASE WHEN f = f0 THEN epoch(f0 - date_trunc('day', f0)) / 86400
+                                                       ELSE 0 END, 1.0 / 24) AS days
+                              FROM p, b),
                         last2 AS (SELECT period, days, row_number() OVER (ORDER BY period DESC) AS k FROM d),
                         g(segment, o) AS (VALUES ('all', 1), ('ai_driven', 2), ('malicious', 3), ('human', 4),
                                                  ('crawler', 5), ('scraper', 6), ('agent', 7)),
@@ -547,9 +583,12 @@ class Report:
                                UNION ALL
                                SELECT h.session_id, h.ts, a.operator, a.assistant, 'utm_source', h.utm
                                FROM h JOIN ai_ref a ON a.via = 'utm_source' AND h.utm = a.value)
-                    SELECT session_id, arg_min(operator, ts) AS operator, arg_min(assistant, ts) AS assistant,
-                           arg_min(via, ts) AS via, arg_min(source, ts) AS source
-                    FROM m GROUP BY session_id"""
+                    SELECT session_id, w['operator'] AS operator, w['assistant'] AS assistant, w['via'] AS via,
+                           w['source'] AS source
+                    FROM (SELECT session_id,
+                                 arg_min({{'operator': operator, 'assistant': assistant, 'via': via, 'source': source}},
+                                         (ts, via, operator, source)) AS w
+                          FROM m GROUP BY session_id)"""
             )
             by_source = self.q(
                 """SELECT operator, assistant, via, source, count(*) AS visits
