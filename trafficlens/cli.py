@@ -404,7 +404,8 @@ def dashboard(lake: str, port: int, host: str) -> None:
         raise TrafficlensError(f"dashboard app not found at {app}: install trafficlens from its source folder")
     env = {**os.environ, "TRAFFICLENS_LAKE": str(Path(lake).resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--client.toolbarMode", "viewer"]
     click.echo(f"dashboard on http://{host}:{port}/ for {lake} (Ctrl-C stops it)")
     try:
         sys.exit(subprocess.call(cmd, env=env))
