@@ -24,6 +24,9 @@ import yaml
 from trafficlens.errors import CatalogueError
 from trafficlens.schema import ACTOR_CLASSES, PURPOSES
 
+# libyaml's safe loader when pyyaml has it: the catalogue loads several times faster.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 STR_LIST = pl.List(pl.String())
 MAX_UA_CHARS = 4096  # longer user agents are matched on their first 4 kB: bounded cost, same tokens
 DEFAULT_PRIORITY = 50
@@ -177,7 +180,7 @@ def _load(files: list[Path]) -> Catalogue:
     seen: dict[str, str] = {}
     for f in files:
         try:
-            doc = yaml.safe_load(f.read_text(encoding="utf-8")) or []
+            doc = yaml.load(f.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or []
         except yaml.YAMLError as e:
             raise CatalogueError(f"{f.name}: not valid YAML: {e}") from None
         if not isinstance(doc, list):

@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 import yaml
 
+from trafficlens.classify.agents import SAFE_LOADER
 from trafficlens.errors import CatalogueError
 from trafficlens.schema import THREATS
 
@@ -43,7 +44,7 @@ def rules_path() -> Path:
 
 def load_attack_rules(path: str | Path | None = None) -> list[AttackRule]:
     p = Path(path) if path else rules_path()
-    doc = yaml.safe_load(p.read_text(encoding="utf-8")) or []
+    doc = yaml.load(p.read_text(encoding="utf-8"), Loader=SAFE_LOADER) or []
     rules, seen = [], set()
     con = duckdb.connect()
     try:
