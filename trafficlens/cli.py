@@ -274,6 +274,17 @@ def train(out: str | None, days: int, scale: float, only: str | None, progress: 
     click.echo(f"kept {meta['model']} ({meta['clients']:,} clients; cross-validated macro-F1: {scores})")
 
 
+def _emit(text: str, out: str | None, what: str) -> None:
+    """Text to a file (saying so on stderr) or to the terminal."""
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"{what} written to {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 @main.command()
 @click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
 @click.option("--format", "fmt", default="table", show_default=True,
@@ -312,13 +323,7 @@ def report(lake: str, fmt: str, since: str | None, until: str | None, sites: tup
             text = json.dumps(rep.to_dict(only), indent=1) + "\n"
         else:
             text = render(rep, fmt)
-    if out:
-        from pathlib import Path
-
-        Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"report written to {out}", err=True)
-    else:
-        click.echo(text, nl=False)
+    _emit(text, out, "report")
 
 
 @main.command()
@@ -374,13 +379,7 @@ def export_cmd(target: str, lake: str, policies: tuple[str, ...], all_known: boo
     from trafficlens.export import export
 
     text = export(lake, target, policies or None, all_known=all_known, enforce=enforce)
-    if out:
-        from pathlib import Path
-
-        Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"{target} rules written to {out}", err=True)
-    else:
-        click.echo(text, nl=False)
+    _emit(text, out, f"{target} rules")
 
 
 @main.command()
