@@ -126,6 +126,8 @@ def appsec(work: Path, out: dict) -> None:
     out["appsec_benign_flagged"] = (sum(benign), len(benign))
     out["appsec_missed"] = [(r["test"], r["method"], r["target"][:120]) for fl, r in zip(flags, reqs)
                             if r["expected_blocked"] and not fl]
+    out["appsec_benign_hits"] = [(r["test"], r["method"], r["target"][:120]) for fl, r in zip(flags, reqs)
+                                 if not r["expected_blocked"] and fl]
 
 
 def fail2ban(work: Path, out: dict) -> None:
@@ -212,7 +214,7 @@ def report(out: dict, show: int) -> int:
         print("\nsimulated shop week (seed 777), per client:")
         for t, m in out["sim_threats"].items():
             print(f"  {t:<20} precision {m['precision']:.3f}  recall {m['recall']:.3f}  (clients {m['clients']})")
-    for key in ("crowdsec_missed", "crowdsec_noisy", "appsec_missed"):
+    for key in ("crowdsec_missed", "crowdsec_noisy", "appsec_missed", "appsec_benign_hits"):
         items = out.get(key) or []
         if items:
             print(f"\n{key} ({len(items)}):")
