@@ -111,6 +111,10 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     lines += [_line("100.64.8.2", 41000 + i * 20, "GET", "/", 401, "curl/8.5.0") for i in range(6)]
     # Cache busting: a new bare token as query on every request.
     lines += [_line("100.64.8.3", 42000 + i // 20, "GET", f"/?{98765432100 + i * 7919}", 200) for i in range(30)]
+    # A rotating-proxy sweep: 12 addresses of one /16, product pages only, a pool of 6 browser UAs.
+    pool = [CHROME.replace("131", str(v)) for v in range(120, 126)]
+    lines += [_line(f"100.70.{a}.{a + 1}", 50000 + a * 10 + k, "GET", f"/p/sweep-{a}-{k}", 200, pool[(a + k) % 6])
+              for a in range(12) for k in range(10)]
     lines += _human("100.64.9.9", 30000) + _human("100.64.9.10", 30500)
     # A person asked for a password once, who types it right the second time.
     lines += [_line("100.64.9.11", 31000, "GET", "/members/", 401), _line("100.64.9.11", 31010, "GET", "/members/", 200)]
@@ -139,6 +143,8 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     ("100.64.8.1", "credential_stuffing", "threat:brute_force:login_posts=6/1min"),
     ("100.64.8.2", "credential_stuffing", "threat:brute_force:http_auth_failures=6/"),
     ("100.64.8.3", "dos", "threat:dos:cache_bypass="),
+    ("100.70.3.4", "abusive_scraping", "threat:abusive_scraping:network=100.70.0.0/16"),
+    ("100.70.3.4", "ua_rotation", "threat:ua_rotation:network=100.70.0.0/16,user_agents=6"),
 ])
 def test_behavioural_threats_are_found_with_reasons(attacked: dict, ip: str, threat: str, reason: str) -> None:
     c = attacked[ip]

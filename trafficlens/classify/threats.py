@@ -182,7 +182,8 @@ class ThreatConfig:
     scrape_rate_per_min: float = 10.0
     scrape_net_clients: int = 10
     scrape_net_pages: int = 100
-    # One address cycling through 5+ user agents within an hour, fetching no assets.
+    # One address cycling through 5+ user agents within an hour, fetching no assets; or a
+    # sweeping network (above) whose addresses share a pool of 5+ user agents.
     rotation_user_agents: int = 5
     # 300 requests in one minute from one client is a flood, not a visit.
     dos_per_minute: int = 300
@@ -322,6 +323,7 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
     ),
     sweep AS (
         SELECT client_id, any_value(client_ip) AS client_ip, any_value(site) AS site,
+               any_value(user_agent) AS user_agent,
                count(*) FILTER (WHERE page_type IN ('product', 'search', 'listing', 'api')) AS pages,
                count(*) FILTER (WHERE page_type = 'static') AS assets,
                count(*) FILTER (WHERE referer IS NOT NULL) AS referred,
@@ -339,7 +341,8 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
         WHERE s.assets = 0 AND s.pages > 0 AND s.referred = 0 AND s.client_ip NOT LIKE '%:%'
     ),
     nets AS (
-        SELECT site, net, count(DISTINCT client_ip) AS addrs, sum(pages) AS pages
+        SELECT site, net, count(DISTINCT client_ip) AS addrs, sum(pages) AS pages,
+               count(DISTINCT user_agent) AS uas
         FROM bare GROUP BY ALL
         HAVING count(DISTINCT client_ip) >= {cfg.scrape_net_clients} AND sum(pages) >= {cfg.scrape_net_pages}
     ),
@@ -347,6 +350,12 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
         SELECT s.client_id, 'abusive_scraping' AS threat,
                'threat:abusive_scraping:network=' || n.net || '.0.0/16,addresses=' || n.addrs || ',pages=' || n.pages AS reason
         FROM bare s JOIN nets n ON s.site = n.site AND s.net = n.net
+    ),
+    netrotation AS (  -- the sweeping network also cycles through a pool of user agents
+        SELECT s.client_id, 'ua_rotation' AS threat,
+               'threat:ua_rotation:network=' || n.net || '.0.0/16,user_agents=' || n.uas AS reason
+        FROM bare s JOIN nets n ON s.site = n.site AND s.net = n.net
+        WHERE n.uas >= {cfg.rotation_user_agents}
     ),
     rot AS (
         SELECT site, client_ip, time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(DISTINCT user_agent) AS uas,
@@ -374,7 +383,8 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
     SELECT * FROM brute UNION ALL SELECT * FROM hasty UNION ALL SELECT * FROM http_auth
     UNION ALL SELECT * FROM bypass UNION ALL SELECT * FROM stuffing UNION ALL SELECT * FROM cards
     UNION ALL SELECT * FROM signups UNION ALL SELECT * FROM scans UNION ALL SELECT * FROM scrape
-    UNION ALL SELECT * FROM netscrape UNION ALL SELECT * FROM rotation UNION ALL SELECT * FROM flood
+    UNION ALL SELECT * FROM netscrape UNION ALL SELECT * FROM netrotation UNION ALL SELECT * FROM rotation
+    UNION ALL SELECT * FROM flood
     """
     return con.sql(sql).pl()
 
