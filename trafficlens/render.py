@@ -130,8 +130,8 @@ TABLES: tuple[Table, ...] = (
         Col("declared_clients", "decl", "int"), Col("spoofed_clients", "spoof", "int"))),
     Table("verification", None, "Verification: claims checked against the operators' ranges", (
         Col("agent", "agent", width=18), Col("clients", "clients", "int"), Col("verified", "verified", "int"),
-        Col("spoofed", "spoofed", "int"), Col("spoofed_share", "spoofed", "pct"),
-        Col("spoofed_requests", "requests", "int"), Col("top_spoofed_addresses", "spoofing addresses", "list"))),
+        Col("spoofed", "spoofed", "int"), Col("spoofed_share", "share", "pct"),
+        Col("spoofed_requests", "their reqs", "int"), Col("top_spoofed_addresses", "spoofing addresses", "list"))),
     Table("page_types", None, "Pages by class (share of each class's requests)", (
         Col("actor_class", "class", width=8), Col("page_type", "page type", width=10),
         Col("requests", "requests", "int"), Col("share", "share", "pct"), Col("clients", "clients", "int")),
