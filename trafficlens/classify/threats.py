@@ -175,7 +175,8 @@ class ThreatConfig:
     scan_404_paths: int = 30
     scan_404_share: float = 0.7
     tool_404_paths: int = 3
-    # Scraping: 200 product/search/listing/API pages at machine pace, with no assets; or a
+    # Scraping: 200 product/search/listing/content/API pages at machine pace, with no assets, by a
+    # browser user agent or an HTTP tool (declared crawlers crawl that way by nature); or a
     # network (IPv4 /16) of 10+ addresses sweeping 100+ of them with browser user agents, no
     # assets and no referrers (rotating proxies of one provider).
     scrape_pages: int = 200
@@ -324,7 +325,7 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
     sweep AS (
         SELECT client_id, any_value(client_ip) AS client_ip, any_value(site) AS site,
                any_value(user_agent) AS user_agent,
-               count(*) FILTER (WHERE page_type IN ('product', 'search', 'listing', 'api')) AS pages,
+               count(*) FILTER (WHERE page_type IN ('product', 'search', 'listing', 'content', 'api')) AS pages,
                count(*) FILTER (WHERE page_type = 'static') AS assets,
                count(*) FILTER (WHERE referer IS NOT NULL) AS referred,
                count(*) / greatest((epoch(max(ts)) - epoch(min(ts))) / 60.0, 1.0) AS rate
@@ -334,6 +335,9 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
         SELECT client_id, 'abusive_scraping' AS threat,
                'threat:abusive_scraping:pages=' || pages || ',rate=' || round(rate, 1) || '/min,assets=0' AS reason
         FROM sweep WHERE pages >= {cfg.scrape_pages} AND rate >= {cfg.scrape_rate_per_min} AND assets = 0
+          -- A crawler that says who it is (GPTBot, Bingbot) crawls at machine pace by nature; the
+          -- threat is the one that hides behind a browser's or a library's user agent.
+          AND (client_id IN (SELECT client_id FROM browsers) OR client_id IN (SELECT client_id FROM {tools}))
     ),
     bare AS (  -- browsers that fetch catalogue pages with no assets and no referrers
         SELECT s.*, regexp_extract(s.client_ip, '^([0-9]+\\.[0-9]+)\\.', 1) AS net
