@@ -115,6 +115,10 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     pool = [CHROME.replace("131", str(v)) for v in range(120, 126)]
     lines += [_line(f"100.70.{a}.{a + 1}", 50000 + a * 10 + k, "GET", f"/p/sweep-{a}-{k}", 200, pool[(a + k) % 6])
               for a in range(12) for k in range(10)]
+    # A feed reader whose user agent carries its subscriber count: many user agents, one reader.
+    lines += [_line("100.64.8.4", 43000 + i * 60, "GET", "/feed.xml", 200,
+                    f"Feedfetcher-Google; (+http://www.google.com/feedfetcher.html; {10 + i} subscribers; feed-id=123)")
+              for i in range(7)]
     lines += _human("100.64.9.9", 30000) + _human("100.64.9.10", 30500)
     # A person asked for a password once, who types it right the second time.
     lines += [_line("100.64.9.11", 31000, "GET", "/members/", 401), _line("100.64.9.11", 31010, "GET", "/members/", 200)]
@@ -165,6 +169,7 @@ def test_people_shopping_are_not_threats(attacked: dict) -> None:
         c = attacked[ip]
         assert c["threats"] == [] and not c["malicious"] and c["actor_class"] == "human", c["reasons"]
     assert attacked["100.64.9.11"]["threats"] == []  # one refused password is not brute force
+    assert attacked["100.64.8.4"]["threats"] == []  # a feed reader's changing subscriber count
 
 
 def test_request_rows_carry_their_own_attack(attacked: dict) -> None:

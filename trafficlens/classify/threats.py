@@ -361,16 +361,20 @@ def client_threats(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, table: str
         FROM bare s JOIN nets n ON s.site = n.site AND s.net = n.net
         WHERE n.uas >= {cfg.rotation_user_agents}
     ),
+    -- Browser user agents only: a declared bot's user agent varies by itself (versions, a feed
+    -- reader's subscriber count) without anyone hiding behind it.
     rot AS (
         SELECT site, client_ip, time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(DISTINCT user_agent) AS uas,
                count(*) FILTER (WHERE page_type = 'static') AS assets
-        FROM r GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents} AND assets = 0
+        FROM r WHERE client_id IN (SELECT client_id FROM browsers)
+        GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents} AND assets = 0
     ),
     rotation AS (
         SELECT DISTINCT r.client_id, 'ua_rotation' AS threat,
                'threat:ua_rotation:user_agents=' || rot.uas || '/hour' AS reason
         FROM r JOIN rot ON r.site = rot.site AND r.client_ip = rot.client_ip
                         AND time_bucket(INTERVAL 1 HOUR, r.ts) = rot.hr
+        WHERE r.client_id IN (SELECT client_id FROM browsers)
     ),
     flood AS (
         SELECT client_id, 'dos' AS threat, 'threat:dos:requests=' || max(n) || '/min' AS reason
