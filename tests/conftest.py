@@ -22,3 +22,22 @@ def external(*parts: str) -> Path:
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
     return tmp_path / "lake"
+
+
+def simulated_lake(folder: Path, days: int = 3, scale: float = 0.3, seed: int = 5) -> Path:
+    """Simulated days plus two unreadable lines (for the data quality views), analysed with the
+    simulated ranges into `folder`/lake."""
+    from click.testing import CliRunner
+
+    from trafficlens.cli import main
+
+    log, ranges, lake = folder / "sim.log", folder / "ranges", folder / "lake"
+    runner = CliRunner()
+    r = runner.invoke(main, ["simulate", "--out", str(log), "--days", str(days), "--scale", str(scale),
+                             "--seed", str(seed), "--ranges-out", str(ranges), "--no-progress"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    with open(log, "a") as f:
+        f.write("this is not a log line\n\x00\x01 neither is this\n")
+    r = runner.invoke(main, ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--no-progress"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    return lake

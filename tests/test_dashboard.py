@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import simulated_lake
 from streamlit.testing.v1 import AppTest
 
 from trafficlens import explore
@@ -30,17 +31,7 @@ import common  # noqa: E402  (the pages' number formats)
 @pytest.fixture(scope="module")
 def sim_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three simulated days (about 7,700 lines) plus two unreadable lines, analysed into a lake."""
-    d = tmp_path_factory.mktemp("dash")
-    log, ranges, lake = d / "sim.log", d / "ranges", d / "lake"
-    runner = CliRunner()
-    r = runner.invoke(main, ["simulate", "--out", str(log), "--days", "3", "--scale", "0.3", "--seed", "5",
-                             "--ranges-out", str(ranges), "--no-progress"])
-    assert r.exit_code == 0, (r.output, r.exception)
-    with open(log, "a") as f:
-        f.write("this is not a log line\n\x00\x01 neither is this\n")
-    r = runner.invoke(main, ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--no-progress"])
-    assert r.exit_code == 0, (r.output, r.exception)
-    return lake
+    return simulated_lake(tmp_path_factory.mktemp("dash"))
 
 
 def _run(script: Path, lake: Path | str | None, monkeypatch: pytest.MonkeyPatch) -> AppTest:

@@ -22,9 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from trafficlens.cli import main
+from conftest import simulated_lake
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
 
@@ -76,15 +74,7 @@ def _free_port() -> int:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A simulated lake behind `trafficlens dashboard`; yields the dashboard's URL."""
     d = tmp_path_factory.mktemp("browser")
-    log, ranges, lake = d / "sim.log", d / "ranges", d / "lake"
-    runner = CliRunner()
-    r = runner.invoke(main, ["simulate", "--out", str(log), "--days", "3", "--scale", "0.3", "--seed", "5",
-                             "--ranges-out", str(ranges), "--no-progress"])
-    assert r.exit_code == 0, (r.output, r.exception)
-    with open(log, "a") as f:  # two unreadable lines, for the data quality page
-        f.write("this is not a log line\n\x00\x01 neither is this\n")
-    r = runner.invoke(main, ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--no-progress"])
-    assert r.exit_code == 0, (r.output, r.exception)
+    lake = simulated_lake(d)
     port = _free_port()
     out = open(d / "dashboard.log", "w")
     proc = subprocess.Popen(
