@@ -39,7 +39,10 @@ EXTERNAL = Path(os.environ.get("TRAFFICLENS_EXTERNAL", ROOT.parent / "shared" / 
 TARGETS = {"crowdsec_alert_tests": 0.85, "crowdsec_benign_clean": 13, "appsec_flagged": 0.80}
 
 
-def _malicious_ips(lake: Path) -> tuple[set[str], pl.DataFrame]:
+def _malicious_ips(log: Path, lake: Path) -> tuple[set[str], pl.DataFrame]:
+    """Ingest and classify `log` into `lake`; the addresses marked malicious, and the clients."""
+    ingest([str(log)], lake, progress=False)
+    classify(lake, progress=False)
     c = pl.read_parquet(lake / "clients" / "*.parquet")
     return set(c.filter("malicious")["client_ip"].drop_nulls().to_list()), c
 
@@ -60,9 +63,7 @@ def crowdsec(work: Path, out: dict) -> None:
         log = base / t["test"] / t["log_file"]
         lake = work / f"cs-{t['test']}"
         try:
-            ingest([str(log)], lake, progress=False)
-            classify(lake, progress=False)
-            bad, clients = _malicious_ips(lake)
+            bad, clients = _malicious_ips(log, lake)
         except TrafficlensError as e:
             bad, clients = set(), None
             note = f"not read: {str(e)[:80]}"
@@ -114,10 +115,7 @@ def appsec(work: Path, out: dict) -> None:
                      f'{r["expected_status"] or 200} 120 "-" "{ua}"')
     log = work / "appsec.log"
     log.write_text("\n".join(lines) + "\n")
-    lake = work / "appsec"
-    ingest([str(log)], lake, progress=False)
-    classify(lake, progress=False)
-    bad, _ = _malicious_ips(lake)
+    bad, _ = _malicious_ips(log, work / "appsec")
     flags = [f"100.66.{i // 250}.{i % 250 + 1}" in bad for i in range(len(reqs))]
     blocked = [fl for fl, r in zip(flags, reqs) if r["expected_blocked"]]
     benign = [fl for fl, r in zip(flags, reqs) if not r["expected_blocked"]]
@@ -150,9 +148,7 @@ def fail2ban(work: Path, out: dict) -> None:
         log.write_text("\n".join(data) + "\n")
         lake = work / f"f2b-{f.name}"
         try:
-            ingest([str(log)], lake, progress=False)
-            classify(lake, progress=False)
-            bad, _ = _malicious_ips(lake)
+            bad, _ = _malicious_ips(log, lake)
         except TrafficlensError as e:
             res[f.name] = f"not read: {str(e)[:60]}"
             continue

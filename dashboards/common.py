@@ -20,7 +20,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from trafficlens import explore
+from trafficlens import explore, render
 from trafficlens.errors import LakeError
 from trafficlens.report import Report
 from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PAGE_TYPES, THREATS
@@ -66,14 +66,8 @@ def fmt_pct(x: float | None, signed: bool = False) -> str:
 
 
 def fmt_bytes(n: float | int | None) -> str:
-    """Bytes in decimal units: 2.8 GB."""
-    if n is None:
-        return "–"
-    n = float(n)
-    for size, unit in ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
+    """Bytes in decimal units, as the report writes them: 2.8 GB."""
+    return "–" if n is None else render.fmt_bytes(n)
 
 
 def label(value: str | None) -> str:

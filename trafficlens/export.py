@@ -109,8 +109,7 @@ class Plan:
 
 
 def _seen(lake: Lake) -> tuple[pl.DataFrame, pl.DataFrame]:
-    if not lake.has_table("requests"):
-        raise LakeError(f"{lake.root}: no classified requests yet: run `trafficlens analyze LOG... --lake {lake.root}`")
+    lake.require_labels()
     con = connect(lake)
     try:
         agents = con.sql(

@@ -16,11 +16,8 @@ OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
 
 
 def open_lake(lake: str | Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the lake's views, or a clear error when there is no lake."""
-    root = Path(lake)
-    if not (root / "events").exists() and not (root / "manifest.parquet").exists():
-        raise LakeError(f"{lake}: no lake here; fill one with `trafficlens analyze LOG... --lake {lake}`")
-    con = connect(Lake(root))
+    """A DuckDB connection with the lake's views (Lake fails clearly when there is no lake)."""
+    con = connect(Lake(lake))
     con.execute("SET TimeZone = 'UTC'")
     return con
 

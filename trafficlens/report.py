@@ -110,11 +110,7 @@ class Report:
         top: int = 20,
     ) -> None:
         self.lake = Lake(lake)
-        if not self.lake.has_table("requests"):
-            raise LakeError(
-                f"{lake}: no classified requests yet: run `trafficlens analyze LOG... --lake {lake}` "
-                f"(or `trafficlens classify --lake {lake}` after an ingest)"
-            )
+        self.lake.require_labels()
         if by not in PERIODS:
             raise LakeError(f"--by {by}: choose one of {', '.join(PERIODS)}")
         self.by, self.top = by, int(top)

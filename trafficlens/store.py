@@ -58,6 +58,14 @@ class Lake:
             return str(self.root / table / "*" / "*.parquet")
         return str(self.root / table / "*.parquet")
 
+    def require_labels(self) -> None:
+        """Fail clearly when classify has not labelled this lake yet."""
+        if not self.has_table("requests"):
+            raise LakeError(
+                f"{self.root}: no classified requests yet: run `trafficlens analyze LOG... --lake {self.root}` "
+                f"(or `trafficlens classify --lake {self.root}` after an ingest)"
+            )
+
     def has_table(self, table: str) -> bool:
         base = self.root / table
         pattern = "*/*.parquet" if table in PARTITIONED else "*.parquet"

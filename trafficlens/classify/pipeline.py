@@ -425,10 +425,11 @@ def _sessionise(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str]) -> No
             FROM (SELECT DISTINCT path, query FROM events)"""
     )
     # Sessions: a new one starts at a client's first request and after every gap of more than
-    # 30 minutes; session ids are the client id and the session's number.
+    # 30 minutes; session ids are the client id and the session's number. `date` is the events
+    # view's partition column, not an event field: requests get their own partition from `ts`.
     con.execute(
         f"""CREATE TEMP TABLE sessionised AS
-            SELECT e.* EXCLUDE (prev), c.client_id,
+            SELECT e.* EXCLUDE (prev, date), c.client_id,
                    c.client_id || '-' || sum(CASE WHEN prev IS NULL OR ts - prev > INTERVAL {gap} MINUTE
                                               THEN 1 ELSE 0 END)
                        OVER (PARTITION BY c.client_id ORDER BY ts, source, line_no ROWS UNBOUNDED PRECEDING)
@@ -452,11 +453,8 @@ def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     req_labels = labels.replace("c.threats", "list_sort(list_distinct(list_concat(c.threats, coalesce(a.attack_threats, [])))) AS threats")
     req_labels = req_labels.replace("c.reasons", "list_concat(c.reasons, list_transform(coalesce(a.attack_rules, []), lambda x: 'attack:' || x)) AS reasons")
     req_labels = req_labels.replace("c.malicious", "(c.malicious OR coalesce(len(a.attack_threats), 0) > 0) AS malicious")
-    # The events view names its partition `date`; requests get theirs from the time again.
-    cols = {r[0] for r in con.sql("DESCRIBE sessionised").fetchall()}
-    drop_date = ", date" if "date" in cols else ""
     con.execute(
-        f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint{drop_date}), s.client_id, s.session_id,
+        f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
                          s.page_type, {req_labels}, strftime(s.ts, '%Y-%m-%d') AS date
                   FROM sessionised s JOIN client_labels c USING (client_id)
                   LEFT JOIN request_attacks a USING (source, line_no))
