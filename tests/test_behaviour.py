@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -91,3 +92,33 @@ def test_simulate_cli(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["simulate", "--out", str(out), "--days", "1", "--scale", "0.05", "--seed", "3"])
     assert r.exit_code == 0, r.output
     assert out.exists() and Path(str(out) + ".truth.parquet").exists()
+
+
+def test_page_features_see_through_beacons_and_count_self_referrals(tmp_path: Path) -> None:
+    """Time on a page is measured page to page, whatever the page's beacons do in between; a page
+    view referred by the very page counts as a self-referral, a search engine's '/' does not."""
+    ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+    steps = [("/", "https://www.google.com/", 0), ("/a", "https://site.example/", 10),
+             ("/a", "https://site.example/a", 30), ("/b", "https://site.example/a", 60),
+             ("/c?x=1", "https://site.example/b", 100)]
+    lines = []
+    for path, ref, sec in steps:
+        lines.append((sec, "GET", path, ref))
+        page = "https://site.example" + path
+        lines += [(sec + k, "POST", "/api/collect", page) for k in range(2, 9, 2) if sec + k < 100 or path != "/c?x=1"]
+    lines.sort()
+    text = "".join(
+        f'203.0.113.9 - - [06/Oct/2025:12:{s // 60:02d}:{s % 60:02d} +0000] "{m} {p} HTTP/1.1" 200 512 "{r}" "{ua}"\n'
+        for s, m, p, r in lines
+    )
+    log = tmp_path / "access.log"
+    log.write_text(text)
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, behaviour=False, detect_threats=False, progress=False)
+    c = pl.read_parquet(lake / "clients" / "*.parquet").row(0, named=True)
+    assert c["requests"] == len(lines)
+    assert c["page_gap_median_log"] == pytest.approx(math.log1p(25.0))
+    assert c["page_gap_max_log"] == pytest.approx(math.log1p(40.0))
+    assert c["gap_median_log"] == pytest.approx(math.log1p(2.0))  # every request: the beacons set the pace
+    assert c["self_referral_share"] == pytest.approx(1 / 5)

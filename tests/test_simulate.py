@@ -146,6 +146,23 @@ def test_behaviour_matches_the_scenarios(run: dict) -> None:
         pl.lit(["sensitive_file", "admin_probe", "backdoor"])).list.len() > 0)
     assert probes.select(pl.col("status").is_in([403, 404]).all()).item()
 
+    # Paced bots: a real browser's requests, no long read on any page, and now and then a click
+    # on the link to the page already open, which people next to never make.
+    def page_views(scenario: str) -> pl.DataFrame:
+        return (of(scenario).filter(~assets & (pl.col("method") == "GET")).sort("line_no")
+                .with_columns(target=pl.col("path") + pl.concat_str(pl.lit("?"), pl.col("query")).fill_null(""),
+                              gap=pl.col("ts").diff().over("session").dt.total_seconds(fractional=True))
+                .with_columns(again=pl.col("referer").str.replace(r"^https://www\.example-shop\.com", "") == pl.col("target")))
+
+    paced, people = page_views("paced_bot"), page_views("human_browsing")
+    gets = of("paced_bot").filter(pl.col("method") == "GET")
+    assert gets.select(assets.mean()).item() > 0.4 and set(of("paced_bot")["identity"]) == {"undeclared"}
+    # The site's analytics beacons, as a browser running its scripts sends them.
+    assert of("paced_bot").filter((pl.col("method") == "POST") & (pl.col("path") == "/api/collect")).height > 0
+    assert set(of("paced_bot")["actor_class"]) == {"scraper"} and not of("paced_bot")["malicious"].any()
+    assert paced.filter(pl.col("gap") > 47)["session"].n_unique() < paced["session"].n_unique() / 2
+    assert paced["again"].mean() > 0.03 and people["again"].mean() < 0.02
+
     # Monitors check exactly on schedule.
     for _, mon in of("monitor").group_by("session"):
         gaps = mon.sort("ts")["ts"].diff().drop_nulls().unique()
@@ -163,7 +180,11 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
 
 def test_ai_traffic_grows_while_humans_stay_flat(run: dict) -> None:
     per_day = run["truth"].group_by(pl.col("ts").dt.date().alias("day")).agg(
-        ai=pl.col("ai_driven").sum(), human=(pl.col("actor_class") == "human").sum()).sort("day")
+        # Requests without the site's beacons, whose number follows time on page; visits, for
+        # people: one long read with beacons every 2 s is hundreds of lines.
+        ai=(pl.col("ai_driven") & (pl.col("path") != "/api/collect")).sum(),
+        human=pl.col("session").filter(pl.col("actor_class") == "human").n_unique(),
+    ).sort("day")
     assert per_day.height == DAYS
     first, last = per_day.row(0, named=True), per_day.row(-1, named=True)
     assert last["ai"] > 1.6 * first["ai"]

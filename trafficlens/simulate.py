@@ -2,7 +2,8 @@
 
 `simulate()` writes a site's log for a number of days (humans, AI crawlers and assistants, search
 engines, SEO bots, monitors, tools, scrapers, agentic browsers, headless automation, spoofed
-crawlers, vulnerability scanners, credential stuffing, card testing and fake sign-ups) and, beside
+crawlers, vulnerability scanners, credential stuffing, card testing, fake sign-ups, and browser
+bots that sleep a random while between pages to pass for visitors) and, beside
 it, `<log>.truth.parquet`: one row per log line with the labels a perfect classifier would give
 (DESIGN.md, "Label vocabulary"). It can also write the IP range files that the declared bots'
 addresses were drawn from, in the operators' own JSON shape, so verification can be tested offline.
@@ -53,7 +54,7 @@ SITE_KINDS = ("shop", "media", "travel")
 SCENARIOS = (
     "human_browsing", "human_ai_referral", "ai_crawler", "ai_assistant", "search_engine", "seo_bot",
     "monitor", "http_tool", "stealth_scraper", "agentic_browser", "headless_automation",
-    "spoofed_crawler", "vuln_scanner", "credential_stuffing", "card_testing", "fake_signup",
+    "spoofed_crawler", "vuln_scanner", "credential_stuffing", "card_testing", "fake_signup", "paced_bot",
 )
 DEFAULT_START = dt.date(2025, 10, 6)  # fixed, so a seed alone fixes the output
 AI_GROWTH = 2.5  # AI crawler, assistant and agent volume from the first day to the last
@@ -437,6 +438,7 @@ _ROLES: dict[str, tuple[int, tuple[tuple[int, float], ...], float, float, float,
     "probe_sqli": (GET, ((200, 0.35), (400, 0.35), (403, 0.2), (500, 0.1)), 0, 0.0, 60, 0.8, False),
     "probe_xss": (GET, ((200, 0.5), (400, 0.3), (403, 0.2)), 0, 0.0, 40, 0.6, False),
     "probe_generic": (GET, ((404, 0.95), (405, 0.05)), 0, 0.0, 6, 0.5, False),
+    "beacon": (POST, ((204, 1.0),), 0, 0.0, 3, 0.4, False),
 }
 ROLE_NAMES = tuple(_ROLES)
 R = {name: i for i, name in enumerate(ROLE_NAMES)}
@@ -660,6 +662,7 @@ def _blocks(kind: str, rng: np.random.Generator, start: dt.date) -> dict[str, li
     b["robots"], b["health"], b["favicon"] = ["/robots.txt"], ["/health"], ["/favicon.ico"]
     b["css"] = ["/static/css/main.3f9a1c.css", "/static/css/vendor.8b2e4d.css"]
     b["js"] = ["/static/js/app.5c7d2e.js", "/static/js/vendor.1a9f3b.js", "/static/js/analytics.77c0e1.js"]
+    b["beacon"] = ["/api/collect"]
     return b
 
 
@@ -808,6 +811,12 @@ class _Sim:
         for s, v in _STATUS_BYTES.items():
             self.status_bytes[s] = v
 
+        # The site's own analytics script, if it has one, posts a beacon when a page opens and then
+        # every few seconds while it stays open (engagement time, scroll or mouse tracking), so
+        # the requests of a browser that runs scripts never pause for long, while a person reads.
+        # Consecutive seeds cycle through the choices (none, 2 s, 5 s, 15 s).
+        self.beacon_period = (None, 2.0, 5.0, 15.0)[seed % 4]
+
         # User agents: one pool, rows hold indexes.
         self.uas: list[str] = []
         self._ua_index: dict[str, int] = {}
@@ -947,15 +956,23 @@ class _Sim:
 
     def browse(self, rng: np.random.Generator, *, starts: np.ndarray, ip: tuple[np.ndarray, ...], ua: np.ndarray,
                profile: np.ndarray | int, sess: np.ndarray, landing: np.ndarray, landing_ref: np.ndarray,
-               nbrowse: np.ndarray, flow: np.ndarray, returning: np.ndarray, think: tuple[float, float] | None,
-               period: np.ndarray | None = None, favicon: bool = True, images: bool = True,
+               nbrowse: np.ndarray, flow: np.ndarray, returning: np.ndarray,
+               think: tuple[np.ndarray | float, np.ndarray | float] | None,
+               period: np.ndarray | None = None, sleep: tuple[np.ndarray, np.ndarray] | None = None,
+               self_link: np.ndarray | float = 0.0, beacons: np.ndarray | None = None,
+               favicon: bool = True, images: bool = True,
                browse_roles: Sequence[str] = ("listing", "product", "search", "home", "notfound"),
                browse_p: Sequence[float] = (0.33, 0.49, 0.12, 0.045, 0.015), second: str | None = None,
                status: dict[int, tuple[Sequence[int], Sequence[float]]] | None = None) -> dict[str, np.ndarray]:
         """Browser visits: pages (landing, browsing, then the flow's steps) with their assets.
 
-        `think` = (median, sigma) of a person's seconds between pages; else `period` per session
-        (seconds, regular) for automation driving a browser.
+        `think` = (median, sigma) of a person's seconds between pages (each a number or one per
+        session); else `sleep` = (low, high) per session, automation waiting a uniformly random
+        time between pages as evasive bots do; else `period` per session (seconds, regular) for
+        automation driving a browser at its own pace. `self_link` is the chance that a browsing
+        step follows a link to the page it is on (a person rarely does; a bot picking a random
+        link on the page does as often as the page links to itself). `beacons` says which
+        sessions run the site's analytics script (blockers stop it), where the site has one.
         """
         site = self.site
         npages = nbrowse + _FLOW_LEN[flow]
@@ -971,11 +988,32 @@ class _Sim:
         buys = (_FLOW_LEN[flow[owner]] > 0) & (pos == nb - 1) & (pos > 0)
         role[buys] = R["product"]
         role[pos == 0] = landing[owner[pos == 0]]
-        path = site.pick(rng, role, skew=1.0 if think is None else 2.0)
+        skew = 1.0 if think is None else 2.0
+        path = site.pick(rng, role, skew=skew)
+        for _ in range(2):
+            # A popular page drawn twice in a row is not a visit's next step: draw again.
+            dup = (pos > 0) & (path == np.roll(path, 1)) & (role == np.roll(role, 1))
+            if not dup.any():
+                break
+            path[dup] = site.pick(rng, role[dup], skew=skew)
+        p_self = self_link[owner] if isinstance(self_link, np.ndarray) else np.full(n, float(self_link))
+        if p_self.any():
+            again = (pos > 0) & (pos < nb) & ~buys & (rng.random(n) < p_self)
+            # The page again: carry the previous step's page forward (runs of repeats included).
+            src = np.maximum.accumulate(np.where(again, 0, np.arange(n)))
+            path, role = path[src], role[src]
+        special = np.zeros(len(ROLE_NAMES), dtype=bool)
+        special[list(_ARRIVE)] = True
+        arrive = np.array([_ARRIVE.get(r, 0.0) for r in range(len(ROLE_NAMES))])
         if think is not None:
-            arrive = np.array([_ARRIVE.get(r, think[0]) for r in range(len(ROLE_NAMES))])
-            med = arrive[role]
-            gaps = np.clip(_lognormal(rng, med, np.where(med == think[0], think[1], 0.5), n), 0.4, 1800)
+            t_med = np.broadcast_to(np.asarray(think[0], dtype=float), nbrowse.shape)[owner]
+            t_sig = np.broadcast_to(np.asarray(think[1], dtype=float), nbrowse.shape)[owner]
+            sp = special[role]
+            gaps = np.clip(_lognormal(rng, np.where(sp, arrive[role], t_med), np.where(sp, 0.5, t_sig), n), 0.4, 1800)
+        elif sleep is not None:
+            # The page's load time, then the sleep; forms and redirects still take their own time.
+            gaps = rng.uniform(sleep[0][owner], sleep[1][owner]) + rng.uniform(0.2, 1.2, n)
+            gaps = np.where(special[role], arrive[role] * rng.uniform(0.5, 1.5, n), gaps)
         else:
             assert period is not None
             gaps = period[owner] * np.clip(1 + 0.15 * rng.standard_normal(n), 0.3, None)
@@ -1020,7 +1058,22 @@ class _Sim:
         assets = self.rows(m, ts=a_ts, ip=_take(ip, so), ua=ua[so], path=a_path, resp=(am, ast, aby, art),
                            profile=profile[so] if isinstance(profile, np.ndarray) else profile, sess=sess[so],
                            ref_path=path[a_owner])
-        return {c: np.concatenate([pages[c], assets[c]]) for c in pages}
+        parts = [pages, assets]
+        period = self.beacon_period
+        if beacons is not None and period is not None:
+            # Beacons from each page until the next one opens (the last page: a while longer).
+            last = np.append(owner[1:] != owner[:-1], True)
+            stay = np.where(last, rng.uniform(5.0, 90.0, n) * US, np.roll(page_ts, -1) - page_ts) / US
+            nb_ = np.where(ok & beacons[owner], np.minimum(np.floor(np.maximum(stay - 0.5, 0) / period), 15) + 1, 0)
+            b_owner, b_pos = _expand(nb_.astype(np.int64))
+            k = len(b_owner)
+            b_path = np.full(k, site.off[R["beacon"]], dtype=np.int32)
+            b_ts = page_ts[b_owner] + np.round((0.5 + b_pos * period + rng.uniform(0, 0.3, k)) * US).astype(np.int64)
+            bo = owner[b_owner]
+            parts.append(self.rows(k, ts=b_ts, ip=_take(ip, bo), ua=ua[bo], path=b_path, resp=self.respond(rng, b_path),
+                                   profile=profile[bo] if isinstance(profile, np.ndarray) else profile, sess=sess[bo],
+                                   ref_path=path[b_owner]))
+        return {c: np.concatenate([part[c] for part in parts]) for c in pages}
 
     # -- scenarios ----------------------------------------------------------------------------
 
@@ -1056,8 +1109,12 @@ class _Sim:
                        else [0.76, 0.12, 0.07, 0.04, 0.01])
         flow = np.where(bounce, 0, flow)
         prof = self.profile(SCENARIOS[sid], "human", "human", "none", automated=False, http2=True)
+        # People read at their own pace, some steadily, some in fits and starts; now and then one
+        # clicks the link to the page already open (the logo on the home page, a menu entry).
+        think = (22.0 * np.exp(0.35 * rng.standard_normal(n)), rng.uniform(0.6, 1.3, n))
         return self.browse(rng, starts=starts, ip=ip, ua=ua, profile=prof, sess=day.sessions(sid, n), landing=landing,
-                           landing_ref=ref, nbrowse=nbrowse, flow=flow, returning=returning, think=(22.0, 1.1))
+                           landing_ref=ref, nbrowse=nbrowse, flow=flow, returning=returning, think=think,
+                           self_link=0.005, beacons=rng.random(n) < 0.7)
 
     def human_browsing(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
         weekly = (1.0, 1.0, 0.98, 0.97, 0.95, 0.9, 1.06)[day.weekday]
@@ -1202,7 +1259,7 @@ class _Sim:
         return [self.browse(rng, starts=starts, ip=ip, ua=ua, profile=prof, sess=day.sessions(sid, n), landing=landing,
                             landing_ref=np.full(n, -1), nbrowse=rng.integers(2, 6, n), flow=flow,
                             returning=np.zeros(n, dtype=bool), think=None, period=rng.uniform(0.8, 3.5, n),
-                            browse_roles=("product",), browse_p=(1.0,), second="search")]
+                            browse_roles=("product",), browse_p=(1.0,), second="search", beacons=np.ones(n, dtype=bool))]
 
     def headless_automation(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
         n = _poisson(rng, 2 * self.scale, day.least)
@@ -1218,7 +1275,40 @@ class _Sim:
                             nbrowse=rng.integers(25, 120, n), flow=np.zeros(n, dtype=np.int64),
                             returning=np.zeros(n, dtype=bool), think=None, period=rng.uniform(1.0, 3.0, n),
                             favicon=False, images=False, browse_roles=("listing_page", "product", "listing"),
-                            browse_p=(0.5, 0.42, 0.08))]
+                            browse_p=(0.5, 0.42, 0.08), beacons=np.ones(n, dtype=bool))]
+
+    def paced_bot(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
+        # Browser automation that passes for a visitor: a real browser (assets, favicon, scripts),
+        # residential proxy or cloud addresses, and a random link of each page, now and then the
+        # page's own. Most sleep a random few seconds to half a minute between pages (never a long
+        # read); a third copy a person's reading times too, and only their link choice shows.
+        # About one browser-looking visit in eight: bot reports count such evasive automation in
+        # the tens of percent of all bad-bot traffic.
+        n = _poisson(rng, 20 * self.scale, day.least)
+        prof = self.profile(SCENARIOS[sid], "scraper", "unknown", "undeclared", http2=True)
+        resi = rng.random(n) < 0.6
+        ip = tuple(np.where(resi, a, b) for a, b in zip(self.residential.sample(rng, n), self.cloud.sample(rng, n)))
+        ua = _choice(rng, n, self.browser_ua, self.browser_p)
+        starts = day.start_us + np.round(rng.random(n) * DAY_US).astype(np.int64)
+        landing = _choice(rng, n, [R["home"], R["listing"], R["product"]], [0.5, 0.25, 0.25])
+        low = rng.uniform(0.5, 10.0, n)
+        high = low + rng.uniform(3.0, 35.0, n)
+        nbrowse = rng.integers(6, 30, n)
+        self_link = rng.uniform(0.03, 0.15, n)
+        mimic = rng.random(n) < 0.35
+        think = (22.0 * np.exp(0.35 * rng.standard_normal(n)), rng.uniform(0.6, 1.3, n))
+        sess = day.sessions(sid, n)
+        out = []
+        for m in (~mimic, mimic):
+            if not m.any():
+                continue
+            k = int(m.sum())
+            out.append(self.browse(
+                rng, starts=starts[m], ip=tuple(a[m] for a in ip), ua=ua[m], profile=prof, sess=sess[m],
+                landing=landing[m], landing_ref=np.full(k, -1), nbrowse=nbrowse[m], flow=np.zeros(k, dtype=np.int64),
+                returning=np.zeros(k, dtype=bool), think=(think[0][m], think[1][m]) if m is mimic else None,
+                sleep=None if m is mimic else (low[m], high[m]), self_link=self_link[m], beacons=np.ones(k, dtype=bool)))
+        return out
 
     def spoofed_crawler(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
         n = _poisson(rng, 3 * self.scale, day.least)

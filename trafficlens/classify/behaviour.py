@@ -24,8 +24,16 @@ FEATURES: tuple[str, ...] = (
     "favicon", "referer_share", "internal_referer_share", "robots", "sitemap", "status_4xx", "status_5xx",
     "status_3xx", "post_share", "head_share", "bad_request_share", "distinct_path_ratio", "depth_mean",
     "query_share", "night_share", "bytes_log", *[f"mix_{m}" for m in MIX], "ip_user_agents_log",
-    "net_clients_log", "net_same_ua_log",
+    "net_clients_log", "net_same_ua_log", "page_gap_median_log", "page_gap_cv", "page_gap_max_log",
+    "self_referral_share", "log_pages",
 )
+# How a browser moves from page to page, whatever the site: its pages, their sizes, assets and
+# beacons do not enter. The navigation model (`trafficlens.classify.model`) reads only these, so a
+# site unlike the simulated ones still gets a fair reading of its visitors' pace and link choice.
+NAV_FEATURES: tuple[str, ...] = (
+    "page_gap_median_log", "page_gap_cv", "page_gap_max_log", "self_referral_share", "log_pages",
+)
+NAV_MIN_PAGES = 5  # fewer page views say too little about a visitor's pace
 
 
 def _network(ip: str) -> str:
@@ -44,7 +52,7 @@ def client_features_sql(table: str = "sessionised") -> str:
     net = _network("client_ip")
     return f"""
     WITH r AS (
-        SELECT client_id, session_id, site, client_ip, user_agent, ts, path, query, method, status, bytes,
+        SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method, status, bytes,
                referer, page_type, host,
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS gap,
                -- Across sessions too: a monitor polling hourly has one request per session.
@@ -68,6 +76,27 @@ def client_features_sql(table: str = "sessionised") -> str:
     netall AS (
         SELECT site, net, sum(same_ua) AS clients FROM nets GROUP BY ALL
     ),
+    -- Page to page: the time a visitor spends on a page, which beacons and assets in between do
+    -- not shorten; and page views whose referrer is the page itself (a click on a link to the
+    -- page already open, which people rarely make and a bot picking random links makes often).
+    -- The site's own host, where the log has none: the host its referrers name most.
+    home AS (
+        SELECT site, mode(ref_host) AS ref_home FROM r WHERE ref_host <> '' GROUP BY site
+    ),
+    pg AS (
+        SELECT client_id,
+               epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS page_gap,
+               ref_host = coalesce(host, ref_home)
+               AND coalesce(nullif(regexp_extract(referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/')
+                   = path || coalesce('?' || query, '') AS self_ref
+        FROM r LEFT JOIN home USING (site) WHERE is_html AND method = 'GET'
+    ),
+    pages AS (
+        SELECT client_id, quantile_cont(page_gap, 0.5) AS page_gap_median,
+               stddev_pop(page_gap) / nullif(avg(page_gap), 0) AS page_gap_cv, max(page_gap) AS page_gap_max,
+               avg(coalesce(self_ref, false)::INT) AS self_referral_share
+        FROM pg GROUP BY client_id
+    ),
     agg AS (
         SELECT client_id, any_value(site) AS site, any_value(client_ip) AS client_ip,
                any_value(user_agent) AS user_agent,
@@ -86,7 +115,8 @@ def client_features_sql(table: str = "sessionised") -> str:
                avg((status BETWEEN 400 AND 499)::INT) AS status_4xx,
                avg((status >= 500)::INT) AS status_5xx,
                avg((status BETWEEN 300 AND 399)::INT) AS status_3xx,
-               avg((method = 'POST')::INT) AS post_share,
+               -- Form posts: a page's scripts posting beacons or API calls are not the client's doing.
+               avg((method = 'POST')::INT) FILTER (WHERE page_type IS DISTINCT FROM 'api') AS post_share,
                avg((method = 'HEAD')::INT) AS head_share,
                avg((method IS NULL)::INT) AS bad_request_share,
                count(DISTINCT path) / count(*) AS distinct_path_ratio,
@@ -98,9 +128,11 @@ def client_features_sql(table: str = "sessionised") -> str:
         FROM r GROUP BY client_id
     )
     SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
-           coalesce(n.same_ua, 1) AS net_same_ua
+           coalesce(n.same_ua, 1) AS net_same_ua, pa.page_gap_median, pa.page_gap_cv, pa.page_gap_max,
+           pa.self_referral_share
     FROM agg a
     JOIN per_min p USING (client_id)
+    LEFT JOIN pages pa USING (client_id)
     LEFT JOIN ip i ON i.site = a.site AND i.client_ip IS NOT DISTINCT FROM a.client_ip
     LEFT JOIN nets n ON n.site = a.site AND n.net IS NOT DISTINCT FROM ({_network("a.client_ip")})
                     AND n.user_agent IS NOT DISTINCT FROM a.user_agent
@@ -135,6 +167,10 @@ def model_inputs(raw: pl.DataFrame) -> pl.DataFrame:
         ip_user_agents_log=log1p("ip_user_agents"),
         net_clients_log=log1p("net_clients"),
         net_same_ua_log=log1p("net_same_ua"),
+        page_gap_median_log=pl.col("page_gap_median").log1p().fill_null(-1),
+        page_gap_cv=pl.col("page_gap_cv").fill_nan(None).fill_null(-1),
+        page_gap_max_log=pl.col("page_gap_max").log1p().fill_null(-1),
+        log_pages=log1p("pages"),
     )
     return out.with_columns([pl.col(f).cast(pl.Float64).fill_null(-1) for f in FEATURES])
 

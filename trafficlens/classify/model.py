@@ -1,8 +1,15 @@
-"""The learned behaviour classifier: human / crawler / scraper / agent from client features.
+"""The learned behaviour classifiers.
 
-Trained on labelled simulated traffic (`trafficlens train`), persisted in the package as a joblib
-file with a JSON metadata file beside it (features, versions, training data, cross-validated
-scores, feature importances). Loading refuses a model whose features differ from the code's.
+- The classifier: human / crawler / scraper / agent from every client feature.
+- The navigation model: whether a browser visit of a few pages or more is automated, from
+  NAV_FEATURES alone (time on each page, longest read, self-referred page views, pages). Those do
+  not depend on what the site serves, so it still reads a site unlike the simulated ones fairly,
+  where the classifier, which also weighs page sizes, assets and page types, can be thrown.
+
+Both are trained on labelled simulated traffic (`trafficlens train`) and persisted in the package
+as joblib files with one JSON metadata file beside them (features, versions, training data,
+cross-validated scores, feature importances). Loading refuses models whose features differ from
+the code's.
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from trafficlens.classify.behaviour import FEATURES
+from trafficlens.classify.behaviour import FEATURES, NAV_FEATURES, NAV_MIN_PAGES
 from trafficlens.errors import TrafficlensError
 
 CLASSES = ("human", "crawler", "scraper", "agent")
 MODEL_FILE = "behaviour.joblib"
+NAV_FILE = "navigation.joblib"
 META_FILE = "behaviour.json"
 
 
@@ -33,24 +41,42 @@ def model_dir() -> Path:
     return Path(str(resources.files("trafficlens") / "models"))
 
 
+def _nav_rows(feats: pl.DataFrame) -> np.ndarray:
+    """Clients the navigation model reads: NAV_MIN_PAGES page views or more."""
+    return (feats["log_pages"].to_numpy() >= np.log1p(NAV_MIN_PAGES)) & (feats["page_gap_cv"].to_numpy() >= 0)
+
+
 @dataclass
 class BehaviourModel:
     estimator: object
     meta: dict
+    navigation: object | None = None
 
     @property
     def classes(self) -> list[str]:
         return list(self.meta["classes"])
 
     def predict(self, feats: pl.DataFrame) -> pl.DataFrame:
-        """`client_id, b_class, b_proba, b_human_proba, b_reasons` for each row of `feats`."""
+        """`client_id, b_class, b_proba, b_human_proba, b_reasons, b_nav_proba, b_nav_reasons` for
+        each row of `feats`; the navigation columns are null where it does not read the client."""
         if feats.height == 0:
             return pl.DataFrame(schema={"client_id": pl.String, "b_class": pl.String, "b_proba": pl.Float64,
-                                        "b_human_proba": pl.Float64, "b_reasons": pl.List(pl.String)})
+                                        "b_human_proba": pl.Float64, "b_reasons": pl.List(pl.String),
+                                        "b_nav_proba": pl.Float64, "b_nav_reasons": pl.List(pl.String)})
         x = feats.select(FEATURES).to_numpy().astype(np.float64)
         proba = self.estimator.predict_proba(x)  # type: ignore[attr-defined]
         classes = np.array(self.classes)
         best = proba.argmax(axis=1)
+        nav = np.full(feats.height, np.nan)
+        nav_reasons: list[list[str]] = [[] for _ in range(feats.height)]
+        rows = _nav_rows(feats)
+        if self.navigation is not None and rows.any():
+            sub = feats.filter(pl.Series(rows))
+            p = self.navigation.predict_proba(sub.select(NAV_FEATURES).to_numpy().astype(np.float64))  # type: ignore[attr-defined]
+            nav[rows] = p[:, 1]
+            info = self.meta["navigation"]
+            for i, r in zip(np.flatnonzero(rows), explain(sub, self.meta, cols=NAV_FEATURES, importance=info["importance"])):
+                nav_reasons[i] = r
         return pl.DataFrame(
             {
                 "client_id": feats["client_id"],
@@ -58,17 +84,20 @@ class BehaviourModel:
                 "b_proba": proba[np.arange(len(best)), best],
                 "b_human_proba": proba[:, self.classes.index("human")],
                 "b_reasons": explain(feats, self.meta),
+                "b_nav_proba": pl.Series(nav).fill_nan(None),
+                "b_nav_reasons": nav_reasons,
             },
-            schema_overrides={"b_reasons": pl.List(pl.String)},
+            schema_overrides={"b_reasons": pl.List(pl.String), "b_nav_reasons": pl.List(pl.String)},
         )
 
 
-def explain(feats: pl.DataFrame, meta: dict, top: int = 3) -> list[list[str]]:
+def explain(feats: pl.DataFrame, meta: dict, top: int = 3, cols: tuple[str, ...] = FEATURES,
+            importance: dict[str, float] | None = None) -> list[list[str]]:
     """The features that set each client furthest apart from typical human traffic, weighted by
     the model's permutation importance: `behaviour:asset_per_page=0.00` and the like."""
     ref = meta["human_reference"]  # feature -> (median, iqr) over human clients in training
-    imp = meta["importance"]
-    cols = [f for f in FEATURES if imp.get(f, 0) > 0]
+    imp = importance if importance is not None else meta["importance"]
+    cols = tuple(f for f in cols if imp.get(f, 0) > 0)
     if not cols:
         return [[] for _ in range(feats.height)]
     x = feats.select(cols).to_numpy().astype(np.float64)
@@ -88,8 +117,8 @@ def load_model(folder: Path | None = None) -> BehaviourModel:
     import joblib
 
     d = folder or model_dir()
-    meta_path, model_path = d / META_FILE, d / MODEL_FILE
-    if not meta_path.exists() or not model_path.exists():
+    meta_path, model_path, nav_path = d / META_FILE, d / MODEL_FILE, d / NAV_FILE
+    if not meta_path.exists() or not model_path.exists() or not nav_path.exists():
         raise ModelError(f"no behaviour model in {d}; run `trafficlens train` to build one")
     meta = json.loads(meta_path.read_text())
     if list(meta.get("features", [])) != list(FEATURES):
@@ -99,7 +128,9 @@ def load_model(folder: Path | None = None) -> BehaviourModel:
             f"the behaviour model in {d} was trained on other features (missing {missing or 'none'}, "
             f"extra {extra or 'none'}); run `trafficlens train` to rebuild it"
         )
-    return BehaviourModel(joblib.load(model_path), meta)
+    if list(meta.get("navigation", {}).get("features", [])) != list(NAV_FEATURES):
+        raise ModelError(f"the navigation model in {d} was trained on other features; run `trafficlens train` to rebuild it")
+    return BehaviourModel(joblib.load(model_path), meta, joblib.load(nav_path))
 
 
 def candidates() -> dict[str, object]:
@@ -125,8 +156,10 @@ def candidates() -> dict[str, object]:
 
 def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds: int = 5,
         only: str | None = None) -> dict:
-    """Fit each candidate on `train` (FEATURES + `label`, one row per client), keep the best by
-    cross-validated macro-F1, and write it with its metadata. Returns the metadata."""
+    """Fit each candidate on `train` (FEATURES + `label`, one row per client, and `identity` if
+    known), keep the best by cross-validated macro-F1, fit the navigation model on the browser
+    visits (identity `none`) of NAV_MIN_PAGES pages or more, and write both with their metadata.
+    Returns the metadata."""
     import joblib
     import sklearn
     from sklearn.base import clone
@@ -157,6 +190,7 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
     sub = np.random.default_rng(0).choice(len(y), size=min(len(y), 4000), replace=False)
     pi = permutation_importance(est, x[sub], y[sub], scoring="f1_macro", n_repeats=3, random_state=0)
     importance = {f: float(max(v, 0.0)) for f, v in zip(FEATURES, pi.importances_mean)}
+    navigation, nav_meta = _fit_navigation(data, folds)
     human = data.filter(pl.col("label") == "human").select(FEATURES)
     ref = {}
     for f in FEATURES:
@@ -172,6 +206,7 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
         "cross_validation": {"folds": int(cv.get_n_splits()), "grouped_by": "training log", "scores": scores},
         "importance": importance,
         "human_reference": ref,
+        "navigation": nav_meta,
         "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "polars": pl.__version__,
                      "python": platform.python_version()},
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -179,5 +214,48 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
     d = out or model_dir()
     d.mkdir(parents=True, exist_ok=True)
     joblib.dump(est, d / MODEL_FILE, compress=3)
+    joblib.dump(navigation, d / NAV_FILE, compress=3)
     (d / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     return meta
+
+
+NAV_THRESHOLD = 0.8  # navigation probability that makes a browser visit automated (see fit)
+
+
+def _fit_navigation(data: pl.DataFrame, folds: int) -> tuple[object, dict]:
+    """The navigation model: browser visits, automated or not, from NAV_FEATURES alone."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+
+    rows = data.filter(pl.Series(_nav_rows(data)))
+    if "identity" in rows.columns:
+        rows = rows.filter(pl.col("identity") == "none")
+    x = rows.select(NAV_FEATURES).to_numpy().astype(np.float64)
+    y = (rows["label"] != "human").to_numpy()
+    # Leaves of five or more: the forest's probabilities stay graded, so one threshold means
+    # the same on every site.
+    est = RandomForestClassifier(n_estimators=300, min_samples_leaf=5, class_weight="balanced", n_jobs=-1,
+                                 random_state=0)
+    groups = rows["group"].to_numpy() if "group" in rows.columns else np.arange(len(y)) % folds
+    cv = StratifiedGroupKFold(n_splits=min(folds, len(set(groups))), shuffle=True, random_state=0)
+    p = cross_val_predict(est, x, y, cv=cv, groups=groups, method="predict_proba")[:, 1]
+    flag = p >= NAV_THRESHOLD
+    est.fit(x, y)
+    sub = np.random.default_rng(0).choice(len(y), size=min(len(y), 4000), replace=False)
+    pi = permutation_importance(est, x[sub], y[sub], scoring="balanced_accuracy", n_repeats=3, random_state=0)
+    meta = {
+        "model": "random_forest",
+        "features": list(NAV_FEATURES),
+        "min_pages": NAV_MIN_PAGES,
+        "threshold": NAV_THRESHOLD,
+        "visits": int(len(y)),
+        "automated_visits": int(y.sum()),
+        # At the threshold, out of fold: what share of people it would call automated, and what
+        # share of automation it finds.
+        "cross_validation": {"folds": int(cv.get_n_splits()), "grouped_by": "training log",
+                             "human_flagged": float(flag[~y].mean()) if (~y).any() else 0.0,
+                             "automated_found": float(flag[y].mean()) if y.any() else 0.0},
+        "importance": {f: float(max(v, 0.0)) for f, v in zip(NAV_FEATURES, pi.importances_mean)},
+    }
+    return est, meta

@@ -18,7 +18,7 @@ import polars as pl
 
 from trafficlens.classify.agents import STR_LIST, Catalogue, load_catalogue, match_user_agents
 from trafficlens.classify.behaviour import FEATURES, client_features, session_features_sql
-from trafficlens.classify.model import load_model
+from trafficlens.classify.model import NAV_THRESHOLD, load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
 from trafficlens.classify.threats import (
     ThreatConfig, client_threats, load_attack_rules, request_matches, request_threat_summary, robots_violations,
@@ -317,6 +317,8 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFram
     claim takes the class its behaviour shows. Declared and verified agents keep theirs. An
     undeclared agent (a real browser completing tasks at machine pace) is taken to be AI-driven:
     that is what agentic browsers are; the threat layer overrides this for attack automation.
+    A browser visit the classifier leaves human is still automated when the navigation model,
+    which reads only how it moves from page to page, is sure of it: an `undeclared` scraper.
     """
     df = labelled.join(pred, on="client_id", how="left")
     has = pl.col("b_class").is_not_null()
@@ -333,19 +335,28 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFram
     )
     empty = pl.lit([], STR_LIST)
     agentic = flips & (pl.col("b_class") == "agent")
+    nav = browser & ~flips & (pl.col("b_nav_proba").fill_null(0) >= pl.lit(NAV_THRESHOLD))
+    nav_verdict = pl.concat_list(
+        pl.concat_str(pl.lit("behaviour:navigation:"), pl.col("b_nav_proba").round(2).cast(pl.String)),
+        pl.col("b_nav_reasons"),
+    )
     return df.with_columns(
-        actor_class=pl.when(flips | spoofed).then(pl.col("b_class")).otherwise(pl.col("actor_class")),
-        automated=pl.col("automated") | flips,
-        identity=pl.when(flips).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
-        purpose=pl.when(agentic).then(pl.lit("ai_agent")).when(flips).then(pl.lit("unknown")).otherwise(pl.col("purpose")),
+        actor_class=pl.when(flips | spoofed).then(pl.col("b_class")).when(nav).then(pl.lit("scraper"))
+        .otherwise(pl.col("actor_class")),
+        automated=pl.col("automated") | flips | nav,
+        identity=pl.when(flips | nav).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
+        purpose=pl.when(agentic).then(pl.lit("ai_agent")).when(flips | nav).then(pl.lit("unknown"))
+        .otherwise(pl.col("purpose")),
         ai_driven=pl.col("ai_driven") | agentic,
-        confidence=pl.when(browser).then(pl.col("b_proba")).otherwise(pl.col("confidence")),
+        confidence=pl.when(nav).then(pl.col("b_nav_proba")).when(browser).then(pl.col("b_proba"))
+        .otherwise(pl.col("confidence")),
         reasons=pl.concat_list(
             "reasons",
             pl.when(browser | spoofed).then(verdict).otherwise(empty),
             pl.when(agentic).then(pl.lit(["behaviour:agentic_browser"], STR_LIST)).otherwise(empty),
+            pl.when(nav).then(nav_verdict).otherwise(empty),
         ),
-    ).drop("b_class", "b_proba", "b_human_proba", "b_reasons")
+    ).drop("b_class", "b_proba", "b_human_proba", "b_reasons", "b_nav_proba", "b_nav_reasons")
 
 
 def robots_tokens(labelled: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
