@@ -63,4 +63,5 @@ def train(out: Path | None = None, seeds: tuple[int, ...] = TRAIN_SEEDS, days: i
     desc = (f"trafficlens simulate: {len(seeds)} logs (seeds {', '.join(map(str, seeds))}; site kinds {kinds} "
             f"in turn; {days} days, scale {scale}); {data.height:,} clients labelled by the class most of "
             f"their lines truly have")
-    return fit(data.select(*FEATURES, "label", "group", "identity"), description=desc, out=out, only=only)
+    return fit(data.select("client_id", *FEATURES, "label", "group", "identity"), description=desc, out=out,
+               only=only)
