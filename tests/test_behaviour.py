@@ -122,3 +122,18 @@ def test_page_features_see_through_beacons_and_count_self_referrals(tmp_path: Pa
     assert c["page_gap_max_log"] == pytest.approx(math.log1p(40.0))
     assert c["gap_median_log"] == pytest.approx(math.log1p(2.0))  # every request: the beacons set the pace
     assert c["self_referral_share"] == pytest.approx(1 / 5)
+
+
+def test_train_cli_writes_both_models(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    r = CliRunner().invoke(main, ["train", "--out", str(out), "--days", "1", "--scale", "0.1",
+                                  "--model", "random_forest"])
+    assert r.exit_code == 0, r.output
+    assert "kept random_forest" in r.output and "navigation model:" in r.output
+    m = load_model(out)
+    nav = m.meta["navigation"]
+    assert m.navigation is not None and nav["visits"] > 0 and nav["threshold"] == 0.8
+    assert set(nav["monotonic"]) == set(nav["features"])
+    (out / "navigation.joblib").unlink()
+    with pytest.raises(ModelError, match="no behaviour model"):
+        load_model(out)

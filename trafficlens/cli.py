@@ -272,6 +272,11 @@ def train(out: str | None, days: int, scale: float, only: str | None, progress: 
     cv = meta["cross_validation"]["scores"]
     scores = ", ".join(f"{k} {v['macro_f1']:.3f}" for k, v in cv.items())
     click.echo(f"kept {meta['model']} ({meta['clients']:,} clients; cross-validated macro-F1: {scores})")
+    nav = meta["navigation"]
+    ncv = nav["cross_validation"]
+    click.echo(f"navigation model: {nav['visits']:,} browser visits of {nav['min_pages']}+ pages; at "
+               f"{nav['threshold']} it flags {ncv['human_flagged']:.1%} of people's and finds "
+               f"{ncv['automated_found']:.1%} of automated ones (out of fold)")
 
 
 def _emit(text: str, out: str | None, what: str) -> None:
