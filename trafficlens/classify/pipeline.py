@@ -355,7 +355,7 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFram
             pl.when(browser | spoofed).then(verdict).otherwise(empty),
             pl.when(agentic).then(pl.lit(["behaviour:agentic_browser"], STR_LIST)).otherwise(empty),
             pl.when(nav).then(nav_verdict).otherwise(empty),
-        ),
+        ).list.unique(maintain_order=True),  # both models may name the same feature
     ).drop("b_class", "b_proba", "b_human_proba", "b_reasons", "b_nav_proba", "b_nav_reasons")
 
 
