@@ -63,6 +63,13 @@ def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
+def _where(*terms: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A `WHERE` clause of the terms (`sql with one ?`, value) whose value is given, and its
+    parameters; None, an empty string and an empty list mean "any" (False is a value)."""
+    given = [(sql, v) for sql, v in terms if v is not None and v != "" and v != []]
+    return ("WHERE " + " AND ".join(sql for sql, _ in given)) if given else "", [v for _, v in given]
+
+
 def _limit(limit: int) -> int:
     if limit < 1:
         raise LakeError(f"limit {limit}: give a positive number of rows")
@@ -141,35 +148,17 @@ def search_clients(
     bad = [t for t in threats if t not in THREATS]
     if bad:
         raise LakeError(f"threat {bad[0]!r}: choose from {', '.join(THREATS)}")
-    conds, params = [], []
-    if address and address.strip():
-        conds.append("contains(client_ip, ?)")
-        params.append(address.strip())
-    if user_agent and user_agent.strip():
-        conds.append("contains(lower(user_agent), ?)")
-        params.append(user_agent.strip().lower())
-    if classes:
-        conds.append("list_contains(?::VARCHAR[], actor_class)")
-        params.append(list(classes))
-    if threats:
-        conds.append("list_has_any(threats, ?::VARCHAR[])")
-        params.append(list(threats))
-    if malicious is not None:
-        conds.append("malicious = ?")
-        params.append(malicious)
-    if ai_driven is not None:
-        conds.append("ai_driven = ?")
-        params.append(ai_driven)
-    if sites:
-        conds.append("list_contains(?::VARCHAR[], site)")
-        params.append(list(sites))
-    if since is not None:
-        conds.append("last_seen >= ?")
-        params.append(_day_start(since))
-    if until is not None:
-        conds.append("first_seen < ?")
-        params.append(_day_start(until) + timedelta(days=1))
-    where = ("WHERE " + " AND ".join(conds)) if conds else ""
+    where, params = _where(
+        ("contains(client_ip, ?)", (address or "").strip()),
+        ("contains(lower(user_agent), ?)", (user_agent or "").strip().lower()),
+        ("list_contains(?::VARCHAR[], actor_class)", list(classes)),
+        ("list_has_any(threats, ?::VARCHAR[])", list(threats)),
+        ("malicious = ?", malicious),
+        ("ai_driven = ?", ai_driven),
+        ("list_contains(?::VARCHAR[], site)", list(sites)),
+        ("last_seen >= ?", None if since is None else _day_start(since)),
+        ("first_seen < ?", None if until is None else _day_start(until) + timedelta(days=1)),
+    )
     lk = _lake(lake)
     if not lk.has_table("clients"):
         return _empty(SEARCH_COLUMNS)
@@ -290,26 +279,14 @@ def top_paths(
 
     `since` and `until` are days, both inclusive (UTC), as in `Report`.
     """
-    conds, params = [], []
-    if operator is not None:
-        conds.append("operator = ?")
-        params.append(operator)
-    if agent is not None:
-        conds.append("agent = ?")
-        params.append(agent)
-    if since is not None:
-        conds.append("ts >= ?")
-        params.append(_day_start(since))
-    if until is not None:
-        conds.append("ts < ?")
-        params.append(_day_start(until) + timedelta(days=1))
-    if sites:
-        conds.append("list_contains(?::VARCHAR[], site)")
-        params.append(list(sites))
-    if classes:
-        conds.append("list_contains(?::VARCHAR[], actor_class)")
-        params.append(list(classes))
-    where = ("WHERE " + " AND ".join(conds)) if conds else ""
+    where, params = _where(
+        ("operator = ?", operator),
+        ("agent = ?", agent),
+        ("ts >= ?", None if since is None else _day_start(since)),
+        ("ts < ?", None if until is None else _day_start(until) + timedelta(days=1)),
+        ("list_contains(?::VARCHAR[], site)", list(sites)),
+        ("list_contains(?::VARCHAR[], actor_class)", list(classes)),
+    )
     lk = _lake(lake)
     cols = ("path", "page_type", "requests", "share", "clients", "status_2xx", "status_3xx", "status_4xx", "status_5xx")
     if not lk.has_table("requests"):
