@@ -32,6 +32,13 @@ MODEL_FILE = "behaviour.joblib"
 NAV_FILE = "navigation.joblib"
 META_FILE = "behaviour.json"
 
+# The navigation probability that makes a browser visit automated: out of fold, on simulated
+# traffic, it flags under 2% of people's visits of five pages or more.
+NAV_THRESHOLD = 0.8
+# +1: the probability of automation can only rise with the feature; -1: only fall; 0: free.
+NAV_MONOTONIC = {"page_gap_median_log": -1, "page_gap_cv": 0, "page_gap_max_log": -1, "self_referral_share": 1,
+                 "log_pages": 1}
+
 
 class ModelError(TrafficlensError):
     """The behaviour model is missing or does not fit this version's features."""
@@ -223,13 +230,6 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
     (d / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     return meta
 
-
-# The navigation probability that makes a browser visit automated: out of fold, on simulated
-# traffic, it flags under 2% of people's visits of five pages or more.
-NAV_THRESHOLD = 0.8
-# +1: the probability of automation can only rise with the feature; -1: only fall; 0: free.
-NAV_MONOTONIC = {"page_gap_median_log": -1, "page_gap_cv": 0, "page_gap_max_log": -1, "self_referral_share": 1,
-                 "log_pages": 1}
 
 
 def _fit_navigation(data: pl.DataFrame, folds: int) -> tuple[object, dict]:
