@@ -137,3 +137,43 @@ def test_train_cli_writes_both_models(tmp_path: Path) -> None:
     (out / "navigation.joblib").unlink()
     with pytest.raises(ModelError, match="no behaviour model"):
         load_model(out)
+
+
+def _cohort_frames(rows: list[tuple[str, str, float]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Browser clients (site, user agent, navigation probability), left human by the classifier."""
+    ids = [f"c{i}" for i in range(len(rows))]
+    labelled = pl.DataFrame({
+        "client_id": ids, "site": [r[0] for r in rows], "user_agent": [r[1] for r in rows],
+        "requests": [40] * len(rows), "identity": ["none"] * len(rows), "actor_class": ["human"] * len(rows),
+        "automated": [False] * len(rows), "purpose": ["human"] * len(rows), "ai_driven": [False] * len(rows),
+        "confidence": [None] * len(rows), "reasons": [["ua:browser"]] * len(rows),
+    }, schema_overrides={"confidence": pl.Float64})
+    pred = pl.DataFrame({
+        "client_id": ids, "b_class": ["human"] * len(rows), "b_proba": [0.9] * len(rows),
+        "b_human_proba": [0.9] * len(rows), "b_reasons": [[]] * len(rows),
+        "b_nav_proba": [r[2] for r in rows], "b_nav_reasons": [["behaviour:page_gap_cv=0.30"]] * len(rows),
+    }, schema_overrides={"b_reasons": pl.List(pl.String)})
+    return labelled, pred
+
+
+def test_a_campaign_cohort_lends_its_prior_to_its_borderline_visits() -> None:
+    from trafficlens.classify.pipeline import combine_behaviour
+
+    rows = ([("a", "X", 0.95)] * 30 + [("a", "X", 0.7)] * 10      # a campaign: most of its visits found
+            + [("a", "Y", 0.9)] + [("a", "Y", 0.7)] * 39          # people, one bot among them
+            + [("b", "X", 0.7)] * 5)                               # the same build on another site
+    labelled, pred = _cohort_frames(rows)
+    out = combine_behaviour(labelled, pred, nav_prior=0.4).sort(pl.col("client_id").str.slice(1).cast(pl.Int64))
+    auto = out["automated"].to_list()
+    assert all(auto[:30]) and all(auto[30:40]), "the campaign's borderline visits join it"
+    assert auto[40] and not any(auto[41:80]), "a cohort of people lends no suspicion, and keeps its one bot"
+    assert not any(auto[80:]), "five visits elsewhere are too few to say anything"
+    cohort = out.row(35, named=True)
+    assert cohort["identity"] == "undeclared" and cohort["actor_class"] == "scraper"
+    # (30 found + 20 visits' worth of the 0.4 prior) / (40 + 20) = 0.63; 0.7 read against it: 0.86.
+    assert "behaviour:navigation:0.7" in cohort["reasons"] and "behaviour:cohort:0.63" in cohort["reasons"]
+    assert cohort["confidence"] == pytest.approx(0.858, abs=0.002)
+    assert "behaviour:cohort:0.63" not in out.row(0, named=True)["reasons"], "found on its own: no cohort reason"
+    # Without the training prior nothing is read against a cohort.
+    plain = combine_behaviour(labelled, pred)
+    assert plain["automated"].sum() == 31

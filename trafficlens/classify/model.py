@@ -63,6 +63,12 @@ class BehaviourModel:
     def classes(self) -> list[str]:
         return list(self.meta["classes"])
 
+    @property
+    def nav_prior(self) -> float | None:
+        """The share of automated visits among those the navigation model was trained on."""
+        info = self.meta.get("navigation") or {}
+        return info["automated_visits"] / info["visits"] if info.get("visits") else None
+
     def predict(self, feats: pl.DataFrame) -> pl.DataFrame:
         """`client_id, b_class, b_proba, b_human_proba, b_reasons, b_nav_proba, b_nav_reasons` for
         each row of `feats`; the navigation columns are null where it does not read the client."""

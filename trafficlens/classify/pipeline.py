@@ -269,7 +269,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
             final = labelled
             if model is not None:
                 stage(f"behaviour model on {feats.height:,} clients")
-                final = combine_behaviour(labelled, model.predict(feats))
+                final = combine_behaviour(labelled, model.predict(feats), model.nav_prior)
             request_matches(con, rules)
             if detect_threats:
                 stage("attack patterns and behavioural threats")
@@ -307,9 +307,12 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
 FLIP_MIN_PROBA = 0.7  # the model's probability of "not human" that overrules a browser user agent
 FLIP_MIN_REQUESTS = 3  # ... for a client with at least this many requests
 FLIP_FEW_PROBA = 0.85  # ... and for one with fewer
+# How many visits' worth of the navigation model's training share of automation a user agent's
+# own share on a site is weighed against: a handful of visits says little about a campaign.
+COHORT_WEIGHT = 20
 
 
-def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFrame:
+def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame, nav_prior: float | None = None) -> pl.DataFrame:
     """Identity labels + the behaviour model's verdict -> labels, each change with its reasons.
 
     The model decides only where the user agent does not: a browser user agent (identity
@@ -319,6 +322,12 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFram
     that is what agentic browsers are; the threat layer overrides this for attack automation.
     A browser visit the classifier leaves human is still automated when the navigation model,
     which reads only how it moves from page to page, is sure of it: an `undeclared` scraper.
+
+    A campaign runs many visits from one browser build. `nav_prior` is the share of automated
+    visits the navigation model learnt from; where, on one site, more of the visits with one user
+    agent than that are already found automated, their share is the better prior for the others,
+    and the navigation probability of each is read against it (never the other way: a cohort of
+    people can hide a bot).
     """
     df = labelled.join(pred, on="client_id", how="left")
     has = pl.col("b_class").is_not_null()
@@ -336,10 +345,32 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFram
     empty = pl.lit([], STR_LIST)
     agentic = flips & (pl.col("b_class") == "agent")
     nav = browser & ~flips & (pl.col("b_nav_proba").fill_null(0) >= pl.lit(NAV_THRESHOLD))
+    df = df.with_columns(_cohort=pl.lit(None, pl.Float64), _nav_p=pl.col("b_nav_proba"))
+    if nav_prior is not None and 0 < nav_prior < 1:
+        read = browser & pl.col("b_nav_proba").is_not_null()
+        cohorts = (
+            df.filter(read).group_by("site", "user_agent")
+            .agg(_n=pl.len(), _found=(flips | nav).sum())
+            .with_columns(_cohort=(pl.col("_found") + COHORT_WEIGHT * nav_prior) / (pl.col("_n") + COHORT_WEIGHT))
+        )
+        prior_odds = nav_prior / (1 - nav_prior)
+        ratio = (pl.col("_cohort") / (1 - pl.col("_cohort")) / prior_odds).clip(lower_bound=1.0)
+        odds = pl.col("b_nav_proba") / (1 - pl.col("b_nav_proba")) * ratio
+        df = (
+            df.drop("_cohort").join(cohorts.select("site", "user_agent", "_cohort"), on=["site", "user_agent"],
+                                    how="left", nulls_equal=True)
+            .with_columns(_nav_p=pl.when(read & ~flips & ~nav & (pl.col("_cohort") > nav_prior))
+                          .then(odds / (1 + odds)).otherwise(pl.col("b_nav_proba")))
+        )
+    by_cohort = browser & ~flips & ~nav & (pl.col("_nav_p").fill_null(0) >= pl.lit(NAV_THRESHOLD))
     nav_verdict = pl.concat_list(
         pl.concat_str(pl.lit("behaviour:navigation:"), pl.col("b_nav_proba").round(2).cast(pl.String)),
+        pl.when(by_cohort).then(pl.concat_list(pl.concat_str(pl.lit("behaviour:cohort:"),
+                                                             pl.col("_cohort").round(2).cast(pl.String))))
+        .otherwise(pl.lit([], STR_LIST)),
         pl.col("b_nav_reasons"),
     )
+    nav = nav | by_cohort
     return df.with_columns(
         actor_class=pl.when(flips | spoofed).then(pl.col("b_class")).when(nav).then(pl.lit("scraper"))
         .otherwise(pl.col("actor_class")),
@@ -348,7 +379,7 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFram
         purpose=pl.when(agentic).then(pl.lit("ai_agent")).when(flips | nav).then(pl.lit("unknown"))
         .otherwise(pl.col("purpose")),
         ai_driven=pl.col("ai_driven") | agentic,
-        confidence=pl.when(nav).then(pl.col("b_nav_proba")).when(browser).then(pl.col("b_proba"))
+        confidence=pl.when(nav).then(pl.col("_nav_p")).when(browser).then(pl.col("b_proba"))
         .otherwise(pl.col("confidence")),
         reasons=pl.concat_list(
             "reasons",
@@ -356,7 +387,7 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFram
             pl.when(agentic).then(pl.lit(["behaviour:agentic_browser"], STR_LIST)).otherwise(empty),
             pl.when(nav).then(nav_verdict).otherwise(empty),
         ).list.unique(maintain_order=True),  # both models may name the same feature
-    ).drop("b_class", "b_proba", "b_human_proba", "b_reasons", "b_nav_proba", "b_nav_reasons")
+    ).drop("b_class", "b_proba", "b_human_proba", "b_reasons", "b_nav_proba", "b_nav_reasons", "_cohort", "_nav_p")
 
 
 def robots_tokens(labelled: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
