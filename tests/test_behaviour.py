@@ -177,3 +177,14 @@ def test_a_campaign_cohort_lends_its_prior_to_its_borderline_visits() -> None:
     # Without the training prior nothing is read against a cohort.
     plain = combine_behaviour(labelled, pred)
     assert plain["automated"].sum() == 31
+
+
+def test_a_near_tie_between_candidates_goes_to_the_random_forest() -> None:
+    from trafficlens.classify.model import choose
+
+    def s(**f1: float) -> dict[str, dict]:
+        return {n: {"macro_f1": v} for n, v in f1.items()}
+
+    assert choose(s(hist_gradient_boosting=0.994, random_forest=0.991, logistic_regression=0.88)) == "random_forest"
+    assert choose(s(hist_gradient_boosting=0.990, random_forest=0.980)) == "hist_gradient_boosting"
+    assert choose(s(logistic_regression=0.9)) == "logistic_regression"
