@@ -2,6 +2,7 @@
 
     python benchmarks/eval_behaviour.py             # figures; exit 1 when a target is missed
     python benchmarks/eval_behaviour.py --json out.json
+    python benchmarks/eval_behaviour.py --train-seeds 111-116   # a model trained on other seeds
 
 - Simulated traffic with seeds the model never saw (EVAL_SEEDS), one log per site kind:
   client-level macro-F1 over human / crawler / scraper / agent (target >= 0.95).
@@ -41,6 +42,7 @@ from trafficlens.ingest import ingest  # noqa: E402
 from trafficlens.simulate import simulate  # noqa: E402
 
 EXTERNAL = Path(os.environ.get("TRAFFICLENS_EXTERNAL", ROOT.parent / "shared" / "external"))
+MODEL: Path | None = None  # the package's model unless --train-seeds trains another
 TARGETS = {"sim_macro_f1": 0.95, "hackers_automated": 0.90, "iliou_moderate_bacc": 0.90, "iliou_advanced_bacc": 0.70}
 
 
@@ -54,7 +56,7 @@ def simulated(work: Path, out: dict, days: int, scale: float) -> None:
         sim = simulate(log, days=days, seed=seed, scale=scale, site_kind=kind, ranges_out=ranges, progress=False)
         lake = work / f"eval-lake-{seed}"
         ingest([str(log)], lake, progress=False)
-        classify(lake, ranges_dir=ranges, progress=False)
+        classify(lake, ranges_dir=ranges, progress=False, model_dir=MODEL)
         ev = evaluate(lake, sim.truth_path)
         c = ev.clients["actor_class"]
         f1s.append(c["macro_f1"])
@@ -76,7 +78,7 @@ def hackers(work: Path, out: dict) -> None:
         return
     lake = work / "hackers"
     ingest([str(log)], lake, progress=False)
-    classify(lake, progress=False)
+    classify(lake, progress=False, model_dir=MODEL)
     c = pl.read_parquet(lake / "clients" / "*.parquet")
     per_ip = c.group_by("client_ip").agg(pl.col("automated").any(), pl.col("reasons").first())
     out["hackers_addresses"] = per_ip.height
@@ -115,7 +117,7 @@ def iliou(work: Path, out: dict) -> None:
     pages.write_text("- {page_type: api, path: '^/storage/'}\n" + default_rules_path().read_text(), encoding="utf-8")
     lake = work / "iliou"
     ingest([str(log)], lake, progress=False)
-    classify(lake, progress=False, pages=pages)
+    classify(lake, progress=False, pages=pages, model_dir=MODEL)
     c = pl.read_parquet(lake / "clients" / "*.parquet").group_by("client_ip").agg(pl.col("automated").any())
     auto = dict(zip(c["client_ip"].to_list(), c["automated"].to_list()))
     for kind in ("moderate", "advanced"):
@@ -143,7 +145,7 @@ def elastic(work: Path, out: dict) -> None:
         return
     lake = work / "elastic"
     ingest([str(log)], lake, progress=False)
-    classify(lake, progress=False)
+    classify(lake, progress=False, model_dir=MODEL)
     r = pl.scan_parquet(str(lake / "requests" / "*" / "*.parquet"))
     out["elastic_mix"] = r.group_by("actor_class").len().sort("len", descending=True).collect().rows()
     c = pl.read_parquet(lake / "clients" / "*.parquet")
@@ -194,10 +196,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--skip-sim", action="store_true")
+    ap.add_argument("--train-seeds", metavar="A-B|A,B,...",
+                    help="first train a model on these simulated seeds (not the shipped model's), and evaluate it")
     args = ap.parse_args(argv)
     out: dict = {}
+    global MODEL
     with tempfile.TemporaryDirectory(prefix="tl-eval-b-") as tmp:
         work = Path(tmp)
+        if args.train_seeds:
+            from trafficlens.classify.training import train
+
+            a, sep, b = args.train_seeds.partition("-")
+            seeds = tuple(range(int(a), int(b) + 1)) if sep else tuple(int(x) for x in args.train_seeds.split(","))
+            if set(seeds) & set(EVAL_SEEDS):
+                ap.error(f"training seeds must not include the evaluation seeds {EVAL_SEEDS}")
+            MODEL = work / "model"
+            meta = train(out=MODEL, seeds=seeds, days=args.days, scale=args.scale, progress=False)
+            print(f"model trained on seeds {', '.join(map(str, seeds))}: kept {meta['model']}")
         if not args.skip_sim:
             simulated(work, out, args.days, args.scale)
         hackers(work, out)

@@ -227,13 +227,14 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
              progress: bool | None = None, catalogue: Catalogue | None = None,
              pages: str | Path | None = None, behaviour: bool = True, threats: str | Path | None = None,
              robots: str | Path | None = None, attack_rules: str | Path | None = None, detect_threats: bool = True,
-             memory_limit: str = "4GB") -> ClassifySummary:
+             memory_limit: str = "4GB", model_dir: str | Path | None = None) -> ClassifySummary:
     """Label every event of the lake and (re)write requests, sessions and clients.
 
     `behaviour=False` labels from identity alone and `detect_threats=False` skips the threat
     layer (training uses both to compute features).
     `ranges_dir` defaults to the folder `trafficlens ranges update` fills; without either, claims
-    stay `declared`. Re-running replaces the three tables whole, atomically.
+    stay `declared`. `model_dir` is a folder `trafficlens train --out` wrote (default: the
+    package's model). Re-running replaces the three tables whole, atomically.
     """
     from trafficlens import ranges as R
 
@@ -251,7 +252,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
     rules = load_attack_rules(attack_rules) if detect_threats else []
     cfg = ThreatConfig.load(threats)
     stage = _Stages(progress)
-    model = None if not behaviour else load_model()
+    model = None if not behaviour else load_model(None if model_dir is None else Path(model_dir))
     with store.locked():
         con = connect(store)
         tx = store.begin()
