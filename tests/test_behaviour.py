@@ -134,9 +134,20 @@ def test_train_cli_writes_both_models(tmp_path: Path) -> None:
     nav = m.meta["navigation"]
     assert m.navigation is not None and nav["visits"] > 0 and nav["threshold"] == 0.8
     assert set(nav["monotonic"]) == set(nav["features"])
+    # classify and analyze use it when asked to.
+    log = tmp_path / "a.log"
+    simulate(log, days=1, seed=41, scale=0.05)
+    lake = tmp_path / "lake"
+    r = CliRunner().invoke(main, ["analyze", str(log), "--lake", str(lake), "--model-dir", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert pl.read_parquet(lake / "clients" / "*.parquet").height > 0
     (out / "navigation.joblib").unlink()
     with pytest.raises(ModelError, match="no behaviour model"):
         load_model(out)
+    r = CliRunner().invoke(main, ["classify", "--lake", str(lake), "--model-dir", str(out)])
+    assert r.exit_code != 0 and "no behaviour model" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["classify", "--lake", str(lake), "--model-dir", str(tmp_path / "none")])
+    assert r.exit_code != 0 and "no such folder" in r.output
 
 
 def _cohort_frames(rows: list[tuple[str, str, float]]) -> tuple[pl.DataFrame, pl.DataFrame]:

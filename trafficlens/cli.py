@@ -126,6 +126,8 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                      help="The site's robots.txt: record the automated clients that fetch what it disallows."),
         click.option("--threats", "threats_file", type=click.Path(dir_okay=False),
                      help="Threat thresholds (YAML of name: value) instead of the defaults."),
+        click.option("--model-dir", type=click.Path(file_okay=False),
+                     help="A behaviour model `trafficlens train --out` wrote, instead of the shipped one."),
     ]
     for opt in reversed(options):
         fn = opt(fn)
@@ -133,7 +135,7 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, robots: str | None,
-                  threats_file: str | None, progress: bool | None) -> Any:
+                  threats_file: str | None, progress: bool | None, model_dir: str | None = None) -> Any:
     from pathlib import Path
 
     from trafficlens.classify.pipeline import classify as run
@@ -141,8 +143,10 @@ def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | No
     for opt, value in (("--pages", pages), ("--robots", robots), ("--threats", threats_file)):
         if value and not Path(value).is_file():
             raise click.ClickException(f"{opt} {value}: no such file")
+    if model_dir and not Path(model_dir).is_dir():
+        raise click.ClickException(f"--model-dir {model_dir}: no such folder")
     return run(lake, ranges_dir=ranges_dir, rdns=rdns, progress=progress, pages=pages, robots=robots,
-               threats=threats_file)
+               threats=threats_file, model_dir=model_dir)
 
 
 @main.command()
@@ -151,7 +155,7 @@ def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | No
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
 def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, robots: str | None,
-             threats_file: str | None, progress: bool | None) -> None:
+             threats_file: str | None, model_dir: str | None, progress: bool | None) -> None:
     """Label every request: who it is (human, crawler, scraper, agent), who runs it, and whether
     it is who it claims to be. Writes requests, sessions and clients.
 
@@ -160,8 +164,9 @@ def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, r
     \b
         trafficlens classify --lake lake
         trafficlens classify --lake lake --ranges ./ranges --rdns
+        trafficlens classify --lake lake --model-dir ./my-model
     """
-    summary = _run_classify(lake, ranges_dir, rdns, pages, robots, threats_file, progress)
+    summary = _run_classify(lake, ranges_dir, rdns, pages, robots, threats_file, progress, model_dir)
     click.echo(f"classified {summary.lake}: {summary.describe()}")
 
 
@@ -172,7 +177,7 @@ def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, r
 @click.option("--top", default=10, show_default=True, help="Rows in each top list.")
 @friendly
 def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool, pages: str | None,
-            robots: str | None, threats_file: str | None, **kw: Any) -> None:
+            robots: str | None, threats_file: str | None, model_dir: str | None, **kw: Any) -> None:
     """Ingest logs, classify them and summarise the traffic: the main job.
 
     Example:
@@ -185,7 +190,7 @@ def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool
 
     summary = _run_ingest(paths, **kw)
     _echo_summary(summary)
-    result = _run_classify(kw["lake"], ranges_dir, rdns, pages, robots, threats_file, kw.get("progress"))
+    result = _run_classify(kw["lake"], ranges_dir, rdns, pages, robots, threats_file, kw.get("progress"), model_dir)
     click.echo(f"classified: {result.describe()}")
     click.echo(render_summary(summarize(summary.lake, top=top)))
     lake_arg = "" if kw["lake"] == default_lake() else f" --lake {kw['lake']}"
