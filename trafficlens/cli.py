@@ -257,7 +257,7 @@ def evaluate(lake: str, truth: str, log_path: str | None, as_json: bool) -> None
 @click.option("--days", default=7, show_default=True, help="Days of simulated traffic per training log.")
 @click.option("--scale", default=1.0, show_default=True, help="Volume of each training log.")
 @click.option("--model", "only", type=click.Choice(["hist_gradient_boosting", "random_forest", "logistic_regression"]),
-              help="Fit only this estimator (default: compare all, keep the best).")
+              help="Fit only this estimator (default: compare all, keep the best; a near tie goes to the random forest).")
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
 def train(out: str | None, days: int, scale: float, only: str | None, progress: bool | None) -> None:
