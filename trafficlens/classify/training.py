@@ -15,7 +15,10 @@ from trafficlens.classify.behaviour import FEATURES
 from trafficlens.classify.model import fit
 
 SITE_KINDS = ("shop", "media", "travel")
-TRAIN_SEEDS = (101, 102, 103, 104, 105, 106)
+# Four sets of six logs. Models trained on one set alone differed on real traffic by 0.05 in
+# balanced accuracy from set to set (benchmarks/eval_behaviour.py --train-seeds); the navigation
+# model, with a few thousand visits per set, most of all.
+TRAIN_SEEDS = tuple(s for first in (101, 111, 121, 131) for s in range(first, first + 6))
 EVAL_SEEDS = (901, 902, 903)
 
 
