@@ -124,6 +124,30 @@ def test_page_features_see_through_beacons_and_count_self_referrals(tmp_path: Pa
     assert c["self_referral_share"] == pytest.approx(1 / 5)
 
 
+def test_byte_range_fetches_of_one_file_count_as_one_fetch(tmp_path: Path) -> None:
+    """A browser's PDF viewer reads a document in byte ranges (206), a dozen in a few seconds:
+    one read, not a burst of pages. A file fetched only in ranges counts once too."""
+    ua = "Mozilla/5.0 (Windows NT 6.2; WOW64; rv:27.0) Gecko/20100101 Firefox/27.0"
+    ref = "https://www.google.es/url?q=https://site.example/docs/talk.pdf"
+    lines = [(0, "/docs/talk.pdf", 200, ref), (1, "/favicon.ico", 200, "-")]
+    lines += [(2 + 3 * k, "/docs/talk.pdf", 206, ref) for k in range(16)]
+    lines += [(60 + 2 * k, "/media/clip.mp4", 206, "-") for k in range(10)]
+    text = "".join(
+        f'198.51.100.7 - - [06/Oct/2025:12:{s // 60:02d}:{s % 60:02d} +0000] "GET {p} HTTP/1.1" {st} 65536 "{r}" "{ua}"\n'
+        for s, p, st, r in lines
+    )
+    log = tmp_path / "access.log"
+    log.write_text(text)
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, detect_threats=False, progress=False)
+    c = pl.read_parquet(lake / "clients" / "*.parquet").row(0, named=True)
+    assert c["requests"] == len(lines)  # the lake keeps every request
+    assert c["log_requests"] == pytest.approx(math.log1p(3))  # the PDF, the favicon, the clip
+    assert c["log_pages"] == pytest.approx(math.log1p(1))
+    assert c["actor_class"] == "human", c["reasons"]
+
+
 def test_train_cli_writes_both_models(tmp_path: Path) -> None:
     out = tmp_path / "model"
     r = CliRunner().invoke(main, ["train", "--out", str(out), "--days", "1", "--scale", "0.1",

@@ -51,7 +51,23 @@ def client_features_sql(table: str = "sessionised") -> str:
     mix = ",\n".join(f"avg((page_type = '{m}')::INT) AS mix_{m}" for m in MIX)
     net = _network("client_ip")
     return f"""
-    WITH r AS (
+    WITH
+    -- A PDF or video viewer fetches one file in byte ranges (206), often dozens in a few
+    -- seconds: that is one read of one document, not a burst of page views. A range fetch only
+    -- counts where its session has no other request for the path, and then only the first.
+    ranged AS (
+        SELECT * FROM {table} WHERE status = 206
+        QUALIFY row_number() OVER (PARTITION BY session_id, path ORDER BY ts, source, line_no) = 1
+    ),
+    src AS (
+        SELECT * FROM {table} WHERE status IS DISTINCT FROM 206
+        UNION ALL BY NAME
+        SELECT * FROM ranged g WHERE NOT EXISTS (
+            SELECT 1 FROM {table} x
+            WHERE x.session_id = g.session_id AND x.path IS NOT DISTINCT FROM g.path
+              AND x.status IS DISTINCT FROM 206)
+    ),
+    r AS (
         SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method, status, bytes,
                referer, page_type, host,
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS gap,
@@ -59,7 +75,7 @@ def client_features_sql(table: str = "sessionised") -> str:
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS gap_all,
                regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host,
                page_type IN ({html}) AS is_html
-        FROM {table}
+        FROM src
     ),
     per_min AS (
         SELECT client_id, max(n) AS max_per_min
