@@ -192,3 +192,22 @@ def test_robots_groups_follow_rfc_9309() -> None:
     g = parse_robots("User-agent: GPTBot\nUser-agent: CCBot\nDisallow: /\n\nUser-agent: *\nAllow: /\n# c\n")
     assert [x.agents for x in g] == [["gptbot", "ccbot"], ["*"]]
     assert g[0].rules == [(False, "/")] and g[1].rules == [(True, "/")]
+
+
+def test_attack_automation_is_not_taken_for_an_ai_agent() -> None:
+    """A browser user agent the behaviour model called an agentic browser, whose request probes
+    wp-login.php, is attack automation: the AI-agent guess is withdrawn, and says so."""
+    from trafficlens.classify.pipeline import combine_threats
+
+    labelled = pl.DataFrame({
+        "client_id": ["probe", "errand"], "agent": [None, None], "identity": ["undeclared"] * 2,
+        "actor_class": ["agent"] * 2, "automated": [True] * 2, "purpose": ["ai_agent"] * 2,
+        "ai_driven": [True] * 2, "threats": [[], []],
+        "reasons": [["ua:browser", "behaviour:agentic_browser"]] * 2,
+    }, schema_overrides={"agent": pl.String, "threats": pl.List(pl.String)})
+    found = pl.DataFrame({"client_id": ["probe"], "threat": ["admin_probe"], "reason": ["attack:admin-wp-login"]})
+    out = {r["client_id"]: r for r in combine_threats(labelled, found).iter_rows(named=True)}
+    probe, errand = out["probe"], out["errand"]
+    assert (probe["actor_class"], probe["ai_driven"], probe["purpose"], probe["malicious"]) == ("agent", False, "unknown", True)
+    assert "threat:attack_automation_not_ai_agent" in probe["reasons"] and "attack:admin-wp-login" in probe["reasons"]
+    assert (errand["ai_driven"], errand["purpose"], errand["malicious"]) == (True, "ai_agent", False)

@@ -411,6 +411,10 @@ THREAT_CLASS = {
     "abusive_scraping": ("scraper", "unknown"),
 }
 AUTOMATED_THREATS = (*THREAT_CLASS, "dos", "ua_rotation", "bad_user_agent")
+# Attacks: a client making them is attack automation, whatever else it looks like. An exploit or
+# a probe of wp-login.php is not an AI agent doing a user's errand.
+ATTACK_THREATS = ("credential_stuffing", "card_testing", "fake_signup", "vuln_scan", "sensitive_file",
+                  "path_traversal", "sqli", "xss", "backdoor", "admin_probe")
 
 
 def combine_threats(labelled: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
@@ -418,8 +422,9 @@ def combine_threats(labelled: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame
 
     A threat that only automation shows makes the client automated; one that defines a class
     (stuffing, card testing and fake sign-ups are agents; scanning is a crawler; scraping a
-    scraper) sets it for a client the user agent did not name. Attack automation is not taken for
-    an AI agent: the agentic-browser guess is withdrawn with a reason.
+    scraper) sets it for a client the user agent did not name. Attack automation (any threat in
+    ATTACK_THREATS) is not taken for an AI agent: the agentic-browser guess is withdrawn with a
+    reason, and the purpose becomes unknown.
     """
     empty = pl.lit([], STR_LIST)
     per = found.group_by("client_id").agg(
@@ -438,14 +443,12 @@ def combine_threats(labelled: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame
         klass = pl.when(hit).then(pl.lit(k)).otherwise(klass)
         purpose = pl.when(hit).then(pl.lit(p)).otherwise(purpose)
     auto_hit = pl.col("_threats").list.eval(pl.element().is_in(list(AUTOMATED_THREATS))).list.any()
-    attack_agent = pl.col("_threats").list.eval(
-        pl.element().is_in(["credential_stuffing", "card_testing", "fake_signup"])
-    ).list.any()
-    withdrawn = attack_agent & pl.col("reasons").list.contains("behaviour:agentic_browser")
+    attacks = pl.col("_threats").list.eval(pl.element().is_in(list(ATTACK_THREATS))).list.any()
+    withdrawn = attacks & pl.col("reasons").list.contains("behaviour:agentic_browser")
     malicious = threats.list.eval(pl.element() != "robots_violation").list.any()
     return df.with_columns(
         actor_class=klass,
-        purpose=purpose,
+        purpose=pl.when(withdrawn & (purpose == "ai_agent")).then(pl.lit("unknown")).otherwise(purpose),
         automated=pl.col("automated") | auto_hit,
         identity=pl.when(auto_hit & (pl.col("identity") == "none")).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
         ai_driven=pl.when(withdrawn).then(False).otherwise(pl.col("ai_driven")),
