@@ -151,9 +151,14 @@ def test_byte_range_fetches_of_one_file_count_as_one_fetch(tmp_path: Path) -> No
 def test_train_cli_writes_both_models(tmp_path: Path) -> None:
     out = tmp_path / "model"
     r = CliRunner().invoke(main, ["train", "--out", str(out), "--days", "1", "--scale", "0.1",
-                                  "--model", "random_forest"])
+                                  "--model", "random_forest", "--progress"])
     assert r.exit_code == 0, r.output
-    assert "kept random_forest" in r.output and "navigation model:" in r.output
+    assert "kept random_forest" in r.stdout and "navigation model:" in r.stdout
+    # The progress line names each stage of the job, on stderr.
+    for stage in ("train: log 1 of 24 (shop, seed 101): simulating", "log 24 of 24", "cross-validating random_forest",
+                  "fitting random_forest", "the navigation model"):
+        assert stage in r.stderr, stage
+    assert "train:" not in r.stdout
     m = load_model(out)
     nav = m.meta["navigation"]
     assert m.navigation is not None and nav["visits"] > 0 and nav["threshold"] == 0.8

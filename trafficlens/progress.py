@@ -58,3 +58,23 @@ class Progress:
         if self.enabled and self._last:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+
+
+class Stages:
+    """One line naming the stage of a long job and the time so far, redrawn in place on a
+    terminal; silent otherwise."""
+
+    def __init__(self, label: str, enabled: bool | None = None) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r{self.label}: {what} ({time.perf_counter() - self.t0:.1f}s)\x1b[K")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()

@@ -59,13 +59,18 @@ def client_features_sql(table: str = "sessionised") -> str:
         SELECT * FROM {table} WHERE status = 206
         QUALIFY row_number() OVER (PARTITION BY session_id, path ORDER BY ts, source, line_no) = 1
     ),
+    -- Of those files, the ones the session also fetched whole (joined on the few ranged ones).
+    whole AS (
+        SELECT DISTINCT x.session_id, x.path
+        FROM {table} x JOIN (SELECT DISTINCT session_id, path FROM ranged) g
+          ON x.session_id = g.session_id AND x.path IS NOT DISTINCT FROM g.path
+        WHERE x.status IS DISTINCT FROM 206
+    ),
     src AS (
         SELECT * FROM {table} WHERE status IS DISTINCT FROM 206
         UNION ALL BY NAME
-        SELECT * FROM ranged g WHERE NOT EXISTS (
-            SELECT 1 FROM {table} x
-            WHERE x.session_id = g.session_id AND x.path IS NOT DISTINCT FROM g.path
-              AND x.status IS DISTINCT FROM 206)
+        SELECT g.* FROM ranged g ANTI JOIN whole w
+          ON g.session_id = w.session_id AND g.path IS NOT DISTINCT FROM w.path
     ),
     r AS (
         SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method, status, bytes,

@@ -26,6 +26,7 @@ import polars as pl
 
 from trafficlens.classify.behaviour import FEATURES, NAV_FEATURES, NAV_MIN_PAGES
 from trafficlens.errors import TrafficlensError
+from trafficlens.progress import Stages
 
 CLASSES = ("human", "crawler", "scraper", "agent")
 MODEL_FILE = "behaviour.joblib"
@@ -182,7 +183,7 @@ def choose(scores: dict[str, dict]) -> str:
 
 
 def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds: int = 5,
-        only: str | None = None) -> dict:
+        only: str | None = None, stage: Stages | None = None) -> dict:
     """Fit each candidate on `train` (FEATURES + `label`, one row per client, and `identity` if
     known), keep the best by cross-validated macro-F1 (`choose`), fit the navigation model on the browser
     visits (identity `none`) of NAV_MIN_PAGES pages or more, and write both with their metadata.
@@ -209,7 +210,9 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
     models = candidates()
     if only:
         models = {only: models[only]}
-    for name, est in models.items():
+    stage = stage or Stages("train", False)
+    for i, (name, est) in enumerate(models.items(), 1):
+        stage(f"cross-validating {name} ({i} of {len(models)}, {len(y):,} clients)")
         t0 = time.perf_counter()
         pred = cross_val_predict(clone(est), x, y, cv=cv, groups=groups)
         scores[name] = {
@@ -218,10 +221,12 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
             "seconds": round(time.perf_counter() - t0, 1),
         }
     best = choose(scores)
+    stage(f"fitting {best} on every client, and its feature importance")
     est = clone(models[best]).fit(x, y)
     sub = np.random.default_rng(0).choice(len(y), size=min(len(y), 4000), replace=False)
     pi = permutation_importance(est, x[sub], y[sub], scoring="f1_macro", n_repeats=3, random_state=0)
     importance = {f: float(max(v, 0.0)) for f, v in zip(FEATURES, pi.importances_mean)}
+    stage("the navigation model")
     navigation, nav_meta = _fit_navigation(data, folds)
     human = data.filter(pl.col("label") == "human").select(FEATURES)
     ref = {}

@@ -8,7 +8,6 @@ joins the labels back onto every request and writes the tables, streaming and pa
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from trafficlens.classify.threats import (
     ThreatConfig, client_threats, load_attack_rules, request_matches, request_threat_summary, robots_violations,
 )
 from trafficlens.errors import LakeError
+from trafficlens.progress import Stages
 from trafficlens.store import Lake, connect
 
 SESSION_GAP_MINUTES = 30  # DESIGN.md: a session ends after 30 minutes without a request
@@ -55,24 +55,6 @@ class ClassifySummary:
             f"{self.requests:,} requests, {self.sessions:,} sessions, {self.clients:,} clients "
             f"({self.user_agents:,} distinct user agents; {ranges}); {self.seconds:.1f}s"
         )
-
-
-class _Stages:
-    """One line per stage on a terminal, silent otherwise."""
-
-    def __init__(self, enabled: bool | None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.t0 = time.perf_counter()
-
-    def __call__(self, what: str) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\rclassify: {what} ({time.perf_counter() - self.t0:.1f}s)\x1b[K")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
 
 
 def ai_range_files(catalogue: Catalogue) -> set[str]:
@@ -198,11 +180,11 @@ def _client_sql() -> str:
 
 
 def label_lake_clients(con: duckdb.DuckDBPyConnection, ranges: pl.DataFrame | None, rdns: bool,
-                       catalogue: Catalogue, stage: _Stages | None = None) -> tuple[pl.DataFrame, int]:
+                       catalogue: Catalogue, stage: Stages | None = None) -> tuple[pl.DataFrame, int]:
     """Every client of the events view with its identity labels; also the distinct user agents."""
     from trafficlens import ranges as R
 
-    stage = stage or _Stages(False)
+    stage = stage or Stages("classify", False)
     stage("grouping clients")
     clients = con.sql(_client_sql()).pl()
     uas = clients["user_agent"].unique()
@@ -251,7 +233,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
     page_sql = page_type_sql(page_rules), page_type_sql(page_rules, what="endpoint")
     rules = load_attack_rules(attack_rules) if detect_threats else []
     cfg = ThreatConfig.load(threats)
-    stage = _Stages(progress)
+    stage = Stages("classify", progress)
     model = None if not behaviour else load_model(None if model_dir is None else Path(model_dir))
     with store.locked():
         con = connect(store)

@@ -13,6 +13,7 @@ import polars as pl
 
 from trafficlens.classify.behaviour import FEATURES
 from trafficlens.classify.model import fit
+from trafficlens.progress import Stages
 
 SITE_KINDS = ("shop", "media", "travel")
 # Four sets of six logs. Models trained on one set alone differed on real traffic by 0.05 in
@@ -38,33 +39,46 @@ def labelled_clients(lake: Path, log: Path, truth: Path) -> pl.DataFrame:
 
 
 def simulated_set(seeds: tuple[int, ...], work: Path, days: int = 7, scale: float = 1.0,
-                  progress: bool | None = None) -> pl.DataFrame:
+                  progress: bool | None = None, stage: Stages | None = None) -> pl.DataFrame:
     """Client features + labels for simulated traffic, one log per seed (site kinds in turn)."""
     from trafficlens.classify.pipeline import classify
     from trafficlens.ingest import ingest
     from trafficlens.simulate import simulate
 
     frames = []
+    own = stage is None
+    stage = stage or Stages("train", progress)
     for i, seed in enumerate(seeds):
         kind = SITE_KINDS[i % len(SITE_KINDS)]
+        at = f"log {i + 1} of {len(seeds)} ({kind}, seed {seed})"
         log = work / f"sim-{kind}-{seed}.log"
         ranges = work / f"ranges-{seed}"
-        sim = simulate(log, days=days, seed=seed, scale=scale, site_kind=kind, ranges_out=ranges, progress=progress)
+        # One line for the whole job: the steps' own progress lines would overwrite it.
+        stage(f"{at}: simulating")
+        sim = simulate(log, days=days, seed=seed, scale=scale, site_kind=kind, ranges_out=ranges, progress=False)
         lake = work / f"lake-{seed}"
-        ingest([str(log)], lake, progress=progress)
-        classify(lake, ranges_dir=ranges, behaviour=False, detect_threats=False, progress=progress)
+        stage(f"{at}: ingesting")
+        ingest([str(log)], lake, progress=False)
+        stage(f"{at}: features")
+        classify(lake, ranges_dir=ranges, behaviour=False, detect_threats=False, progress=False)
         frames.append(labelled_clients(lake, log, Path(sim.truth_path)).with_columns(group=pl.lit(seed)))
+    if own:
+        stage.close()
     return pl.concat(frames, how="diagonal_relaxed")
 
 
 def train(out: Path | None = None, seeds: tuple[int, ...] = TRAIN_SEEDS, days: int = 7, scale: float = 1.0,
           progress: bool | None = None, only: str | None = None) -> dict:
     """Simulate the training traffic, fit the candidates, keep the best; returns its metadata."""
-    with tempfile.TemporaryDirectory(prefix="trafficlens-train-") as tmp:
-        data = simulated_set(seeds, Path(tmp), days=days, scale=scale, progress=progress)
-    kinds = ", ".join(SITE_KINDS)
-    desc = (f"trafficlens simulate: {len(seeds)} logs (seeds {', '.join(map(str, seeds))}; site kinds {kinds} "
-            f"in turn; {days} days, scale {scale}); {data.height:,} clients labelled by the class most of "
-            f"their lines truly have")
-    return fit(data.select("client_id", *FEATURES, "label", "group", "identity"), description=desc, out=out,
-               only=only)
+    stage = Stages("train", progress)
+    try:
+        with tempfile.TemporaryDirectory(prefix="trafficlens-train-") as tmp:
+            data = simulated_set(seeds, Path(tmp), days=days, scale=scale, stage=stage)
+        kinds = ", ".join(SITE_KINDS)
+        desc = (f"trafficlens simulate: {len(seeds)} logs (seeds {', '.join(map(str, seeds))}; site kinds {kinds} "
+                f"in turn; {days} days, scale {scale}); {data.height:,} clients labelled by the class most of "
+                f"their lines truly have")
+        return fit(data.select("client_id", *FEATURES, "label", "group", "identity"), description=desc, out=out,
+                   only=only, stage=stage)
+    finally:
+        stage.close()
