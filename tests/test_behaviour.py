@@ -94,6 +94,16 @@ def test_simulate_cli(tmp_path: Path) -> None:
     assert out.exists() and Path(str(out) + ".truth.parquet").exists()
 
 
+def _one_client(tmp_path: Path, text: str, **kw: object) -> dict:
+    """The clients-table row of a one-client log, after ingest and classify (with `kw`)."""
+    log = tmp_path / "access.log"
+    log.write_text(text)
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, progress=False, **kw)  # type: ignore[arg-type]
+    return pl.read_parquet(lake / "clients" / "*.parquet").row(0, named=True)
+
+
 def test_page_features_see_through_beacons_and_count_self_referrals(tmp_path: Path) -> None:
     """Time on a page is measured page to page, whatever the page's beacons do in between; a page
     view referred by the very page counts as a self-referral, a search engine's '/' does not."""
@@ -111,12 +121,7 @@ def test_page_features_see_through_beacons_and_count_self_referrals(tmp_path: Pa
         f'203.0.113.9 - - [06/Oct/2025:12:{s // 60:02d}:{s % 60:02d} +0000] "{m} {p} HTTP/1.1" 200 512 "{r}" "{ua}"\n'
         for s, m, p, r in lines
     )
-    log = tmp_path / "access.log"
-    log.write_text(text)
-    lake = tmp_path / "lake"
-    ingest([str(log)], lake, progress=False)
-    classify(lake, behaviour=False, detect_threats=False, progress=False)
-    c = pl.read_parquet(lake / "clients" / "*.parquet").row(0, named=True)
+    c = _one_client(tmp_path, text, behaviour=False, detect_threats=False)
     assert c["requests"] == len(lines)
     assert c["page_gap_median_log"] == pytest.approx(math.log1p(25.0))
     assert c["page_gap_max_log"] == pytest.approx(math.log1p(40.0))
@@ -136,12 +141,7 @@ def test_byte_range_fetches_of_one_file_count_as_one_fetch(tmp_path: Path) -> No
         f'198.51.100.7 - - [06/Oct/2025:12:{s // 60:02d}:{s % 60:02d} +0000] "GET {p} HTTP/1.1" {st} 65536 "{r}" "{ua}"\n'
         for s, p, st, r in lines
     )
-    log = tmp_path / "access.log"
-    log.write_text(text)
-    lake = tmp_path / "lake"
-    ingest([str(log)], lake, progress=False)
-    classify(lake, detect_threats=False, progress=False)
-    c = pl.read_parquet(lake / "clients" / "*.parquet").row(0, named=True)
+    c = _one_client(tmp_path, text, detect_threats=False)
     assert c["requests"] == len(lines)  # the lake keeps every request
     assert c["log_requests"] == pytest.approx(math.log1p(3))  # the PDF, the favicon, the clip
     assert c["log_pages"] == pytest.approx(math.log1p(1))

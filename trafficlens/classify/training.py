@@ -39,15 +39,15 @@ def labelled_clients(lake: Path, log: Path, truth: Path) -> pl.DataFrame:
 
 
 def simulated_set(seeds: tuple[int, ...], work: Path, days: int = 7, scale: float = 1.0,
-                  progress: bool | None = None, stage: Stages | None = None) -> pl.DataFrame:
-    """Client features + labels for simulated traffic, one log per seed (site kinds in turn)."""
+                  stage: Stages | None = None) -> pl.DataFrame:
+    """Client features + labels for simulated traffic, one log per seed (site kinds in turn);
+    `stage` is the caller's progress line (default: none)."""
     from trafficlens.classify.pipeline import classify
     from trafficlens.ingest import ingest
     from trafficlens.simulate import simulate
 
     frames = []
-    own = stage is None
-    stage = stage or Stages("train", progress)
+    stage = stage or Stages("train", False)
     for i, seed in enumerate(seeds):
         kind = SITE_KINDS[i % len(SITE_KINDS)]
         at = f"log {i + 1} of {len(seeds)} ({kind}, seed {seed})"
@@ -62,8 +62,6 @@ def simulated_set(seeds: tuple[int, ...], work: Path, days: int = 7, scale: floa
         stage(f"{at}: features")
         classify(lake, ranges_dir=ranges, behaviour=False, detect_threats=False, progress=False)
         frames.append(labelled_clients(lake, log, Path(sim.truth_path)).with_columns(group=pl.lit(seed)))
-    if own:
-        stage.close()
     return pl.concat(frames, how="diagonal_relaxed")
 
 
