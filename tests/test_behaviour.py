@@ -219,6 +219,23 @@ def test_a_campaign_cohort_lends_its_prior_to_its_borderline_visits() -> None:
     assert plain["automated"].sum() == 31
 
 
+def test_a_cohort_share_is_corrected_for_what_the_navigation_model_misses() -> None:
+    from trafficlens.classify.pipeline import combine_behaviour
+
+    rows = [("a", "X", 0.95)] * 24 + [("a", "X", 0.6)] * 16 + [("a", "Y", 0.9)] + [("a", "Y", 0.6)] * 39
+    labelled, pred = _cohort_frames(rows)
+    order = pl.col("client_id").str.slice(1).cast(pl.Int64)
+    raw = combine_behaviour(labelled, pred, nav_prior=0.4).sort(order)
+    # Found 24 of 40: (24 + 8) / 60 = 0.53; 0.6 read against it is 0.72, short of the threshold.
+    assert raw["automated"].to_list() == [True] * 24 + [False] * 16 + [True] + [False] * 39
+    # A model that finds 75% of automation and flags 1.5% of people: 24 found of 40 means
+    # (0.6 - 0.015) / 0.735 = 80% automated; (31.8 + 8) / 60 = 0.66, and 0.6 read against it is 0.82.
+    fixed = combine_behaviour(labelled, pred, nav_prior=0.4, nav_rates=(0.75, 0.015)).sort(order)
+    assert fixed["automated"].to_list() == [True] * 41 + [False] * 39, "the people's cohort stays as it was"
+    assert "behaviour:cohort:0.66" in fixed.row(30, named=True)["reasons"]
+    assert fixed.row(30, named=True)["confidence"] == pytest.approx(0.816, abs=0.002)
+
+
 def test_a_near_tie_between_candidates_goes_to_the_random_forest() -> None:
     from trafficlens.classify.model import choose
 

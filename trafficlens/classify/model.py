@@ -77,6 +77,12 @@ class BehaviourModel:
         info = self.meta.get("navigation") or {}
         return info["automated_visits"] / info["visits"] if info.get("visits") else None
 
+    @property
+    def nav_rates(self) -> tuple[float, float] | None:
+        """Out of fold at the threshold: (share of automated visits found, share of people flagged)."""
+        cv = (self.meta.get("navigation") or {}).get("cross_validation") or {}
+        return (cv["automated_found"], cv["human_flagged"]) if "automated_found" in cv else None
+
     def predict(self, feats: pl.DataFrame) -> pl.DataFrame:
         """`client_id, b_class, b_proba, b_human_proba, b_reasons, b_nav_proba, b_nav_reasons` for
         each row of `feats`; the navigation columns are null where it does not read the client."""

@@ -252,7 +252,7 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
             final = labelled
             if model is not None:
                 stage(f"behaviour model on {feats.height:,} clients")
-                final = combine_behaviour(labelled, model.predict(feats), model.nav_prior)
+                final = combine_behaviour(labelled, model.predict(feats), model.nav_prior, model.nav_rates)
             request_matches(con, rules)
             if detect_threats:
                 stage("attack patterns and behavioural threats")
@@ -295,7 +295,8 @@ FLIP_FEW_PROBA = 0.85  # ... and for one with fewer
 COHORT_WEIGHT = 20
 
 
-def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame, nav_prior: float | None = None) -> pl.DataFrame:
+def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame, nav_prior: float | None = None,
+                      nav_rates: tuple[float, float] | None = None) -> pl.DataFrame:
     """Identity labels + the behaviour model's verdict -> labels, each change with its reasons.
 
     The model decides only where the user agent does not: a browser user agent (identity
@@ -308,9 +309,11 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame, nav_prior: flo
 
     A campaign runs many visits from one browser build. `nav_prior` is the share of automated
     visits the navigation model learnt from; where, on one site, more of the visits with one user
-    agent than that are already found automated, their share is the better prior for the others,
-    and the navigation probability of each is read against it (never the other way: a cohort of
-    people can hide a bot).
+    agent than that are automated, their share is the better prior for the others, and the
+    navigation probability of each is read against it (never the other way: a cohort of people
+    can hide a bot). `nav_rates` = (share of automated visits found, share of people flagged), out
+    of fold in training: the share found in a cohort understates its automated share by the first
+    and overstates it by the second, and is corrected for both (the Rogan-Gladen estimate).
     """
     df = labelled.join(pred, on="client_id", how="left")
     has = pl.col("b_class").is_not_null()
@@ -334,7 +337,13 @@ def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame, nav_prior: flo
         cohorts = (
             df.filter(read).group_by("site", "user_agent")
             .agg(_n=pl.len(), _found=(flips | nav).sum())
-            .with_columns(_cohort=(pl.col("_found") + COHORT_WEIGHT * nav_prior) / (pl.col("_n") + COHORT_WEIGHT))
+        )
+        if nav_rates is not None and nav_rates[0] > nav_rates[1]:
+            found, false = nav_rates
+            share = ((pl.col("_found") / pl.col("_n") - false) / (found - false)).clip(0.0, 1.0)
+            cohorts = cohorts.with_columns(_found=share * pl.col("_n"))
+        cohorts = cohorts.with_columns(
+            _cohort=(pl.col("_found") + COHORT_WEIGHT * nav_prior) / (pl.col("_n") + COHORT_WEIGHT)
         )
         prior_odds = nav_prior / (1 - nav_prior)
         ratio = (pl.col("_cohort") / (1 - pl.col("_cohort")) / prior_odds).clip(lower_bound=1.0)
