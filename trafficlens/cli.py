@@ -205,7 +205,7 @@ def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool
               help="Log format to write.")
 @click.option("--days", default=7, show_default=True, help="Days of traffic.")
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same bytes).")
-@click.option("--scale", default=1.0, show_default=True, help="Volume multiplier (1 is about 50,000 lines a week).")
+@click.option("--scale", default=1.0, show_default=True, help="Volume multiplier (1 is about 120,000 lines a week).")
 @click.option("--site-kind", default="shop", show_default=True, type=click.Choice(["shop", "media", "travel"]))
 @click.option("--ranges-out", type=click.Path(file_okay=False),
               help="Also write the operators' range files the simulated bots come from (for --ranges).")

@@ -958,7 +958,7 @@ class _Sim:
                profile: np.ndarray | int, sess: np.ndarray, landing: np.ndarray, landing_ref: np.ndarray,
                nbrowse: np.ndarray, flow: np.ndarray, returning: np.ndarray,
                think: tuple[np.ndarray | float, np.ndarray | float] | None,
-               period: np.ndarray | None = None, sleep: tuple[np.ndarray, np.ndarray] | None = None,
+               period: np.ndarray | None = None, sleep: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                self_link: np.ndarray | float = 0.0, beacons: np.ndarray | None = None,
                favicon: bool = True, images: bool = True,
                browse_roles: Sequence[str] = ("listing", "product", "search", "home", "notfound"),
@@ -967,8 +967,9 @@ class _Sim:
         """Browser visits: pages (landing, browsing, then the flow's steps) with their assets.
 
         `think` = (median, sigma) of a person's seconds between pages (each a number or one per
-        session); else `sleep` = (low, high) per session, automation waiting a uniformly random
-        time between pages as evasive bots do; else `period` per session (seconds, regular) for
+        session); else `sleep` = (low, high, expo) per session, automation waiting a random time
+        between pages as evasive bots do: uniform in [low, high], or where `expo`, `low` plus an
+        exponential wait of the same mean (a Poisson pace: irregular, still never a long read); else `period` per session (seconds, regular) for
         automation driving a browser at its own pace. `self_link` is the chance that a browsing
         step follows a link to the page it is on (a person rarely does; a bot picking a random
         link on the page does as often as the page links to itself). `beacons` says which
@@ -1012,7 +1013,8 @@ class _Sim:
             gaps = np.clip(_lognormal(rng, np.where(sp, arrive[role], t_med), np.where(sp, 0.5, t_sig), n), 0.4, 1800)
         elif sleep is not None:
             # The page's load time, then the sleep; forms and redirects still take their own time.
-            gaps = rng.uniform(sleep[0][owner], sleep[1][owner]) + rng.uniform(0.2, 1.2, n)
+            low, high, expo = (a[owner] for a in sleep)
+            gaps = np.where(expo, low + rng.exponential((high - low) / 2), rng.uniform(low, high)) + rng.uniform(0.2, 1.2, n)
             gaps = np.where(special[role], arrive[role] * rng.uniform(0.5, 1.5, n), gaps)
         else:
             assert period is not None
@@ -1104,7 +1106,9 @@ class _Sim:
             landing = np.where(src == 1, R["product_utm"], landing)
             returning = np.zeros(n, dtype=bool)
         bounce = rng.random(n) < (0.38 if not ai else 0.3)
-        nbrowse = np.where(bounce, 1, 1 + np.minimum(rng.geometric(0.3, n), 25))
+        # Pages per visit follow the law of surfing (Huberman et al. 1998): an inverse Gaussian,
+        # most visits a few pages, a long tail of engaged readers going on for dozens.
+        nbrowse = np.where(bounce, 1, 1 + np.clip(np.round(rng.wald(3.3, 4.0, n)), 1, 120).astype(np.int64))
         flow = _choice(rng, n, [0, 1, 2, 3, 4], [0.8, 0.09, 0.045, 0.05, 0.015] if not ai
                        else [0.76, 0.12, 0.07, 0.04, 0.01])
         flow = np.where(bounce, 0, flow)
@@ -1298,6 +1302,7 @@ class _Sim:
         mimic = rng.random(n) < 0.35
         think = (22.0 * np.exp(0.35 * rng.standard_normal(n)), rng.uniform(0.6, 1.3, n))
         sess = day.sessions(sid, n)
+        expo = rng.random(n) < 0.4
         out = []
         for m in (~mimic, mimic):
             if not m.any():
@@ -1307,7 +1312,7 @@ class _Sim:
                 rng, starts=starts[m], ip=tuple(a[m] for a in ip), ua=ua[m], profile=prof, sess=sess[m],
                 landing=landing[m], landing_ref=np.full(k, -1), nbrowse=nbrowse[m], flow=np.zeros(k, dtype=np.int64),
                 returning=np.zeros(k, dtype=bool), think=(think[0][m], think[1][m]) if m is mimic else None,
-                sleep=None if m is mimic else (low[m], high[m]), self_link=self_link[m], beacons=np.ones(k, dtype=bool)))
+                sleep=None if m is mimic else (low[m], high[m], expo[m]), self_link=self_link[m], beacons=np.ones(k, dtype=bool)))
         return out
 
     def spoofed_crawler(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
@@ -1706,7 +1711,7 @@ def simulate(out: str | Path, *, fmt: str = "combined", days: int = 7, seed: int
     """Write a labelled synthetic access log to `out` and its truth to `<out>.truth.parquet`.
 
     Example: `simulate("sample.log.gz", days=7, seed=1, ranges_out="ranges/")`. `scale` multiplies
-    the volumes (1.0 is about 50,000 lines a week); the same arguments give the same bytes.
+    the volumes (1.0 is about 120,000 lines a week); the same arguments give the same bytes.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
