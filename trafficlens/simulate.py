@@ -968,8 +968,8 @@ class _Sim:
 
         `think` = (median, sigma) of a person's seconds between pages (each a number or one per
         session); else `sleep` = (low, high, expo) per session, automation waiting a random time
-        between pages as evasive bots do: uniform in [low, high], or where `expo`, `low` plus an
-        exponential wait of the same mean (a Poisson pace: irregular, still never a long read); else `period` per session (seconds, regular) for
+        between pages as evasive bots do: uniform in [low, high], or where `expo`, an exponential
+        wait of the same mean (a Poisson pace: irregular, still never a long read); else `period` per session (seconds, regular) for
         automation driving a browser at its own pace. `self_link` is the chance that a browsing
         step follows a link to the page it is on (a person rarely does; a bot picking a random
         link on the page does as often as the page links to itself). `beacons` says which
@@ -1014,7 +1014,7 @@ class _Sim:
         elif sleep is not None:
             # The page's load time, then the sleep; forms and redirects still take their own time.
             low, high, expo = (a[owner] for a in sleep)
-            gaps = np.where(expo, low + rng.exponential((high - low) / 2), rng.uniform(low, high)) + rng.uniform(0.2, 1.2, n)
+            gaps = np.where(expo, rng.exponential((low + high) / 2), rng.uniform(low, high)) + rng.uniform(0.2, 1.2, n)
             gaps = np.where(special[role], arrive[role] * rng.uniform(0.5, 1.5, n), gaps)
         else:
             assert period is not None
