@@ -257,7 +257,7 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
 def test_visit_lengths_have_a_long_tail_and_bots_pace_irregularly_too(tmp_path: Path) -> None:
     """People's visits run from one page to dozens (the law of surfing's long tail), and evasive
-    bots do not all sleep uniformly: some wait Poisson-like, irregular yet never a long read."""
+    bots do not all sleep uniformly: some wait Poisson-like, irregular yet seldom a long read."""
     s = simulate(tmp_path / "a.log", days=7, scale=1.0, seed=5, progress=False)
     truth = pl.read_parquet(s.truth_path)
     pages = truth.filter(pl.col("method") == "GET", ~pl.col("path").str.contains(r"^/(static|img|api)/|^/favicon\.ico$"))

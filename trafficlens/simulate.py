@@ -969,8 +969,8 @@ class _Sim:
         `think` = (median, sigma) of a person's seconds between pages (each a number or one per
         session); else `sleep` = (low, high, expo) per session, automation waiting a random time
         between pages as evasive bots do: uniform in [low, high], or where `expo`, an exponential
-        wait of the same mean (a Poisson pace: irregular, still never a long read); else `period` per session (seconds, regular) for
-        automation driving a browser at its own pace. `self_link` is the chance that a browsing
+        wait of the same mean (a Poisson pace: irregular, seldom a long read); else `period` per
+        session (seconds, regular) for automation driving a browser at its own pace. `self_link` is the chance that a browsing
         step follows a link to the page it is on (a person rarely does; a bot picking a random
         link on the page does as often as the page links to itself). `beacons` says which
         sessions run the site's analytics script (blockers stop it), where the site has one.
@@ -1285,7 +1285,9 @@ class _Sim:
         # Browser automation that passes for a visitor: a real browser (assets, favicon, scripts),
         # residential proxy or cloud addresses, and a random link of each page, now and then the
         # page's own. Most sleep a random few seconds to half a minute between pages (never a long
-        # read); a third copy a person's reading times too, and only their link choice shows.
+        # read), four in ten of them Poisson-like (an exponential wait: as irregular as a person,
+        # without the long reads); a third copy a person's reading times too, and only their link
+        # choice shows.
         # About one browser-looking visit in eight: bot reports count such evasive automation in
         # the tens of percent of all bad-bot traffic.
         n = _poisson(rng, 20 * self.scale, day.least)
