@@ -75,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["XDG_CACHE_HOME"] = str(work / "cache")
         sim = simulate(log, days=7, seed=args.seed, scale=args.scale, site_kind="shop", ranges_out=ranges,
                        progress=False)
-        lines = sum(1 for _ in open(log, "rb"))
-        out["lines"] = lines
+        lines = out["lines"] = sim.lines
         lake = work / "lake"
         t0 = time.perf_counter()
         ingest([str(log)], lake, progress=False)
