@@ -959,8 +959,8 @@ class _Sim:
                nbrowse: np.ndarray, flow: np.ndarray, returning: np.ndarray,
                think: tuple[np.ndarray | float, np.ndarray | float] | None,
                period: np.ndarray | None = None, sleep: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-               self_link: np.ndarray | float = 0.0, beacons: np.ndarray | None = None,
-               favicon: bool = True, images: bool = True,
+               self_link: np.ndarray | float = 0.0, back: np.ndarray | float = 0.0, back_cached: float = 0.0,
+               beacons: np.ndarray | None = None, favicon: bool = True, images: bool = True,
                browse_roles: Sequence[str] = ("listing", "product", "search", "home", "notfound"),
                browse_p: Sequence[float] = (0.33, 0.49, 0.12, 0.045, 0.015), second: str | None = None,
                status: dict[int, tuple[Sequence[int], Sequence[float]]] | None = None) -> dict[str, np.ndarray]:
@@ -972,7 +972,10 @@ class _Sim:
         wait of the same mean (a Poisson pace: irregular, seldom a long read); else `period` per
         session (seconds, regular) for automation driving a browser at its own pace. `self_link` is the chance that a browsing
         step follows a link to the page it is on (a person rarely does; a bot picking a random
-        link on the page does as often as the page links to itself). `beacons` says which
+        link on the page does as often as the page links to itself). `back` is the chance that a
+        browsing step goes back to the page two before (the list or results page, for its next
+        item), `back_cached` the share of those the browser shows from its cache without asking
+        the server: the next page then names the list as its referrer. `beacons` says which
         sessions run the site's analytics script (blockers stop it), where the site has one.
         """
         site = self.site
@@ -997,9 +1000,18 @@ class _Sim:
             if not dup.any():
                 break
             path[dup] = site.pick(rng, role[dup], skew=skew)
+        p_back = back[owner] if isinstance(back, np.ndarray) else np.full(n, float(back))
+        ret = (pos >= 2) & (pos < nb) & ~buys & (rng.random(n) < p_back)
+        ret &= ~np.roll(ret, 1)  # a step back follows a step forward
+        if ret.any():
+            src = np.where(ret, np.arange(n) - 2, np.arange(n))
+            for _ in range(8):  # L P1 L P2 L: every return lands on the first L (pointer doubling)
+                src = src[src]
+            path, role = path[src], role[src]
+        keep = ~(ret & (rng.random(n) < back_cached))
         p_self = self_link[owner] if isinstance(self_link, np.ndarray) else np.full(n, float(self_link))
         if p_self.any():
-            again = (pos > 0) & (pos < nb) & ~buys & (rng.random(n) < p_self)
+            again = (pos > 0) & (pos < nb) & ~buys & ~ret & (rng.random(n) < p_self)
             # The page again: carry the previous step's page forward (runs of repeats included).
             src = np.maximum.accumulate(np.where(again, 0, np.arange(n)))
             path, role = path[src], role[src]
@@ -1027,10 +1039,13 @@ class _Sim:
         pages = self.rows(n, ts=page_ts, ip=_take(ip, owner), ua=ua[owner], path=path, resp=(meth, st, by, rt),
                           profile=profile[owner] if isinstance(profile, np.ndarray) else profile, sess=sess[owner],
                           ref_ext=ref_ext, ref_path=ref_path)
+        # A page shown again from the browser's cache reaches no log, nor do its assets.
+        pages = {c: v[keep] for c, v in pages.items()}
 
         # Assets of each HTML page that loaded: css/js (and the favicon) on the first page of a
         # visit, then images; a returning visitor's cache answers 304 for css/js.
-        ok = self.r_html[role] & (st == 200) & (meth == GET)
+        shown = self.r_html[role] & (st == 200) & (meth == GET)
+        ok = shown & keep
         n_fixed = np.where(ok & (pos == 0), 4 + int(favicon), 0)
         per = np.array([_IMAGES.get(r, 0) for r in range(len(ROLE_NAMES))])[role]
         n_img = np.where(per < 0, rng.integers(3, 8, n), per) if images else np.zeros(n, dtype=np.int64)
@@ -1066,7 +1081,7 @@ class _Sim:
             # Beacons from each page until the next one opens (the last page: a while longer).
             last = np.append(owner[1:] != owner[:-1], True)
             stay = np.where(last, rng.uniform(5.0, 90.0, n) * US, np.roll(page_ts, -1) - page_ts) / US
-            nb_ = np.where(ok & beacons[owner], np.minimum(np.floor(np.maximum(stay - 0.5, 0) / period), 15) + 1, 0)
+            nb_ = np.where(shown & beacons[owner], np.minimum(np.floor(np.maximum(stay - 0.5, 0) / period), 15) + 1, 0)
             b_owner, b_pos = _expand(nb_.astype(np.int64))
             k = len(b_owner)
             b_path = np.full(k, site.off[R["beacon"]], dtype=np.int32)
@@ -1116,9 +1131,12 @@ class _Sim:
         # People read at their own pace, some steadily, some in fits and starts; now and then one
         # clicks the link to the page already open (the logo on the home page, a menu entry).
         think = (22.0 * np.exp(0.35 * rng.standard_normal(n)), rng.uniform(0.6, 1.3, n))
+        # They go back to the list for its next item: the back button is a third of what people do
+        # in a browser (Catledge & Pitkow 1995: 41%; Tauscher & Greenberg 1997: 30%; fewer since
+        # tabs), about half of it answered from the browser's cache.
         return self.browse(rng, starts=starts, ip=ip, ua=ua, profile=prof, sess=day.sessions(sid, n), landing=landing,
                            landing_ref=ref, nbrowse=nbrowse, flow=flow, returning=returning, think=think,
-                           self_link=0.005, beacons=rng.random(n) < 0.7)
+                           self_link=0.005, back=rng.beta(2.0, 5.0, n), back_cached=0.5, beacons=rng.random(n) < 0.7)
 
     def human_browsing(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
         weekly = (1.0, 1.0, 0.98, 0.97, 0.95, 0.9, 1.06)[day.weekday]
@@ -1259,10 +1277,12 @@ class _Sim:
         ua = self.agent_ua[rng.integers(0, len(self.agent_ua), n)]
         landing = np.where(rng.random(n) < 0.6, R["home"], R["search"])
         flow = _choice(rng, n, [FLOW_NAMES.index(f) for f in ("checkout", "agent_cart", "browse")], [0.45, 0.35, 0.2])
-        # Search, then the product pages it compares, then the purchase; a steady few seconds apart.
+        # Search, then the product pages it compares (back to the results between some), then the
+        # purchase; a steady few seconds apart.
         return [self.browse(rng, starts=starts, ip=ip, ua=ua, profile=prof, sess=day.sessions(sid, n), landing=landing,
                             landing_ref=np.full(n, -1), nbrowse=rng.integers(2, 6, n), flow=flow,
                             returning=np.zeros(n, dtype=bool), think=None, period=rng.uniform(0.8, 3.5, n),
+                            back=rng.uniform(0.0, 0.4, n), back_cached=0.3,
                             browse_roles=("product",), browse_p=(1.0,), second="search", beacons=np.ones(n, dtype=bool))]
 
     def headless_automation(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
@@ -1284,7 +1304,7 @@ class _Sim:
     def paced_bot(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
         # Browser automation that passes for a visitor: a real browser (assets, favicon, scripts),
         # residential proxy or cloud addresses, and a random link of each page, now and then the
-        # page's own. Most sleep a random few seconds to half a minute between pages (never a long
+        # page's own or the one back. Most sleep a random few seconds to half a minute between pages (never a long
         # read), four in ten of them Poisson-like (an exponential wait: as irregular as a person,
         # without the long reads); a third copy a person's reading times too, and only their link
         # choice shows.
@@ -1301,6 +1321,7 @@ class _Sim:
         high = low + rng.uniform(3.0, 35.0, n)
         nbrowse = rng.integers(6, 30, n)
         self_link = rng.uniform(0.03, 0.15, n)
+        back = rng.uniform(0.0, 0.15, n)  # the random link is now and then the one back
         mimic = rng.random(n) < 0.35
         think = (22.0 * np.exp(0.35 * rng.standard_normal(n)), rng.uniform(0.6, 1.3, n))
         sess = day.sessions(sid, n)
@@ -1314,7 +1335,8 @@ class _Sim:
                 rng, starts=starts[m], ip=tuple(a[m] for a in ip), ua=ua[m], profile=prof, sess=sess[m],
                 landing=landing[m], landing_ref=np.full(k, -1), nbrowse=nbrowse[m], flow=np.zeros(k, dtype=np.int64),
                 returning=np.zeros(k, dtype=bool), think=(think[0][m], think[1][m]) if m is mimic else None,
-                sleep=None if m is mimic else (low[m], high[m], expo[m]), self_link=self_link[m], beacons=np.ones(k, dtype=bool)))
+                sleep=None if m is mimic else (low[m], high[m], expo[m]), self_link=self_link[m], back=back[m],
+                beacons=np.ones(k, dtype=bool)))
         return out
 
     def spoofed_crawler(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
