@@ -129,6 +129,27 @@ def test_page_features_see_through_beacons_and_count_self_referrals(tmp_path: Pa
     assert c["self_referral_share"] == pytest.approx(1 / 5)
 
 
+def test_going_back_to_the_list_counts_as_a_return(tmp_path: Path) -> None:
+    """A person reading round a list goes back to it for the next item: re-requested (list,
+    item, list) or from the browser's cache, where the next item names the list as referrer
+    although another page was asked for last. A walk straight on has no returns."""
+    ua = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    site = "https://site.example"
+    (tmp_path / "back").mkdir(), (tmp_path / "walk").mkdir()
+    steps = [("/c/shoes", "https://www.google.com/"), ("/p/1", "/c/shoes"), ("/c/shoes", "/p/1"),
+             ("/p/2", "/c/shoes"), ("/p/3", "/c/shoes"), ("/p/4", "/p/3")]
+    text = "".join(
+        f'203.0.113.9 - - [06/Oct/2025:12:0{k}:00 +0000] "GET {p} HTTP/1.1" 200 512 '
+        f'"{r if r.startswith("http") else site + r}" "{ua}"\n' for k, (p, r) in enumerate(steps))
+    # Of pages 2 to 6, page 3 (the list again) and page 5 (from the list, shown from the cache
+    # after page 4) are returns; pages 2, 4 and 6 follow the page before.
+    assert _one_client(tmp_path / "back", text, behaviour=False, detect_threats=False)["return_share"] == 0.4
+    walk = "".join(
+        f'203.0.113.9 - - [06/Oct/2025:12:0{k}:00 +0000] "GET /p/{k} HTTP/1.1" 200 512 "{site}/p/{k - 1}" "{ua}"\n'
+        for k in range(1, 7))
+    assert _one_client(tmp_path / "walk", walk, behaviour=False, detect_threats=False)["return_share"] == 0.0
+
+
 def test_byte_range_fetches_of_one_file_count_as_one_fetch(tmp_path: Path) -> None:
     """A browser's PDF viewer reads a document in byte ranges (206), a dozen in a few seconds:
     one read, not a burst of pages. A file fetched only in ranges counts once too."""

@@ -25,13 +25,13 @@ FEATURES: tuple[str, ...] = (
     "status_3xx", "post_share", "head_share", "bad_request_share", "distinct_path_ratio", "depth_mean",
     "query_share", "night_share", "bytes_log", *[f"mix_{m}" for m in MIX], "ip_user_agents_log",
     "net_clients_log", "net_same_ua_log", "page_gap_median_log", "page_gap_cv", "page_gap_max_log",
-    "self_referral_share", "log_pages",
+    "self_referral_share", "log_pages", "return_share",
 )
 # How a browser moves from page to page, whatever the site: its pages, their sizes, assets and
 # beacons do not enter. The navigation model (`trafficlens.classify.model`) reads only these, so a
 # site unlike the simulated ones still gets a fair reading of its visitors' pace and link choice.
 NAV_FEATURES: tuple[str, ...] = (
-    "page_gap_median_log", "page_gap_cv", "page_gap_max_log", "self_referral_share", "log_pages",
+    "page_gap_median_log", "page_gap_cv", "page_gap_max_log", "self_referral_share", "log_pages", "return_share",
 )
 NAV_MIN_PAGES = 5  # fewer page views say too little about a visitor's pace
 
@@ -104,18 +104,41 @@ def client_features_sql(table: str = "sessionised") -> str:
     home AS (
         SELECT site, mode(ref_host) AS ref_home FROM r WHERE ref_host <> '' GROUP BY site
     ),
-    pg AS (
-        SELECT client_id,
-               epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS page_gap,
-               ref_host = coalesce(host, ref_home)
-               AND coalesce(nullif(regexp_extract(referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/')
-                   = path || coalesce('?' || query, '') AS self_ref
+    pg0 AS (
+        SELECT client_id, session_id, ts, source, line_no, path || coalesce('?' || query, '') AS page,
+               CASE WHEN ref_host = coalesce(host, ref_home) THEN coalesce(nullif(regexp_extract(
+                   referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/') END AS ref_page
         FROM r LEFT JOIN home USING (site) WHERE is_html AND method = 'GET'
+    ),
+    -- Back to the list: a person reads round a hub (a listing, search results), going back to it
+    -- for the next item: re-requested (A B A), or shown from the browser's cache, when the next
+    -- page names as its referrer a page the visit was on, or was sent from, before the one it
+    -- was just on (so do pages opened from one list in tabs). A bot following random links
+    -- names the page it was just on, and comes back only as often as a page links back.
+    seen AS (
+        SELECT session_id, v, min(ts) AS first_ts FROM (
+            SELECT session_id, page AS v, ts FROM pg0
+            UNION ALL
+            SELECT session_id, ref_page AS v, ts FROM pg0 WHERE ref_page IS NOT NULL
+        ) GROUP BY ALL
+    ),
+    pg1 AS (
+        SELECT client_id, session_id, ts, page, ref_page, epoch(ts) - lag(epoch(ts)) OVER w AS page_gap,
+               lag(page, 1) OVER w AS p1, lag(page, 2) OVER w AS p2
+        FROM pg0 WINDOW w AS (PARTITION BY session_id ORDER BY ts, source, line_no)
+    ),
+    pg AS (
+        SELECT g.client_id, g.page_gap, g.ref_page = g.page AS self_ref,
+               CASE WHEN g.p1 IS NOT NULL THEN
+                   coalesce(g.page = g.p2 AND g.page <> g.p1, false)
+                   OR coalesce(g.ref_page <> g.p1 AND s.first_ts < g.ts, false)
+               END AS back_step
+        FROM pg1 g LEFT JOIN seen s ON s.session_id = g.session_id AND s.v = g.ref_page
     ),
     pages AS (
         SELECT client_id, quantile_cont(page_gap, 0.5) AS page_gap_median,
                stddev_pop(page_gap) / nullif(avg(page_gap), 0) AS page_gap_cv, max(page_gap) AS page_gap_max,
-               avg(coalesce(self_ref, false)::INT) AS self_referral_share
+               avg(coalesce(self_ref, false)::INT) AS self_referral_share, avg(back_step::INT) AS return_share
         FROM pg GROUP BY client_id
     ),
     agg AS (
@@ -150,7 +173,7 @@ def client_features_sql(table: str = "sessionised") -> str:
     )
     SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
            coalesce(n.same_ua, 1) AS net_same_ua, pa.page_gap_median, pa.page_gap_cv, pa.page_gap_max,
-           pa.self_referral_share
+           pa.self_referral_share, pa.return_share
     FROM agg a
     JOIN per_min p USING (client_id)
     LEFT JOIN pages pa USING (client_id)

@@ -38,7 +38,7 @@ META_FILE = "behaviour.json"
 NAV_THRESHOLD = 0.8
 # +1: the probability of automation can only rise with the feature; -1: only fall; 0: free.
 NAV_MONOTONIC = {"page_gap_median_log": -1, "page_gap_cv": 0, "page_gap_max_log": -1, "self_referral_share": 1,
-                 "log_pages": 1}
+                 "log_pages": 1, "return_share": -1}
 # Cross-validated macro-F1 closer than this to the best is a tie: on simulated traffic the
 # candidates differ by less than the spread between training seeds. A tie goes to the earlier of
 # CHOICE_ORDER. Retrained on other seeds, gradient boosting won such ties by 0.001 to 0.003 and
