@@ -699,6 +699,11 @@ def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, np.arange(owner.size) - starts[owner]
 
 
+def _per_row(value: np.ndarray | float, owner: np.ndarray) -> np.ndarray:
+    """A per-owner array (or one number for all) as one value per row."""
+    return value[owner] if isinstance(value, np.ndarray) else np.full(len(owner), float(value))
+
+
 def _within(gaps: np.ndarray, owner: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Offsets from each owner's first row, given the gap before every row (the first's is ignored)."""
     c = np.cumsum(np.where(pos == 0, 0.0, gaps))
@@ -970,8 +975,8 @@ class _Sim:
         session); else `sleep` = (low, high, expo) per session, automation waiting a random time
         between pages as evasive bots do: uniform in [low, high], or where `expo`, an exponential
         wait of the same mean (a Poisson pace: irregular, seldom a long read); else `period` per
-        session (seconds, regular) for automation driving a browser at its own pace. `self_link` is the chance that a browsing
-        step follows a link to the page it is on (a person rarely does; a bot picking a random
+        session (seconds, regular) for automation driving a browser at its own pace. `self_link`
+        is the chance that a browsing step follows a link to the page it is on (a person rarely does; a bot picking a random
         link on the page does as often as the page links to itself). `back` is the chance that a
         browsing step goes back to the page two before (the list or results page, for its next
         item), `back_cached` the share of those the browser shows from its cache without asking
@@ -1000,8 +1005,7 @@ class _Sim:
             if not dup.any():
                 break
             path[dup] = site.pick(rng, role[dup], skew=skew)
-        p_back = back[owner] if isinstance(back, np.ndarray) else np.full(n, float(back))
-        ret = (pos >= 2) & (pos < nb) & ~buys & (rng.random(n) < p_back)
+        ret = (pos >= 2) & (pos < nb) & ~buys & (rng.random(n) < _per_row(back, owner))
         ret &= ~np.roll(ret, 1)  # a step back follows a step forward
         if ret.any():
             src = np.where(ret, np.arange(n) - 2, np.arange(n))
@@ -1009,7 +1013,7 @@ class _Sim:
                 src = src[src]
             path, role = path[src], role[src]
         keep = ~(ret & (rng.random(n) < back_cached))
-        p_self = self_link[owner] if isinstance(self_link, np.ndarray) else np.full(n, float(self_link))
+        p_self = _per_row(self_link, owner)
         if p_self.any():
             again = (pos > 0) & (pos < nb) & ~buys & ~ret & (rng.random(n) < p_self)
             # The page again: carry the previous step's page forward (runs of repeats included).
@@ -1304,9 +1308,9 @@ class _Sim:
     def paced_bot(self, rng: np.random.Generator, day: _Day, sid: int) -> list[dict[str, np.ndarray]]:
         # Browser automation that passes for a visitor: a real browser (assets, favicon, scripts),
         # residential proxy or cloud addresses, and a random link of each page, now and then the
-        # page's own or the one back. Most sleep a random few seconds to half a minute between pages (never a long
-        # read), four in ten of them Poisson-like (an exponential wait: as irregular as a person,
-        # without the long reads); a third copy a person's reading times too, and only their link
+        # page's own or the one back. Most sleep a random few seconds to half a minute between
+        # pages, four in ten of them Poisson-like (an exponential wait: as irregular as a person,
+        # seldom a long read); a third copy a person's reading times too, and only their link
         # choice shows.
         # About one browser-looking visit in eight: bot reports count such evasive automation in
         # the tens of percent of all bad-bot traffic.
