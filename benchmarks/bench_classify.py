@@ -35,8 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     steps: dict[str, dict] = {}
     if not log_path.exists():
         log(f"simulating {log_path.name} ...")
-        m = measure([*TL, "simulate", "--out", str(log_path), "--scale", str(args.scale), "--seed", str(args.seed),
-                     "--ranges-out", str(ranges), "--no-progress"], "simulate")
+        m = measure(
+            [
+                *TL,
+                "simulate",
+                "--out",
+                str(log_path),
+                "--scale",
+                str(args.scale),
+                "--seed",
+                str(args.seed),
+                "--ranges-out",
+                str(ranges),
+                "--no-progress",
+            ],
+            "simulate",
+        )
         steps["simulate"] = m.__dict__
     lines = sum(1 for _ in open(log_path, "rb"))
     lake = DATA / "classify-lake"

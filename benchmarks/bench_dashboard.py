@@ -52,15 +52,35 @@ def browser_times(lake: Path) -> dict[str, dict[str, float]]:
 
     from playwright.sync_api import sync_playwright
 
-    titles = {"overview": "Overview", "operators": "AI operators and agents", "agents_at_work": "Agents at work",
-              "security": "Security", "client_explorer": "Client explorer",
-              "referrals": "Referrals and robots.txt", "data_quality": "Data quality"}
+    titles = {
+        "overview": "Overview",
+        "operators": "AI operators and agents",
+        "agents_at_work": "Agents at work",
+        "security": "Security",
+        "client_explorer": "Client explorer",
+        "referrals": "Referrals and robots.txt",
+        "data_quality": "Data quality",
+    }
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "trafficlens", "dashboard", "--lake", str(lake), "--port", str(port),
-                             "--host", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trafficlens",
+            "dashboard",
+            "--lake",
+            str(lake),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     times: dict[str, dict[str, float]] = {}
     try:
@@ -71,9 +91,18 @@ def browser_times(lake: Path) -> dict[str, dict[str, float]]:
             except OSError:
                 time.sleep(0.2)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             ready = """() => !document.querySelector('[data-testid="stStatusWidget"] button, [data-testid="stStatusWidget"] img')
                            && [...document.querySelectorAll('.vega-embed')].every(e => e.querySelector('svg, canvas'))"""
@@ -127,13 +156,18 @@ def main(argv: list[str] | None = None) -> int:
         problems = _problems(first_at) + _problems(at)
         failed |= bool(problems)
         row = {
-            "page": name, "first_s": round(first, 3), "visit_median_s": round(statistics.median(visits), 3),
-            "visit_max_s": round(max(visits), 3), "rerun_median_s": round(statistics.median(reruns), 3),
+            "page": name,
+            "first_s": round(first, 3),
+            "visit_median_s": round(statistics.median(visits), 3),
+            "visit_max_s": round(max(visits), 3),
+            "rerun_median_s": round(statistics.median(reruns), 3),
             "problems": problems,
         }
         rows.append(row)
-        print(f"  {name:<16} first {first:6.2f} s   then {row['visit_median_s']:.2f} s (max {row['visit_max_s']:.2f})",
-              file=sys.stderr)
+        print(
+            f"  {name:<16} first {first:6.2f} s   then {row['visit_median_s']:.2f} s (max {row['visit_max_s']:.2f})",
+            file=sys.stderr,
+        )
     # A changed filter is a new Report: the lake is read again (the first load, once more).
     at = AppTest.from_file(str(PAGES / "overview.py"), default_timeout=900)
     at.run()
@@ -144,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'page':<16} {'first load s':>12} {'after, new session s':>21} {'max s':>6} {'rerun s':>8}")
     for r in rows:
         flag = "" if r["visit_max_s"] < TARGET_S else "  over target"
-        print(f"{r['page']:<16} {r['first_s']:>12.2f} {r['visit_median_s']:>21.2f} {r['visit_max_s']:>6.2f} "
-              f"{r['rerun_median_s']:>8.2f}{flag}" + (f"  FAILED: {r['problems'][0][:80]}" if r["problems"] else ""))
+        print(
+            f"{r['page']:<16} {r['first_s']:>12.2f} {r['visit_median_s']:>21.2f} {r['visit_max_s']:>6.2f} "
+            f"{r['rerun_median_s']:>8.2f}{flag}" + (f"  FAILED: {r['problems'][0][:80]}" if r["problems"] else "")
+        )
     print(f"\noverview after a class filter change (reads the lake again): {refilter:.2f} s")
     slowest = max(r["visit_max_s"] for r in rows)
     browser = browser_times(lake) if args.browser else {}
@@ -156,10 +192,21 @@ def main(argv: list[str] | None = None) -> int:
         slowest = max(slowest, *(t["second"] for t in browser.values()))
     print(f"\nslowest page after the first load: {slowest:.2f} s (target {TARGET_S:.0f} s)")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "dashboard.json").write_text(json.dumps({
-        "lake": str(lake), "requests": requests, "runs": args.runs, "target_s": TARGET_S, "pages": rows,
-        "overview_filter_change_s": round(refilter, 3), "browser": browser, "slowest_after_first_load_s": slowest,
-    }, indent=1))
+    (OUT / "dashboard.json").write_text(
+        json.dumps(
+            {
+                "lake": str(lake),
+                "requests": requests,
+                "runs": args.runs,
+                "target_s": TARGET_S,
+                "pages": rows,
+                "overview_filter_change_s": round(refilter, 3),
+                "browser": browser,
+                "slowest_after_first_load_s": slowest,
+            },
+            indent=1,
+        )
+    )
     return 1 if failed or slowest >= TARGET_S else 0
 
 

@@ -38,7 +38,7 @@ RSS_BAR_MB = 1000.0  # 1 GB = 10^9 bytes
 MB = 1e6
 
 # The baseline: scan lines (a separator that never occurs, no quoting), split, cast, sink Parquet.
-BASELINE = r'''
+BASELINE = r"""
 import sys
 import polars as pl
 
@@ -62,10 +62,10 @@ f = lambda s, i: s.struct.field(f"field_{i}")
     )
     .sink_parquet(out)
 )
-'''
+"""
 
 # Rows written, read back after a run (outside the timed child).
-COUNT_ROWS = r'''
+COUNT_ROWS = r"""
 import glob, json, sys
 import pyarrow.parquet as pq
 
@@ -73,7 +73,7 @@ def rows(pattern):
     return sum(pq.ParquetFile(p).metadata.num_rows for p in glob.glob(pattern))
 
 print(json.dumps({k: rows(v) for k, v in json.loads(sys.argv[1]).items()}))
-'''
+"""
 
 
 @dataclass
@@ -178,7 +178,9 @@ def warm(path: Path) -> None:
 def count_rows(patterns: dict[str, Path]) -> dict[str, int]:
     got = subprocess.run(
         [sys.executable, "-c", COUNT_ROWS, json.dumps({k: str(v) for k, v in patterns.items()})],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(got.stdout)
 
@@ -192,7 +194,9 @@ def run_baseline(src: Path) -> Measured:
 def run_trafficlens(src: Path, name: str) -> Measured:
     lake = OUT / f"lake-{name}"
     shutil.rmtree(lake, ignore_errors=True)
-    return measure([sys.executable, "-m", "trafficlens", "ingest", str(src), "--lake", str(lake), "--no-progress"], name)
+    return measure(
+        [sys.executable, "-m", "trafficlens", "ingest", str(src), "--lake", str(lake), "--no-progress"], name
+    )
 
 
 def run_goaccess(exe: str, src: Path) -> Measured:
@@ -232,13 +236,19 @@ def table(runs: list[Run]) -> str:
         if not r.ok:
             rows.append([r.tool, f"{r.lines:,}", "-", "-", "-", "-", "-", "-", f"FAILED: {r.note}"])
             continue
-        rows.append([
-            r.tool, f"{r.lines:,}", f"{r.seconds:.1f}", f"{r.lines_per_s:,.0f}", f"{r.peak_rss_mb:,.0f}",
-            f"{r.vs_baseline:.2f}x" if r.vs_baseline is not None else "-",
-            f"{r.vs_goaccess:.2f}x" if r.vs_goaccess is not None else "-",
-            f"{r.cpu_seconds:.1f}",
-            f"{r.others_cpu:.0%}" if r.others_cpu is not None else "-",
-        ])
+        rows.append(
+            [
+                r.tool,
+                f"{r.lines:,}",
+                f"{r.seconds:.1f}",
+                f"{r.lines_per_s:,.0f}",
+                f"{r.peak_rss_mb:,.0f}",
+                f"{r.vs_baseline:.2f}x" if r.vs_baseline is not None else "-",
+                f"{r.vs_goaccess:.2f}x" if r.vs_goaccess is not None else "-",
+                f"{r.cpu_seconds:.1f}",
+                f"{r.others_cpu:.0%}" if r.others_cpu is not None else "-",
+            ]
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = lambda cells: "  ".join(  # noqa: E731
         (c.ljust(w) if i == 0 else c.rjust(w)) for i, (c, w) in enumerate(zip(cells, widths))
@@ -274,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         r.ok, r.note = not m.error, m.error
         r.lines_per_s = round(a.lines / m.wall) if r.ok and m.wall > 0 else 0.0
         runs.append(r)
-        log(f"  {tool}: " + (f"{m.wall:.1f}s, {r.lines_per_s:,.0f} lines/s, peak RSS {peak:,.0f} MB" if r.ok else m.error))
+        log(
+            f"  {tool}: "
+            + (f"{m.wall:.1f}s, {r.lines_per_s:,.0f} lines/s, peak RSS {peak:,.0f} MB" if r.ok else m.error)
+        )
         return r
 
     log(f"polars baseline (best of {a.repeat}) ...")
@@ -298,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     for r, name in ((tl, "trafficlens"), (tl_gz, "trafficlens-gzip")):
         if r is not None and r.ok:
             lake = OUT / f"lake-{name}"
-            r.rows = count_rows({"events": lake / "events" / "*" / "*.parquet", "rejects": lake / "rejects" / "*.parquet"})
+            r.rows = count_rows(
+                {"events": lake / "events" / "*" / "*.parquet", "rejects": lake / "rejects" / "*.parquet"}
+            )
             if r.rows["events"] + r.rows["rejects"] != a.lines:
                 r.note = f"{r.rows['events'] + r.rows['rejects']:,} events + rejects for {a.lines:,} lines"
     if ga is not None and ga.ok:
@@ -316,8 +331,12 @@ def main(argv: list[str] | None = None) -> int:
 
     checks: list[tuple[str, bool]] = []
     if tl.ok and base.ok:
-        checks.append((f"trafficlens >= {RATIO_BAR}x polars baseline ({tl.vs_baseline:.2f}x)",
-                       tl.vs_baseline is not None and tl.vs_baseline >= RATIO_BAR))
+        checks.append(
+            (
+                f"trafficlens >= {RATIO_BAR}x polars baseline ({tl.vs_baseline:.2f}x)",
+                tl.vs_baseline is not None and tl.vs_baseline >= RATIO_BAR,
+            )
+        )
     for r in (tl, tl_gz):
         if r is not None and r.ok:
             checks.append((f"{r.tool} peak RSS < 1 GB ({r.peak_rss_mb:,.0f} MB)", r.peak_rss_mb < RSS_BAR_MB))
@@ -327,18 +346,25 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count()
     busiest = max((r.others_cpu or 0.0 for r in runs), default=0.0)
     print()
-    print(f"{a.lines:,}-line combined log ({plain.stat().st_size / 1e9:.2f} GB); {cores} cores; "
-          f"Python {platform.python_version()}, polars {metadata.version('polars')}, "
-          f"trafficlens {metadata.version('trafficlens')}" + (f", {version_of([goaccess, '--version'])}" if goaccess else ""))
+    print(
+        f"{a.lines:,}-line combined log ({plain.stat().st_size / 1e9:.2f} GB); {cores} cores; "
+        f"Python {platform.python_version()}, polars {metadata.version('polars')}, "
+        f"trafficlens {metadata.version('trafficlens')}"
+        + (f", {version_of([goaccess, '--version'])}" if goaccess else "")
+    )
     print()
     print(table(runs))
     print()
     for r in runs:
         if r.rows:
-            print(f"{r.tool}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in r.rows.items()))
+            print(
+                f"{r.tool}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in r.rows.items())
+            )
     if busiest > 0.05:
-        print(f"note: other processes used up to {busiest:.0%} of the CPU during a run, so the figures may be "
-              f"noisy (rerun, or use --repeat)")
+        print(
+            f"note: other processes used up to {busiest:.0%} of the CPU during a run, so the figures may be "
+            f"noisy (rerun, or use --repeat)"
+        )
     print()
     for label, passed in checks:
         print(f"{'PASS' if passed else 'FAIL'}  {label}")

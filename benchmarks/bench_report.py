@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     n, count_s = bare(lake, "SELECT count(*) FROM {src}")
     # One pass that every report needs at least: requests and bytes per client and day.
-    _, scan_s = bare(lake, "SELECT count(*) FROM (SELECT client_id, ts::DATE, count(*), sum(bytes) FROM {src} GROUP BY 1, 2)")
+    _, scan_s = bare(
+        lake, "SELECT count(*) FROM (SELECT client_id, ts::DATE, count(*), sum(bytes) FROM {src} GROUP BY 1, 2)"
+    )
     runs = []
     for i in range(args.runs):
         log(f"report run {i + 1} ...")
@@ -73,12 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'bare DuckDB group by client, day':<34} {scan_s:>8.2f}")
     print(f"{'trafficlens report --format json':<34} {best['wall']:>8.2f} {best['rss_mb']:>12,.0f}")
     others = best.get("others")
-    print(f"report / count(*): {best['wall'] / count_s:,.0f}x (count(*) reads only Parquet metadata); "
-          f"report / one group-by pass: {best['wall'] / scan_s:.1f}x; {len(sections)} sections; "
-          "runs: " + ", ".join(f"{r['wall']:.2f}" for r in runs) + " s"
-          + (f"; other processes used {others:.0%} of the CPU meanwhile" if others is not None else ""))
-    (OUT / "report.json").write_text(json.dumps(
-        {"requests": n, "count_star_s": count_s, "group_by_s": scan_s, "runs": runs, "best_s": best["wall"], "sections": sections}, indent=1))
+    print(
+        f"report / count(*): {best['wall'] / count_s:,.0f}x (count(*) reads only Parquet metadata); "
+        f"report / one group-by pass: {best['wall'] / scan_s:.1f}x; {len(sections)} sections; "
+        "runs: "
+        + ", ".join(f"{r['wall']:.2f}" for r in runs)
+        + " s"
+        + (f"; other processes used {others:.0%} of the CPU meanwhile" if others is not None else "")
+    )
+    (OUT / "report.json").write_text(
+        json.dumps(
+            {
+                "requests": n,
+                "count_star_s": count_s,
+                "group_by_s": scan_s,
+                "runs": runs,
+                "best_s": best["wall"],
+                "sections": sections,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from trafficlens.classify.pages import default_rules_path  # noqa: E402
 from trafficlens.classify.pipeline import classify  # noqa: E402
 from trafficlens.classify.training import EVAL_SEEDS, SITE_KINDS  # noqa: E402
-from trafficlens.evaluate import evaluate  # noqa: E402
 from trafficlens.ingest import ingest  # noqa: E402
+from trafficlens.report.evaluate import evaluate  # noqa: E402
 from trafficlens.simulate import simulate  # noqa: E402
 
 EXTERNAL = Path(os.environ.get("TRAFFICLENS_EXTERNAL", ROOT.parent / "shared" / "external"))
@@ -61,12 +61,16 @@ def simulated(work: Path, out: dict, days: int, scale: float) -> None:
         c = ev.clients["actor_class"]
         f1s.append(c["macro_f1"])
         out[f"sim_{kind}_{seed}"] = {
-            "lines": sim.lines, "clients": c["n"], "macro_f1": c["macro_f1"],
+            "lines": sim.lines,
+            "clients": c["n"],
+            "macro_f1": c["macro_f1"],
             "per_class_f1": {k: v["f1"] for k, v in c["per_class"].items()},
             "request_macro_f1": ev.requests["actor_class"]["macro_f1"],
             "ai_driven_f1": ev.clients.get("ai_driven", {}).get("per_class", {}).get("True", {}).get("f1"),
             "malicious_f1": ev.clients.get("malicious", {}).get("per_class", {}).get("True", {}).get("f1"),
-            "confusion": c["confusion"], "labels": c["labels"], "seconds": round(time.perf_counter() - t0, 1),
+            "confusion": c["confusion"],
+            "labels": c["labels"],
+            "seconds": round(time.perf_counter() - t0, 1),
         }
     out["sim_macro_f1"] = min(f1s)
 
@@ -84,8 +88,13 @@ def hackers(work: Path, out: dict) -> None:
     out["hackers_addresses"] = per_ip.height
     out["hackers_automated"] = per_ip["automated"].mean()
     out["hackers_reasons"] = (
-        c.filter("automated").select(pl.col("reasons").list.first().str.replace(r":[^:]*$", "")).to_series()
-        .value_counts().sort("count", descending=True).head(8).rows()
+        c.filter("automated")
+        .select(pl.col("reasons").list.first().str.replace(r":[^:]*$", ""))
+        .to_series()
+        .value_counts()
+        .sort("count", descending=True)
+        .head(8)
+        .rows()
     )
 
 
@@ -107,8 +116,8 @@ def iliou(work: Path, out: dict) -> None:
                 status, size, ref, tail = parts
                 sess, _, ua = tail.partition(" ")
                 digest = hashlib.blake2b(sess.encode(), digest_size=3).digest()
-                ip = "10.%d.%d.%d" % tuple(digest)
-                lines.append(f"{ip} - - {head[4:]}\" {status} {size} {ref} {ua.rstrip()}")
+                ip = "10.{}.{}.{}".format(*digest)
+                lines.append(f'{ip} - - {head[4:]}" {status} {size} {ref} {ua.rstrip()}')
     log = work / "iliou.log"
     log.write_text("\n".join(lines) + "\n", encoding="utf-8")
     # The site's own mouse-movement beacons (/storage/*.php) are API calls, not pages: mapped
@@ -127,15 +136,14 @@ def iliou(work: Path, out: dict) -> None:
                 if row.strip():
                     sess, label = row.split()
                     digest = hashlib.blake2b(sess.encode(), digest_size=3).digest()
-                    labels["10.%d.%d.%d" % tuple(digest)] = label != "human"
+                    labels["10.{}.{}.{}".format(*digest)] = label != "human"
         present = {ip: bot for ip, bot in labels.items() if ip in auto}
         bots = [ip for ip, b in present.items() if b]
         humans = [ip for ip, b in present.items() if not b]
         tpr = sum(auto[ip] for ip in bots) / max(len(bots), 1)
         tnr = sum(not auto[ip] for ip in humans) / max(len(humans), 1)
         out[f"iliou_{kind}_bacc"] = (tpr + tnr) / 2
-        out[f"iliou_{kind}_detail"] = {"bots": len(bots), "humans": len(humans), "bot_recall": tpr,
-                                       "human_recall": tnr}
+        out[f"iliou_{kind}_detail"] = {"bots": len(bots), "humans": len(humans), "bot_recall": tpr, "human_recall": tnr}
 
 
 def elastic(work: Path, out: dict) -> None:
@@ -150,8 +158,11 @@ def elastic(work: Path, out: dict) -> None:
     out["elastic_mix"] = r.group_by("actor_class").len().sort("len", descending=True).collect().rows()
     c = pl.read_parquet(lake / "clients" / "*.parquet")
     out["elastic_top_humans"] = (
-        c.filter(pl.col("actor_class") == "human").sort("requests", descending=True).head(12)
-        .select("client_ip", "requests", "sessions", "user_agent", "asset_per_page", "referer_share").rows()
+        c.filter(pl.col("actor_class") == "human")
+        .sort("requests", descending=True)
+        .head(12)
+        .select("client_ip", "requests", "sessions", "user_agent", "asset_per_page", "referer_share")
+        .rows()
     )
 
 
@@ -161,8 +172,10 @@ def report(out: dict) -> int:
     for key in sorted(k for k in out if k.startswith("sim_") and isinstance(out[k], dict)):
         s = out[key]
         pcf = ", ".join(f"{k} {v:.3f}" for k, v in s["per_class_f1"].items())
-        print(f"{key}: {s['lines']:,} lines, {s['clients']:,} clients: client macro-F1 {s['macro_f1']:.3f} ({pcf}); "
-              f"requests {s['request_macro_f1']:.3f}; ai_driven F1 {s['ai_driven_f1']}; malicious F1 {s['malicious_f1']}")
+        print(
+            f"{key}: {s['lines']:,} lines, {s['clients']:,} clients: client macro-F1 {s['macro_f1']:.3f} ({pcf}); "
+            f"requests {s['request_macro_f1']:.3f}; ai_driven F1 {s['ai_driven_f1']}; malicious F1 {s['malicious_f1']}"
+        )
     rows = [
         ("simulated, unseen seeds: client macro-F1 (worst log)", "sim_macro_f1"),
         ("hackers-access: addresses labelled automated", "hackers_automated"),
@@ -178,8 +191,10 @@ def report(out: dict) -> int:
     for kind in ("moderate", "advanced"):
         d = out.get(f"iliou_{kind}_detail")
         if d:
-            print(f"  {kind}: {d['bots']} bot and {d['humans']} human sessions; bot recall {d['bot_recall']:.3f}, "
-                  f"human recall {d['human_recall']:.3f}")
+            print(
+                f"  {kind}: {d['bots']} bot and {d['humans']} human sessions; bot recall {d['bot_recall']:.3f}, "
+                f"human recall {d['human_recall']:.3f}"
+            )
     if "hackers_reasons" in out:
         print(f"  hackers-access ({out['hackers_addresses']} addresses), first reasons: {out['hackers_reasons']}")
     if "elastic_mix" in out:
@@ -196,8 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--skip-sim", action="store_true")
-    ap.add_argument("--train-seeds", metavar="A-B|A,B,...",
-                    help="first train a model on these simulated seeds (not the shipped model's), and evaluate it")
+    ap.add_argument(
+        "--train-seeds",
+        metavar="A-B|A,B,...",
+        help="first train a model on these simulated seeds (not the shipped model's), and evaluate it",
+    )
     args = ap.parse_args(argv)
     out: dict = {}
     global MODEL

@@ -39,19 +39,22 @@ from trafficlens.classify.pipeline import classify  # noqa: E402
 from trafficlens.ingest import ingest  # noqa: E402
 
 EXTERNAL = Path(os.environ.get("TRAFFICLENS_EXTERNAL", ROOT.parent / "shared" / "external"))
-TARGETS = {
-    "dd_bot_recall": 0.97,
-    "dd_browser_fp": 0.002,
-    "dd_ai_driven": 0.95,
-    "dd_ai_operator": 0.90,
-}
+TARGETS = {"dd_bot_recall": 0.97, "dd_browser_fp": 0.002, "dd_ai_driven": 0.95, "dd_ai_operator": 0.90}
 
 # Operator names as device-detector spells producers -> ours.
 PRODUCER_ALIASES = {
-    "allen institute for ai": "AI2", "allen institute for artificial intelligence": "AI2",
-    "online media group, inc.": "Qihoo 360", "beijing qihu keji co. ltd.": "Qihoo 360",
-    "meta platforms": "Meta", "facebook": "Meta", "bytedance": "ByteDance", "tiktok": "ByteDance",
-    "huawei": "Huawei", "petal": "Huawei", "amazon": "Amazon", "apple": "Apple",
+    "allen institute for ai": "AI2",
+    "allen institute for artificial intelligence": "AI2",
+    "online media group, inc.": "Qihoo 360",
+    "beijing qihu keji co. ltd.": "Qihoo 360",
+    "meta platforms": "Meta",
+    "facebook": "Meta",
+    "bytedance": "ByteDance",
+    "tiktok": "ByteDance",
+    "huawei": "Huawei",
+    "petal": "Huawei",
+    "amazon": "Amazon",
+    "apple": "Apple",
 }
 
 
@@ -141,7 +144,8 @@ def device_detector(work: Path, out: dict) -> None:
     out["dd_ai_operator_n"] = len(right)
     out["dd_ai_wrong"] = [
         (b["user_agent"], b["bot"]["producer"]["name"], r["operator"] if r else None)
-        for (b, r), ok in zip(with_producer, right) if not ok
+        for (b, r), ok in zip(with_producer, right)
+        if not ok
     ]
     out["dd_ai_not_ai"] = [b["user_agent"] for b, r in ai if not (r and r["ai_driven"])]
 
@@ -204,8 +208,11 @@ def throughput(work: Path, out: dict, lines: int) -> None:
     import subprocess
 
     log = work / "through.log"
-    subprocess.run([sys.executable, str(HERE / "gen_log.py"), "--lines", str(lines), "--out", str(log)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, str(HERE / "gen_log.py"), "--lines", str(lines), "--out", str(log)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     lake = work / "through-lake"
     t0 = time.perf_counter()
     ingest([str(log)], lake, progress=False)
@@ -236,11 +243,21 @@ def report(out: dict) -> int:
     if "dd_bot_recall" in out:
         rows = [
             ("device-detector bots: recall", out["dd_bot_recall"], out["dd_bot_n"], ">=", "dd_bot_recall"),
-            ("device-detector browsers/apps: false positives", out["dd_browser_fp"], out["dd_browser_n"], "<=",
-             "dd_browser_fp"),
+            (
+                "device-detector browsers/apps: false positives",
+                out["dd_browser_fp"],
+                out["dd_browser_n"],
+                "<=",
+                "dd_browser_fp",
+            ),
             ("device-detector AI bots: ai_driven", out["dd_ai_driven"], out["dd_ai_n"], ">=", "dd_ai_driven"),
-            ("device-detector AI bots: operator right", out["dd_ai_operator"], out["dd_ai_operator_n"], ">=",
-             "dd_ai_operator"),
+            (
+                "device-detector AI bots: operator right",
+                out["dd_ai_operator"],
+                out["dd_ai_operator_n"],
+                ">=",
+                "dd_ai_operator",
+            ),
         ]
         for label, v, n, op, key in rows:
             target = TARGETS[key]
@@ -254,13 +271,17 @@ def report(out: dict) -> int:
     if "airobots_known" in out:
         print(f"\nai.robots.txt: the catalogue knows {pct(out['airobots_known'])} of {out['airobots_n']} tokens")
     if "uap_spider_recall" in out:
-        print(f"uap-core: Spider recall {pct(out['uap_spider_recall'])} (n={out['uap_spider_n']}); "
-              f"other device user agents flagged {pct(out['uap_device_fp'])} (n={out['uap_device_n']:,})")
+        print(
+            f"uap-core: Spider recall {pct(out['uap_spider_recall'])} (n={out['uap_spider_n']}); "
+            f"other device user agents flagged {pct(out['uap_device_fp'])} (n={out['uap_device_n']:,})"
+        )
     if "through_lines" in out:
-        print(f"\nthroughput on a generated {out['through_lines']:,}-line log: ingest {out['through_ingest_s']:.1f}s, "
-              f"classify {out['through_classify_s']:.1f}s ({out['through_clients']:,} clients, "
-              f"{out['through_distinct_uas']:,} distinct user agents; matching them alone "
-              f"{out['through_ua_match_s']:.2f}s)")
+        print(
+            f"\nthroughput on a generated {out['through_lines']:,}-line log: ingest {out['through_ingest_s']:.1f}s, "
+            f"classify {out['through_classify_s']:.1f}s ({out['through_clients']:,} clients, "
+            f"{out['through_distinct_uas']:,} distinct user agents; matching them alone "
+            f"{out['through_ua_match_s']:.2f}s)"
+        )
     return fails
 
 
@@ -280,8 +301,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.lines:
             throughput(work, out, args.lines)
     fails = report(out)
-    for key in ("dd_bot_missed", "dd_browser_fps", "dd_ai_not_ai", "dd_ai_wrong", "airobots_unknown",
-                "uap_device_flagged"):
+    for key in (
+        "dd_bot_missed",
+        "dd_browser_fps",
+        "dd_ai_not_ai",
+        "dd_ai_wrong",
+        "airobots_unknown",
+        "uap_device_flagged",
+    ):
         items = out.get(key) or []
         if items:
             print(f"\n{key} ({len(items)}):")

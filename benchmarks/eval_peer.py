@@ -48,10 +48,16 @@ def client_outcomes(lake: Path, truth: Path) -> pl.DataFrame:
     req = pl.scan_parquet(lake / "requests" / "**" / "*.parquet", hive_partitioning=True)
     t = pl.scan_parquet(truth).select("line_no", "scenario")
     return (
-        req.select("client_id", "line_no").join(t, on="line_no")
-        .group_by("client_id").agg(pl.col("scenario").mode().first())
-        .join(pl.scan_parquet(lake / "clients" / "*.parquet")
-              .select("client_id", "automated", "malicious", "identity", "actor_class"), on="client_id")
+        req.select("client_id", "line_no")
+        .join(t, on="line_no")
+        .group_by("client_id")
+        .agg(pl.col("scenario").mode().first())
+        .join(
+            pl.scan_parquet(lake / "clients" / "*.parquet").select(
+                "client_id", "automated", "malicious", "identity", "actor_class"
+            ),
+            on="client_id",
+        )
         .collect()
     )
 
@@ -73,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         log, ranges = work / "sim.log", work / "ranges"
         # Offline: no ranges given, and an empty cache, so none that `ranges update` fetched here.
         os.environ["XDG_CACHE_HOME"] = str(work / "cache")
-        sim = simulate(log, days=7, seed=args.seed, scale=args.scale, site_kind="shop", ranges_out=ranges,
-                       progress=False)
+        sim = simulate(
+            log, days=7, seed=args.seed, scale=args.scale, site_kind="shop", ranges_out=ranges, progress=False
+        )
         lines = out["lines"] = sim.lines
         lake = work / "lake"
         t0 = time.perf_counter()

@@ -85,8 +85,13 @@ def crowdsec(work: Path, out: dict) -> None:
             ok = not bad
             benign_ok += ok
             if not ok:
-                noisy.append((t["test"], sorted(bad)[:3],
-                              clients.filter("malicious")["reasons"].to_list()[:1] if clients is not None else note))
+                noisy.append(
+                    (
+                        t["test"],
+                        sorted(bad)[:3],
+                        clients.filter("malicious")["reasons"].to_list()[:1] if clients is not None else note,
+                    )
+                )
     out["crowdsec_alert_tests"] = alert_ok / max(alert_n, 1)
     out["crowdsec_alert_n"] = alert_n
     out["crowdsec_benign_clean"] = benign_ok
@@ -108,11 +113,20 @@ def appsec(work: Path, out: dict) -> None:
         target = target.replace(" ", "%20").replace('"', "%22")
         # The test that removes the User-Agent header really sends none; the others send the
         # scanner's default, a browser's.
-        ua = "-" if r["test"] == "generic-no-user-agent" else (r.get("user_agent") or "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/131.0.0.0 Safari/537.36").replace('"', '\\"')
+        ua = (
+            "-"
+            if r["test"] == "generic-no-user-agent"
+            else (
+                r.get("user_agent")
+                or "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/131.0.0.0 Safari/537.36"
+            ).replace('"', '\\"')
+        )
         ip = f"100.66.{i // 250}.{i % 250 + 1}"
-        lines.append(f'{ip} - - [10/Oct/2025:10:{i // 60 % 60:02d}:{i % 60:02d} +0000] "{r["method"]} {target} HTTP/1.1" '
-                     f'{r["expected_status"] or 200} 120 "-" "{ua}"')
+        lines.append(
+            f'{ip} - - [10/Oct/2025:10:{i // 60 % 60:02d}:{i % 60:02d} +0000] "{r["method"]} {target} HTTP/1.1" '
+            f'{r["expected_status"] or 200} 120 "-" "{ua}"'
+        )
     log = work / "appsec.log"
     log.write_text("\n".join(lines) + "\n")
     bad, _ = _malicious_ips(log, work / "appsec")
@@ -122,10 +136,12 @@ def appsec(work: Path, out: dict) -> None:
     out["appsec_flagged"] = sum(blocked) / max(len(blocked), 1)
     out["appsec_n"] = len(blocked)
     out["appsec_benign_flagged"] = (sum(benign), len(benign))
-    out["appsec_missed"] = [(r["test"], r["method"], r["target"][:120]) for fl, r in zip(flags, reqs)
-                            if r["expected_blocked"] and not fl]
-    out["appsec_benign_hits"] = [(r["test"], r["method"], r["target"][:120]) for fl, r in zip(flags, reqs)
-                                 if not r["expected_blocked"] and fl]
+    out["appsec_missed"] = [
+        (r["test"], r["method"], r["target"][:120]) for fl, r in zip(flags, reqs) if r["expected_blocked"] and not fl
+    ]
+    out["appsec_benign_hits"] = [
+        (r["test"], r["method"], r["target"][:120]) for fl, r in zip(flags, reqs) if not r["expected_blocked"] and fl
+    ]
 
 
 def fail2ban(work: Path, out: dict) -> None:
@@ -168,7 +184,8 @@ def simulated(work: Path, out: dict) -> None:
     clients = pl.read_parquet(lake / "clients" / "*.parquet").select("client_id", "threats", "malicious")
     per = (
         req.join(truth, on="line_no")
-        .group_by("client_id").agg(pl.col("t_threats").list.explode(keep_nulls=False, empty_as_null=False).unique(), pl.col("t_mal").any())
+        .group_by("client_id")
+        .agg(pl.col("t_threats").list.explode(keep_nulls=False, empty_as_null=False).unique(), pl.col("t_mal").any())
         .join(clients, on="client_id")
     )
     rows = {}
@@ -189,12 +206,21 @@ def report(out: dict, show: int) -> int:
     fails = 0
     print()
     checks = [
-        ("CrowdSec alert tests with every alerting address malicious", "crowdsec_alert_tests",
-         lambda v: f"{v:.1%} of {out.get('crowdsec_alert_n')}"),
-        ("CrowdSec benign tests with nothing malicious", "crowdsec_benign_clean",
-         lambda v: f"{v} of {out.get('crowdsec_benign_n')}"),
-        ("CrowdSec AppSec bodiless attack requests flagged", "appsec_flagged",
-         lambda v: f"{v:.1%} of {out.get('appsec_n')}"),
+        (
+            "CrowdSec alert tests with every alerting address malicious",
+            "crowdsec_alert_tests",
+            lambda v: f"{v:.1%} of {out.get('crowdsec_alert_n')}",
+        ),
+        (
+            "CrowdSec benign tests with nothing malicious",
+            "crowdsec_benign_clean",
+            lambda v: f"{v} of {out.get('crowdsec_benign_n')}",
+        ),
+        (
+            "CrowdSec AppSec bodiless attack requests flagged",
+            "appsec_flagged",
+            lambda v: f"{v:.1%} of {out.get('appsec_n')}",
+        ),
     ]
     for label, key, fmt in checks:
         if key not in out:
@@ -203,7 +229,9 @@ def report(out: dict, show: int) -> int:
         fails += not ok
         print(f"{'PASS' if ok else 'FAIL'}  {label:<60} {fmt(out[key])}  (target >= {TARGETS[key]})")
     if "appsec_benign_flagged" in out:
-        print(f"  AppSec benign controls flagged: {out['appsec_benign_flagged'][0]} of {out['appsec_benign_flagged'][1]}")
+        print(
+            f"  AppSec benign controls flagged: {out['appsec_benign_flagged'][0]} of {out['appsec_benign_flagged'][1]}"
+        )
     if "fail2ban" in out:
         print("fail2ban samples: " + "; ".join(f"{k}: {v}" for k, v in out["fail2ban"].items()))
     if "sim_threats" in out:

@@ -1,7 +1,7 @@
 """trafficlens dashboard: the router. Every page is a file under views/ that also runs alone.
 
-    trafficlens dashboard --lake trafficlens-lake
-    TRAFFICLENS_LAKE=trafficlens-lake streamlit run dashboards/app.py
+trafficlens dashboard --lake trafficlens-lake
+TRAFFICLENS_LAKE=trafficlens-lake streamlit run dashboards/app.py
 """
 
 from __future__ import annotations
@@ -18,21 +18,21 @@ PAGES = Path(__file__).resolve().parent / "views"
 def run() -> None:
     st.set_page_config(page_title="trafficlens", page_icon=":material/traffic:", layout="wide")
     st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button: this is a local tool
-    page = st.navigation({
-        "Traffic": [
-            st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
-            st.Page(PAGES / "operators.py", title="AI operators and agents", icon=":material/smart_toy:"),
-            st.Page(PAGES / "agents_at_work.py", title="Agents at work", icon=":material/shopping_cart:"),
-            st.Page(PAGES / "referrals.py", title="Referrals and robots.txt", icon=":material/swap_horiz:"),
-        ],
-        "Security": [
-            st.Page(PAGES / "security.py", title="Security", icon=":material/shield:"),
-            st.Page(PAGES / "client_explorer.py", title="Client explorer", icon=":material/search:"),
-        ],
-        "Lake": [
-            st.Page(PAGES / "data_quality.py", title="Data quality", icon=":material/fact_check:"),
-        ],
-    })
+    page = st.navigation(
+        {
+            "Traffic": [
+                st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+                st.Page(PAGES / "operators.py", title="AI operators and agents", icon=":material/smart_toy:"),
+                st.Page(PAGES / "agents_at_work.py", title="Agents at work", icon=":material/shopping_cart:"),
+                st.Page(PAGES / "referrals.py", title="Referrals and robots.txt", icon=":material/swap_horiz:"),
+            ],
+            "Security": [
+                st.Page(PAGES / "security.py", title="Security", icon=":material/shield:"),
+                st.Page(PAGES / "client_explorer.py", title="Client explorer", icon=":material/search:"),
+            ],
+            "Lake": [st.Page(PAGES / "data_quality.py", title="Data quality", icon=":material/fact_check:")],
+        }
+    )
     page.run()
 
 

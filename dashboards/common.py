@@ -4,7 +4,7 @@ client drill-down, number formats and chart colours.
 A page starts with `ctx = common.start_page("Title")`: that finds the lake (TRAFFICLENS_LAKE),
 says how to fill it when it is missing or empty (and stops the page), draws the filters and
 returns a `Context` whose `section("shares")` is `Report(...).shares()` for those filters.
-Every figure on a page comes from `trafficlens.report` or `trafficlens.explore`.
+Every figure on a page comes from `trafficlens.report` or `trafficlens.report.explore`.
 """
 
 from __future__ import annotations
@@ -14,33 +14,47 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import polars as pl
 import streamlit as st
 
-from trafficlens import explore, render
-from trafficlens.errors import LakeError
-from trafficlens.report import Report
-from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PAGE_TYPES, THREATS
+from trafficlens.errors import LakeError, OptionError
+from trafficlens.report import Report, explore, layout
+from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PAGE_TYPES, PERIODS, THREATS
 from trafficlens.store import DEFAULT_LAKE, Lake
 
 LAKE_ENV = "TRAFFICLENS_LAKE"
-PERIODS = ("day", "week", "month")
 
 # One colour per class, identity and status class on every page, so a reader learns them once.
 CLASS_COLORS = {"human": "#4C78A8", "crawler": "#F58518", "scraper": "#B279A2", "agent": "#54A24B"}
-IDENTITY_COLORS = {"verified": "#54A24B", "declared": "#9DA5B0", "spoofed": "#E45756", "undeclared": "#F58518",
-                   "none": "#D6D9DE"}
+IDENTITY_COLORS = {
+    "verified": "#54A24B",
+    "declared": "#9DA5B0",
+    "spoofed": "#E45756",
+    "undeclared": "#F58518",
+    "none": "#D6D9DE",
+}
 STATUS_COLORS = {"2xx": "#54A24B", "3xx": "#9DA5B0", "4xx": "#F58518", "5xx": "#E45756"}
-AI_CATEGORY_LABELS = {"training_crawlers": "Training crawlers", "search_crawlers": "AI search crawlers",
-                      "assistant_fetchers": "Assistant fetchers", "agents": "Agents", "other_ai": "Other AI"}
-AI_CATEGORY_COLORS = {"Training crawlers": "#F58518", "AI search crawlers": "#EECA3B",
-                      "Assistant fetchers": "#B279A2", "Agents": "#54A24B", "Other AI": "#9DA5B0"}
+AI_CATEGORY_LABELS = {
+    "training_crawlers": "Training crawlers",
+    "search_crawlers": "AI search crawlers",
+    "assistant_fetchers": "Assistant fetchers",
+    "agents": "Agents",
+    "other_ai": "Other AI",
+}
+AI_CATEGORY_COLORS = {
+    "Training crawlers": "#F58518",
+    "AI search crawlers": "#EECA3B",
+    "Assistant fetchers": "#B279A2",
+    "Agents": "#54A24B",
+    "Other AI": "#9DA5B0",
+}
 
 
 # --- number formats -----------------------------------------------------------------------------
+
 
 def fmt_count(n: float | int | None) -> str:
     """12,345 below 100,000; 123.4K, 1.2M, 3.4B above (a KPI must read at a glance)."""
@@ -67,7 +81,7 @@ def fmt_pct(x: float | None, signed: bool = False) -> str:
 
 def fmt_bytes(n: float | int | None) -> str:
     """Bytes in decimal units, as the report writes them: 2.8 GB."""
-    return "–" if n is None else render.fmt_bytes(n)
+    return "–" if n is None else layout.fmt_bytes(n)
 
 
 def label(value: str | None) -> str:
@@ -76,8 +90,19 @@ def label(value: str | None) -> str:
         return "–"
     text = value.replace("_", " ")
     text = text[:1].upper() + text[1:]
-    words = {"Ai": "AI", "ai": "AI", "Seo": "SEO", "seo": "SEO", "Ua": "UA", "ua": "UA", "Api": "API", "api": "API",
-             "Dos": "DoS", "Xss": "XSS", "Sqli": "SQL injection"}
+    words = {
+        "Ai": "AI",
+        "ai": "AI",
+        "Seo": "SEO",
+        "seo": "SEO",
+        "Ua": "UA",
+        "ua": "UA",
+        "Api": "API",
+        "api": "API",
+        "Dos": "DoS",
+        "Xss": "XSS",
+        "Sqli": "SQL injection",
+    }
     return " ".join(words.get(w, w) for w in text.split(" "))
 
 
@@ -93,6 +118,7 @@ def period_name(day: date, by: str) -> str:
 
 
 # --- the lake and the filters -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -117,8 +143,14 @@ class _Shared:
 def _open_report(lake: str, stamp: str, filters: Filters) -> _Shared:
     # `stamp` is not read: it is in the key, so a re-classified lake gets a new Report.
     return _Shared(
-        Report(lake, since=filters.since, until=filters.until, sites=list(filters.sites) or None,
-               classes=list(filters.classes) or None, by=filters.by),
+        Report(
+            lake,
+            since=filters.since,
+            until=filters.until,
+            sites=list(filters.sites) or None,
+            classes=list(filters.classes) or None,
+            by=filters.by,
+        ),
         threading.Lock(),
     )
 
@@ -153,14 +185,14 @@ class Context:
         try:
             with st.spinner("Reading the lake…", show_time=True):
                 return _section(self.lake, self.stamp, self.filters, name)
-        except LakeError as e:
+        except (LakeError, OptionError) as e:
             st.error(str(e))
             st.stop()
 
     def explore(self, function: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return _explore(self.lake, self.stamp, function, args, tuple(sorted(kwargs.items())))
-        except LakeError as e:
+        except (LakeError, OptionError) as e:
             st.error(str(e))
             st.stop()
 
@@ -171,8 +203,10 @@ def lake_path() -> str:
 
 
 def _fill_hint(lake: str) -> str:
-    return (f"Fill it with `trafficlens analyze LOG... --lake {lake}` (or try the sample week: "
-            f"`make demo`), then reload this page.")
+    return (
+        f"Fill it with `trafficlens analyze LOG... --lake {lake}` (or try the sample week: "
+        f"`make demo`), then reload this page."
+    )
 
 
 def start_page(title: str, caption: str | None = None, *, filters: bool = True) -> Context:
@@ -184,8 +218,11 @@ def start_page(title: str, caption: str | None = None, *, filters: bool = True) 
         st.caption(caption)
     lake = lake_path()
     if not Path(lake).is_dir():
-        st.info(f"**No lake at `{lake}` yet.** {_fill_hint(lake)}\n\n"
-                f"Another lake: `trafficlens dashboard --lake DIR`, or set `{LAKE_ENV}`.", icon=INFO)
+        st.info(
+            f"**No lake at `{lake}` yet.** {_fill_hint(lake)}\n\n"
+            f"Another lake: `trafficlens dashboard --lake DIR`, or set `{LAKE_ENV}`.",
+            icon=INFO,
+        )
         st.stop()
     try:
         Lake(lake)
@@ -195,8 +232,11 @@ def start_page(title: str, caption: str | None = None, *, filters: bool = True) 
         st.info(f"**`{lake}` is not a trafficlens lake.** {_fill_hint(lake)}", icon=INFO)
         st.stop()
     if not bounds.requests:
-        st.info(f"**The lake at `{lake}` has no classified requests yet.** {_fill_hint(lake)}\n\n"
-                f"Logs already ingested? `trafficlens classify --lake {lake}` labels them.", icon=INFO)
+        st.info(
+            f"**The lake at `{lake}` has no classified requests yet.** {_fill_hint(lake)}\n\n"
+            f"Logs already ingested? `trafficlens classify --lake {lake}` labels them.",
+            icon=INFO,
+        )
         st.stop()
     chosen = _sidebar(lake, bounds) if filters else Filters(None, None, (), (), "day")
     return Context(lake, stamp, chosen, bounds)
@@ -227,19 +267,33 @@ def _sidebar(lake: str, bounds: explore.LakeBounds) -> Filters:
     assert first is not None and last is not None
     # A lake re-read with other days: a remembered range outside it would be refused.
     in_lake = lambda days: all(first <= d <= last for d in days)  # noqa: E731
-    picked = sb.date_input("Days (UTC)", min_value=first, max_value=last, help="Both days included.",
-                           **_remembered("tl_days", (first, last), in_lake))
+    picked = sb.date_input(
+        "Days (UTC)",
+        min_value=first,
+        max_value=last,
+        help="Both days included.",
+        **_remembered("tl_days", (first, last), in_lake),
+    )
     picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,) if picked else ()
     since = picked[0] if picked else first
     until = picked[1] if len(picked) > 1 else last  # while the second day is being picked
     sites: tuple[str, ...] = ()
     if len(bounds.sites) > 1:
-        sites = tuple(sb.multiselect("Sites", bounds.sites, placeholder="All sites",
-                                     **_remembered("tl_sites", [], lambda v: set(v) <= set(bounds.sites))))
-    classes = sb.multiselect("Classes", ACTOR_CLASSES, format_func=label, placeholder="All classes",
-                             **_remembered("tl_classes", []))
-    by = sb.segmented_control("Trend period", PERIODS, format_func=label, required=True,
-                              **_remembered("tl_by", "day")) or "day"
+        sites = tuple(
+            sb.multiselect(
+                "Sites",
+                bounds.sites,
+                placeholder="All sites",
+                **_remembered("tl_sites", [], lambda v: set(v) <= set(bounds.sites)),
+            )
+        )
+    classes = sb.multiselect(
+        "Classes", ACTOR_CLASSES, format_func=label, placeholder="All classes", **_remembered("tl_classes", [])
+    )
+    by = (
+        sb.segmented_control("Trend period", PERIODS, format_func=label, required=True, **_remembered("tl_by", "day"))
+        or "day"
+    )
     sb.divider()
     sb.caption(f"Lake: `{lake}`")
     return Filters(
@@ -260,8 +314,10 @@ def describe_period(ctx: Context) -> str:
     days = (last - first).days + 1 if first and last else period["days"]
     classes = ", ".join(label(c) for c in ctx.filters.classes) or "all classes"
     sites = ", ".join(period["sites"]) if period["sites"] else "no site"
-    return (f"{days} day{'s' if days != 1 else ''}, {first} to {last} (UTC) · "
-            f"{totals['requests']:,} requests · {classes} · site {sites}")
+    return (
+        f"{days} day{'s' if days != 1 else ''}, {first} to {last} (UTC) · "
+        f"{totals['requests']:,} requests · {classes} · site {sites}"
+    )
 
 
 def require_requests(ctx: Context) -> dict[str, Any]:
@@ -283,11 +339,15 @@ def period_x(by: str, periods: list[date], field: str = "period") -> alt.X:
     """A time axis with one tick per period, in UTC as the lake counts days, whatever the browser's zone."""
     fmt = "%b %Y" if by == "month" else "%b %d"
     ticks = [alt.DateTime(year=d.year, month=d.month, date=d.day, utc=True) for d in periods]
-    return alt.X(f"{field}:T", timeUnit=_utc_unit(by), title=None,
-                 axis=alt.Axis(format=fmt, values=ticks, labelAngle=0, labelOverlap=True))
+    return alt.X(
+        f"{field}:T",
+        timeUnit=_utc_unit(by),
+        title=None,
+        axis=alt.Axis(format=fmt, values=ticks, labelAngle=0, labelOverlap=True),
+    )
 
 
-def _utc_unit(by: str) -> str:
+def _utc_unit(by: str) -> Literal["utcyearmonth", "utcyearmonthdate"]:
     return "utcyearmonth" if by == "month" else "utcyearmonthdate"
 
 
@@ -324,8 +384,9 @@ def pct_column(title: str, help: str | None = None, bar: bool = True) -> Any:
     """A share (0..1) as 12.3%, with a bar when comparing rows is the point."""
     if not bar:
         return st.column_config.NumberColumn(title, help=help, format="percent")
-    return st.column_config.ProgressColumn(title, help=help, format="percent", min_value=0.0, max_value=1.0,
-                                           color="#4C78A8")
+    return st.column_config.ProgressColumn(
+        title, help=help, format="percent", min_value=0.0, max_value=1.0, color="#4C78A8"
+    )
 
 
 def count_column(title: str, help: str | None = None) -> Any:
@@ -343,8 +404,15 @@ def time_column(title: str) -> Any:
 def table(df: pl.DataFrame, config: dict[str, Any], height: int | str = "auto", **kwargs: Any) -> Any:
     """A frame shown with only the configured columns, in that order, under readable titles."""
     cols = [c for c in config if c in df.columns]
-    return st.dataframe(df.select(cols), column_config=config, column_order=cols, hide_index=True,
-                        height=height, placeholder="–", **kwargs)
+    return st.dataframe(
+        df.select(cols),
+        column_config=config,
+        column_order=cols,
+        hide_index=True,
+        height=height,  # type: ignore[arg-type]
+        placeholder="–",
+        **kwargs,
+    )
 
 
 def rows_height(n: int, cap: int = 420) -> int:
@@ -354,6 +422,7 @@ def rows_height(n: int, cap: int = 420) -> int:
 
 # --- one client ---------------------------------------------------------------------------
 
+
 def client_detail(ctx: Context, client_id: str) -> None:
     """One client's labels, reasons, features, sessions and raw requests (explorer and security pages)."""
     profile: explore.ClientProfile | None = ctx.explore("client_profile", client_id)
@@ -361,22 +430,29 @@ def client_detail(ctx: Context, client_id: str) -> None:
         st.info(f"No client `{client_id}` in this lake (it may have been re-classified).", icon=INFO)
         return
     ident, lab = profile.identity, profile.labels
-    st.markdown(f"#### `{ident['client_ip']}` · {label(lab['actor_class'])}"
-                + (f" · {lab['agent']}" if lab.get("agent") else ""))
+    st.markdown(
+        f"#### `{ident['client_ip']}` · {label(lab['actor_class'])}"
+        + (f" · {lab['agent']}" if lab.get("agent") else "")
+    )
     st.caption(f"User agent: `{ident['user_agent'] or '(none)'}` · site {ident['site']} · client id `{client_id}`")
     cols = st.columns(6)
     cols[0].metric("Class", label(lab["actor_class"]))
     cols[1].metric("Identity", label(lab["identity"]))
     cols[2].metric("AI-driven", "yes" if lab["ai_driven"] else "no")
     cols[3].metric("Malicious", "yes" if lab["malicious"] else "no")
-    cols[4].metric("Requests", fmt_count(ident["requests"]), help=f"{ident['requests']:,} requests in "
-                   f"{ident['sessions']:,} sessions")
+    cols[4].metric(
+        "Requests",
+        fmt_count(ident["requests"]),
+        help=f"{ident['requests']:,} requests in {ident['sessions']:,} sessions",
+    )
     cols[5].metric("Confidence", fmt_pct(lab["confidence"]))
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Labels**")
         facts = {
-            "Purpose": label(lab["purpose"]), "Operator": lab["operator"] or "–", "Agent": lab["agent"] or "–",
+            "Purpose": label(lab["purpose"]),
+            "Operator": lab["operator"] or "–",
+            "Agent": lab["agent"] or "–",
             "Automated": "yes" if lab["automated"] else "no",
             "Threats": ", ".join(label(t) for t in lab["threats"] or []) or "none",
             "First seen": f"{ident['first_seen']:%Y-%m-%d %H:%M:%S} UTC",
@@ -388,42 +464,100 @@ def client_detail(ctx: Context, client_id: str) -> None:
         st.markdown("\n".join(f"- `{r}`" for r in profile.reasons) or "_no reasons recorded_")
     with right:
         st.markdown("**Behaviour features**")
-        feats = pl.DataFrame({"feature": list(profile.features), "value": list(profile.features.values())},
-                             schema={"feature": pl.String, "value": pl.Float64})
-        st.dataframe(feats, hide_index=True, height=320, placeholder="–",
-                     column_config={"feature": "Feature", "value": st.column_config.NumberColumn("Value", format="%.3f")})
+        feats = pl.DataFrame(
+            {"feature": list(profile.features), "value": list(profile.features.values())},
+            schema={"feature": pl.String, "value": pl.Float64},
+        )
+        st.dataframe(
+            feats,
+            hide_index=True,
+            height=320,
+            placeholder="–",
+            column_config={"feature": "Feature", "value": st.column_config.NumberColumn("Value", format="%.3f")},
+        )
     activity: pl.DataFrame = ctx.explore("client_activity", client_id)
     if activity.height:
         st.markdown("**Requests over time (UTC), by status**")
-        chart(alt.Chart(activity).mark_bar().encode(
-            x=alt.X("bucket:T", title=None, timeUnit="utcyearmonthdatehoursminutes"),  # UTC, as the lake
-            y=alt.Y("requests:Q", title="Requests", stack=True),
-            color=alt.Color("status:N", title="Status", scale=color_scale(STATUS_COLORS)),
-            tooltip=[alt.Tooltip("bucket:T", title="From (UTC)", timeUnit="utcyearmonthdatehoursminutes",
-                                 format="%Y-%m-%d %H:%M"), "status", "requests"],
-        ), height=180)
+        chart(
+            alt.Chart(activity)
+            .mark_bar()
+            .encode(
+                x=alt.X("bucket:T", title=None, timeUnit="utcyearmonthdatehoursminutes"),  # UTC, as the lake
+                y=alt.Y("requests:Q", title="Requests", stack=True),
+                color=alt.Color("status:N", title="Status", scale=color_scale(STATUS_COLORS)),
+                tooltip=[
+                    alt.Tooltip(
+                        "bucket:T", title="From (UTC)", timeUnit="utcyearmonthdatehoursminutes", format="%Y-%m-%d %H:%M"
+                    ),
+                    "status",
+                    "requests",
+                ],
+            ),
+            height=180,
+        )
     sessions: pl.DataFrame = ctx.explore("client_sessions", client_id)
     st.markdown(f"**Sessions** ({sessions.height:,}{' shown' if sessions.height >= 200 else ''})")
-    table(sessions, {
-        "start": time_column("Start"), "duration_s": st.column_config.NumberColumn("Duration", format="duration"),
-        "requests": count_column("Requests"), "pages": count_column("Pages"), "assets": count_column("Assets"),
-        "distinct_paths": count_column("Distinct paths"), "bytes": bytes_column("Bytes"),
-        "status_4xx": pct_column("4xx", bar=False), "referer_share": pct_column("With referer", bar=False),
-        "landing_path": "Landing path", "landing_referer": "Landing referer", "page_types": "Page types",
-        "threats": "Threats",
-    }, height=rows_height(sessions.height, 300))
+    table(
+        sessions,
+        {
+            "start": time_column("Start"),
+            "duration_s": st.column_config.NumberColumn("Duration", format="duration"),
+            "requests": count_column("Requests"),
+            "pages": count_column("Pages"),
+            "assets": count_column("Assets"),
+            "distinct_paths": count_column("Distinct paths"),
+            "bytes": bytes_column("Bytes"),
+            "status_4xx": pct_column("4xx", bar=False),
+            "referer_share": pct_column("With referer", bar=False),
+            "landing_path": "Landing path",
+            "landing_referer": "Landing referer",
+            "page_types": "Page types",
+            "threats": "Threats",
+        },
+        height=rows_height(sessions.height, 300),
+    )
     reqs: pl.DataFrame = ctx.explore("client_requests", client_id)
     st.markdown(f"**Raw requests** (first {reqs.height:,} of {ident['requests']:,})")
-    table(reqs, {
-        "ts": time_column("Time (UTC)"), "method": "Method", "path": "Path", "query": "Query",
-        "status": st.column_config.NumberColumn("Status", format="%d"), "bytes": bytes_column("Bytes"),
-        "page_type": "Page type", "referer": "Referer", "threats": "Threats", "line_no": count_column("Log line"),
-        "source": "Source",
-    }, height=400)
+    table(
+        reqs,
+        {
+            "ts": time_column("Time (UTC)"),
+            "method": "Method",
+            "path": "Path",
+            "query": "Query",
+            "status": st.column_config.NumberColumn("Status", format="%d"),
+            "bytes": bytes_column("Bytes"),
+            "page_type": "Page type",
+            "referer": "Referer",
+            "threats": "Threats",
+            "line_no": count_column("Log line"),
+            "source": "Source",
+        },
+        height=400,
+    )
 
 
 __all__ = [
-    "ACTOR_CLASSES", "CLASS_COLORS", "Context", "Filters", "IDENTITIES", "IDENTITY_COLORS", "PAGE_TYPES",
-    "STATUS_COLORS", "THREATS", "chart", "client_detail", "color_scale", "describe_period", "empty", "fmt_bytes",
-    "fmt_count", "fmt_pct", "label", "lake_path", "require_requests", "start_page", "table",
+    "ACTOR_CLASSES",
+    "CLASS_COLORS",
+    "Context",
+    "Filters",
+    "IDENTITIES",
+    "IDENTITY_COLORS",
+    "PAGE_TYPES",
+    "STATUS_COLORS",
+    "THREATS",
+    "chart",
+    "client_detail",
+    "color_scale",
+    "describe_period",
+    "empty",
+    "fmt_bytes",
+    "fmt_count",
+    "fmt_pct",
+    "label",
+    "lake_path",
+    "require_requests",
+    "start_page",
+    "table",
 ]

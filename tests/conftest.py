@@ -33,8 +33,23 @@ def simulated_lake(folder: Path, days: int = 3, scale: float = 0.3, seed: int = 
 
     log, ranges, lake = folder / "sim.log", folder / "ranges", folder / "lake"
     runner = CliRunner()
-    r = runner.invoke(main, ["simulate", "--out", str(log), "--days", str(days), "--scale", str(scale),
-                             "--seed", str(seed), "--ranges-out", str(ranges), "--no-progress"])
+    r = runner.invoke(
+        main,
+        [
+            "simulate",
+            "--out",
+            str(log),
+            "--days",
+            str(days),
+            "--scale",
+            str(scale),
+            "--seed",
+            str(seed),
+            "--ranges-out",
+            str(ranges),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, (r.output, r.exception)
     with open(log, "a") as f:
         f.write("this is not a log line\n\x00\x01 neither is this\n")

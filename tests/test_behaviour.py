@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from trafficlens.classify.behaviour import FEATURES
-from trafficlens.classify.model import META_FILE, ModelError, load_model, model_dir
+from trafficlens.classify.model import META_FILE, load_model, model_dir
 from trafficlens.classify.pipeline import classify
 from trafficlens.cli import main
-from trafficlens.evaluate import evaluate
+from trafficlens.errors import ModelError
 from trafficlens.ingest import ingest
+from trafficlens.report.evaluate import evaluate
 from trafficlens.simulate import simulate
 
 
@@ -66,8 +67,10 @@ def test_unseen_simulated_traffic_is_classified_well(sim_lake: tuple[Path, Path]
 def test_behaviour_verdicts_say_why(sim_lake: tuple[Path, Path]) -> None:
     lake, _ = sim_lake
     c = pl.read_parquet(lake / "clients" / "*.parquet")
-    flipped = c.filter(pl.col("reasons").list.eval(pl.element().str.starts_with("behaviour:model:")).list.any()
-                       & (pl.col("identity") == "undeclared"))
+    flipped = c.filter(
+        pl.col("reasons").list.eval(pl.element().str.starts_with("behaviour:model:")).list.any()
+        & (pl.col("identity") == "undeclared")
+    )
     assert flipped.height > 0
     for reasons in flipped["reasons"].to_list():
         assert any(r.startswith("behaviour:") and "=" in r for r in reasons)  # the features that stood out
@@ -108,9 +111,13 @@ def test_page_features_see_through_beacons_and_count_self_referrals(tmp_path: Pa
     """Time on a page is measured page to page, whatever the page's beacons do in between; a page
     view referred by the very page counts as a self-referral, a search engine's '/' does not."""
     ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
-    steps = [("/", "https://www.google.com/", 0), ("/a", "https://site.example/", 10),
-             ("/a", "https://site.example/a", 30), ("/b", "https://site.example/a", 60),
-             ("/c?x=1", "https://site.example/b", 100)]
+    steps = [
+        ("/", "https://www.google.com/", 0),
+        ("/a", "https://site.example/", 10),
+        ("/a", "https://site.example/a", 30),
+        ("/b", "https://site.example/a", 60),
+        ("/c?x=1", "https://site.example/b", 100),
+    ]
     lines = []
     for path, ref, sec in steps:
         lines.append((sec, "GET", path, ref))
@@ -136,17 +143,26 @@ def test_going_back_to_the_list_counts_as_a_return(tmp_path: Path) -> None:
     ua = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
     site = "https://site.example"
     (tmp_path / "back").mkdir(), (tmp_path / "walk").mkdir()
-    steps = [("/c/shoes", "https://www.google.com/"), ("/p/1", "/c/shoes"), ("/c/shoes", "/p/1"),
-             ("/p/2", "/c/shoes"), ("/p/3", "/c/shoes"), ("/p/4", "/p/3")]
+    steps = [
+        ("/c/shoes", "https://www.google.com/"),
+        ("/p/1", "/c/shoes"),
+        ("/c/shoes", "/p/1"),
+        ("/p/2", "/c/shoes"),
+        ("/p/3", "/c/shoes"),
+        ("/p/4", "/p/3"),
+    ]
     text = "".join(
         f'203.0.113.9 - - [06/Oct/2025:12:0{k}:00 +0000] "GET {p} HTTP/1.1" 200 512 '
-        f'"{r if r.startswith("http") else site + r}" "{ua}"\n' for k, (p, r) in enumerate(steps))
+        f'"{r if r.startswith("http") else site + r}" "{ua}"\n'
+        for k, (p, r) in enumerate(steps)
+    )
     # Of pages 2 to 6, page 3 (the list again) and page 5 (from the list, shown from the cache
     # after page 4) are returns; pages 2, 4 and 6 follow the page before.
     assert _one_client(tmp_path / "back", text, behaviour=False, detect_threats=False)["return_share"] == 0.4
     walk = "".join(
         f'203.0.113.9 - - [06/Oct/2025:12:0{k}:00 +0000] "GET /p/{k} HTTP/1.1" 200 512 "{site}/p/{k - 1}" "{ua}"\n'
-        for k in range(1, 7))
+        for k in range(1, 7)
+    )
     assert _one_client(tmp_path / "walk", walk, behaviour=False, detect_threats=False)["return_share"] == 0.0
 
 
@@ -171,13 +187,19 @@ def test_byte_range_fetches_of_one_file_count_as_one_fetch(tmp_path: Path) -> No
 
 def test_train_cli_writes_both_models(tmp_path: Path) -> None:
     out = tmp_path / "model"
-    r = CliRunner().invoke(main, ["train", "--out", str(out), "--days", "1", "--scale", "0.1",
-                                  "--model", "random_forest", "--progress"])
+    r = CliRunner().invoke(
+        main, ["train", "--out", str(out), "--days", "1", "--scale", "0.1", "--model", "random_forest", "--progress"]
+    )
     assert r.exit_code == 0, r.output
     assert "kept random_forest" in r.stdout and "navigation model:" in r.stdout
     # The progress line names each stage of the job, on stderr.
-    for stage in ("train: log 1 of 24 (shop, seed 101): simulating", "log 24 of 24", "cross-validating random_forest",
-                  "fitting random_forest", "the navigation model"):
+    for stage in (
+        "train: log 1 of 24 (shop, seed 101): simulating",
+        "log 24 of 24",
+        "cross-validating random_forest",
+        "fitting random_forest",
+        "the navigation model",
+    ):
         assert stage in r.stderr, stage
     assert "train:" not in r.stdout
     m = load_model(out)
@@ -203,26 +225,47 @@ def test_train_cli_writes_both_models(tmp_path: Path) -> None:
 def _cohort_frames(rows: list[tuple[str, str, float]]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Browser clients (site, user agent, navigation probability), left human by the classifier."""
     ids = [f"c{i}" for i in range(len(rows))]
-    labelled = pl.DataFrame({
-        "client_id": ids, "site": [r[0] for r in rows], "user_agent": [r[1] for r in rows],
-        "requests": [40] * len(rows), "identity": ["none"] * len(rows), "actor_class": ["human"] * len(rows),
-        "automated": [False] * len(rows), "purpose": ["human"] * len(rows), "ai_driven": [False] * len(rows),
-        "confidence": [None] * len(rows), "reasons": [["ua:browser"]] * len(rows),
-    }, schema_overrides={"confidence": pl.Float64})
-    pred = pl.DataFrame({
-        "client_id": ids, "b_class": ["human"] * len(rows), "b_proba": [0.9] * len(rows),
-        "b_human_proba": [0.9] * len(rows), "b_reasons": [[]] * len(rows),
-        "b_nav_proba": [r[2] for r in rows], "b_nav_reasons": [["behaviour:page_gap_cv=0.30"]] * len(rows),
-    }, schema_overrides={"b_reasons": pl.List(pl.String)})
+    labelled = pl.DataFrame(
+        {
+            "client_id": ids,
+            "site": [r[0] for r in rows],
+            "user_agent": [r[1] for r in rows],
+            "requests": [40] * len(rows),
+            "identity": ["none"] * len(rows),
+            "actor_class": ["human"] * len(rows),
+            "automated": [False] * len(rows),
+            "purpose": ["human"] * len(rows),
+            "ai_driven": [False] * len(rows),
+            "confidence": [None] * len(rows),
+            "reasons": [["ua:browser"]] * len(rows),
+        },
+        schema_overrides={"confidence": pl.Float64},
+    )
+    pred = pl.DataFrame(
+        {
+            "client_id": ids,
+            "b_class": ["human"] * len(rows),
+            "b_proba": [0.9] * len(rows),
+            "b_human_proba": [0.9] * len(rows),
+            "b_reasons": [[]] * len(rows),
+            "b_nav_proba": [r[2] for r in rows],
+            "b_nav_reasons": [["behaviour:page_gap_cv=0.30"]] * len(rows),
+        },
+        schema_overrides={"b_reasons": pl.List(pl.String)},
+    )
     return labelled, pred
 
 
 def test_a_campaign_cohort_lends_its_prior_to_its_borderline_visits() -> None:
-    from trafficlens.classify.pipeline import combine_behaviour
+    from trafficlens.classify.labels import combine_behaviour
 
-    rows = ([("a", "X", 0.95)] * 30 + [("a", "X", 0.7)] * 10      # a campaign: most of its visits found
-            + [("a", "Y", 0.9)] + [("a", "Y", 0.7)] * 39          # people, one bot among them
-            + [("b", "X", 0.7)] * 5)                               # the same build on another site
+    rows = (
+        [("a", "X", 0.95)] * 30
+        + [("a", "X", 0.7)] * 10  # a campaign: most of its visits found
+        + [("a", "Y", 0.9)]
+        + [("a", "Y", 0.7)] * 39  # people, one bot among them
+        + [("b", "X", 0.7)] * 5
+    )  # the same build on another site
     labelled, pred = _cohort_frames(rows)
     out = combine_behaviour(labelled, pred, nav_prior=0.4).sort(pl.col("client_id").str.slice(1).cast(pl.Int64))
     auto = out["automated"].to_list()
@@ -241,7 +284,7 @@ def test_a_campaign_cohort_lends_its_prior_to_its_borderline_visits() -> None:
 
 
 def test_a_cohort_share_is_corrected_for_what_the_navigation_model_misses() -> None:
-    from trafficlens.classify.pipeline import combine_behaviour
+    from trafficlens.classify.labels import combine_behaviour
 
     rows = [("a", "X", 0.95)] * 24 + [("a", "X", 0.6)] * 16 + [("a", "Y", 0.9)] + [("a", "Y", 0.6)] * 39
     labelled, pred = _cohort_frames(rows)

@@ -8,29 +8,36 @@ import duckdb
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import FIXTURES
 
 from trafficlens.classify.agents import load_catalogue, match_user_agents
 from trafficlens.classify.pipeline import classify
+from trafficlens.classify.verify import range_sources
 from trafficlens.cli import main
 from trafficlens.errors import CatalogueError, LakeError
 from trafficlens.ingest import ingest
-from trafficlens.ranges import range_sources
 from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PURPOSES
-
-from conftest import FIXTURES
 
 RANGES = FIXTURES / "ranges" / "published"
 CAT = load_catalogue()
 EXAMPLES = [(a.name, ex) for a in CAT.agents for ex in a.examples]
 
-CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/18.1 Mobile/15E148 Safari/604.1")
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Mobile/15E148 Safari/604.1"
+)
 GPTBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.1; +https://openai.com/gptbot)"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-BYTESPIDER = ("Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 "
-              "(compatible; Bytespider; spider-feedback@bytedance.com)")
-CLAUDE_USER = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Claude-User/1.0; +Claude-User@anthropic.com)"
+BYTESPIDER = (
+    "Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 "
+    "(compatible; Bytespider; spider-feedback@bytedance.com)"
+)
+CLAUDE_USER = (
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Claude-User/1.0; +Claude-User@anthropic.com)"
+)
 
 
 # --- the catalogue -------------------------------------------------------------------------------
@@ -79,7 +86,8 @@ def test_range_files_name_agents_the_catalogue_knows() -> None:
 @pytest.mark.parametrize(
     "ua",
     [
-        CHROME, IPHONE,
+        CHROME,
+        IPHONE,
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0",
         "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
         "Mobile Safari/537.36 YaBrowser/24.1.0.0",
@@ -117,9 +125,16 @@ def test_generic_fallbacks_say_why(ua: str | None, reason: str) -> None:
 
 
 def test_generic_clients_name_their_operator_and_ai_use() -> None:
-    got = match_user_agents(pl.Series(["Mozilla/5.0 (compatible; Zorblax-AI/1.0; +https://docs.zorblax.ai/bot)",
-                                       "Mozilla/5.0 (compatible; Quuxbot/2.0; +https://openai.com/quux)",
-                                       "Nokia6230/2.0 (03.14) Profile/MIDP-2.0 Configuration/CLDC-1.1"]), CAT)
+    got = match_user_agents(
+        pl.Series(
+            [
+                "Mozilla/5.0 (compatible; Zorblax-AI/1.0; +https://docs.zorblax.ai/bot)",
+                "Mozilla/5.0 (compatible; Quuxbot/2.0; +https://openai.com/quux)",
+                "Nokia6230/2.0 (03.14) Profile/MIDP-2.0 Configuration/CLDC-1.1",
+            ]
+        ),
+        CAT,
+    )
     a, b, phone = got.iter_rows(named=True)
     assert a["ai_driven"] and a["operator"] == "zorblax.ai"
     assert a["reasons"] == ["ua:generic:bot_word", "ua:generic:ai_hint", "ua:operator_from_contact:zorblax.ai"]
@@ -139,9 +154,11 @@ def test_long_user_agents_stay_cheap() -> None:
 
 
 def test_a_broken_catalogue_file_is_one_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "x.yml").write_text("- name: X\n  pattern: X\n  operator: X\n  actor_class: robot\n"
-                                    "  purpose: tool\n  ai_driven: false\n  url: https://x\n  robots: []\n"
-                                    "  examples: [X/1]\n")
+    (tmp_path / "x.yml").write_text(
+        "- name: X\n  pattern: X\n  operator: X\n  actor_class: robot\n"
+        "  purpose: tool\n  ai_driven: false\n  url: https://x\n  robots: []\n"
+        "  examples: [X/1]\n"
+    )
     with pytest.raises(CatalogueError, match=r"x.yml entry 1 \(X\): actor_class 'robot'"):
         load_catalogue(tmp_path)
 
@@ -159,9 +176,16 @@ def _visit(ip: str, ua: str, pages: int = 2) -> list[str]:
     for k in range(pages):
         t = 10 * 60 + k * 73
         ref = "https://www.google.com/" if k == 0 else "https://shop.example/"
-        for path in (["/", "/c/shoes", "/p/shoe-1", "/cart"][k % 4], "/static/site.css", "/static/app.js", "/favicon.ico"):
-            out.append(f'{ip} - - [10/Oct/2025:10:{t // 60 % 60:02d}:{t % 60:02d} +0000] "GET {path} HTTP/1.1" 200 512 '
-                       f'"{ref}" "{ua}"')
+        for path in (
+            ["/", "/c/shoes", "/p/shoe-1", "/cart"][k % 4],
+            "/static/site.css",
+            "/static/app.js",
+            "/favicon.ico",
+        ):
+            out.append(
+                f'{ip} - - [10/Oct/2025:10:{t // 60 % 60:02d}:{t % 60:02d} +0000] "GET {path} HTTP/1.1" 200 512 '
+                f'"{ref}" "{ua}"'
+            )
             t += 1
     return out
 
@@ -242,12 +266,19 @@ def test_signature_agent_header_names_a_signed_agent(tmp_path: Path) -> None:
     log = tmp_path / "signed.log"
     log.write_text(
         f'192.0.2.77 [10/Oct/2025:10:00:00 +0000] "GET /cart HTTP/1.1" 200 10 "{CHROME}" "https://chatgpt.com"\n'
-        + "".join(f'192.0.2.78 [10/Oct/2025:10:00:{s:02d} +0000] "GET {p} HTTP/1.1" 200 10 "{CHROME}" "-"\n'
-                  for s, p in ((1, "/"), (2, "/static/a.css"), (3, "/favicon.ico"), (40, "/cart"), (41, "/static/b.js")))
+        + "".join(
+            f'192.0.2.78 [10/Oct/2025:10:00:{s:02d} +0000] "GET {p} HTTP/1.1" 200 10 "{CHROME}" "-"\n'
+            for s, p in ((1, "/"), (2, "/static/a.css"), (3, "/favicon.ico"), (40, "/cart"), (41, "/static/b.js"))
+        )
     )
     lake = tmp_path / "lake"
-    ingest([str(log)], lake, _opts('$remote_addr [$time_local] "$request" $status $body_bytes_sent '
-                                   '"$http_user_agent" "$http_signature_agent"'))
+    ingest(
+        [str(log)],
+        lake,
+        _opts(
+            '$remote_addr [$time_local] "$request" $status $body_bytes_sent "$http_user_agent" "$http_signature_agent"'
+        ),
+    )
     classify(lake, progress=False)
     c = _clients(lake)
     assert c["192.0.2.77"]["agent"] == "ChatGPT agent" and c["192.0.2.77"]["actor_class"] == "agent"
@@ -271,7 +302,9 @@ def test_classify_needs_events(tmp_path: Path) -> None:
 
 def test_cli_classify_and_analyze(tmp_path: Path) -> None:
     log = tmp_path / "a.log"
-    log.write_text("\n".join([_line("192.0.2.5", GPTBOT, i) for i in range(3)] + [_line("203.0.113.5", CHROME, 9)]) + "\n")
+    log.write_text(
+        "\n".join([_line("192.0.2.5", GPTBOT, i) for i in range(3)] + [_line("203.0.113.5", CHROME, 9)]) + "\n"
+    )
     lake = str(tmp_path / "lake")
     r = CliRunner().invoke(main, ["analyze", str(log), "--lake", lake, "--ranges", str(RANGES)])
     assert r.exit_code == 0, r.output
@@ -282,34 +315,57 @@ def test_cli_classify_and_analyze(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "4 requests" in r.output
 
 
-
 # --- page types ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "path, query, want",
     [
-        ("/", None, "home"), ("/index.html", None, "home"), ("/de/", None, "home"),
-        ("/robots.txt", None, "robots"), ("/sitemap.xml", None, "sitemap"), ("/sitemap-products-1.xml.gz", None, "sitemap"),
-        ("/feed.xml", None, "feed"), ("/blog/rss", None, "feed"),
-        ("/static/app.3f2a.js", None, "static"), ("/img/shoe.webp", None, "static"), ("/favicon.ico", None, "static"),
-        ("/checkout", None, "checkout"), ("/checkout/payment", None, "checkout"), ("/booking/confirm", None, "checkout"),
-        ("/cart", None, "cart"), ("/api/cart/add", None, "cart"),
-        ("/login", None, "auth"), ("/account/login", None, "auth"), ("/signup", None, "auth"), ("/wp-login.php", None, "auth"),
-        ("/account", None, "account"), ("/my-account/orders", None, "account"),
-        ("/api/products", "page=2", "api"), ("/graphql", None, "api"),
-        ("/search", "q=red+shoes", "search"), ("/", "s=shoes", "search"),
-        ("/p/red-shoe-1234", None, "product"), ("/hotels/paris-ritz", None, "product"),
-        ("/c/shoes", None, "listing"), ("/category/men/", None, "listing"), ("/hotels", None, "listing"),
-        ("/blog/2025/spring", None, "content"), ("/2025/10/10/story", None, "content"), ("/about", None, "content"),
-        ("/zz-unknown", None, "other"), (None, None, "other"),
+        ("/", None, "home"),
+        ("/index.html", None, "home"),
+        ("/de/", None, "home"),
+        ("/robots.txt", None, "robots"),
+        ("/sitemap.xml", None, "sitemap"),
+        ("/sitemap-products-1.xml.gz", None, "sitemap"),
+        ("/feed.xml", None, "feed"),
+        ("/blog/rss", None, "feed"),
+        ("/static/app.3f2a.js", None, "static"),
+        ("/img/shoe.webp", None, "static"),
+        ("/favicon.ico", None, "static"),
+        ("/checkout", None, "checkout"),
+        ("/checkout/payment", None, "checkout"),
+        ("/booking/confirm", None, "checkout"),
+        ("/cart", None, "cart"),
+        ("/api/cart/add", None, "cart"),
+        ("/login", None, "auth"),
+        ("/account/login", None, "auth"),
+        ("/signup", None, "auth"),
+        ("/wp-login.php", None, "auth"),
+        ("/account", None, "account"),
+        ("/my-account/orders", None, "account"),
+        ("/api/products", "page=2", "api"),
+        ("/graphql", None, "api"),
+        ("/search", "q=red+shoes", "search"),
+        ("/", "s=shoes", "search"),
+        ("/p/red-shoe-1234", None, "product"),
+        ("/hotels/paris-ritz", None, "product"),
+        ("/c/shoes", None, "listing"),
+        ("/category/men/", None, "listing"),
+        ("/hotels", None, "listing"),
+        ("/blog/2025/spring", None, "content"),
+        ("/2025/10/10/story", None, "content"),
+        ("/about", None, "content"),
+        ("/zz-unknown", None, "other"),
+        (None, None, "other"),
     ],
 )
 def test_default_page_types(path: str | None, query: str | None, want: str) -> None:
     from trafficlens.classify.pages import load_page_rules, page_type_sql
 
     sql = page_type_sql(load_page_rules())
-    got = duckdb.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS path, ?::VARCHAR AS query)", [path, query]).fetchone()
+    got = duckdb.execute(
+        f"SELECT {sql} FROM (SELECT ?::VARCHAR AS path, ?::VARCHAR AS query)", [path, query]
+    ).fetchone()
     assert got[0] == want
 
 
@@ -321,7 +377,9 @@ def test_a_site_maps_its_own_pages(tmp_path: Path, labelled: Path) -> None:
     got = dict(con.execute("select page_type, count(*) from requests where path = '/' group by 1").fetchall())
     assert list(got) == ["checkout"]
     # The site's rules replace the shipped ones: nothing else is a known page type now.
-    assert {r[0] for r in con.execute("select distinct page_type from requests where path <> '/'").fetchall()} == {"other"}
+    assert {r[0] for r in con.execute("select distinct page_type from requests where path <> '/'").fetchall()} == {
+        "other"
+    }
     rules.write_text("- {page_type: basket, path: '^/$'}\n")
     with pytest.raises(CatalogueError, match="page_type 'basket' is not one of"):
         classify(labelled, pages=rules)

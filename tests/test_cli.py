@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from trafficlens import ranges
+from trafficlens.classify.verify import download
 from trafficlens.cli import main
 
 
@@ -29,13 +29,11 @@ def test_every_command_has_help_with_an_example(name: str, cmd: click.Command) -
         assert "Example" in cmd.help, f"{name} --help shows no example"
 
 
-def test_ranges_update_offline_is_one_line_and_changes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ranges_update_offline_is_one_line_and_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def offline(url: str, timeout: float) -> bytes:
         raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(ranges, "_http_get", offline)
+    monkeypatch.setattr(download, "_http_get", offline)
     dest = tmp_path / "ranges"
     result = CliRunner().invoke(main, ["ranges", "update", "--dir", str(dest)])
     assert result.exit_code == 1

@@ -1,11 +1,10 @@
 """The dashboard on a simulated lake: every page runs (alone and through the router), its KPIs
 are the report's figures, an empty or missing lake says how to fill it; and the explorer's
-queries (trafficlens.explore) on the same lake."""
+queries (trafficlens.report.explore) on the same lake."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -14,18 +13,16 @@ from click.testing import CliRunner
 from conftest import simulated_lake
 from streamlit.testing.v1 import AppTest
 
-from trafficlens import explore
 from trafficlens.cli import main
-from trafficlens.errors import LakeError
-from trafficlens.report import Report
+from trafficlens.dashboards import common  # the pages' number formats
+from trafficlens.errors import OptionError
+from trafficlens.report import Report, explore
 from trafficlens.store import Lake
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "dashboards"
-PAGES = sorted((DASHBOARDS / "views").glob("*.py"))
+PAGES = sorted(p for p in (DASHBOARDS / "views").glob("*.py") if p.stem != "__init__")
 TIMEOUT = 120
-sys.path.insert(0, str(DASHBOARDS))
-import common  # noqa: E402  (the pages' number formats)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +46,9 @@ def _problems(at: AppTest) -> list[str]:
 
 
 def test_seven_pages() -> None:
-    assert [p.stem for p in PAGES] == sorted([
-        "overview", "operators", "agents_at_work", "security", "client_explorer", "referrals", "data_quality",
-    ])
+    assert [p.stem for p in PAGES] == sorted(
+        ["overview", "operators", "agents_at_work", "security", "client_explorer", "referrals", "data_quality"]
+    )
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
@@ -102,7 +99,8 @@ def test_overview_kpis_are_the_reports_figures(sim_lake: Path, monkeypatch: pyte
     assert kpis["Malicious share"][1] == f"{(last['malicious_share'] - before['malicious_share']) * 100:+.1f} pts"
     assert kpis["Growth vs previous day"][0] == common.fmt_pct(growth["all"]["change"], signed=True)
     assert kpis["Growth vs previous day"][1] == (
-        f"{growth['all']['per_day'] - growth['all']['previous_per_day']:+,.0f} a day")
+        f"{growth['all']['per_day'] - growth['all']['previous_per_day']:+,.0f} a day"
+    )
     # the help text carries the exact figure behind a rounded one
     helps = {m.label: m.help for m in at.metric}
     assert f"{totals['requests']:,} requests" in helps["Requests"]
@@ -160,7 +158,8 @@ def test_default_lake_is_the_clis(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert str(tmp_path / "trafficlens-lake") in at.info[0].value
 
 
-# --- trafficlens.explore ------------------------------------------------------------------
+# --- trafficlens.report.explore -----------------------------------------------------------
+
 
 def test_search_clients(sim_lake: Path) -> None:
     clients = pl.read_parquet(Lake(sim_lake).root / "clients" / "*.parquet")
@@ -173,8 +172,9 @@ def test_search_clients(sim_lake: Path) -> None:
     bots = explore.search_clients(sim_lake, user_agent="gptbot", limit=10_000)
     assert bots.height and all("gptbot" in ua.lower() for ua in bots["user_agent"])
     agents = explore.search_clients(sim_lake, classes=["agent"], threats=["credential_stuffing"], limit=10_000)
-    expected = clients.filter((pl.col("actor_class") == "agent")
-                              & pl.col("threats").list.contains("credential_stuffing"))
+    expected = clients.filter(
+        (pl.col("actor_class") == "agent") & pl.col("threats").list.contains("credential_stuffing")
+    )
     assert agents.height == expected.height
     assert explore.search_clients(sim_lake, malicious=True, limit=10_000)["malicious"].all()
     assert explore.search_clients(sim_lake, limit=3).height == 3
@@ -183,9 +183,9 @@ def test_search_clients(sim_lake: Path) -> None:
     first_day = clients["first_seen"].min().date()  # type: ignore[union-attr]
     seen = explore.search_clients(sim_lake, since=first_day, until=first_day, limit=10_000)
     assert seen.height == clients.filter(pl.col("first_seen").dt.date() == first_day).height
-    with pytest.raises(LakeError, match="class 'robot'"):
+    with pytest.raises(OptionError, match="class 'robot'"):
         explore.search_clients(sim_lake, classes=["robot"])
-    with pytest.raises(LakeError, match="threat"):
+    with pytest.raises(OptionError, match="threat"):
         explore.search_clients(sim_lake, threats=["evil"])
 
 
@@ -207,7 +207,7 @@ def test_one_client(sim_lake: Path) -> None:
     assert explore.client_requests(sim_lake, hit["client_id"], limit=3).height == min(3, hit["requests"])
     activity = explore.client_activity(sim_lake, hit["client_id"])
     assert activity["requests"].sum() == hit["requests"]
-    with pytest.raises(LakeError, match="limit"):
+    with pytest.raises(OptionError, match="limit"):
         explore.client_requests(sim_lake, hit["client_id"], limit=0)
 
 
@@ -243,8 +243,9 @@ def test_a_grown_lake_refreshes_the_figures(tmp_path: Path, monkeypatch: pytest.
     """The cache is keyed on the lake's modification stamp: a new analyze shows at the next run."""
     log, lake = tmp_path / "day.log", tmp_path / "lake"
     runner = CliRunner()
-    r = runner.invoke(main, ["simulate", "--out", str(log), "--days", "1", "--scale", "0.1", "--seed", "3",
-                             "--no-progress"])
+    r = runner.invoke(
+        main, ["simulate", "--out", str(log), "--days", "1", "--scale", "0.1", "--seed", "3", "--no-progress"]
+    )
     assert r.exit_code == 0, (r.output, r.exception)
     lines = log.read_text().splitlines(keepends=True)
     half = tmp_path / "half.log"
@@ -254,7 +255,7 @@ def test_a_grown_lake_refreshes_the_figures(tmp_path: Path, monkeypatch: pytest.
     at = _run(DASHBOARDS / "views" / "overview.py", lake, monkeypatch)
     before = _metrics(at)["Requests"][0]
     with open(half, "a") as f:  # the log grows; analyze reads the new lines
-        f.write("".join(lines[len(lines) // 2:]))
+        f.write("".join(lines[len(lines) // 2 :]))
     r = runner.invoke(main, ["analyze", str(half), "--lake", str(lake), "--no-progress"])
     assert r.exit_code == 0, (r.output, r.exception)
     at.run()

@@ -29,8 +29,14 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "test-output" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Sidebar titles, in the router's order, and the heading each page shows.
 PAGES = [
     ("Overview", "Overview"),
@@ -78,9 +84,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     out = open(d / "dashboard.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trafficlens", "dashboard", "--lake", str(lake), "--port", str(port),
-         "--host", "127.0.0.1"],
-        stdout=out, stderr=subprocess.STDOUT, start_new_session=True,  # its own group: streamlit runs as a child
+        [
+            sys.executable,
+            "-m",
+            "trafficlens",
+            "dashboard",
+            "--lake",
+            str(lake),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own group: streamlit runs as a child
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -125,7 +143,7 @@ def _problems(page: sync_api.Page) -> list[str]:
     for sel in ('[data-testid="stException"]', '[data-testid="stAlertContentError"]'):
         found += [f"{sel}: {t[:300]}" for t in page.locator(sel).all_inner_texts()]
     text = page.locator('[data-testid="stMain"]').inner_text()
-    found += [f"text: …{text[max(0, m.start() - 80):m.end() + 120]}…" for m in EXCEPTION_TEXT.finditer(text)]
+    found += [f"text: …{text[max(0, m.start() - 80) : m.end() + 120]}…" for m in EXCEPTION_TEXT.finditer(text)]
     return found
 
 

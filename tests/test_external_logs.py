@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import polars as pl
-
 from conftest import external
+
 from trafficlens.errors import FormatError
 from trafficlens.ingest import ingest
 from trafficlens.store import Lake
@@ -32,18 +32,41 @@ def test_matomo_format_samples(lake: Path) -> None:
     assert by_file["custom_regex_custom_date.log"].rejects == 1
     parsed = {name for name, r in by_file.items() if r.events > 0}
     expected = {
-        "alb.log", "amazon_cloudfront_web.log", "caddy_json.log", "common.log", "common.log.bz2",
-        "common.log.gz", "common_complete.log", "common_encoding_big5.log", "common_vhost.log",
-        "elb.log", "gandi.log", "haproxy.log", "icecast2.log", "iis.log", "iis_custom.log",
-        "incapsula_w3c.log", "logs_to_tests.log", "ncsa_extended.log", "netscaler.log",
-        "nginx_json.log", "ovh.log", "s3.log", "shoutcast.log", "splitted_date_and_time.log",
-        "static_ignores.log", "traefik_json.log",
+        "alb.log",
+        "amazon_cloudfront_web.log",
+        "caddy_json.log",
+        "common.log",
+        "common.log.bz2",
+        "common.log.gz",
+        "common_complete.log",
+        "common_encoding_big5.log",
+        "common_vhost.log",
+        "elb.log",
+        "gandi.log",
+        "haproxy.log",
+        "icecast2.log",
+        "iis.log",
+        "iis_custom.log",
+        "incapsula_w3c.log",
+        "logs_to_tests.log",
+        "ncsa_extended.log",
+        "netscaler.log",
+        "nginx_json.log",
+        "ovh.log",
+        "s3.log",
+        "shoutcast.log",
+        "splitted_date_and_time.log",
+        "static_ignores.log",
+        "traefik_json.log",
     }
     assert expected <= parsed
     df = Lake(lake).scan("events").collect()
     assert df["ts"].null_count() == 0 and df["client_ip"].null_count() <= 1
     iis = df.filter(pl.col("source").str.ends_with("/iis.log")).row(0, named=True)
-    assert iis["user_agent"].startswith("Mozilla/5.0 (X11; U; Linux i686") and iis["query"] == "topCat1=divinity&submit=Search"
+    assert (
+        iis["user_agent"].startswith("Mozilla/5.0 (X11; U; Linux i686")
+        and iis["query"] == "topCat1=divinity&submit=Search"
+    )
 
 
 def test_crowdsec_hub_logs(tmp_path: Path) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from trafficlens.ingest import IngestOptions, ingest
@@ -15,8 +14,19 @@ from trafficlens.store import Lake
 LOGS = Path(__file__).resolve().parent / "fixtures" / "logs"
 CASES = sorted(p for p in LOGS.glob("*.expected.json")) if LOGS.is_dir() else []
 COMPARED = (
-    "client_ip", "method", "path", "query", "protocol", "status", "bytes", "referer", "user_agent",
-    "host", "remote_user", "request_time", "forwarded_for",
+    "client_ip",
+    "method",
+    "path",
+    "query",
+    "protocol",
+    "status",
+    "bytes",
+    "referer",
+    "user_agent",
+    "host",
+    "remote_user",
+    "request_time",
+    "forwarded_for",
 )
 
 
@@ -32,7 +42,10 @@ def test_fixture(expected_path: Path, tmp_path: Path) -> None:
     assert log.exists(), f"{log.name} missing beside {expected_path.name}"
     o = expected.get("options") or {}
     opts = IngestOptions(
-        format=o.get("format"), log_format=o.get("log_format"), site=o.get("site"), tz=o.get("tz"),
+        format=o.get("format"),
+        log_format=o.get("log_format"),
+        site=o.get("site"),
+        tz=o.get("tz"),
         json_map=o.get("json_map"),
     )
     summary = ingest([str(log)], tmp_path / "lake", opts)
@@ -45,7 +58,7 @@ def test_fixture(expected_path: Path, tmp_path: Path) -> None:
     if expected.get("format"):
         assert summary.results[0].format in (expected["format"], expected["format"].replace("common", "combined"))
     for got, exp in zip(events.iter_rows(named=True), want):
-        ts = datetime.fromisoformat(exp["ts"].replace("Z", "+00:00")).astimezone(timezone.utc)
+        ts = datetime.fromisoformat(exp["ts"].replace("Z", "+00:00")).astimezone(UTC)
         assert got["ts"] == ts, f"line {exp['line_no']}: ts"
         for col in COMPARED:
             if col not in exp:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -67,13 +67,18 @@ def test_combined_fields_time_zone_and_nulls(tmp_path: Path, lake: Path) -> None
     ingest([str(log)], lake)
     df = events(lake)
     a, b = df.row(0, named=True), df.row(1, named=True)
-    assert a["ts"] == datetime(2025, 10, 10, 20, 55, 36, tzinfo=timezone.utc)
+    assert a["ts"] == datetime(2025, 10, 10, 20, 55, 36, tzinfo=UTC)
     assert (a["client_ip"], a["remote_user"], a["method"], a["path"], a["query"], a["protocol"]) == (
-        "2001:db8::7", "alice", "GET", "/shop/item", "id=7&x=%20", "HTTP/2.0",
+        "2001:db8::7",
+        "alice",
+        "GET",
+        "/shop/item",
+        "id=7&x=%20",
+        "HTTP/2.0",
     )
     assert (a["status"], a["bytes"], a["referer"], a["user_agent"]) == (200, 2326, "https://example.com/", "curl/8.5.0")
     assert a["format"] == "combined" and a["site"] == "default" and a["line_no"] == 1
-    assert b["ts"] == datetime(2025, 10, 9, 19, 30, tzinfo=timezone.utc)
+    assert b["ts"] == datetime(2025, 10, 9, 19, 30, tzinfo=UTC)
     assert b["bytes"] is None and b["referer"] is None and b["user_agent"] is None and b["query"] is None
 
 
@@ -180,7 +185,7 @@ def test_json_lines_with_custom_mapping(tmp_path: Path, lake: Path) -> None:
     summary = ingest([str(log)], lake, opts)
     assert summary.events == 2 and summary.rejects == 1
     df = events(lake)
-    assert df["ts"].to_list() == [datetime(2025, 10, 10, 10, tzinfo=timezone.utc)] * 2
+    assert df["ts"].to_list() == [datetime(2025, 10, 10, 10, tzinfo=UTC)] * 2
     assert df["path"].to_list() == ["/x", "/"] and df["query"].to_list() == ["y=1", None]
     assert df["status"].to_list() == [201, 200]
 
@@ -188,19 +193,27 @@ def test_json_lines_with_custom_mapping(tmp_path: Path, lake: Path) -> None:
 def test_custom_nginx_and_apache_formats(tmp_path: Path, lake: Path) -> None:
     nginx = write_lines(
         tmp_path / "n.log",
-        ['192.0.2.1 - - [10/Oct/2025:10:00:00 +0000] "GET /n HTTP/1.1" 200 7 "-" "ua one" 0.125 "203.0.113.1, 10.0.0.1"'],
+        [
+            '192.0.2.1 - - [10/Oct/2025:10:00:00 +0000] "GET /n HTTP/1.1" 200 7 "-" "ua one" 0.125 "203.0.113.1, 10.0.0.1"'
+        ],
     )
     fmt = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time "$http_x_forwarded_for"'
     ingest([str(nginx)], lake, IngestOptions(log_format=fmt))
     row = events(lake).row(0, named=True)
     assert (row["request_time"], row["forwarded_for"], row["user_agent"], row["format"]) == (
-        0.125, "203.0.113.1, 10.0.0.1", "ua one", "custom",
+        0.125,
+        "203.0.113.1, 10.0.0.1",
+        "ua one",
+        "custom",
     )
     apache = write_lines(
-        tmp_path / "ap.log",
-        ['192.0.2.2 - - [10/Oct/2025:10:00:00 +0000] "GET /ap HTTP/1.1" 200 7 "-" "ua two" 2500'],
+        tmp_path / "ap.log", ['192.0.2.2 - - [10/Oct/2025:10:00:00 +0000] "GET /ap HTTP/1.1" 200 7 "-" "ua two" 2500']
     )
-    ingest([str(apache)], lake, IngestOptions(log_format=r'%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\" %D'))
+    ingest(
+        [str(apache)],
+        lake,
+        IngestOptions(log_format=r"%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\" %D"),
+    )
     row = events(lake).filter(pl.col("path") == "/ap").row(0, named=True)
     assert row["request_time"] == pytest.approx(0.0025) and row["user_agent"] == "ua two"
 
@@ -213,7 +226,7 @@ def test_bad_log_format_string_is_one_clear_error(tmp_path: Path, lake: Path) ->
 
 def test_detection_names_each_family() -> None:
     alb = (
-        'https 2025-10-10T10:00:00.123456Z app/my-lb/50dc6c495c0c9188 192.0.2.1:2817 10.0.0.1:80 0.001 0.002 0.000 '
+        "https 2025-10-10T10:00:00.123456Z app/my-lb/50dc6c495c0c9188 192.0.2.1:2817 10.0.0.1:80 0.001 0.002 0.000 "
         '200 200 34 366 "GET https://shop.example.com:443/p?q=1 HTTP/1.1" "curl/8" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2'
     )
     assert detect_format([alb]).name == "alb"
@@ -244,7 +257,7 @@ def test_compressed_inputs_match_plain(tmp_path: Path, kind: str) -> None:
     plain = write_lines(tmp_path / "p.log", [combined_line(i) for i in range(500)])
     ingest([str(plain)], tmp_path / "plain")
     # A rotated name without the usual suffix: compression is told by content.
-    packed = _compress(plain, tmp_path / f"access.log.1", kind)
+    packed = _compress(plain, tmp_path / "access.log.1", kind)
     summary = ingest([str(packed)], tmp_path / "packed")
     assert summary.results[0].compression == {"gz": "gzip", "bz2": "bz2", "zst": "zstd"}[kind]
     cols = ["ts", "client_ip", "path", "query", "bytes", "line_no"]
@@ -335,12 +348,12 @@ def test_failed_run_leaves_lake_unchanged(tmp_path: Path, lake: Path, monkeypatc
     ingest([str(first)], lake)
     before = sorted(p.relative_to(lake) for p in lake.rglob("*.parquet"))
     second = write_lines(tmp_path / "second.log", [combined_line(i, day=11) for i in range(100)])
-    import trafficlens.ingest as ingest_mod
+    from trafficlens.ingest.writer import PartWriter
 
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(ingest_mod._PartWriter, "close", boom)
+    monkeypatch.setattr(PartWriter, "close", boom)
     with pytest.raises(RuntimeError):
         ingest([str(second)], lake)
     monkeypatch.undo()
@@ -387,7 +400,8 @@ def test_killed_ingest_leaves_lake_as_before(tmp_path: Path, lake: Path) -> None
     big = _big_log(tmp_path / "big.log", 1_500_000)
     proc = subprocess.Popen(
         [sys.executable, "-m", "trafficlens", "ingest", str(big), "--lake", str(lake), "--no-progress"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     staging = lake / ".staging"
     deadline = time.time() + 60

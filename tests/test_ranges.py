@@ -1,4 +1,4 @@
-"""Verification by published IP ranges and reverse DNS (trafficlens/ranges.py).
+"""Verification by published IP ranges and reverse DNS (trafficlens/classify/verify/).
 
 Fixtures under tests/fixtures/ranges/ use documentation prefixes only (RFC 5737, RFC 3849):
 published/ is a --ranges folder in the operators' own file names and format, variants/ holds
@@ -21,8 +21,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from trafficlens import ranges as R
-from trafficlens.errors import InputError, TrafficlensError
+from trafficlens.classify import verify as R
+from trafficlens.errors import InputError, RangesDownloadError, TrafficlensError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ranges"
 PUBLISHED = FIXTURES / "published"
@@ -35,9 +35,10 @@ def published() -> pl.DataFrame:
 
 def _ranges_from(tmp_path: Path, files: dict[str, list[str]]) -> pl.DataFrame:
     for name, prefixes in files.items():
-        doc = {"creationTime": "2026-01-01T00:00:00", "prefixes": [
-            {"ipv6Prefix" if ":" in p else "ipv4Prefix": p} for p in prefixes
-        ]}
+        doc = {
+            "creationTime": "2026-01-01T00:00:00",
+            "prefixes": [{"ipv6Prefix" if ":" in p else "ipv4Prefix": p} for p in prefixes],
+        }
         (tmp_path / name).write_text(json.dumps(doc))
     return R.load_ranges(tmp_path)
 
@@ -70,10 +71,22 @@ def test_range_sources_table_is_consistent() -> None:
             assert by_file[s.same_as].same_as == s.file, f"{s.file} and {s.same_as} must name each other"
             assert by_file[s.same_as].operator == s.operator
     # The files the design names must all be known.
-    for name in ("gptbot.json", "searchbot.json", "chatgpt-user.json", "googlebot.json",
-                 "special-crawlers.json", "user-triggered-fetchers.json", "bingbot.json",
-                 "perplexitybot.json", "perplexity-user.json", "applebot.json", "ccbot.json",
-                 "duckduckbot.json", "duckassistbot.json", "mistralai-user-ips.json"):
+    for name in (
+        "gptbot.json",
+        "searchbot.json",
+        "chatgpt-user.json",
+        "googlebot.json",
+        "special-crawlers.json",
+        "user-triggered-fetchers.json",
+        "bingbot.json",
+        "perplexitybot.json",
+        "perplexity-user.json",
+        "applebot.json",
+        "ccbot.json",
+        "duckduckbot.json",
+        "duckassistbot.json",
+        "mistralai-user-ips.json",
+    ):
         assert name in by_file, name
 
 
@@ -146,8 +159,9 @@ def test_load_published_folder(published: pl.DataFrame) -> None:
 
 
 def test_load_dedupes_and_ignores_unknown_names(tmp_path: Path) -> None:
-    ranges = _ranges_from(tmp_path, {"gptbot.json": ["192.0.2.0/28", "192.0.2.0/28"],
-                                     "my-list.json": ["198.51.100.0/24"]})
+    ranges = _ranges_from(
+        tmp_path, {"gptbot.json": ["192.0.2.0/28", "192.0.2.0/28"], "my-list.json": ["198.51.100.0/24"]}
+    )
     assert ranges["prefix"].to_list() == ["192.0.2.0/28"]
 
 
@@ -197,10 +211,33 @@ ADDRESSES = {
     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff": ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 6),
 }
 JUNK = [
-    "", " ", "-", "unknown", "localhost", "crawl-66-249-66-1.googlebot.com", "192.0.2", "192.0.2.1.5",
-    "192.0.2.256", "192.0.2.01", "192.0.2.-1", "192.0.2.1/24", "192.0.2.1%eth0", "1:2:3:4:5:6:7:8:9",
-    "1::2::3", ":::", "1:::2", ":1:2:3:4:5:6:7", "1:2:3:4:5:6:7:", "12345::", "g::1", "1:2:3:4:5:6:7",
-    "1:2:3:4:5:6:7:192.0.2.1", "::ffff:192.0.2.01", "[2001:db8::1", "2001:db8::1]", "fe80::1%",
+    "",
+    " ",
+    "-",
+    "unknown",
+    "localhost",
+    "crawl-66-249-66-1.googlebot.com",
+    "192.0.2",
+    "192.0.2.1.5",
+    "192.0.2.256",
+    "192.0.2.01",
+    "192.0.2.-1",
+    "192.0.2.1/24",
+    "192.0.2.1%eth0",
+    "1:2:3:4:5:6:7:8:9",
+    "1::2::3",
+    ":::",
+    "1:::2",
+    ":1:2:3:4:5:6:7",
+    "1:2:3:4:5:6:7:",
+    "12345::",
+    "g::1",
+    "1:2:3:4:5:6:7",
+    "1:2:3:4:5:6:7:192.0.2.1",
+    "::ffff:192.0.2.01",
+    "[2001:db8::1",
+    "2001:db8::1]",
+    "fe80::1%",
 ]
 
 
@@ -249,8 +286,17 @@ def test_parse_agrees_with_ipaddress_on_random_and_mutated_strings() -> None:
             n &= (1 << rnd.randrange(1, 128)) - 1
         v6 = ipaddress.IPv6Address(n)
         groups = v6.exploded.split(":")
-        texts += [str(v4), f"::ffff:{v4}", f"{v4}:443", v6.compressed, v6.exploded, v6.compressed.upper(),
-                  f"[{v6}]:80", f"{v6}%en0", ":".join(groups[:6]) + ":" + str(v4)]
+        texts += [
+            str(v4),
+            f"::ffff:{v4}",
+            f"{v4}:443",
+            v6.compressed,
+            v6.exploded,
+            v6.compressed.upper(),
+            f"[{v6}]:80",
+            f"{v6}%en0",
+            ":".join(groups[:6]) + ":" + str(v4),
+        ]
     mutated = []
     for t in texts:
         chars = list(t)
@@ -281,11 +327,23 @@ def _match(ips: list[str | None], ranges: pl.DataFrame) -> dict[str, list[str]]:
 
 
 def test_match_boundaries_families_and_junk(published: pl.DataFrame) -> None:
-    got = _match([
-        "192.0.2.0", "192.0.2.15", "192.0.2.16", "192.0.2.31", "192.0.2.32", "::ffff:192.0.2.33",
-        "2001:db8:a::1", "[2001:db8:a:ffff:ffff:ffff:ffff:ffff]:443", "2001:db8:b:1::", "not-an-ip",
-        None, "192.0.2.0",
-    ], published)
+    got = _match(
+        [
+            "192.0.2.0",
+            "192.0.2.15",
+            "192.0.2.16",
+            "192.0.2.31",
+            "192.0.2.32",
+            "::ffff:192.0.2.33",
+            "2001:db8:a::1",
+            "[2001:db8:a:ffff:ffff:ffff:ffff:ffff]:443",
+            "2001:db8:b:1::",
+            "not-an-ip",
+            None,
+            "192.0.2.0",
+        ],
+        published,
+    )
     assert got == {
         "192.0.2.0": ["gptbot.json"],
         "192.0.2.15": ["gptbot.json"],
@@ -304,8 +362,18 @@ def test_match_overlapping_and_nested_ranges(published: pl.DataFrame) -> None:
     # common-crawlers.json has 198.51.100.0/25; user-triggered-fetchers-google.json has the
     # enclosing /24 and a /29 nested in it. An address after a nested range but still inside
     # its parent is where a plain nearest-start join goes wrong.
-    got = _match(["198.51.100.5", "198.51.100.127", "198.51.100.128", "198.51.100.203",
-                  "198.51.100.208", "198.51.100.255", "198.51.101.0"], published)
+    got = _match(
+        [
+            "198.51.100.5",
+            "198.51.100.127",
+            "198.51.100.128",
+            "198.51.100.203",
+            "198.51.100.208",
+            "198.51.100.255",
+            "198.51.101.0",
+        ],
+        published,
+    )
     both = ["common-crawlers.json", "user-triggered-fetchers-google.json"]
     assert got == {
         "198.51.100.5": both,
@@ -365,10 +433,17 @@ def test_attribute_addresses_picks_most_specific_file(published: pl.DataFrame) -
 
 
 def _claims(rows: list[tuple[str | None, str, str, list[str] | None, list[str] | None]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={
-        "client_ip": pl.String, "agent": pl.String, "operator": pl.String,
-        "verify_ranges": pl.List(pl.String), "verify_rdns": pl.List(pl.String),
-    }, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "client_ip": pl.String,
+            "agent": pl.String,
+            "operator": pl.String,
+            "verify_ranges": pl.List(pl.String),
+            "verify_rdns": pl.List(pl.String),
+        },
+        orient="row",
+    )
 
 
 def _decisions(out: pl.DataFrame) -> list[tuple[str, list[str]]]:
@@ -376,16 +451,18 @@ def _decisions(out: pl.DataFrame) -> list[tuple[str, list[str]]]:
 
 
 def test_verify_by_ranges(published: pl.DataFrame) -> None:
-    claims = _claims([
-        ("192.0.2.5", "GPTBot", "OpenAI", ["gptbot.json"], None),
-        ("198.51.100.9", "GPTBot", "OpenAI", ["gptbot.json"], None),
-        ("203.0.113.9", "DuckDuckBot", "DuckDuckGo", ["duckduckbot.json"], []),
-        ("203.0.113.9", "Bytespider", "ByteDance", [], []),
-        ("unknown", "GPTBot", "OpenAI", ["gptbot.json"], None),
-        (None, "GPTBot", "OpenAI", ["gptbot.json"], None),
-        ("192.0.2.130", "ChatGPT-User", "OpenAI", ["chatgpt-user.json", "gptbot.json"], None),
-        ("203.0.113.170", "ClaudeBot", "Anthropic", ["bots.json"], None),
-    ])
+    claims = _claims(
+        [
+            ("192.0.2.5", "GPTBot", "OpenAI", ["gptbot.json"], None),
+            ("198.51.100.9", "GPTBot", "OpenAI", ["gptbot.json"], None),
+            ("203.0.113.9", "DuckDuckBot", "DuckDuckGo", ["duckduckbot.json"], []),
+            ("203.0.113.9", "Bytespider", "ByteDance", [], []),
+            ("unknown", "GPTBot", "OpenAI", ["gptbot.json"], None),
+            (None, "GPTBot", "OpenAI", ["gptbot.json"], None),
+            ("192.0.2.130", "ChatGPT-User", "OpenAI", ["chatgpt-user.json", "gptbot.json"], None),
+            ("203.0.113.170", "ClaudeBot", "Anthropic", ["bots.json"], None),
+        ]
+    )
     out = R.verify_claims(claims, published)
     assert out.columns == claims.columns + ["identity", "reasons"]
     assert out.drop("identity", "reasons").equals(claims)
@@ -402,17 +479,18 @@ def test_verify_by_ranges(published: pl.DataFrame) -> None:
 
 
 def test_verify_reasons_name_only_loaded_files(published: pl.DataFrame) -> None:
-    claims = _claims([("192.0.2.5", "Googlebot", "Google",
-                       ["common-crawlers.json", "special-crawlers.json"], None)])
-    assert _decisions(R.verify_claims(claims, published)) == [
-        ("spoofed", ["ip:not_in_ranges:common-crawlers.json"]),
-    ]
+    claims = _claims([("192.0.2.5", "Googlebot", "Google", ["common-crawlers.json", "special-crawlers.json"], None)])
+    assert _decisions(R.verify_claims(claims, published)) == [("spoofed", ["ip:not_in_ranges:common-crawlers.json"])]
 
 
 def test_verify_renamed_file_is_checked_against_its_successor(published: pl.DataFrame) -> None:
     # Google renamed googlebot.json to common-crawlers.json; a catalogue naming either works.
-    claims = _claims([("198.51.100.9", "Googlebot", "Google", ["googlebot.json"], None),
-                      ("192.0.2.9", "Googlebot", "Google", ["googlebot.json"], None)])
+    claims = _claims(
+        [
+            ("198.51.100.9", "Googlebot", "Google", ["googlebot.json"], None),
+            ("192.0.2.9", "Googlebot", "Google", ["googlebot.json"], None),
+        ]
+    )
     assert _decisions(R.verify_claims(claims, published)) == [
         ("verified", ["ip:in_ranges:common-crawlers.json"]),
         ("spoofed", ["ip:not_in_ranges:common-crawlers.json"]),
@@ -425,11 +503,13 @@ def test_verify_without_ranges_is_declared() -> None:
 
 
 def test_verify_rdns_not_asked(published: pl.DataFrame) -> None:
-    claims = _claims([
-        ("203.0.113.5", "YandexBot", "Yandex", None, [".yandex.ru"]),
-        ("203.0.113.5", "bingbot", "Microsoft", ["bingbot.json"], [".search.msn.com"]),
-        ("192.0.2.200", "bingbot", "Microsoft", ["bingbot.json"], [".search.msn.com"]),
-    ])
+    claims = _claims(
+        [
+            ("203.0.113.5", "YandexBot", "Yandex", None, [".yandex.ru"]),
+            ("203.0.113.5", "bingbot", "Microsoft", ["bingbot.json"], [".search.msn.com"]),
+            ("192.0.2.200", "bingbot", "Microsoft", ["bingbot.json"], [".search.msn.com"]),
+        ]
+    )
     assert _decisions(R.verify_claims(claims, published)) == [
         ("declared", ["rdns:not_checked"]),
         ("verified", ["ip:in_ranges:bingbot.json"]),
@@ -450,8 +530,14 @@ def test_verify_empty_claims(published: pl.DataFrame) -> None:
 class FakeResolver:
     """PTR and A/AAAA records from dicts; counts and times every lookup."""
 
-    def __init__(self, ptr: dict[str, str | None], forward: dict[str, list[str]],
-                 fail: set[str] = frozenset(), slow: dict[str, float] | None = None, delay: float = 0.0):
+    def __init__(
+        self,
+        ptr: dict[str, str | None],
+        forward: dict[str, list[str]],
+        fail: set[str] = frozenset(),
+        slow: dict[str, float] | None = None,
+        delay: float = 0.0,
+    ):
         self.ptr, self.fwd, self.fail, self.slow, self.delay = ptr, forward, fail, slow or {}, delay
         self.reverse_calls: list[str] = []
         self.active = 0
@@ -466,7 +552,7 @@ class FakeResolver:
         try:
             time.sleep(self.slow.get(address, self.delay))
             if address in self.fail:
-                raise socket.timeout("timed out")
+                raise TimeoutError("timed out")
             return self.ptr.get(address)
         finally:
             with self.lock:
@@ -502,15 +588,17 @@ def _dns() -> FakeResolver:
 
 def test_rdns_decisions(tmp_path: Path, published: pl.DataFrame) -> None:
     dns = _dns()
-    claims = _claims([
-        ("203.0.113.50", "Googlebot", "Google", None, GOOGLE_SFX),
-        ("203.0.113.51", "Googlebot", "Google", None, GOOGLE_SFX),
-        ("203.0.113.52", "Googlebot", "Google", None, GOOGLE_SFX),
-        ("203.0.113.53", "Googlebot", "Google", None, GOOGLE_SFX),
-        ("203.0.113.54", "Googlebot", "Google", None, GOOGLE_SFX),
-        ("[2001:db8::53]:443", "AdsBot-Google", "Google", None, GOOGLE_SFX),
-        ("not-an-ip", "Googlebot", "Google", None, GOOGLE_SFX),
-    ])
+    claims = _claims(
+        [
+            ("203.0.113.50", "Googlebot", "Google", None, GOOGLE_SFX),
+            ("203.0.113.51", "Googlebot", "Google", None, GOOGLE_SFX),
+            ("203.0.113.52", "Googlebot", "Google", None, GOOGLE_SFX),
+            ("203.0.113.53", "Googlebot", "Google", None, GOOGLE_SFX),
+            ("203.0.113.54", "Googlebot", "Google", None, GOOGLE_SFX),
+            ("[2001:db8::53]:443", "AdsBot-Google", "Google", None, GOOGLE_SFX),
+            ("not-an-ip", "Googlebot", "Google", None, GOOGLE_SFX),
+        ]
+    )
     out = R.verify_claims(claims, published, rdns=True, resolver=dns, rdns_cache=tmp_path / "rdns.parquet")
     assert _decisions(out) == [
         ("verified", ["rdns:confirmed:.googlebot.com"]),
@@ -522,19 +610,27 @@ def test_rdns_decisions(tmp_path: Path, published: pl.DataFrame) -> None:
         ("declared", ["ip:invalid"]),
     ]
     # The resolver is given one canonical spelling, never brackets or ports.
-    assert sorted(dns.reverse_calls) == ["2001:db8::53", "203.0.113.50", "203.0.113.51", "203.0.113.52",
-                                         "203.0.113.53", "203.0.113.54"]
+    assert sorted(dns.reverse_calls) == [
+        "2001:db8::53",
+        "203.0.113.50",
+        "203.0.113.51",
+        "203.0.113.52",
+        "203.0.113.53",
+        "203.0.113.54",
+    ]
 
 
 def test_rdns_only_where_ranges_did_not_verify(tmp_path: Path, published: pl.DataFrame) -> None:
     dns = _dns()
-    claims = _claims([
-        ("198.51.100.9", "Googlebot", "Google", ["common-crawlers.json"], GOOGLE_SFX),
-        ("203.0.113.50", "Googlebot", "Google", ["common-crawlers.json"], GOOGLE_SFX),
-        ("203.0.113.52", "Googlebot", "Google", ["common-crawlers.json"], GOOGLE_SFX),
-        ("203.0.113.54", "Googlebot", "Google", ["common-crawlers.json"], GOOGLE_SFX),
-        ("203.0.113.52", "GPTBot", "OpenAI", ["gptbot.json"], None),
-    ])
+    claims = _claims(
+        [
+            ("198.51.100.9", "Googlebot", "Google", ["common-crawlers.json"], GOOGLE_SFX),
+            ("203.0.113.50", "Googlebot", "Google", ["common-crawlers.json"], GOOGLE_SFX),
+            ("203.0.113.52", "Googlebot", "Google", ["common-crawlers.json"], GOOGLE_SFX),
+            ("203.0.113.54", "Googlebot", "Google", ["common-crawlers.json"], GOOGLE_SFX),
+            ("203.0.113.52", "GPTBot", "OpenAI", ["gptbot.json"], None),
+        ]
+    )
     out = R.verify_claims(claims, published, rdns=True, resolver=dns, rdns_cache=tmp_path / "c.parquet")
     assert _decisions(out) == [
         ("verified", ["ip:in_ranges:common-crawlers.json"]),
@@ -565,8 +661,12 @@ def test_rdns_cache_avoids_the_network(tmp_path: Path) -> None:
     assert second.reverse_calls == ["203.0.113.54"]  # only the failed lookup is tried again
     assert a.sort("client_ip").equals(b.sort("client_ip"))
     row = b.filter(pl.col("client_ip") == "::ffff:203.0.113.50").row(0, named=True)
-    assert row == {"client_ip": "::ffff:203.0.113.50", "hostname": "crawl-203-0-113-50.googlebot.com",
-                   "confirmed": True, "status": "ok"}
+    assert row == {
+        "client_ip": "::ffff:203.0.113.50",
+        "hostname": "crawl-203-0-113-50.googlebot.com",
+        "confirmed": True,
+        "status": "ok",
+    }
 
     third = _dns()
     R.reverse_dns(addresses, resolver=third, cache=cache, max_age=timedelta(0))
@@ -583,8 +683,7 @@ def test_rdns_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
 
 def test_rdns_timeout_and_bounded_concurrency(tmp_path: Path) -> None:
     addresses = [f"192.0.2.{i}" for i in range(1, 41)]
-    dns = FakeResolver(ptr={a: f"h{a}.example" for a in addresses}, forward={}, delay=0.02,
-                       slow={"192.0.2.7": 3.0})
+    dns = FakeResolver(ptr={a: f"h{a}.example" for a in addresses}, forward={}, delay=0.02, slow={"192.0.2.7": 3.0})
     started = time.monotonic()
     out = R.reverse_dns(addresses, resolver=dns, cache=tmp_path / "c.parquet", workers=4, timeout=0.3)
     assert time.monotonic() - started < 2.0  # the slow lookup is not waited for
@@ -624,8 +723,9 @@ def test_socket_resolver_maps_answers_and_failures(monkeypatch: pytest.MonkeyPat
 
 
 def _payload(i: int) -> bytes:
-    return json.dumps({"creationTime": "2026-01-01T00:00:00",
-                       "prefixes": [{"ipv4Prefix": f"198.51.100.{i}/32"}]}).encode()
+    return json.dumps(
+        {"creationTime": "2026-01-01T00:00:00", "prefixes": [{"ipv4Prefix": f"198.51.100.{i}/32"}]}
+    ).encode()
 
 
 class FakeWeb:
@@ -666,7 +766,10 @@ def test_update_downloads_every_file(tmp_path: Path) -> None:
     assert set(ranges["range_file"]) == downloadable
     again = R.update_ranges(tmp_path / "ranges", fetch=FakeWeb())
     assert set(again.unchanged) == downloadable and not again.updated
-    assert again.describe() == f"{len(downloadable)} of {len(downloadable)} range files current in {tmp_path / 'ranges'} (0 updated)"
+    assert (
+        again.describe()
+        == f"{len(downloadable)} of {len(downloadable)} range files current in {tmp_path / 'ranges'} (0 updated)"
+    )
 
 
 def test_update_keeps_previous_copy_when_a_download_fails(tmp_path: Path) -> None:
@@ -676,12 +779,14 @@ def test_update_keeps_previous_copy_when_a_download_fails(tmp_path: Path) -> Non
     for name in ("gptbot.json", "common-crawlers.json", "bingbot.json", "ccbot.json"):
         (dest / name).write_bytes(old)
     action_needed = (FIXTURES / "malformed" / "action-needed.json").read_bytes()
-    web = FakeWeb(broken={
-        "gptbot.json": urllib.error.HTTPError("https://openai.com/gptbot.json", 503, "busy", {}, None),  # type: ignore[arg-type]
-        "common-crawlers.json": action_needed,
-        "bingbot.json": b'{"prefixes": []}',
-        "ccbot.json": TimeoutError("timed out"),
-    })
+    web = FakeWeb(
+        broken={
+            "gptbot.json": urllib.error.HTTPError("https://openai.com/gptbot.json", 503, "busy", {}, None),  # type: ignore[arg-type]
+            "common-crawlers.json": action_needed,
+            "bingbot.json": b'{"prefixes": []}',
+            "ccbot.json": TimeoutError("timed out"),
+        }
+    )
     result = R.update_ranges(dest, fetch=web)
     assert result.failed == {
         "gptbot.json": "HTTP 503",
@@ -701,13 +806,13 @@ def test_update_offline_changes_nothing(tmp_path: Path) -> None:
     dest.mkdir()
     (dest / "gptbot.json").write_bytes(b'{"prefixes": [{"ipv4Prefix": "192.0.2.0/28"}]}')
     before = _snapshot(dest)
-    with pytest.raises(R.RangesDownloadError) as err:
+    with pytest.raises(RangesDownloadError) as err:
         R.update_ranges(dest, fetch=FakeWeb(offline=True))
     assert isinstance(err.value, TrafficlensError)
     msg = str(err.value)
     assert "\n" not in msg and "could not download any IP range file" in msg and "nothing was changed" in msg
     assert _snapshot(dest) == before
-    with pytest.raises(R.RangesDownloadError):
+    with pytest.raises(RangesDownloadError):
         R.update_ranges(tmp_path / "never-created", fetch=FakeWeb(offline=True))
     assert not (tmp_path / "never-created").exists()
 

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from trafficlens.cli import main
-from trafficlens.export import decide, export, parse_policies, plan
-from trafficlens.errors import LakeError
-from trafficlens.query import repl, run_sql
-from trafficlens.render import render_html, render_markdown, render_table
+from trafficlens.errors import OptionError
 from trafficlens.report import SECTIONS, Report, ai_referrers, build_report
+from trafficlens.report.export import decide, export, parse_policies, plan
+from trafficlens.report.html_page import render_html
+from trafficlens.report.query import repl, run_sql
+from trafficlens.report.render import render_markdown, render_table
 from trafficlens.simulate import simulate
 
 ROBOTS = """User-agent: GPTBot
@@ -35,8 +36,20 @@ def sim_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     log = root / "shop.log"
     simulate(log, days=4, seed=11, scale=0.4, ranges_out=root / "ranges", progress=False)
     (root / "robots.txt").write_text(ROBOTS)
-    result = CliRunner().invoke(main, ["analyze", str(log), "--lake", str(root / "lake"), "--ranges",
-                                       str(root / "ranges"), "--robots", str(root / "robots.txt"), "--no-progress"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(log),
+            "--lake",
+            str(root / "lake"),
+            "--ranges",
+            str(root / "ranges"),
+            "--robots",
+            str(root / "robots.txt"),
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return root / "lake"
 
@@ -98,14 +111,19 @@ def test_operators_agents_and_verification(rep: Report, req: pl.DataFrame) -> No
     from trafficlens.classify.agents import load_catalogue
 
     ops = rep.operators()
-    want = req.filter(pl.col("operator").is_not_null()).group_by("operator").agg(
-        pl.len().alias("n"), pl.col("bytes").fill_null(0).sum().alias("b"),
+    want = (
+        req.filter(pl.col("operator").is_not_null())
+        .group_by("operator")
+        .agg(pl.len().alias("n"), pl.col("bytes").fill_null(0).sum().alias("b"))
     )
     # Spoofed clients count for the operator their user agent claims (the catalogue's).
     claimed = {a.name: a.operator for a in reversed(load_catalogue().agents)}
-    spoofed = (req.filter(pl.col("identity") == "spoofed")
-               .with_columns(claim=pl.col("agent").replace_strict(claimed, default=None))
-               .group_by("claim").agg(pl.col("client_id").n_unique()))
+    spoofed = (
+        req.filter(pl.col("identity") == "spoofed")
+        .with_columns(claim=pl.col("agent").replace_strict(claimed, default=None))
+        .group_by("claim")
+        .agg(pl.col("client_id").n_unique())
+    )
     spoofed_by = dict(spoofed.iter_rows())
     assert ops.height == want.height
     for row in want.iter_rows(named=True):
@@ -158,7 +176,9 @@ def test_weekly_growth_compares_per_day_of_data(sim_lake: Path, req: pl.DataFram
         g = weekly.growth()
         if len(periods) >= 2:
             row = g.filter(pl.col("segment") == "all").row(0, named=True)
-            assert row["ratio"] == pytest.approx((row["requests"] / row["days"]) / (row["previous_requests"] / row["previous_days"]))
+            assert row["ratio"] == pytest.approx(
+                (row["requests"] / row["days"]) / (row["previous_requests"] / row["previous_days"])
+            )
 
 
 def test_filters_since_until_site_class(sim_lake: Path, req: pl.DataFrame) -> None:
@@ -177,15 +197,17 @@ def test_filters_since_until_site_class(sim_lake: Path, req: pl.DataFrame) -> No
         assert r.totals()["requests"] == req.filter(pl.col("actor_class") == "crawler").height
     with Report(sim_lake, sites=["nowhere"]) as r:
         assert r.totals()["requests"] == 0
-    with pytest.raises(LakeError, match="not a date"):
+    with pytest.raises(OptionError, match="not a date"):
         Report(sim_lake, since="yesterday")
-    with pytest.raises(LakeError, match="class"):
+    with pytest.raises(OptionError, match="class"):
         Report(sim_lake, classes=["robot"])
 
 
 def test_threats_section(rep: Report, req: pl.DataFrame) -> None:
     th = rep.threats()
-    counts = dict(req.select(pl.col("threats").list.explode(keep_nulls=False)).to_series().drop_nulls().value_counts().iter_rows())
+    counts = dict(
+        req.select(pl.col("threats").list.explode(keep_nulls=False)).to_series().drop_nulls().value_counts().iter_rows()
+    )
     got = dict(zip(th["by_threat"]["threat"], th["by_threat"]["requests"]))
     assert got == counts
     assert th["summary"]["requests"] == req["malicious"].sum()
@@ -202,8 +224,11 @@ def test_referrals_counted_per_visit_and_operator(rep: Report, req: pl.DataFrame
     by_op = {r["operator"]: r for r in ref["by_operator"].iter_rows(named=True)}
     assert by_op["OpenAI"]["visits"] == chatgpt["session_id"].n_unique() > 0
     assert by_op["OpenAI"]["by_utm_source"] > 0  # ChatGPT's links without referrer
-    pages = req.filter(pl.col("automated") & (pl.col("operator") == "OpenAI")
-                       & ~pl.col("page_type").is_in(["static", "robots", "sitemap", "feed", "api"])).height
+    pages = req.filter(
+        pl.col("automated")
+        & (pl.col("operator") == "OpenAI")
+        & ~pl.col("page_type").is_in(["static", "robots", "sitemap", "feed", "api"])
+    ).height
     assert by_op["OpenAI"]["crawled_pages"] == pages
     assert by_op["OpenAI"]["crawl_to_refer"] == pytest.approx(pages / by_op["OpenAI"]["visits"])
     assert ref["summary"]["visits"] == ref["by_source"]["visits"].sum()
@@ -240,7 +265,10 @@ def test_table_fits_80_columns_and_markdown_html(rep: Report) -> None:
     # Self-contained: nothing fetched from elsewhere.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     embedded = re.search(r'<script type="application/json" id="trafficlens-report">(.*?)</script>', page, re.S)
-    assert embedded and json.loads(embedded.group(1).replace("<\\/", "</"))["totals"]["requests"] == rep.totals()["requests"]
+    assert (
+        embedded
+        and json.loads(embedded.group(1).replace("<\\/", "</"))["totals"]["requests"] == rep.totals()["requests"]
+    )
 
 
 def test_report_cli_formats(sim_lake: Path, tmp_path: Path) -> None:
@@ -269,6 +297,7 @@ def test_report_on_an_unclassified_lake_says_what_to_do(tmp_path: Path) -> None:
 
 # --- query -----------------------------------------------------------------------------------
 
+
 def test_query_formats(sim_lake: Path, tmp_path: Path, req: pl.DataFrame) -> None:
     sql = "SELECT actor_class, count(*) AS n FROM requests GROUP BY 1 ORDER BY 1"
     assert run_sql(sim_lake, sql)["n"].sum() == req.height
@@ -284,7 +313,10 @@ def test_query_formats(sim_lake: Path, tmp_path: Path, req: pl.DataFrame) -> Non
     assert r.exit_code != 0 and "--out" in r.output
     r = run(main, ["query", "--lake", str(sim_lake), "SELEC nonsense"])
     assert r.exit_code == 1 and r.output.startswith("Error: query failed") and len(r.output.splitlines()) == 1
-    r = run(main, ["query", "--lake", str(sim_lake), "--format", "csv", "SELECT threats FROM clients WHERE malicious LIMIT 1"])
+    r = run(
+        main,
+        ["query", "--lake", str(sim_lake), "--format", "csv", "SELECT threats FROM clients WHERE malicious LIMIT 1"],
+    )
     assert r.exit_code == 0 and "[" not in r.output.splitlines()[1]
 
 
@@ -308,6 +340,7 @@ def test_readme_questions_run(sim_lake: Path) -> None:
 
 
 # --- export ----------------------------------------------------------------------------------
+
 
 def robots_groups(text: str) -> dict[str, str]:
     """robots.txt -> {user-agent token: its group's directive line}."""
@@ -368,9 +401,9 @@ def test_block_policies_never_allow(sim_lake: Path) -> None:
 
 
 def test_policy_words_are_checked() -> None:
-    with pytest.raises(LakeError, match="block-KIND"):
+    with pytest.raises(OptionError, match="block-KIND"):
         parse_policies(["deny-ai"])
-    with pytest.raises(LakeError, match="block-KIND"):
+    with pytest.raises(OptionError, match="block-KIND"):
         parse_policies(["block-robots"])
     pols = parse_policies(["block-ai,allow-ai-search"])
     assert decide(pols, "ai_search", True).action == "allow"
@@ -396,7 +429,9 @@ def test_nginx_rules_parse_as_nginx_would(sim_lake: Path) -> None:
     m = re.search(r'"~\*\((.*)\)" 1;', text)
     assert m
     rx = re.compile(m.group(1), re.I)
-    assert rx.search("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)")
+    assert rx.search(
+        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+    )
     assert not rx.search("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36")
     assert text.count("{") == text.count("}")
 
@@ -423,8 +458,9 @@ def test_spoofed_claims_count_for_the_operator_claimed(rep: Report, req: pl.Data
     ops = {r["operator"]: r for r in rep.operators().iter_rows(named=True)}
     spoofed_gpt = req.filter((pl.col("agent") == "GPTBot") & (pl.col("identity") == "spoofed"))
     assert spoofed_gpt.height > 0 and spoofed_gpt["operator"].null_count() == spoofed_gpt.height
-    openai_claims = req.filter(pl.col("agent").is_in(["GPTBot", "ChatGPT-User", "OAI-SearchBot"])
-                               & (pl.col("identity") == "spoofed"))["client_id"].n_unique()
+    openai_claims = req.filter(
+        pl.col("agent").is_in(["GPTBot", "ChatGPT-User", "OAI-SearchBot"]) & (pl.col("identity") == "spoofed")
+    )["client_id"].n_unique()
     assert ops["OpenAI"]["spoofed_clients"] >= openai_claims
     assert ops["OpenAI"]["requests"] == req.filter(pl.col("operator") == "OpenAI").height
     for row in rep.verification().iter_rows(named=True):

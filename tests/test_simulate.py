@@ -10,8 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from trafficlens.classify.verify import load_ranges, match_ranges, range_sources
+from trafficlens.errors import OptionError
 from trafficlens.ingest import ingest
-from trafficlens.ranges import load_ranges, match_ranges, range_sources
 from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PURPOSES, THREATS
 from trafficlens.simulate import FORMATS, SCENARIOS, TRUTH_SCHEMA, simulate
 from trafficlens.store import Lake
@@ -28,8 +29,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ingest([str(summary.path)], root / "lake")
     events = Lake(root / "lake").scan("events").collect()
     truth = pl.read_parquet(summary.truth_path)
-    return {"root": root, "summary": summary, "truth": truth, "events": events,
-            "joined": events.join(truth, on="line_no", how="inner", suffix="_t")}
+    return {
+        "root": root,
+        "summary": summary,
+        "truth": truth,
+        "events": events,
+        "joined": events.join(truth, on="line_no", how="inner", suffix="_t"),
+    }
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -62,7 +68,9 @@ def test_every_format_reads_back_line_for_line(fmt: str, tmp_path: Path) -> None
         assert j["user_agent"].null_count() == j.height  # common carries no user agent
     else:
         # IIS writes spaces as '+', so a literal '+' reads back as a space.
-        sent = pl.col("user_agent_t").str.replace_all("+", " ", literal=True) if fmt == "w3c" else pl.col("user_agent_t")
+        sent = (
+            pl.col("user_agent_t").str.replace_all("+", " ", literal=True) if fmt == "w3c" else pl.col("user_agent_t")
+        )
         assert j.select((pl.col("user_agent") == sent).all()).item()
 
 
@@ -81,7 +89,12 @@ def test_truth_labels_are_in_the_closed_sets(run: dict) -> None:
     humans = t.filter(pl.col("actor_class") == "human")
     assert humans.select((pl.col("identity") == "none") & ~pl.col("automated") & ~pl.col("malicious")).to_series().all()
     assert (t.filter(pl.col("identity") == "spoofed")["threats"].list.contains("spoofed_identity")).all()
-    assert t.filter(pl.col("identity") == "verified").select(pl.col("agent").is_not_null() & pl.col("operator").is_not_null()).to_series().all()
+    assert (
+        t.filter(pl.col("identity") == "verified")
+        .select(pl.col("agent").is_not_null() & pl.col("operator").is_not_null())
+        .to_series()
+        .all()
+    )
 
 
 def test_each_scenario_has_its_labels(run: dict) -> None:
@@ -89,15 +102,20 @@ def test_each_scenario_has_its_labels(run: dict) -> None:
     assert set(by["ai_crawler"]["purpose"]) <= {"ai_training", "ai_search"} and by["ai_crawler"]["ai_driven"].all()
     assert set(by["ai_assistant"]["agent"]) <= {"ChatGPT-User", "Claude-User", "Perplexity-User", "MistralAI-User"}
     assert set(by["human_ai_referral"]["actor_class"]) == {"human"} and not by["human_ai_referral"]["ai_driven"].any()
-    assert set(by["agentic_browser"]["identity"]) == {"undeclared"} and set(by["agentic_browser"]["purpose"]) == {"ai_agent"}
+    assert set(by["agentic_browser"]["identity"]) == {"undeclared"} and set(by["agentic_browser"]["purpose"]) == {
+        "ai_agent"
+    }
     assert set(by["stealth_scraper"]["actor_class"]) == {"scraper"} and by["stealth_scraper"]["malicious"].all()
     assert by["stealth_scraper"]["threats"].list.contains("abusive_scraping").all()
     assert set(by["spoofed_crawler"]["identity"]) == {"spoofed"}
     assert set(by["spoofed_crawler"]["agent"]) <= {"Googlebot", "GPTBot", "bingbot"}
     assert by["vuln_scanner"]["threats"].list.contains("vuln_scan").all()
     assert set(by["vuln_scanner"]["purpose"]) == {"security_scanner"}
-    for scenario, threat in (("credential_stuffing", "credential_stuffing"), ("card_testing", "card_testing"),
-                             ("fake_signup", "fake_signup")):
+    for scenario, threat in (
+        ("credential_stuffing", "credential_stuffing"),
+        ("card_testing", "card_testing"),
+        ("fake_signup", "fake_signup"),
+    ):
         assert set(by[scenario]["actor_class"]) == {"agent"}
         assert by[scenario]["threats"].list.contains(threat).all()
     assert set(by["search_engine"]["purpose"]) == {"search_engine"}
@@ -122,8 +140,13 @@ def test_behaviour_matches_the_scenarios(run: dict) -> None:
 
     # AI referrals land from an assistant's page or with ChatGPT's utm tag.
     first = of("human_ai_referral").sort("line_no").group_by("session", maintain_order=True).first()
-    ai_refs = ("https://chatgpt.com/", "https://www.perplexity.ai/", "https://claude.ai/",
-               "https://gemini.google.com/", "https://copilot.microsoft.com/")
+    ai_refs = (
+        "https://chatgpt.com/",
+        "https://www.perplexity.ai/",
+        "https://claude.ai/",
+        "https://gemini.google.com/",
+        "https://copilot.microsoft.com/",
+    )
     landed = pl.col("referer").is_in(ai_refs) | pl.col("query").fill_null("").str.contains("utm_source=chatgpt.com")
     assert first.select(landed.all()).item()
     assert not of("human_browsing").select(pl.col("referer").is_in(ai_refs).any()).item()
@@ -140,19 +163,31 @@ def test_behaviour_matches_the_scenarios(run: dict) -> None:
     specific = pl.col("threats").list.set_difference(pl.lit(["vuln_scan", "bad_user_agent"])).list.len() > 0
     assert scans.filter(pl.col("path") != "/").select(specific.all()).item()
     sqli = scans.filter(pl.col("threats").list.contains("sqli"))
-    assert sqli.select((pl.col("path") + pl.col("query").fill_null("")).str.contains(
-        r"(?i)%27|select|sleep|union|waitfor| or |%20or%20|and%20").all()).item()
-    probes = j.filter(pl.col("threats").list.set_intersection(
-        pl.lit(["sensitive_file", "admin_probe", "backdoor"])).list.len() > 0)
+    assert sqli.select(
+        (pl.col("path") + pl.col("query").fill_null(""))
+        .str.contains(r"(?i)%27|select|sleep|union|waitfor| or |%20or%20|and%20")
+        .all()
+    ).item()
+    probes = j.filter(
+        pl.col("threats").list.set_intersection(pl.lit(["sensitive_file", "admin_probe", "backdoor"])).list.len() > 0
+    )
     assert probes.select(pl.col("status").is_in([403, 404]).all()).item()
 
     # Paced bots: a real browser's requests, and now and then a click on the link to the page
     # already open, which people next to never make.
     def page_views(scenario: str) -> pl.DataFrame:
-        return (of(scenario).filter(~assets & (pl.col("method") == "GET")).sort("line_no")
-                .with_columns(target=pl.col("path") + pl.concat_str(pl.lit("?"), pl.col("query")).fill_null(""),
-                              gap=pl.col("ts").diff().over("session").dt.total_seconds(fractional=True))
-                .with_columns(again=pl.col("referer").str.replace(r"^https://www\.example-shop\.com", "") == pl.col("target")))
+        return (
+            of(scenario)
+            .filter(~assets & (pl.col("method") == "GET"))
+            .sort("line_no")
+            .with_columns(
+                target=pl.col("path") + pl.concat_str(pl.lit("?"), pl.col("query")).fill_null(""),
+                gap=pl.col("ts").diff().over("session").dt.total_seconds(fractional=True),
+            )
+            .with_columns(
+                again=pl.col("referer").str.replace(r"^https://www\.example-shop\.com", "") == pl.col("target")
+            )
+        )
 
     paced, people = page_views("paced_bot"), page_views("human_browsing")
     gets = of("paced_bot").filter(pl.col("method") == "GET")
@@ -178,12 +213,17 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
 
 
 def test_ai_traffic_grows_while_humans_stay_flat(run: dict) -> None:
-    per_day = run["truth"].group_by(pl.col("ts").dt.date().alias("day")).agg(
-        # Requests without the site's beacons, whose number follows time on page; visits, for
-        # people: one long read with beacons every 2 s is hundreds of lines.
-        ai=(pl.col("ai_driven") & (pl.col("path") != "/api/collect")).sum(),
-        human=pl.col("session").filter(pl.col("actor_class") == "human").n_unique(),
-    ).sort("day")
+    per_day = (
+        run["truth"]
+        .group_by(pl.col("ts").dt.date().alias("day"))
+        .agg(
+            # Requests without the site's beacons, whose number follows time on page; visits, for
+            # people: one long read with beacons every 2 s is hundreds of lines.
+            ai=(pl.col("ai_driven") & (pl.col("path") != "/api/collect")).sum(),
+            human=pl.col("session").filter(pl.col("actor_class") == "human").n_unique(),
+        )
+        .sort("day")
+    )
     assert per_day.height == DAYS
     first, last = per_day.row(0, named=True), per_day.row(-1, named=True)
     assert last["ai"] > 1.6 * first["ai"]
@@ -201,9 +241,20 @@ def test_humans_follow_the_day_and_night(tmp_path: Path) -> None:
 
 def test_range_files_hold_the_declared_bots_addresses(run: dict) -> None:
     folder = run["root"] / "ranges"
-    for name in ("gptbot.json", "searchbot.json", "chatgpt-user.json", "bots.json", "common-crawlers.json",
-                 "bingbot.json", "perplexitybot.json", "perplexity-user.json", "applebot.json", "ccbot.json",
-                 "duckduckbot.json", "mistralai-user-ips.json"):
+    for name in (
+        "gptbot.json",
+        "searchbot.json",
+        "chatgpt-user.json",
+        "bots.json",
+        "common-crawlers.json",
+        "bingbot.json",
+        "perplexitybot.json",
+        "perplexity-user.json",
+        "applebot.json",
+        "ccbot.json",
+        "duckduckbot.json",
+        "mistralai-user-ips.json",
+    ):
         doc = json.loads((folder / name).read_text())
         assert doc["creationTime"] and doc["prefixes"]
         assert all(set(p) <= {"ipv4Prefix", "ipv6Prefix"} for p in doc["prefixes"])
@@ -247,9 +298,9 @@ def test_summary_describes_the_run(run: dict) -> None:
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(OptionError, match="format"):
         simulate(tmp_path / "x.log", fmt="syslog")
-    with pytest.raises(ValueError, match="site kind"):
+    with pytest.raises(OptionError, match="site kind"):
         simulate(tmp_path / "x.log", site_kind="bank")
     assert not (tmp_path / "x.log").exists()
 
@@ -259,9 +310,12 @@ def test_visit_lengths_have_a_long_tail_and_bots_pace_irregularly_too(tmp_path: 
     bots do not all sleep uniformly: some wait Poisson-like, irregular yet seldom a long read."""
     s = simulate(tmp_path / "a.log", days=7, scale=1.0, seed=5, progress=False)
     truth = pl.read_parquet(s.truth_path)
-    pages = truth.filter(pl.col("method") == "GET", ~pl.col("path").str.contains(r"^/(static|img|api)/|^/favicon\.ico$"))
+    pages = truth.filter(
+        pl.col("method") == "GET", ~pl.col("path").str.contains(r"^/(static|img|api)/|^/favicon\.ico$")
+    )
     per = (
-        pages.sort("ts").group_by("scenario", "session")
+        pages.sort("ts")
+        .group_by("scenario", "session")
         .agg(n=pl.len(), gap=pl.col("ts").diff().dt.total_milliseconds().drop_nulls() / 1000)
         .with_columns(cv=pl.col("gap").list.std() / pl.col("gap").list.mean(), longest=pl.col("gap").list.max())
     )
@@ -283,16 +337,22 @@ def test_people_go_back_to_the_list_and_bots_walk_on(tmp_path: Path) -> None:
     s = simulate(tmp_path / "a.log", days=2, scale=1.0, seed=6, progress=False)
     truth = pl.read_parquet(s.truth_path).with_row_index("i")
     lines = (tmp_path / "a.log").read_text().splitlines()
-    pages = truth.filter(pl.col("method") == "GET", ~pl.col("path").str.contains(r"^/(static|img|api)/|^/favicon\.ico$"))
+    pages = truth.filter(
+        pl.col("method") == "GET", ~pl.col("path").str.contains(r"^/(static|img|api)/|^/favicon\.ico$")
+    )
     pages = pages.with_columns(
-        ref=pl.Series([lines[k - 1].split('"')[3] for k in pages["line_no"]]).str.replace(r"^https://[^/]+", ""))
+        ref=pl.Series([lines[k - 1].split('"')[3] for k in pages["line_no"]]).str.replace(r"^https://[^/]+", "")
+    )
     back = (
         pages.sort("ts", "i")
         .with_columns(p1=pl.col("path").shift(1).over("session"), p2=pl.col("path").shift(2).over("session"))
         .filter(pl.col("p2").is_not_null())
-        .with_columns(again=(pl.col("path") == pl.col("p2")) & (pl.col("path") != pl.col("p1")),
-                      cached=(pl.col("ref") != pl.col("p1")) & (pl.col("ref") == pl.col("p2")))
-        .group_by("scenario").agg(back=(pl.col("again") | pl.col("cached")).mean(), cached=pl.col("cached").mean())
+        .with_columns(
+            again=(pl.col("path") == pl.col("p2")) & (pl.col("path") != pl.col("p1")),
+            cached=(pl.col("ref") != pl.col("p1")) & (pl.col("ref") == pl.col("p2")),
+        )
+        .group_by("scenario")
+        .agg(back=(pl.col("again") | pl.col("cached")).mean(), cached=pl.col("cached").mean())
     )
     share = {r["scenario"]: r for r in back.iter_rows(named=True)}
     people, bots = share["human_browsing"], share["paced_bot"]

@@ -10,15 +10,23 @@ import pytest
 import yaml
 
 from trafficlens.classify.pipeline import classify
-from trafficlens.classify.threats import (
-    ThreatConfig, field_sql, load_attack_rules, parse_robots, rules_path,
+from trafficlens.classify.threats import ThreatConfig, field_sql, load_attack_rules, parse_robots, rules_path
+from trafficlens.classify.threats.behavioural import (
+    BEHAVIOURAL_THREATS,
+    Inputs,
+    behavioural_sql,
+    card_testing,
+    dos,
+    ua_rotation,
 )
 from trafficlens.errors import CatalogueError
 from trafficlens.ingest import ingest
 from trafficlens.schema import THREATS
 
 RULES = yaml.safe_load(rules_path().read_text())
-CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
 
 
 def _value(field: str, raw: str) -> str:
@@ -26,16 +34,36 @@ def _value(field: str, raw: str) -> str:
     if field in ("target", "path", "request_line"):
         path, _, query = raw.partition("?")
         method = None if field == "request_line" else "GET"
-        row = {"path": raw if field == "request_line" else path, "query": (query or None) if field != "request_line" else None,
-               "method": method, "user_agent": None}
+        row = {
+            "path": raw if field == "request_line" else path,
+            "query": (query or None) if field != "request_line" else None,
+            "method": method,
+            "user_agent": None,
+        }
     else:
-        row = {"path": "/", "query": None, "method": raw if field == "method" else "GET",
-               "user_agent": raw if field == "user_agent" else None}
+        row = {
+            "path": "/",
+            "query": None,
+            "method": raw if field == "method" else "GET",
+            "user_agent": raw if field == "user_agent" else None,
+        }
     row |= {"host": None, "format": "combined", "protocol": raw if field == "protocol" else "HTTP/1.1"}
     con = duckdb.connect()
-    con.register("t", pl.DataFrame([row], schema={"path": pl.String, "query": pl.String, "method": pl.String,
-                                                  "user_agent": pl.String, "host": pl.String, "format": pl.String,
-                                                  "protocol": pl.String}))
+    con.register(
+        "t",
+        pl.DataFrame(
+            [row],
+            schema={
+                "path": pl.String,
+                "query": pl.String,
+                "method": pl.String,
+                "user_agent": pl.String,
+                "host": pl.String,
+                "format": pl.String,
+                "protocol": pl.String,
+            },
+        ),
+    )
     return con.execute(f"SELECT {field_sql(field)} FROM t").fetchone()[0]
 
 
@@ -59,15 +87,29 @@ def test_each_rule_example(rid: str, field: str, pattern: str, example: str, hit
     assert got == hit, f"{rid}: {example!r} (as {value!r}) should {'' if hit else 'not '}match"
 
 
-@pytest.mark.parametrize("target", [
-    "/", "/products/red-shoes-123?color=red&size=42", "/search?q=union+square+hotels", "/blog/2025/10/how-to-order",
-    "/api/products?page=2&sort=price", "/static/app.3f2a.js", "/checkout/payment", "/account/orders", "/login",
-    "/robots.txt", "/.well-known/security.txt", "/hotels/paris?checkin=2025-10-10&checkout=2025-10-12",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/",
+        "/products/red-shoes-123?color=red&size=42",
+        "/search?q=union+square+hotels",
+        "/blog/2025/10/how-to-order",
+        "/api/products?page=2&sort=price",
+        "/static/app.3f2a.js",
+        "/checkout/payment",
+        "/account/orders",
+        "/login",
+        "/robots.txt",
+        "/.well-known/security.txt",
+        "/hotels/paris?checkin=2025-10-10&checkout=2025-10-12",
+    ],
+)
 def test_benign_requests_match_no_rule(target: str) -> None:
     for r in RULES:
         if r["field"] in ("target", "path"):
-            assert not duckdb.execute("SELECT regexp_matches(?, ?)", [_value(r["field"], target), r["pattern"]]).fetchone()[0], r["id"]
+            assert not duckdb.execute(
+                "SELECT regexp_matches(?, ?)", [_value(r["field"], target), r["pattern"]]
+            ).fetchone()[0], r["id"]
 
 
 # --- behavioural threats ---------------------------------------------------------------------------
@@ -82,8 +124,11 @@ def _human(ip: str, start: int) -> list[str]:
     out = []
     for k, page in enumerate(["/", "/c/shoes", "/p/red-shoe-12", "/cart"]):
         t = start + k * 45
-        out += [_line(ip, t, "GET", page, 200), _line(ip, t + 1, "GET", "/static/site.css", 200),
-                _line(ip, t + 1, "GET", "/favicon.ico", 200)]
+        out += [
+            _line(ip, t, "GET", page, 200),
+            _line(ip, t + 1, "GET", "/static/site.css", 200),
+            _line(ip, t + 1, "GET", "/favicon.ico", 200),
+        ]
     return out
 
 
@@ -96,15 +141,27 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     lines += [_line(f"100.65.0.{a}", 7200 + a * 10 + k, "POST", "/login", 401) for a in range(25) for k in range(3)]
     lines += [_line("100.64.2.2", 9000 + i * 20, "POST", "/checkout/payment", 402) for i in range(8)]  # cards
     lines += [_line("100.64.3.3", 10000 + i * 30, "POST", "/signup", 200) for i in range(4)]  # sign-ups
-    probes = ["/.env", "/.git/config", "/wp-config.php.bak", "/phpinfo.php", "/admin/", "/phpmyadmin/",
-              "/?id=1%27%20or%20%271%27=%271", "/etc/passwd", "/cgi-bin/.%2e/.%2e/bin/sh", "/shell.php",
-              "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php"]
+    probes = [
+        "/.env",
+        "/.git/config",
+        "/wp-config.php.bak",
+        "/phpinfo.php",
+        "/admin/",
+        "/phpmyadmin/",
+        "/?id=1%27%20or%20%271%27=%271",
+        "/etc/passwd",
+        "/cgi-bin/.%2e/.%2e/bin/sh",
+        "/shell.php",
+        "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+    ]
     lines += [_line("100.64.4.4", 12000 + i, "GET", p, 404) for i, p in enumerate(probes)]  # scanner
     lines += [_line("100.64.5.5", 14000 + i // 10, "GET", f"/p/item-{i}", 200) for i in range(400)]  # flood+scrape
     uas = [CHROME.replace("131", str(v)) for v in range(100, 107)]
     lines += [_line("100.64.6.6", 20000 + i * 30, "GET", f"/p/x-{i}", 200, uas[i % 7]) for i in range(21)]  # rotation
-    lines += [_line("100.64.7.7", 21000 + i, "GET", f"/private/{i}", 200,
-                    "Mozilla/5.0 (compatible; AcmeIndexBot/1.0)") for i in range(3)]  # robots
+    lines += [
+        _line("100.64.7.7", 21000 + i, "GET", f"/private/{i}", 200, "Mozilla/5.0 (compatible; AcmeIndexBot/1.0)")
+        for i in range(3)
+    ]  # robots
     # A login form that answers failures with 200, posted 6 times in 20 s.
     lines += [_line("100.64.8.1", 40000 + i * 3, "POST", "/apps/login", 200) for i in range(6)]
     # HTTP Basic authentication refused 6 times.
@@ -113,15 +170,29 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     lines += [_line("100.64.8.3", 42000 + i // 20, "GET", f"/?{98765432100 + i * 7919}", 200) for i in range(30)]
     # A rotating-proxy sweep: 12 addresses of one /16, product pages only, a pool of 6 browser UAs.
     pool = [CHROME.replace("131", str(v)) for v in range(120, 126)]
-    lines += [_line(f"100.70.{a}.{a + 1}", 50000 + a * 10 + k, "GET", f"/p/sweep-{a}-{k}", 200, pool[(a + k) % 6])
-              for a in range(12) for k in range(10)]
+    lines += [
+        _line(f"100.70.{a}.{a + 1}", 50000 + a * 10 + k, "GET", f"/p/sweep-{a}-{k}", 200, pool[(a + k) % 6])
+        for a in range(12)
+        for k in range(10)
+    ]
     # A feed reader whose user agent carries its subscriber count: many user agents, one reader.
-    lines += [_line("100.64.8.4", 43000 + i * 60, "GET", "/feed.xml", 200,
-                    f"Feedfetcher-Google; (+http://www.google.com/feedfetcher.html; {10 + i} subscribers; feed-id=123)")
-              for i in range(7)]
+    lines += [
+        _line(
+            "100.64.8.4",
+            43000 + i * 60,
+            "GET",
+            "/feed.xml",
+            200,
+            f"Feedfetcher-Google; (+http://www.google.com/feedfetcher.html; {10 + i} subscribers; feed-id=123)",
+        )
+        for i in range(7)
+    ]
     lines += _human("100.64.9.9", 30000) + _human("100.64.9.10", 30500)
     # A person asked for a password once, who types it right the second time.
-    lines += [_line("100.64.9.11", 31000, "GET", "/members/", 401), _line("100.64.9.11", 31010, "GET", "/members/", 200)]
+    lines += [
+        _line("100.64.9.11", 31000, "GET", "/members/", 401),
+        _line("100.64.9.11", 31010, "GET", "/members/", 200),
+    ]
     log = tmp / "attack.log"
     log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
     robots = tmp / "robots.txt"
@@ -133,23 +204,26 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     return {r["client_ip"]: r for r in df.iter_rows(named=True)} | {"_lake": {"path": lake}}
 
 
-@pytest.mark.parametrize("ip, threat, reason", [
-    ("100.64.1.1", "credential_stuffing", "threat:brute_force:failed_logins="),
-    ("100.65.0.7", "credential_stuffing", "threat:credential_stuffing:campaign>="),
-    ("100.64.2.2", "card_testing", "threat:card_testing:payment_attempts=8"),
-    ("100.64.3.3", "fake_signup", "threat:fake_signup:signups=4"),
-    ("100.64.4.4", "vuln_scan", "threat:vuln_scan:attack_paths="),
-    ("100.64.4.4", "sensitive_file", "attack:"),
-    ("100.64.5.5", "dos", "threat:dos:requests="),
-    ("100.64.5.5", "abusive_scraping", "threat:abusive_scraping:pages=400"),
-    ("100.64.6.6", "ua_rotation", "threat:ua_rotation:user_agents=7"),
-    ("100.64.7.7", "robots_violation", "robots:disallowed:*:requests=3"),
-    ("100.64.8.1", "credential_stuffing", "threat:brute_force:login_posts=6/1min"),
-    ("100.64.8.2", "credential_stuffing", "threat:brute_force:http_auth_failures=6/"),
-    ("100.64.8.3", "dos", "threat:dos:cache_bypass="),
-    ("100.70.3.4", "abusive_scraping", "threat:abusive_scraping:network=100.70.0.0/16"),
-    ("100.70.3.4", "ua_rotation", "threat:ua_rotation:network=100.70.0.0/16,user_agents=6"),
-])
+@pytest.mark.parametrize(
+    "ip, threat, reason",
+    [
+        ("100.64.1.1", "credential_stuffing", "threat:brute_force:failed_logins="),
+        ("100.65.0.7", "credential_stuffing", "threat:credential_stuffing:campaign>="),
+        ("100.64.2.2", "card_testing", "threat:card_testing:payment_attempts=8"),
+        ("100.64.3.3", "fake_signup", "threat:fake_signup:signups=4"),
+        ("100.64.4.4", "vuln_scan", "threat:vuln_scan:attack_paths="),
+        ("100.64.4.4", "sensitive_file", "attack:"),
+        ("100.64.5.5", "dos", "threat:dos:requests="),
+        ("100.64.5.5", "abusive_scraping", "threat:abusive_scraping:pages=400"),
+        ("100.64.6.6", "ua_rotation", "threat:ua_rotation:user_agents=7"),
+        ("100.64.7.7", "robots_violation", "robots:disallowed:*:requests=3"),
+        ("100.64.8.1", "credential_stuffing", "threat:brute_force:login_posts=6/1min"),
+        ("100.64.8.2", "credential_stuffing", "threat:brute_force:http_auth_failures=6/"),
+        ("100.64.8.3", "dos", "threat:dos:cache_bypass="),
+        ("100.70.3.4", "abusive_scraping", "threat:abusive_scraping:network=100.70.0.0/16"),
+        ("100.70.3.4", "ua_rotation", "threat:ua_rotation:network=100.70.0.0/16,user_agents=6"),
+    ],
+)
 def test_behavioural_threats_are_found_with_reasons(attacked: dict, ip: str, threat: str, reason: str) -> None:
     c = attacked[ip]
     assert threat in c["threats"], (c["threats"], c["reasons"])
@@ -159,7 +233,9 @@ def test_behavioural_threats_are_found_with_reasons(attacked: dict, ip: str, thr
 def test_threats_set_class_and_malice(attacked: dict) -> None:
     assert attacked["100.64.1.1"]["actor_class"] == "agent" and attacked["100.64.1.1"]["malicious"]
     assert attacked["100.64.1.1"]["identity"] == "undeclared" and not attacked["100.64.1.1"]["ai_driven"]
-    assert attacked["100.64.4.4"]["actor_class"] == "crawler" and attacked["100.64.4.4"]["purpose"] == "security_scanner"
+    assert (
+        attacked["100.64.4.4"]["actor_class"] == "crawler" and attacked["100.64.4.4"]["purpose"] == "security_scanner"
+    )
     # A robots.txt violation alone is recorded, not malicious.
     assert attacked["100.64.7.7"]["threats"] == ["robots_violation"] and not attacked["100.64.7.7"]["malicious"]
 
@@ -197,17 +273,128 @@ def test_robots_groups_follow_rfc_9309() -> None:
 def test_attack_automation_is_not_taken_for_an_ai_agent() -> None:
     """A browser user agent the behaviour model called an agentic browser, whose request probes
     wp-login.php, is attack automation: the AI-agent guess is withdrawn, and says so."""
-    from trafficlens.classify.pipeline import combine_threats
+    from trafficlens.classify.labels import combine_threats
 
-    labelled = pl.DataFrame({
-        "client_id": ["probe", "errand"], "agent": [None, None], "identity": ["undeclared"] * 2,
-        "actor_class": ["agent"] * 2, "automated": [True] * 2, "purpose": ["ai_agent"] * 2,
-        "ai_driven": [True] * 2, "threats": [[], []],
-        "reasons": [["ua:browser", "behaviour:agentic_browser"]] * 2,
-    }, schema_overrides={"agent": pl.String, "threats": pl.List(pl.String)})
+    labelled = pl.DataFrame(
+        {
+            "client_id": ["probe", "errand"],
+            "agent": [None, None],
+            "identity": ["undeclared"] * 2,
+            "actor_class": ["agent"] * 2,
+            "automated": [True] * 2,
+            "purpose": ["ai_agent"] * 2,
+            "ai_driven": [True] * 2,
+            "threats": [[], []],
+            "reasons": [["ua:browser", "behaviour:agentic_browser"]] * 2,
+        },
+        schema_overrides={"agent": pl.String, "threats": pl.List(pl.String)},
+    )
     found = pl.DataFrame({"client_id": ["probe"], "threat": ["admin_probe"], "reason": ["attack:admin-wp-login"]})
     out = {r["client_id"]: r for r in combine_threats(labelled, found).iter_rows(named=True)}
     probe, errand = out["probe"], out["errand"]
-    assert (probe["actor_class"], probe["ai_driven"], probe["purpose"], probe["malicious"]) == ("agent", False, "unknown", True)
+    assert (probe["actor_class"], probe["ai_driven"], probe["purpose"], probe["malicious"]) == (
+        "agent",
+        False,
+        "unknown",
+        True,
+    )
     assert "threat:attack_automation_not_ai_agent" in probe["reasons"] and "attack:admin-wp-login" in probe["reasons"]
     assert (errand["ai_driven"], errand["purpose"], errand["malicious"]) == (True, "ai_agent", False)
+
+
+# --- one behavioural threat at a time, on a few requests ---------------------------------------------
+
+
+def _requests(rows: list[dict]) -> duckdb.DuckDBPyConnection:
+    """A connection holding `reqs` (the rows, each with the columns threats read) and empty tables of
+    browsers, tools and request attacks."""
+    base = {
+        "site": "shop",
+        "client_ip": "192.0.2.1",
+        "user_agent": CHROME,
+        "session_id": None,
+        "method": "GET",
+        "path": "/",
+        "query": None,
+        "status": 200,
+        "referer": None,
+        "page_type": "home",
+        "endpoint": None,
+        "source": "t.log",
+    }
+    text = {c: pl.String for c in ("session_id", "query", "referer", "endpoint")}
+    frame = pl.DataFrame([{**base, "line_no": i, **r} for i, r in enumerate(rows)], schema_overrides=text).with_columns(
+        ts=pl.datetime(2025, 3, 1, 12, time_zone="UTC") + pl.duration(seconds=pl.col("sec")),
+        session_id=pl.coalesce("session_id", pl.col("client_id") + "-1"),
+    )
+    con = duckdb.connect()
+    con.register("reqs", frame)
+    con.execute("CREATE TABLE browsers (client_id VARCHAR)")
+    con.execute("CREATE TABLE tools (client_id VARCHAR)")
+    con.execute("CREATE TABLE request_attacks (source VARCHAR, line_no BIGINT, attack_rules VARCHAR[])")
+    return con
+
+
+INPUTS = Inputs(table="reqs", browsers="browsers", tools="tools")
+
+
+def test_card_testing_alone() -> None:
+    rows = [
+        {"client_id": "tester", "sec": 30 * i, "method": "POST", "endpoint": "payment", "status": 402 if i else 200}
+        for i in range(6)
+    ]
+    rows.append({"client_id": "buyer", "sec": 10, "method": "POST", "endpoint": "payment", "status": 200})
+    con = _requests(rows)
+    found = con.sql(behavioural_sql(ThreatConfig(), [card_testing], INPUTS)).pl()
+    assert found.rows() == [("tester", "card_testing", "threat:card_testing:payment_attempts=6/10min,declined=0.83")]
+
+
+def test_dos_alone_finds_floods_and_cache_busting() -> None:
+    rows = [{"client_id": "flood", "sec": i % 50} for i in range(8)]
+    rows += [{"client_id": "buster", "sec": i, "query": str(10**9 + i)} for i in range(4)]
+    rows += [{"client_id": "reader", "sec": 5 * i, "query": f"page={i}"} for i in range(4)]
+    con = _requests(rows)
+    found = con.sql(behavioural_sql(ThreatConfig(dos_per_minute=8, cache_bypass_per_minute=4), [dos], INPUTS)).pl()
+    # Cache busting is listed before floods, as among all threats.
+    assert found.rows() == [
+        ("buster", "dos", "threat:dos:cache_bypass=4_queries/1min"),
+        ("flood", "dos", "threat:dos:requests=8/min"),
+    ]
+
+
+def test_ua_rotation_alone_reads_only_browsers() -> None:
+    rows = [{"client_id": f"c{i}", "sec": 60 * i, "user_agent": f"{CHROME} v{i}"} for i in range(5)]
+    rows += [
+        {"client_id": f"bot{i}", "sec": 60 * i, "user_agent": f"FeedReader/{i}", "client_ip": "192.0.2.9"}
+        for i in range(5)
+    ]
+    con = _requests(rows)
+    con.execute("INSERT INTO browsers VALUES ('c0'), ('c1'), ('c2'), ('c3'), ('c4')")
+    found = con.sql(behavioural_sql(ThreatConfig(), [ua_rotation], INPUTS)).pl().sort("client_id")
+    assert found["client_id"].to_list() == ["c0", "c1", "c2", "c3", "c4"]
+    assert set(found["reason"]) == {"threat:ua_rotation:user_agents=5/hour"}
+
+
+def test_each_threat_alone_finds_what_it_finds_among_all() -> None:
+    rows = [
+        {"client_id": "tester", "sec": 30 * i, "method": "POST", "endpoint": "payment", "status": 402} for i in range(5)
+    ]
+    rows += [
+        {
+            "client_id": "guesser",
+            "sec": 5 * i,
+            "method": "POST",
+            "endpoint": "login",
+            "status": 401,
+            "client_ip": "192.0.2.7",
+        }
+        for i in range(12)
+    ]
+    rows += [{"client_id": "flood", "sec": i % 50, "client_ip": "192.0.2.8"} for i in range(300)]
+    con = _requests(rows)
+    cfg = ThreatConfig()
+    every = con.sql(behavioural_sql(cfg, BEHAVIOURAL_THREATS, INPUTS)).pl()
+    assert set(every["threat"]) == {"card_testing", "credential_stuffing", "dos"}
+    for build in BEHAVIOURAL_THREATS:
+        alone = con.sql(behavioural_sql(cfg, [build], INPUTS)).pl()
+        assert sorted(alone.rows()) == sorted(every.filter(pl.col("threat") == build.__name__).rows())

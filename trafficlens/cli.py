@@ -12,6 +12,17 @@ import click
 
 from trafficlens import __version__
 from trafficlens.errors import TrafficlensError
+from trafficlens.ingest.formats import FORMAT_NAMES
+from trafficlens.schema import (
+    ACTOR_CLASSES,
+    ESTIMATORS,
+    EXPORT_TARGETS,
+    PERIODS,
+    QUERY_FORMATS,
+    REPORT_FORMATS,
+    SIMULATED_FORMATS,
+    SITE_KINDS,
+)
 from trafficlens.store import DEFAULT_LAKE
 
 LAKE_HELP = f"Lake folder (default: $TRAFFICLENS_LAKE or ./{DEFAULT_LAKE})."
@@ -43,9 +54,7 @@ def ingest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options of `ingest`, shared with `analyze`."""
     options = [
         click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP),
-        click.option("--format", "fmt", help="Log format, if not auto-detected: combined, common, "
-                     "vhost_combined, vhost_common, w3c (IIS), cloudfront, alb, elb, s3, haproxy, caddy, traefik, "
-                     "nginx_json, envoy, zoraxy, json."),
+        click.option("--format", "fmt", help=f"Log format, if not auto-detected: {', '.join(FORMAT_NAMES)}."),
         click.option("--log-format", help="A custom nginx log_format or Apache LogFormat string."),
         click.option("--json-map", help="JSON lines: column=$.path pairs, e.g. 'user_agent=$.ua,ts=$.time'."),
         click.option("--site", help="Site name for these logs (default: the virtual host, or 'default')."),
@@ -64,25 +73,12 @@ def main() -> None:
     it, whether it is who it claims to be, and which of it is malicious, from its access logs."""
 
 
-def _run_ingest(paths: tuple[str, ...], lake: str, fmt: str | None, log_format: str | None,
-                json_map: str | None, site: str | None, tz: str | None, progress: bool | None):
-    from trafficlens.ingest import IngestOptions, ingest
+def _ingest_opts(
+    fmt: str | None, log_format: str | None, json_map: str | None, site: str | None, tz: str | None
+) -> Any:
+    from trafficlens.ingest import IngestOptions
 
-    if not paths:
-        raise click.UsageError("give at least one log file, folder, glob, or - for standard input")
-    opts = IngestOptions(format=fmt, log_format=log_format, json_map=json_map, site=site, tz=tz)
-    if tz:
-        _check_tz(tz)
-    return ingest(list(paths), lake, opts, progress=progress)
-
-
-def _check_tz(tz: str) -> None:
-    import zoneinfo
-
-    try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise TrafficlensError(f"unknown time zone {tz!r}; use an IANA name such as Europe/Paris") from None
+    return IngestOptions(format=fmt, log_format=log_format, json_map=json_map, site=site, tz=tz)
 
 
 @main.command()
@@ -100,7 +96,10 @@ def ingest(paths: tuple[str, ...], **kw: Any) -> None:
         trafficlens ingest /var/log/nginx/access.log* --lake lake
         zcat old.log.gz | trafficlens ingest - --lake lake --site shop
     """
-    summary = _run_ingest(paths, **kw)
+    from trafficlens.ingest import ingest as run
+
+    lake, progress = kw.pop("lake"), kw.pop("progress")
+    summary = run(list(paths), lake, _ingest_opts(**kw), progress=progress)
     _echo_summary(summary)
 
 
@@ -115,38 +114,44 @@ def _echo_summary(summary: Any) -> None:
 def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options of `classify`, shared with `analyze`."""
     options = [
-        click.option("--ranges", "ranges_dir", type=click.Path(file_okay=False),
-                     help="Folder of operators' published IP range files (default: what "
-                     "`trafficlens ranges update` downloaded, if anything)."),
-        click.option("--rdns/--no-rdns", default=False, show_default=True,
-                     help="Also verify claims by forward-confirmed reverse DNS (needs DNS; cached)."),
-        click.option("--pages", type=click.Path(dir_okay=False),
-                     help="Page-type rules (YAML list of page_type/path/query/endpoint) instead of the shipped ones."),
-        click.option("--robots", type=click.Path(dir_okay=False),
-                     help="The site's robots.txt: record the automated clients that fetch what it disallows."),
-        click.option("--threats", "threats_file", type=click.Path(dir_okay=False),
-                     help="Threat thresholds (YAML of name: value) instead of the defaults."),
-        click.option("--model-dir", type=click.Path(file_okay=False),
-                     help="A behaviour model `trafficlens train --out` wrote, instead of the shipped one."),
+        click.option(
+            "--ranges",
+            "ranges_dir",
+            type=click.Path(file_okay=False),
+            help="Folder of operators' published IP range files (default: what "
+            "`trafficlens ranges update` downloaded, if anything).",
+        ),
+        click.option(
+            "--rdns/--no-rdns",
+            default=False,
+            show_default=True,
+            help="Also verify claims by forward-confirmed reverse DNS (needs DNS; cached).",
+        ),
+        click.option(
+            "--pages",
+            type=click.Path(dir_okay=False),
+            help="Page-type rules (YAML list of page_type/path/query/endpoint) instead of the shipped ones.",
+        ),
+        click.option(
+            "--robots",
+            type=click.Path(dir_okay=False),
+            help="The site's robots.txt: record the automated clients that fetch what it disallows.",
+        ),
+        click.option(
+            "--threats",
+            "threats_file",
+            type=click.Path(dir_okay=False),
+            help="Threat thresholds (YAML of name: value) instead of the defaults.",
+        ),
+        click.option(
+            "--model-dir",
+            type=click.Path(file_okay=False),
+            help="A behaviour model `trafficlens train --out` wrote, instead of the shipped one.",
+        ),
     ]
     for opt in reversed(options):
         fn = opt(fn)
     return fn
-
-
-def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, robots: str | None,
-                  threats_file: str | None, progress: bool | None, model_dir: str | None = None) -> Any:
-    from pathlib import Path
-
-    from trafficlens.classify.pipeline import classify as run
-
-    for opt, value in (("--pages", pages), ("--robots", robots), ("--threats", threats_file)):
-        if value and not Path(value).is_file():
-            raise click.ClickException(f"{opt} {value}: no such file")
-    if model_dir and not Path(model_dir).is_dir():
-        raise click.ClickException(f"--model-dir {model_dir}: no such folder")
-    return run(lake, ranges_dir=ranges_dir, rdns=rdns, progress=progress, pages=pages, robots=robots,
-               threats=threats_file, model_dir=model_dir)
 
 
 @main.command()
@@ -154,8 +159,16 @@ def _run_classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | No
 @classify_options
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
-def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, robots: str | None,
-             threats_file: str | None, model_dir: str | None, progress: bool | None) -> None:
+def classify(
+    lake: str,
+    ranges_dir: str | None,
+    rdns: bool,
+    pages: str | None,
+    robots: str | None,
+    threats_file: str | None,
+    model_dir: str | None,
+    progress: bool | None,
+) -> None:
     """Label every request: who it is (human, crawler, scraper, agent), who runs it, and whether
     it is who it claims to be. Writes requests, sessions and clients.
 
@@ -166,7 +179,18 @@ def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, r
         trafficlens classify --lake lake --ranges ./ranges --rdns
         trafficlens classify --lake lake --model-dir ./my-model
     """
-    summary = _run_classify(lake, ranges_dir, rdns, pages, robots, threats_file, progress, model_dir)
+    from trafficlens.classify import classify as run
+
+    summary = run(
+        lake,
+        ranges_dir=ranges_dir,
+        rdns=rdns,
+        progress=progress,
+        pages=pages,
+        robots=robots,
+        threats=threats_file,
+        model_dir=model_dir,
+    )
     click.echo(f"classified {summary.lake}: {summary.describe()}")
 
 
@@ -176,8 +200,17 @@ def classify(lake: str, ranges_dir: str | None, rdns: bool, pages: str | None, r
 @classify_options
 @click.option("--top", default=10, show_default=True, help="Rows in each top list.")
 @friendly
-def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool, pages: str | None,
-            robots: str | None, threats_file: str | None, model_dir: str | None, **kw: Any) -> None:
+def analyze(
+    paths: tuple[str, ...],
+    top: int,
+    ranges_dir: str | None,
+    rdns: bool,
+    pages: str | None,
+    robots: str | None,
+    threats_file: str | None,
+    model_dir: str | None,
+    **kw: Any,
+) -> None:
     """Ingest logs, classify them and summarise the traffic: the main job.
 
     Example:
@@ -186,33 +219,63 @@ def analyze(paths: tuple[str, ...], top: int, ranges_dir: str | None, rdns: bool
         trafficlens analyze sample_logs/
         trafficlens analyze /var/log/nginx/ --ranges ./ranges
     """
-    from trafficlens.summary import render_summary, summarize
+    from trafficlens.analysis import analyze as run
 
-    summary = _run_ingest(paths, **kw)
-    _echo_summary(summary)
-    result = _run_classify(kw["lake"], ranges_dir, rdns, pages, robots, threats_file, kw.get("progress"), model_dir)
-    click.echo(f"classified: {result.describe()}")
-    click.echo(render_summary(summarize(summary.lake, top=top)))
-    lake_arg = "" if kw["lake"] == default_lake() else f" --lake {kw['lake']}"
-    click.echo(f"\nThe full report: trafficlens report{lake_arg} (--format html --out report.html for charts); "
-               f"the dashboard: trafficlens dashboard{lake_arg}")
+    lake, progress = kw.pop("lake"), kw.pop("progress")
+    result = run(
+        list(paths),
+        lake,
+        _ingest_opts(**kw),
+        ranges_dir=ranges_dir,
+        rdns=rdns,
+        pages=pages,
+        robots=robots,
+        threats=threats_file,
+        model_dir=model_dir,
+        top=top,
+        progress=progress,
+    )
+    _echo_summary(result.ingest)
+    click.echo(f"classified: {result.classify.describe()}")
+    click.echo(result.summary)
+    lake_arg = "" if lake == default_lake() else f" --lake {lake}"
+    click.echo(
+        f"\nThe full report: trafficlens report{lake_arg} (--format html --out report.html for charts); "
+        f"the dashboard: trafficlens dashboard{lake_arg}"
+    )
 
 
 @main.command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Log file to write (.gz for gzip).")
-@click.option("--format", "fmt", default="combined", show_default=True,
-              type=click.Choice(["combined", "common", "vhost_combined", "nginx_json", "w3c", "alb"]),
-              help="Log format to write.")
+@click.option(
+    "--format",
+    "fmt",
+    default="combined",
+    show_default=True,
+    type=click.Choice(SIMULATED_FORMATS),
+    help="Log format to write.",
+)
 @click.option("--days", default=7, show_default=True, help="Days of traffic.")
 @click.option("--seed", default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--scale", default=1.0, show_default=True, help="Volume multiplier (1 is about 120,000 lines a week).")
-@click.option("--site-kind", default="shop", show_default=True, type=click.Choice(["shop", "media", "travel"]))
-@click.option("--ranges-out", type=click.Path(file_okay=False),
-              help="Also write the operators' range files the simulated bots come from (for --ranges).")
+@click.option("--site-kind", default="shop", show_default=True, type=click.Choice(SITE_KINDS))
+@click.option(
+    "--ranges-out",
+    type=click.Path(file_okay=False),
+    help="Also write the operators' range files the simulated bots come from (for --ranges).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
-def simulate(out: str, fmt: str, days: int, seed: int, scale: float, site_kind: str, ranges_out: str | None,
-             progress: bool | None) -> None:
+def simulate(
+    out: str,
+    fmt: str,
+    days: int,
+    seed: int,
+    scale: float,
+    site_kind: str,
+    ranges_out: str | None,
+    progress: bool | None,
+) -> None:
     """Write labelled synthetic traffic (humans, AI crawlers and agents, scrapers, attacks) and its
     truth file (OUT.truth.parquet), for evaluation and training.
 
@@ -225,16 +288,21 @@ def simulate(out: str, fmt: str, days: int, seed: int, scale: float, site_kind: 
     """
     from trafficlens.simulate import simulate as run
 
-    result = run(out, fmt=fmt, days=days, seed=seed, scale=scale, site_kind=site_kind, ranges_out=ranges_out,
-                 progress=progress)
+    result = run(
+        out, fmt=fmt, days=days, seed=seed, scale=scale, site_kind=site_kind, ranges_out=ranges_out, progress=progress
+    )
     click.echo(result.describe())
 
 
 @main.command()
 @click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
 @click.option("--truth", required=True, type=click.Path(dir_okay=False), help="Truth file (LOG.truth.parquet).")
-@click.option("--log", "log_path", type=click.Path(dir_okay=False),
-              help="The log the truth describes (default: the truth file's name without .truth.parquet).")
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(dir_okay=False),
+    help="The log the truth describes (default: the truth file's name without .truth.parquet).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
 @friendly
 def evaluate(lake: str, truth: str, log_path: str | None, as_json: bool) -> None:
@@ -246,7 +314,7 @@ def evaluate(lake: str, truth: str, log_path: str | None, as_json: bool) -> None
     \b
         trafficlens evaluate --lake sim-lake --truth sim.log.truth.parquet
     """
-    from trafficlens.evaluate import evaluate as run
+    from trafficlens.report.evaluate import evaluate as run
 
     result = run(lake, truth, log_path)
     click.echo(result.to_json() if as_json else result.describe())
@@ -256,8 +324,12 @@ def evaluate(lake: str, truth: str, log_path: str | None, as_json: bool) -> None
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for the model (default: the package's).")
 @click.option("--days", default=7, show_default=True, help="Days of simulated traffic per training log.")
 @click.option("--scale", default=1.0, show_default=True, help="Volume of each training log.")
-@click.option("--model", "only", type=click.Choice(["hist_gradient_boosting", "random_forest", "logistic_regression"]),
-              help="Fit only this estimator (default: compare all, keep the best; a near tie goes to the random forest).")
+@click.option(
+    "--model",
+    "only",
+    type=click.Choice(ESTIMATORS),
+    help="Fit only this estimator (default: compare all, keep the best; a near tie goes to the random forest).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
 def train(out: str | None, days: int, scale: float, only: str | None, progress: bool | None) -> None:
@@ -279,9 +351,11 @@ def train(out: str | None, days: int, scale: float, only: str | None, progress: 
     click.echo(f"kept {meta['model']} ({meta['clients']:,} clients; cross-validated macro-F1: {scores})")
     nav = meta["navigation"]
     ncv = nav["cross_validation"]
-    click.echo(f"navigation model: {nav['visits']:,} browser visits of {nav['min_pages']}+ pages; at "
-               f"{nav['threshold']} it flags {ncv['human_flagged']:.1%} of people's and finds "
-               f"{ncv['automated_found']:.1%} of automated ones (out of fold)")
+    click.echo(
+        f"navigation model: {nav['visits']:,} browser visits of {nav['min_pages']}+ pages; at "
+        f"{nav['threshold']} it flags {ncv['human_flagged']:.1%} of people's and finds "
+        f"{ncv['automated_found']:.1%} of automated ones (out of fold)"
+    )
 
 
 def _emit(text: str, out: str | None, what: str) -> None:
@@ -297,21 +371,32 @@ def _emit(text: str, out: str | None, what: str) -> None:
 
 @main.command()
 @click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
-@click.option("--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "json", "markdown", "html"]), help="Output format.")
+@click.option(
+    "--format", "fmt", default="table", show_default=True, type=click.Choice(REPORT_FORMATS), help="Output format."
+)
 @click.option("--since", help="First day (YYYY-MM-DD, inclusive) or time.")
 @click.option("--until", help="Last day (YYYY-MM-DD, inclusive) or time.")
 @click.option("--site", "sites", multiple=True, help="Only this site (repeat for several).")
-@click.option("--class", "classes", multiple=True, type=click.Choice(["human", "crawler", "scraper", "agent"]),
-              help="Only this class (repeat for several).")
-@click.option("--by", default="day", show_default=True, type=click.Choice(["day", "week", "month"]),
-              help="Trend period.")
+@click.option(
+    "--class", "classes", multiple=True, type=click.Choice(ACTOR_CLASSES), help="Only this class (repeat for several)."
+)
+@click.option("--by", default="day", show_default=True, type=click.Choice(PERIODS), help="Trend period.")
 @click.option("--top", default=20, show_default=True, help="Rows in the top-client lists.")
 @click.option("--section", "only", multiple=True, help="Only this JSON section (repeat for several).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
 @friendly
-def report(lake: str, fmt: str, since: str | None, until: str | None, sites: tuple[str, ...],
-           classes: tuple[str, ...], by: str, top: int, only: tuple[str, ...], out: str | None) -> None:
+def report(
+    lake: str,
+    fmt: str,
+    since: str | None,
+    until: str | None,
+    sites: tuple[str, ...],
+    classes: tuple[str, ...],
+    by: str,
+    top: int,
+    only: tuple[str, ...],
+    out: str | None,
+) -> None:
     """Shares, AI traffic, operators, agents, trends, threats, referrals and robots.txt.
 
     Example:
@@ -323,8 +408,8 @@ def report(lake: str, fmt: str, since: str | None, until: str | None, sites: tup
     """
     import json
 
-    from trafficlens.render import render
     from trafficlens.report import Report
+    from trafficlens.report.render import render
 
     with Report(lake, since=since, until=until, sites=sites, classes=classes, by=by, top=top) as rep:
         if only:
@@ -339,8 +424,14 @@ def report(lake: str, fmt: str, since: str | None, until: str | None, sites: tup
 @main.command()
 @click.argument("sql", required=False)
 @click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
-@click.option("--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "csv", "json", "parquet"]), help="Output format (json: one object a line).")
+@click.option(
+    "--format",
+    "fmt",
+    default="table",
+    show_default=True,
+    type=click.Choice(QUERY_FORMATS),
+    help="Output format (json: one object a line).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (needed for parquet).")
 @friendly
 def query(sql: str | None, lake: str, fmt: str, out: str | None) -> None:
@@ -354,7 +445,7 @@ def query(sql: str | None, lake: str, fmt: str, out: str | None) -> None:
         trafficlens query --format csv "SELECT * FROM clients WHERE identity = 'spoofed'" > spoofed.csv
         trafficlens query --lake trafficlens-lake
     """
-    from trafficlens.query import repl, run_sql, write_result
+    from trafficlens.report.query import repl, run_sql, write_result
 
     if sql is None or sql.strip() == "-":
         if sql is None and sys.stdin.isatty():
@@ -365,19 +456,28 @@ def query(sql: str | None, lake: str, fmt: str, out: str | None) -> None:
 
 
 @main.command(name="export")
-@click.argument("target", type=click.Choice(["robots", "nginx", "apache", "caddy", "haproxy"]))
+@click.argument("target", type=click.Choice(EXPORT_TARGETS))
 @click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
-@click.option("--policy", "policies", multiple=True,
-              help="block-KIND or allow-KIND (repeat, or comma-separate); KIND: ai, ai-training, ai-search, "
-                   "ai-assistant, ai-agent, search-engine, seo, archive, monitoring, preview, feed, "
-                   "security-scanner, tool, all. Default: block-ai-training,allow-ai-search,allow-ai-assistant.")
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    help="block-KIND or allow-KIND (repeat, or comma-separate); KIND: ai, ai-training, ai-search, "
+    "ai-assistant, ai-agent, search-engine, seo, archive, monitoring, preview, feed, "
+    "security-scanner, tool, all. Default: block-ai-training,allow-ai-search,allow-ai-assistant.",
+)
 @click.option("--all-known", is_flag=True, help="Every catalogue agent the policies name, not only those seen.")
-@click.option("--enforce", is_flag=True, help="Server rules also refuse every agent the policies block "
-              "(by default they refuse robots.txt violators and spoofed addresses).")
+@click.option(
+    "--enforce",
+    is_flag=True,
+    help="Server rules also refuse every agent the policies block "
+    "(by default they refuse robots.txt violators and spoofed addresses).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
 @friendly
-def export_cmd(target: str, lake: str, policies: tuple[str, ...], all_known: bool, enforce: bool,
-               out: str | None) -> None:
+def export_cmd(
+    target: str, lake: str, policies: tuple[str, ...], all_known: bool, enforce: bool, out: str | None
+) -> None:
     """Write robots.txt groups or server block rules from what the lake saw.
 
     Example:
@@ -386,7 +486,7 @@ def export_cmd(target: str, lake: str, policies: tuple[str, ...], all_known: boo
         trafficlens export robots --policy block-ai-training --policy allow-ai-search
         trafficlens export nginx --enforce --out /etc/nginx/conf.d/trafficlens.conf
     """
-    from trafficlens.export import export
+    from trafficlens.report.export import export
 
     text = export(lake, target, policies or None, all_known=all_known, enforce=enforce)
     _emit(text, out, f"{target} rules")
@@ -406,15 +506,31 @@ def dashboard(lake: str, port: int, host: str) -> None:
         trafficlens dashboard --lake trafficlens-lake --port 8501
     """
     import subprocess
+    from importlib import resources
     from pathlib import Path
 
-    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    # The dashboard ships inside the package (trafficlens.dashboards), wherever it is installed.
+    app = Path(str(resources.files("trafficlens.dashboards") / "app.py"))
     if not app.exists():
-        raise TrafficlensError(f"dashboard app not found at {app}: install trafficlens from its source folder")
+        raise TrafficlensError(f"dashboard app not found at {app}: reinstall trafficlens")
     env = {**os.environ, "TRAFFICLENS_LAKE": str(Path(lake).resolve())}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-           "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-           "--client.toolbarMode", "viewer"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
     click.echo(f"dashboard on http://{host}:{port}/ for {lake} (Ctrl-C stops it)")
     try:
         sys.exit(subprocess.call(cmd, env=env))
@@ -444,7 +560,7 @@ def ranges_update(dest: str | None, timeout: float) -> None:
     """
     from pathlib import Path
 
-    from trafficlens.ranges import update_ranges
+    from trafficlens.classify.verify import update_ranges
 
     result = update_ranges(Path(dest) if dest else None, timeout=timeout)
     click.echo(result.describe())

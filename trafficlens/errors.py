@@ -21,3 +21,15 @@ class LakeError(TrafficlensError):
 
 class CatalogueError(TrafficlensError):
     """A catalogue or rules file is malformed."""
+
+
+class OptionError(TrafficlensError):
+    """An option's value cannot be used (a bad choice, range or combination)."""
+
+
+class ModelError(TrafficlensError):
+    """The behaviour model is missing, unreadable or does not fit this version's features."""
+
+
+class RangesDownloadError(TrafficlensError):
+    """No published range file could be downloaded; nothing was changed."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import polars as pl
 
 UTC_TS = pl.Datetime("us", "UTC")
+# A list-of-strings column (threats, reasons), as polars types it.
+STR_LIST = pl.List(pl.String())
 
 # A normalised request, as ingested. Every events file carries exactly these columns, in this
 # order, so polars and DuckDB can scan all partitions as one table.
@@ -66,19 +68,77 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
 # Labels added by classify (DESIGN.md, "Label vocabulary").
 ACTOR_CLASSES = ("human", "crawler", "scraper", "agent")
 PURPOSES = (
-    "ai_training", "ai_search", "ai_assistant", "ai_agent", "search_engine", "seo", "archive",
-    "monitoring", "preview", "feed", "security_scanner", "tool", "human", "unknown",
+    "ai_training",
+    "ai_search",
+    "ai_assistant",
+    "ai_agent",
+    "search_engine",
+    "seo",
+    "archive",
+    "monitoring",
+    "preview",
+    "feed",
+    "security_scanner",
+    "tool",
+    "human",
+    "unknown",
 )
 IDENTITIES = ("verified", "declared", "spoofed", "undeclared", "none")
 THREATS = (
-    "spoofed_identity", "vuln_scan", "sensitive_file", "path_traversal", "sqli", "xss", "backdoor",
-    "admin_probe", "bad_user_agent", "credential_stuffing", "card_testing", "fake_signup",
-    "abusive_scraping", "robots_violation", "ua_rotation", "dos",
+    "spoofed_identity",
+    "vuln_scan",
+    "sensitive_file",
+    "path_traversal",
+    "sqli",
+    "xss",
+    "backdoor",
+    "admin_probe",
+    "bad_user_agent",
+    "credential_stuffing",
+    "card_testing",
+    "fake_signup",
+    "abusive_scraping",
+    "robots_violation",
+    "ua_rotation",
+    "dos",
 )
 PAGE_TYPES = (
-    "home", "product", "search", "listing", "content", "account", "auth", "cart", "checkout", "api",
-    "static", "robots", "sitemap", "feed", "other",
+    "home",
+    "product",
+    "search",
+    "listing",
+    "content",
+    "account",
+    "auth",
+    "cart",
+    "checkout",
+    "api",
+    "static",
+    "robots",
+    "sitemap",
+    "feed",
+    "other",
 )
+# Page types that are pages a person reads (what a crawler "crawls" and a visit is made of), as
+# opposed to assets, API calls, feeds and the files crawlers read for themselves.
+PAGE_VIEW_TYPES = tuple(t for t in PAGE_TYPES if t not in ("static", "robots", "sitemap", "feed", "api"))
+# Page types whose content a scraper harvests (listings, products, articles, search results, API data).
+CONTENT_PAGE_TYPES = ("product", "search", "listing", "content", "api")
+
+# The industry's split of AI-driven traffic, by kind (what reports and dashboards group it by).
+AI_CATEGORIES = ("training_crawlers", "search_crawlers", "assistant_fetchers", "agents", "other_ai")
+# Trend periods a report can be grouped by.
+PERIODS = ("day", "week", "month")
+
+# What the commands offer (the CLI's choices read these; each module that acts on them does too).
+REPORT_FORMATS = ("table", "json", "markdown", "html")
+QUERY_FORMATS = ("table", "csv", "json", "parquet")
+EXPORT_TARGETS = ("robots", "nginx", "apache", "caddy", "haproxy")
+# The log formats and site kinds the simulator writes.
+SIMULATED_FORMATS = ("combined", "common", "vhost_combined", "nginx_json", "w3c", "alb")
+SITE_KINDS = ("shop", "media", "travel")
+# The behaviour model's candidate estimators, in the order a near tie in cross-validation goes.
+ESTIMATORS = ("random_forest", "hist_gradient_boosting", "logistic_regression")
 
 LABEL_SCHEMA: dict[str, pl.DataType] = {
     "client_id": pl.String(),

@@ -31,6 +31,11 @@ DEFAULT_LAKE = "trafficlens-lake"
 MARKER = ".trafficlens"
 
 
+def sql_literal(value: str) -> str:
+    """A string as a SQL literal, for the few SQL texts built from catalogue values."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 class Lake:
     """A lake folder. Creating one makes the folder; reading one that does not exist fails clearly."""
 
@@ -42,12 +47,12 @@ class Lake:
             except OSError as e:
                 raise LakeError(f"cannot create lake folder {self.root}: {e.strerror}") from e
             if any(self.root.iterdir()) and not (self.root / MARKER).exists():
-                raise LakeError(
-                    f"{self.root} is not empty and is not a trafficlens lake; choose a new or empty folder"
-                )
+                raise LakeError(f"{self.root} is not empty and is not a trafficlens lake; choose a new or empty folder")
             (self.root / MARKER).touch()
         elif not (self.root / MARKER).exists():
-            raise LakeError(f"no trafficlens lake at {self.root}; create one with `trafficlens ingest LOG --lake {root}`")
+            raise LakeError(
+                f"no trafficlens lake at {self.root}; create one with `trafficlens ingest LOG --lake {root}`"
+            )
 
     @property
     def manifest_path(self) -> Path:
@@ -78,8 +83,9 @@ class Lake:
             if schema is None:
                 raise LakeError(f"the lake has no {table} yet; run `trafficlens classify --lake {self.root}`")
             return pl.LazyFrame(schema=schema)
-        return pl.scan_parquet(self.table_glob(table), hive_partitioning=False, missing_columns="insert",
-                               extra_columns="ignore")
+        return pl.scan_parquet(
+            self.table_glob(table), hive_partitioning=False, missing_columns="insert", extra_columns="ignore"
+        )
 
     def read_manifest(self) -> pl.DataFrame:
         if not self.manifest_path.exists():
@@ -143,9 +149,7 @@ class Transaction:
         self._replace.append(table)
 
     def commit(self) -> None:
-        files = sorted(
-            str(p.relative_to(self.dir)) for p in self.dir.rglob("*") if p.is_file() and p.name != "COMMIT"
-        )
+        files = sorted(str(p.relative_to(self.dir)) for p in self.dir.rglob("*") if p.is_file() and p.name != "COMMIT")
         journal = {"files": files, "replace": self._replace}
         tmp = self.dir / "COMMIT.tmp"
         with open(tmp, "w") as f:
@@ -197,10 +201,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _empty_select(schema: dict[str, pl.DataType]) -> str:
-    duck = {
-        pl.String: "VARCHAR", pl.Int32: "INTEGER", pl.Int64: "BIGINT", pl.Float64: "DOUBLE",
-        pl.Boolean: "BOOLEAN",
-    }
+    duck = {pl.String: "VARCHAR", pl.Int32: "INTEGER", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN"}
     cols = []
     for name, dtype in schema.items():
         if isinstance(dtype, pl.Datetime):

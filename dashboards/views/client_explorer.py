@@ -3,28 +3,25 @@ its labels and the reasons for them, its behaviour features, sessions and raw re
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import polars as pl
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # common.py, when this page runs alone
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from trafficlens.dashboards import common
+from trafficlens.dashboards.common import THREATS, label
 
-import polars as pl  # noqa: E402
-import streamlit as st  # noqa: E402
-
-import common  # noqa: E402
-from common import THREATS, label  # noqa: E402
-
-ctx = common.start_page("Client explorer", "A client is one address with one user agent on one site. "
-                        "The sidebar's days, sites and classes apply here too.")
+ctx = common.start_page(
+    "Client explorer",
+    "A client is one address with one user agent on one site. The sidebar's days, sites and classes apply here too.",
+)
 LIMIT = 200
 
 with st.form("tl_search", border=True):
     c1, c2, c3 = st.columns([2, 3, 3])
     address = c1.text_input("Address contains", key="tl_q_address", placeholder="e.g. 203.0.113.")
     agent = c2.text_input("User agent contains", key="tl_q_ua", placeholder="e.g. GPTBot, python-requests")
-    threats = c3.multiselect("Threats (any of)", THREATS, key="tl_q_threats", format_func=label,
-                             placeholder="Any or none")
+    threats = c3.multiselect(
+        "Threats (any of)", THREATS, key="tl_q_threats", format_func=label, placeholder="Any or none"
+    )
     c4, c5, _ = st.columns([2, 2, 4])
     malicious_only = c4.toggle("Malicious only", key="tl_q_malicious")
     ai_only = c5.toggle("AI-driven only", key="tl_q_ai")
@@ -32,9 +29,17 @@ with st.form("tl_search", border=True):
 
 f = ctx.filters
 hits: pl.DataFrame = ctx.explore(
-    "search_clients", address=address or None, user_agent=agent or None, classes=f.classes, threats=tuple(threats),
-    malicious=True if malicious_only else None, ai_driven=True if ai_only else None, sites=f.sites,
-    since=f.since, until=f.until, limit=LIMIT,
+    "search_clients",
+    address=address or None,
+    user_agent=agent or None,
+    classes=f.classes,
+    threats=tuple(threats),
+    malicious=True if malicious_only else None,
+    ai_driven=True if ai_only else None,
+    sites=f.sites,
+    since=f.since,
+    until=f.until,
+    limit=LIMIT,
 )
 if not hits.height:
     st.info("No client matches this search: loosen it, or widen the days and classes in the sidebar.", icon=common.INFO)
@@ -47,14 +52,29 @@ view = hits.with_columns(
     pl.col("identity").map_elements(label, return_dtype=pl.String).alias("identity_label"),
     pl.col("threats").list.eval(pl.element().str.replace_all("_", " ")).alias("threat_list"),
 )
-picked = common.table(view, {
-    "client_ip": "Address", "class_label": "Class",
-    "agent": "Agent", "operator": "Operator", "identity_label": "Identity",
-    "ai_driven": st.column_config.CheckboxColumn("AI"), "malicious": st.column_config.CheckboxColumn("Malicious"),
-    "threat_list": "Threats", "requests": common.count_column("Requests"), "sessions": common.count_column("Sessions"),
-    "user_agent": st.column_config.TextColumn("User agent", width="large"),
-    "first_seen": common.time_column("First seen"), "last_seen": common.time_column("Last seen"), "site": "Site",
-}, height=common.rows_height(hits.height, 380), on_select="rerun", selection_mode="single-row", key="tl_client_pick")
+picked = common.table(
+    view,
+    {
+        "client_ip": "Address",
+        "class_label": "Class",
+        "agent": "Agent",
+        "operator": "Operator",
+        "identity_label": "Identity",
+        "ai_driven": st.column_config.CheckboxColumn("AI"),
+        "malicious": st.column_config.CheckboxColumn("Malicious"),
+        "threat_list": "Threats",
+        "requests": common.count_column("Requests"),
+        "sessions": common.count_column("Sessions"),
+        "user_agent": st.column_config.TextColumn("User agent", width="large"),
+        "first_seen": common.time_column("First seen"),
+        "last_seen": common.time_column("Last seen"),
+        "site": "Site",
+    },
+    height=common.rows_height(hits.height, 380),
+    on_select="rerun",
+    selection_mode="single-row",
+    key="tl_client_pick",
+)
 
 rows = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
 client_id = view["client_id"][rows[0] if rows else 0]

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import altair as alt
+import polars as pl
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # common.py, when this page runs alone
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from trafficlens.dashboards import common
+from trafficlens.dashboards.common import fmt_count, fmt_pct
 
-import altair as alt  # noqa: E402
-import polars as pl  # noqa: E402
-import streamlit as st  # noqa: E402
-
-import common  # noqa: E402
-from common import fmt_count, fmt_pct  # noqa: E402
-
-ctx = common.start_page("Data quality", "What went into the lake, and what could not be read. "
-                        "These figures cover every ingest, whatever the days, sites or classes chosen on other pages.",
-                        filters=False)
+ctx = common.start_page(
+    "Data quality",
+    "What went into the lake, and what could not be read. "
+    "These figures cover every ingest, whatever the days, sites or classes chosen on other pages.",
+    filters=False,
+)
 dq = ctx.section("data_quality")
 summary = dq["summary"]
 sources: pl.DataFrame = dq["sources"]
@@ -31,11 +28,17 @@ k4.metric("Reject share", fmt_pct(summary["reject_share"]), border=True)
 
 st.subheader("Sources")
 if sources.height:
-    common.table(sources, {
-        "source": st.column_config.TextColumn("Source", width="large"), "format": "Format",
-        "events": common.count_column("Lines read"), "rejects": common.count_column("Rejected"),
-        "runs": common.count_column("Ingest runs"), "last_ingested": common.time_column("Last ingested (UTC)"),
-    })
+    common.table(
+        sources,
+        {
+            "source": st.column_config.TextColumn("Source", width="large"),
+            "format": "Format",
+            "events": common.count_column("Lines read"),
+            "rejects": common.count_column("Rejected"),
+            "runs": common.count_column("Ingest runs"),
+            "last_ingested": common.time_column("Last ingested (UTC)"),
+        },
+    )
 else:
     common.empty("No ingest recorded in the lake's manifest.")
 
@@ -45,14 +48,27 @@ if not rejects.height:
 else:
     by_reason = rejects.group_by("reason").agg(pl.col("lines").sum()).sort("lines", descending=True)
     if by_reason.height > 1:  # one reason needs no chart: the table says it
-        common.chart(alt.Chart(by_reason).mark_bar(color="#E45756").encode(
-            y=common.y_names("reason", by_reason["reason"].to_list()),
-            x=alt.X("lines:Q", title="Lines"),
-            tooltip=[alt.Tooltip("reason:N", title="Reason"), alt.Tooltip("lines:Q", title="Lines", format=",")],
-        ), height=common.bars_height(by_reason.height))
-    common.table(rejects, {
-        "reason": "Reason", "lines": common.count_column("Lines"),
-        "example": st.column_config.TextColumn("Example line", width="large"), "source": "Source",
-    }, height=common.rows_height(rejects.height))
-    st.caption("Every rejected line is kept in the lake: "
-               f"`trafficlens query --lake {ctx.lake} \"SELECT * FROM rejects LIMIT 20\"`.")
+        common.chart(
+            alt.Chart(by_reason)
+            .mark_bar(color="#E45756")
+            .encode(
+                y=common.y_names("reason", by_reason["reason"].to_list()),
+                x=alt.X("lines:Q", title="Lines"),
+                tooltip=[alt.Tooltip("reason:N", title="Reason"), alt.Tooltip("lines:Q", title="Lines", format=",")],
+            ),
+            height=common.bars_height(by_reason.height),
+        )
+    common.table(
+        rejects,
+        {
+            "reason": "Reason",
+            "lines": common.count_column("Lines"),
+            "example": st.column_config.TextColumn("Example line", width="large"),
+            "source": "Source",
+        },
+        height=common.rows_height(rejects.height),
+    )
+    st.caption(
+        "Every rejected line is kept in the lake: "
+        f'`trafficlens query --lake {ctx.lake} "SELECT * FROM rejects LIMIT 20"`.'
+    )

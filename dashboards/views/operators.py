@@ -3,21 +3,16 @@ cost, which pages, and whether they are who they claim to be."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import altair as alt
+import polars as pl
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # common.py, when this page runs alone
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from trafficlens.dashboards import common
+from trafficlens.dashboards.common import IDENTITY_COLORS, STATUS_COLORS, fmt_bytes, fmt_count, fmt_pct, label
 
-import altair as alt  # noqa: E402
-import polars as pl  # noqa: E402
-import streamlit as st  # noqa: E402
-
-import common  # noqa: E402
-from common import IDENTITY_COLORS, STATUS_COLORS, fmt_bytes, fmt_count, fmt_pct, label  # noqa: E402
-
-ctx = common.start_page("AI operators and agents",
-                        "Per operator and agent: volume over time, purpose, identity checks, bandwidth, pages.")
+ctx = common.start_page(
+    "AI operators and agents", "Per operator and agent: volume over time, purpose, identity checks, bandwidth, pages."
+)
 totals = common.require_requests(ctx)
 st.caption(common.describe_period(ctx))
 
@@ -28,26 +23,49 @@ ai = ctx.section("ai_share")
 bandwidth = ctx.section("bandwidth")["by_operator"]
 by = ctx.filters.by
 
-ai_only = st.toggle("AI operators only", value=True, key="tl_ai_only",
-                    help="Off: also search engines, SEO tools, monitors, feed readers and other named bots.")
+ai_only = st.toggle(
+    "AI operators only",
+    value=True,
+    key="tl_ai_only",
+    help="Off: also search engines, SEO tools, monitors, feed readers and other named bots.",
+)
 operators = operators_all.filter(pl.col("ai_driven")) if ai_only else operators_all
 agents = agents_all.filter(pl.col("ai_driven")) if ai_only else agents_all
 
 k1, k2, k3, k4 = st.columns(4)
-k1.metric("AI-driven requests", fmt_count(ai["requests"]), help=f"{ai['requests']:,} requests, "
-          f"{fmt_pct(ai['share'])} of all, from {ai['clients']:,} clients.", border=True)
-k2.metric("AI-driven bandwidth", fmt_bytes(ai["bytes"]), help=f"{fmt_pct(ai['bytes_share'])} of all bytes served.",
-          border=True)
-k3.metric("Operators" if not ai_only else "AI operators", f"{operators.height:,}",
-          help=f"{agents.height:,} named agents.", border=True)
+k1.metric(
+    "AI-driven requests",
+    fmt_count(ai["requests"]),
+    help=f"{ai['requests']:,} requests, {fmt_pct(ai['share'])} of all, from {ai['clients']:,} clients.",
+    border=True,
+)
+k2.metric(
+    "AI-driven bandwidth",
+    fmt_bytes(ai["bytes"]),
+    help=f"{fmt_pct(ai['bytes_share'])} of all bytes served.",
+    border=True,
+)
+k3.metric(
+    "Operators" if not ai_only else "AI operators",
+    f"{operators.height:,}",
+    help=f"{agents.height:,} named agents.",
+    border=True,
+)
 spoofed = int(verification["spoofed"].sum() or 0)
-k4.metric("Spoofed clients", f"{spoofed:,}", help="Clients that claim a checkable agent and fail the check "
-          "(address outside the operator's published ranges).", border=True)
+k4.metric(
+    "Spoofed clients",
+    f"{spoofed:,}",
+    help="Clients that claim a checkable agent and fail the check (address outside the operator's published ranges).",
+    border=True,
+)
 
 if not operators.height:
-    st.info("No requests from named operators in this selection." if not ai_only else
-            "No AI operators in this selection: turn off “AI operators only” to see the other named bots.",
-            icon=common.INFO)
+    st.info(
+        "No requests from named operators in this selection."
+        if not ai_only
+        else "No AI operators in this selection: turn off “AI operators only” to see the other named bots.",
+        icon=common.INFO,
+    )
     st.stop()
 
 TOP = 15
@@ -57,36 +75,58 @@ left, right = st.columns(2)
 with left:
     st.subheader("Requests by operator")
     bars = top.with_columns(
-        pl.col("purposes").map_elements(lambda ps: ", ".join(label(p) for p in ps), return_dtype=pl.String)
+        pl.col("purposes")
+        .map_elements(lambda ps: ", ".join(label(p) for p in ps), return_dtype=pl.String)
         .alias("purpose_text"),
         pl.col("agents").list.join(", ").alias("agent_text"),
-        pl.when(pl.col("ai_driven")).then(pl.lit("AI-driven")).otherwise(pl.lit("Not AI")).alias("kind"))
-    chart = alt.Chart(bars).mark_bar().encode(
-        y=common.y_names("operator", op_order),
-        x=alt.X("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
-        color=alt.Color("kind:N", title=None, scale=alt.Scale(domain=["AI-driven", "Not AI"],
-                                                              range=["#F58518", "#9DA5B0"]),
-                        legend=alt.Legend(orient="top")),
-        tooltip=[alt.Tooltip("operator:N", title="Operator"), alt.Tooltip("requests:Q", title="Requests", format=","),
-                 alt.Tooltip("share:Q", title="Share of all", format=".1%"),
-                 alt.Tooltip("clients:Q", title="Clients", format=","),
-                 alt.Tooltip("purpose_text:N", title="Purposes"), alt.Tooltip("agent_text:N", title="Agents")],
+        pl.when(pl.col("ai_driven")).then(pl.lit("AI-driven")).otherwise(pl.lit("Not AI")).alias("kind"),
+    )
+    chart = (
+        alt.Chart(bars)
+        .mark_bar()
+        .encode(
+            y=common.y_names("operator", op_order),
+            x=alt.X("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
+            color=alt.Color(
+                "kind:N",
+                title=None,
+                scale=alt.Scale(domain=["AI-driven", "Not AI"], range=["#F58518", "#9DA5B0"]),
+                legend=alt.Legend(orient="top"),
+            ),
+            tooltip=[
+                alt.Tooltip("operator:N", title="Operator"),
+                alt.Tooltip("requests:Q", title="Requests", format=","),
+                alt.Tooltip("share:Q", title="Share of all", format=".1%"),
+                alt.Tooltip("clients:Q", title="Clients", format=","),
+                alt.Tooltip("purpose_text:N", title="Purposes"),
+                alt.Tooltip("agent_text:N", title="Agents"),
+            ],
+        )
     )
     text = chart.mark_text(align="left", dx=3, color="gray").encode(
-        text=alt.Text("share:Q", format=".1%"), color=alt.value("gray"))
+        text=alt.Text("share:Q", format=".1%"), color=alt.value("gray")
+    )
     common.chart(chart + text, height=common.bars_height(top.height, legend=True))
 with right:
     st.subheader("Requests over time")
     trend: pl.DataFrame = ctx.section("trends")["operators"]
     trend = trend.filter(pl.col("operator").is_in(op_order[:8]))
-    common.chart(alt.Chart(trend).mark_line(point=True).encode(
-        x=common.period_x(by, trend["period"].unique().sort().to_list()),
-        y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
-        color=alt.Color("operator:N", title=None, sort=op_order[:8], legend=alt.Legend(orient="top", columns=4)),
-        tooltip=[common.period_tooltip(by), alt.Tooltip("operator:N", title="Operator"),
-                 alt.Tooltip("requests:Q", title="Requests", format=","),
-                 alt.Tooltip("bytes:Q", title="Bytes", format="~s")],
-    ), height=common.bars_height(top.height, legend=True))
+    common.chart(
+        alt.Chart(trend)
+        .mark_line(point=True)
+        .encode(
+            x=common.period_x(by, trend["period"].unique().sort().to_list()),
+            y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
+            color=alt.Color("operator:N", title=None, sort=op_order[:8], legend=alt.Legend(orient="top", columns=4)),
+            tooltip=[
+                common.period_tooltip(by),
+                alt.Tooltip("operator:N", title="Operator"),
+                alt.Tooltip("requests:Q", title="Requests", format=","),
+                alt.Tooltip("bytes:Q", title="Bytes", format="~s"),
+            ],
+        ),
+        height=common.bars_height(top.height, legend=True),
+    )
     st.caption(f"The {min(8, len(op_order))} busiest operators, per {by}.")
 
 left, right = st.columns(2)
@@ -95,60 +135,113 @@ with left:
     # Per claimed agent: a spoofer names the agent but is not its operator's, so it counts under
     # the agent (agents) and never under the operator (operators).
     claimed = agents.head(TOP)
-    ident = claimed.select(
-        "agent", "operator",
-        *[pl.col(f"{i}_clients").alias(i) for i in ("verified", "declared", "spoofed", "undeclared")],
-    ).unpivot(index=["agent", "operator"], variable_name="identity", value_name="clients").filter(pl.col("clients") > 0)
+    ident = (
+        claimed.select(
+            "agent",
+            "operator",
+            *[pl.col(f"{i}_clients").alias(i) for i in ("verified", "declared", "spoofed", "undeclared")],
+        )
+        .unpivot(index=["agent", "operator"], variable_name="identity", value_name="clients")
+        .filter(pl.col("clients") > 0)
+    )
     ident = ident.with_columns(pl.col("identity").replace_strict({i: label(i) for i in IDENTITY_COLORS}))
-    common.chart(alt.Chart(ident).mark_bar().encode(
-        y=common.y_names("agent", claimed["agent"].to_list()),
-        x=alt.X("clients:Q", title="Clients claiming the agent", stack="normalize", axis=alt.Axis(format="%")),
-        color=alt.Color("identity:N", title=None, legend=alt.Legend(orient="top"),
-                        scale=common.color_scale({k: v for k, v in IDENTITY_COLORS.items() if k != "none"}, labels=True)),
-        tooltip=[alt.Tooltip("agent:N", title="Agent"), alt.Tooltip("operator:N", title="Operator"),
-                 alt.Tooltip("identity:N", title="Identity"), alt.Tooltip("clients:Q", title="Clients", format=",")],
-    ), height=common.bars_height(claimed.height, legend=True))
-    st.caption("Verified: the address is in the operator's published ranges. Declared: the claim cannot be checked. "
-               "Spoofed: the check failed (these clients are not counted as the operator's). Undeclared: a browser "
-               "user agent with automated behaviour.")
+    common.chart(
+        alt.Chart(ident)
+        .mark_bar()
+        .encode(
+            y=common.y_names("agent", claimed["agent"].to_list()),
+            x=alt.X("clients:Q", title="Clients claiming the agent", stack="normalize", axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "identity:N",
+                title=None,
+                legend=alt.Legend(orient="top"),
+                scale=common.color_scale({k: v for k, v in IDENTITY_COLORS.items() if k != "none"}, labels=True),
+            ),
+            tooltip=[
+                alt.Tooltip("agent:N", title="Agent"),
+                alt.Tooltip("operator:N", title="Operator"),
+                alt.Tooltip("identity:N", title="Identity"),
+                alt.Tooltip("clients:Q", title="Clients", format=","),
+            ],
+        ),
+        height=common.bars_height(claimed.height, legend=True),
+    )
+    st.caption(
+        "Verified: the address is in the operator's published ranges. Declared: the claim cannot be checked. "
+        "Spoofed: the check failed (these clients are not counted as the operator's). Undeclared: a browser "
+        "user agent with automated behaviour."
+    )
 with right:
     st.subheader("Status mix")
     status = top.select("operator", *[pl.col(f"status_{s}").alias(s) for s in STATUS_COLORS]).unpivot(
-        index="operator", variable_name="status", value_name="share")
-    common.chart(alt.Chart(status).mark_bar().encode(
-        y=common.y_names("operator", op_order),
-        x=alt.X("share:Q", title="Share of its requests", stack="normalize", axis=alt.Axis(format="%")),
-        color=alt.Color("status:N", title=None, scale=common.color_scale(STATUS_COLORS), legend=alt.Legend(orient="top")),
-        tooltip=[alt.Tooltip("operator:N", title="Operator"), alt.Tooltip("status:N", title="Status"),
-                 alt.Tooltip("share:Q", title="Share", format=".1%")],
-    ), height=common.bars_height(top.height, legend=True))
+        index="operator", variable_name="status", value_name="share"
+    )
+    common.chart(
+        alt.Chart(status)
+        .mark_bar()
+        .encode(
+            y=common.y_names("operator", op_order),
+            x=alt.X("share:Q", title="Share of its requests", stack="normalize", axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "status:N", title=None, scale=common.color_scale(STATUS_COLORS), legend=alt.Legend(orient="top")
+            ),
+            tooltip=[
+                alt.Tooltip("operator:N", title="Operator"),
+                alt.Tooltip("status:N", title="Status"),
+                alt.Tooltip("share:Q", title="Share", format=".1%"),
+            ],
+        ),
+        height=common.bars_height(top.height, legend=True),
+    )
 
 st.subheader("Bandwidth by operator")
 bw = bandwidth.filter(pl.col("operator").is_in(operators["operator"].to_list())).head(TOP)
 if bw.height:
-    bw_chart = alt.Chart(bw).mark_bar(color="#4C78A8").encode(
-        x=alt.X("operator:N", title=None, sort=bw["operator"].to_list(), axis=alt.Axis(labelAngle=-30)),
-        y=alt.Y("bytes:Q", title="Bytes", axis=alt.Axis(format="~s")),
-        tooltip=[alt.Tooltip("operator:N", title="Operator"), alt.Tooltip("bytes:Q", title="Bytes", format="~s"),
-                 alt.Tooltip("share:Q", title="Share of all bytes", format=".1%"),
-                 alt.Tooltip("bytes_per_request:Q", title="Bytes per request", format="~s")],
+    bw_chart = (
+        alt.Chart(bw)
+        .mark_bar(color="#4C78A8")
+        .encode(
+            x=alt.X("operator:N", title=None, sort=bw["operator"].to_list(), axis=alt.Axis(labelAngle=-30)),
+            y=alt.Y("bytes:Q", title="Bytes", axis=alt.Axis(format="~s")),
+            tooltip=[
+                alt.Tooltip("operator:N", title="Operator"),
+                alt.Tooltip("bytes:Q", title="Bytes", format="~s"),
+                alt.Tooltip("share:Q", title="Share of all bytes", format=".1%"),
+                alt.Tooltip("bytes_per_request:Q", title="Bytes per request", format="~s"),
+            ],
+        )
     )
     common.chart(bw_chart, height=260)
 else:
     common.empty("No bytes recorded for these operators.")
 
 st.subheader("Agents")
-agent_view = agents.with_columns(pl.col("purpose").map_elements(label, return_dtype=pl.String).alias("purpose_label"),
-                                 pl.col("actor_class").map_elements(label, return_dtype=pl.String).alias("class_label"))
-common.table(agent_view, {
-    "agent": "Agent", "operator": "Operator", "purpose_label": "Purpose",
-    "class_label": "Class", "requests": common.count_column("Requests"), "share": common.pct_column("Share of all"),
-    "clients": common.count_column("Clients"), "verified_clients": common.count_column("Verified"),
-    "declared_clients": common.count_column("Declared"), "spoofed_clients": common.count_column("Spoofed"),
-    "pages": common.count_column("Pages"), "bytes": common.bytes_column("Bytes"),
-    "status_4xx": common.pct_column("4xx", bar=False), "malicious_requests": common.count_column("Malicious requests"),
-    "first_seen": common.time_column("First seen"), "last_seen": common.time_column("Last seen"),
-}, height=common.rows_height(agent_view.height))
+agent_view = agents.with_columns(
+    pl.col("purpose").map_elements(label, return_dtype=pl.String).alias("purpose_label"),
+    pl.col("actor_class").map_elements(label, return_dtype=pl.String).alias("class_label"),
+)
+common.table(
+    agent_view,
+    {
+        "agent": "Agent",
+        "operator": "Operator",
+        "purpose_label": "Purpose",
+        "class_label": "Class",
+        "requests": common.count_column("Requests"),
+        "share": common.pct_column("Share of all"),
+        "clients": common.count_column("Clients"),
+        "verified_clients": common.count_column("Verified"),
+        "declared_clients": common.count_column("Declared"),
+        "spoofed_clients": common.count_column("Spoofed"),
+        "pages": common.count_column("Pages"),
+        "bytes": common.bytes_column("Bytes"),
+        "status_4xx": common.pct_column("4xx", bar=False),
+        "malicious_requests": common.count_column("Malicious requests"),
+        "first_seen": common.time_column("First seen"),
+        "last_seen": common.time_column("Last seen"),
+    },
+    height=common.rows_height(agent_view.height),
+)
 
 st.subheader("One operator")
 choice = st.selectbox("Operator", operators["operator"].to_list(), key="tl_operator")
@@ -157,29 +250,48 @@ if choice:
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Requests", fmt_count(row["requests"]), help=f"{row['requests']:,} requests")
     c2.metric("Share of all", fmt_pct(row["share"]))
-    c3.metric("Pages", fmt_count(row["pages"]), help="Page views: not assets, feeds, robots.txt, sitemaps or API calls.")
+    c3.metric(
+        "Pages", fmt_count(row["pages"]), help="Page views: not assets, feeds, robots.txt, sitemaps or API calls."
+    )
     c4.metric("Bandwidth", fmt_bytes(row["bytes"]))
     c5.metric("4xx/5xx share", fmt_pct((row["status_4xx"] or 0) + (row["status_5xx"] or 0)))
-    st.caption("Purposes: " + ", ".join(label(p) for p in row["purposes"]) + " · agents: "
-               + (", ".join(row["agents"]) or "–"))
+    st.caption(
+        "Purposes: " + ", ".join(label(p) for p in row["purposes"]) + " · agents: " + (", ".join(row["agents"]) or "–")
+    )
     f = ctx.filters
-    paths: pl.DataFrame = ctx.explore("top_paths", operator=choice, since=f.since, until=f.until,
-                                      sites=f.sites, classes=f.classes, limit=20)
+    paths: pl.DataFrame = ctx.explore(
+        "top_paths", operator=choice, since=f.since, until=f.until, sites=f.sites, classes=f.classes, limit=20
+    )
     st.markdown(f"**Top paths of {choice}**")
-    common.table(paths, {
-        "path": "Path", "page_type": "Page type", "requests": common.count_column("Requests"),
-        "share": common.pct_column("Share of its requests"), "clients": common.count_column("Clients"),
-        "status_2xx": common.pct_column("2xx", bar=False), "status_3xx": common.pct_column("3xx", bar=False),
-        "status_4xx": common.pct_column("4xx", bar=False), "status_5xx": common.pct_column("5xx", bar=False),
-    })
+    common.table(
+        paths,
+        {
+            "path": "Path",
+            "page_type": "Page type",
+            "requests": common.count_column("Requests"),
+            "share": common.pct_column("Share of its requests"),
+            "clients": common.count_column("Clients"),
+            "status_2xx": common.pct_column("2xx", bar=False),
+            "status_3xx": common.pct_column("3xx", bar=False),
+            "status_4xx": common.pct_column("4xx", bar=False),
+            "status_5xx": common.pct_column("5xx", bar=False),
+        },
+    )
 
 if verification.height:
     st.subheader("Identity checks per claimed agent")
-    common.table(verification.with_columns(pl.col("top_spoofed_addresses").list.join(", ").alias("addresses_text")), {
-        "agent": "Agent", "operator": "Operator", "clients": common.count_column("Clients"),
-        "verified": common.count_column("Verified"), "declared": common.count_column("Declared"),
-        "spoofed": common.count_column("Spoofed"), "spoofed_share": common.pct_column("Spoofed share"),
-        "spoofed_requests": common.count_column("Spoofed requests"),
-        "spoofed_addresses": common.count_column("Spoofed addresses"),
-        "addresses_text": "Top spoofing addresses",
-    })
+    common.table(
+        verification.with_columns(pl.col("top_spoofed_addresses").list.join(", ").alias("addresses_text")),
+        {
+            "agent": "Agent",
+            "operator": "Operator",
+            "clients": common.count_column("Clients"),
+            "verified": common.count_column("Verified"),
+            "declared": common.count_column("Declared"),
+            "spoofed": common.count_column("Spoofed"),
+            "spoofed_share": common.pct_column("Spoofed share"),
+            "spoofed_requests": common.count_column("Spoofed requests"),
+            "spoofed_addresses": common.count_column("Spoofed addresses"),
+            "addresses_text": "Top spoofing addresses",
+        },
+    )

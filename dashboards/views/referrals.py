@@ -3,21 +3,18 @@ operators crawl, and which crawlers fetch and respect robots.txt."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import altair as alt
+import polars as pl
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # common.py, when this page runs alone
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from trafficlens.dashboards import common
+from trafficlens.dashboards.common import fmt_count, fmt_pct, label
 
-import altair as alt  # noqa: E402
-import polars as pl  # noqa: E402
-import streamlit as st  # noqa: E402
-
-import common  # noqa: E402
-from common import fmt_count, fmt_pct, label  # noqa: E402
-
-ctx = common.start_page("Referrals and robots.txt", "What AI assistants give back (visits they refer) for what "
-                        "their operators take (pages crawled), and who reads robots.txt.")
+ctx = common.start_page(
+    "Referrals and robots.txt",
+    "What AI assistants give back (visits they refer) for what "
+    "their operators take (pages crawled), and who reads robots.txt.",
+)
 totals = common.require_requests(ctx)
 st.caption(common.describe_period(ctx))
 
@@ -29,64 +26,106 @@ robots: pl.DataFrame = ctx.section("robots")
 
 ratios = by_operator.filter(pl.col("crawl_to_refer").is_not_null())
 k1, k2, k3, k4 = st.columns(4)
-k1.metric("AI-referred visits", fmt_count(summary["visits"]),
-          help="Human visits whose first AI-attributed request came from an AI assistant (referer or utm_source).",
-          border=True)
-k2.metric("Of all human visits", fmt_pct(summary["share_of_human_visits"]),
-          help=f"{summary['visits']:,} of {summary['human_visits']:,} human visits.", border=True)
-k3.metric("Crawl-to-refer ratio",
-          f"{ratios['crawled_pages'].sum() / ratios['visits'].sum():,.0f}" if ratios.height else "–",
-          help="Pages crawled per referred visit: the automated page requests of the operators that refer "
-               "visitors, per human visit they referred.", border=True)
-k4.metric("robots.txt fetches", fmt_count(int(robots["robots_fetches"].sum() or 0)),
-          help=f"By {int(robots['clients_fetching'].sum() or 0):,} automated clients.", border=True)
+k1.metric(
+    "AI-referred visits",
+    fmt_count(summary["visits"]),
+    help="Human visits whose first AI-attributed request came from an AI assistant (referer or utm_source).",
+    border=True,
+)
+k2.metric(
+    "Of all human visits",
+    fmt_pct(summary["share_of_human_visits"]),
+    help=f"{summary['visits']:,} of {summary['human_visits']:,} human visits.",
+    border=True,
+)
+k3.metric(
+    "Crawl-to-refer ratio",
+    f"{float(ratios['crawled_pages'].sum()) / float(ratios['visits'].sum()):,.0f}" if ratios.height else "–",
+    help="Pages crawled per referred visit: the automated page requests of the operators that refer "
+    "visitors, per human visit they referred.",
+    border=True,
+)
+k4.metric(
+    "robots.txt fetches",
+    fmt_count(int(robots["robots_fetches"].sum() or 0)),
+    help=f"By {int(robots['clients_fetching'].sum() or 0):,} automated clients.",
+    border=True,
+)
 
 left, right = st.columns(2)
 with left:
     st.subheader("Referred visits by operator")
-    visits = by_operator.filter(pl.col("visits") > 0).unpivot(
-        index="operator", on=["by_referer", "by_utm_source"], variable_name="via", value_name="n"
-    ).with_columns(pl.col("via").replace_strict({"by_referer": "Referer", "by_utm_source": "utm_source"}))
+    visits = (
+        by_operator.filter(pl.col("visits") > 0)
+        .unpivot(index="operator", on=["by_referer", "by_utm_source"], variable_name="via", value_name="n")
+        .with_columns(pl.col("via").replace_strict({"by_referer": "Referer", "by_utm_source": "utm_source"}))
+    )
     if visits.height:
         order = by_operator.filter(pl.col("visits") > 0)["operator"].to_list()
-        common.chart(alt.Chart(visits).mark_bar().encode(
-            y=common.y_names("operator", order),
-            x=alt.X("n:Q", title="Visits", stack=True),
-            color=alt.Color("via:N", title="Attributed by", scale=alt.Scale(domain=["Referer", "utm_source"],
-                                                                            range=["#4C78A8", "#72B7B2"]),
-                            legend=alt.Legend(orient="top")),
-            tooltip=[alt.Tooltip("operator:N", title="Operator"), alt.Tooltip("via:N", title="Attributed by"),
-                     alt.Tooltip("n:Q", title="Visits", format=",")],
-        ), height=common.bars_height(len(order), legend=True))
+        common.chart(
+            alt.Chart(visits)
+            .mark_bar()
+            .encode(
+                y=common.y_names("operator", order),
+                x=alt.X("n:Q", title="Visits", stack=True),
+                color=alt.Color(
+                    "via:N",
+                    title="Attributed by",
+                    scale=alt.Scale(domain=["Referer", "utm_source"], range=["#4C78A8", "#72B7B2"]),
+                    legend=alt.Legend(orient="top"),
+                ),
+                tooltip=[
+                    alt.Tooltip("operator:N", title="Operator"),
+                    alt.Tooltip("via:N", title="Attributed by"),
+                    alt.Tooltip("n:Q", title="Visits", format=","),
+                ],
+            ),
+            height=common.bars_height(len(order), legend=True),
+        )
     else:
         common.empty("No human visits referred by AI assistants in this selection.")
 with right:
     st.subheader("Crawl-to-refer ratio")
     if ratios.height:
-        chart = alt.Chart(ratios).mark_bar(color="#F58518").encode(
-            y=common.y_names("operator", "-x"),
-            x=alt.X("crawl_to_refer:Q", title="Pages crawled per referred visit"),
-            tooltip=[alt.Tooltip("operator:N", title="Operator"),
-                     alt.Tooltip("crawl_to_refer:Q", title="Pages per visit", format=",.0f"),
-                     alt.Tooltip("crawled_pages:Q", title="Pages crawled", format=","),
-                     alt.Tooltip("visits:Q", title="Visits referred", format=",")],
+        chart = (
+            alt.Chart(ratios)
+            .mark_bar(color="#F58518")
+            .encode(
+                y=common.y_names("operator", "-x"),
+                x=alt.X("crawl_to_refer:Q", title="Pages crawled per referred visit"),
+                tooltip=[
+                    alt.Tooltip("operator:N", title="Operator"),
+                    alt.Tooltip("crawl_to_refer:Q", title="Pages per visit", format=",.0f"),
+                    alt.Tooltip("crawled_pages:Q", title="Pages crawled", format=","),
+                    alt.Tooltip("visits:Q", title="Visits referred", format=","),
+                ],
+            )
         )
-        text = chart.mark_text(align="left", dx=3).encode(text=alt.Text("crawl_to_refer:Q", format=",.0f"),
-                                                          color=alt.value("gray"))
+        text = chart.mark_text(align="left", dx=3).encode(
+            text=alt.Text("crawl_to_refer:Q", format=",.0f"), color=alt.value("gray")
+        )
         common.chart(chart + text, height=common.bars_height(ratios.height))
     else:
         common.empty("No operator both crawled and referred visits in this selection.")
     never = by_operator.filter((pl.col("visits") == 0) & (pl.col("crawled_pages") > 0))
     if never.height:
-        st.caption("Crawled but referred no visit: " + ", ".join(
-            f"{r['operator']} ({r['crawled_pages']:,} pages)" for r in never.iter_rows(named=True)))
+        st.caption(
+            "Crawled but referred no visit: "
+            + ", ".join(f"{r['operator']} ({r['crawled_pages']:,} pages)" for r in never.iter_rows(named=True))
+        )
 
 if by_source.height:
     st.subheader("Where referred visits come from")
-    common.table(by_source.with_columns(pl.col("via").replace({"referer": "Referer"})), {
-        "operator": "Operator", "assistant": "Assistant", "via": "Attributed by", "source": "Source",
-        "visits": common.count_column("Visits"),
-    })
+    common.table(
+        by_source.with_columns(pl.col("via").replace({"referer": "Referer"})),
+        {
+            "operator": "Operator",
+            "assistant": "Assistant",
+            "via": "Attributed by",
+            "source": "Source",
+            "visits": common.count_column("Visits"),
+        },
+    )
 
 st.subheader("robots.txt")
 if robots.height:
@@ -95,32 +134,55 @@ if robots.height:
     left, right = st.columns([3, 2])
     with left:
         if fetchers.height:
-            common.chart(alt.Chart(fetchers).mark_bar(color="#4C78A8").encode(
-                y=common.y_names("agent", fetchers["agent"].to_list()),
-                x=alt.X("robots_fetches:Q", title="robots.txt fetches"),
-                tooltip=[alt.Tooltip("agent:N", title="Agent"), alt.Tooltip("operator:N", title="Operator"),
-                         alt.Tooltip("robots_fetches:Q", title="Fetches", format=","),
-                         alt.Tooltip("clients_fetching:Q", title="Clients fetching", format=","),
-                         alt.Tooltip("clients:Q", title="Clients", format=",")],
-            ), height=common.bars_height(fetchers.height))
+            common.chart(
+                alt.Chart(fetchers)
+                .mark_bar(color="#4C78A8")
+                .encode(
+                    y=common.y_names("agent", fetchers["agent"].to_list()),
+                    x=alt.X("robots_fetches:Q", title="robots.txt fetches"),
+                    tooltip=[
+                        alt.Tooltip("agent:N", title="Agent"),
+                        alt.Tooltip("operator:N", title="Operator"),
+                        alt.Tooltip("robots_fetches:Q", title="Fetches", format=","),
+                        alt.Tooltip("clients_fetching:Q", title="Clients fetching", format=","),
+                        alt.Tooltip("clients:Q", title="Clients", format=","),
+                    ],
+                ),
+                height=common.bars_height(fetchers.height),
+            )
         else:
             common.empty("No automated client fetched robots.txt in this selection.")
     with right:
         violations = int(rb["violations"].sum() or 0)
-        st.metric("robots.txt violations", fmt_count(violations),
-                  help="Requests for paths robots.txt disallows, by clients it applies to.", border=True)
+        st.metric(
+            "robots.txt violations",
+            fmt_count(violations),
+            help="Requests for paths robots.txt disallows, by clients it applies to.",
+            border=True,
+        )
         if not violations:
-            st.caption("Violations are recorded when classify is given the site's robots.txt: "
-                       "`trafficlens analyze LOG... --robots robots.txt`.")
+            st.caption(
+                "Violations are recorded when classify is given the site's robots.txt: "
+                "`trafficlens analyze LOG... --robots robots.txt`."
+            )
         never = rb.filter(pl.col("robots_fetches") == 0).head(8)
         if never.height:
             st.caption("Named bots that never fetched robots.txt: " + ", ".join(never["agent"].to_list()))
-    common.table(rb, {
-        "agent": "Agent", "operator": "Operator", "purpose_label": "Purpose", "requests": common.count_column("Requests"),
-        "robots_fetches": common.count_column("robots.txt fetches"),
-        "clients_fetching": common.count_column("Clients fetching"), "clients": common.count_column("Clients"),
-        "violations": common.count_column("Violations"), "violating_clients": common.count_column("Violating clients"),
-        "first_fetch": common.time_column("First fetch"),
-    }, height=360)
+    common.table(
+        rb,
+        {
+            "agent": "Agent",
+            "operator": "Operator",
+            "purpose_label": "Purpose",
+            "requests": common.count_column("Requests"),
+            "robots_fetches": common.count_column("robots.txt fetches"),
+            "clients_fetching": common.count_column("Clients fetching"),
+            "clients": common.count_column("Clients"),
+            "violations": common.count_column("Violations"),
+            "violating_clients": common.count_column("Violating clients"),
+            "first_fetch": common.time_column("First fetch"),
+        },
+        height=360,
+    )
 else:
     common.empty("No automated traffic in this selection.")

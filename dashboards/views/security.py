@@ -3,21 +3,18 @@ with the reasons for its verdict."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import altair as alt
+import polars as pl
+import streamlit as st
 
-if str(Path(__file__).resolve().parents[1]) not in sys.path:  # common.py, when this page runs alone
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from trafficlens.dashboards import common
+from trafficlens.dashboards.common import fmt_count, fmt_pct, label
 
-import altair as alt  # noqa: E402
-import polars as pl  # noqa: E402
-import streamlit as st  # noqa: E402
-
-import common  # noqa: E402
-from common import fmt_count, fmt_pct, label  # noqa: E402
-
-ctx = common.start_page("Security", "Malicious traffic: spoofed identities, attacks, credential stuffing, "
-                        "card testing, abusive scraping, and who is behind it.")
+ctx = common.start_page(
+    "Security",
+    "Malicious traffic: spoofed identities, attacks, credential stuffing, "
+    "card testing, abusive scraping, and who is behind it.",
+)
 totals = common.require_requests(ctx)
 st.caption(common.describe_period(ctx))
 
@@ -30,13 +27,22 @@ trend: pl.DataFrame = ctx.section("trends")["ai"]
 by = ctx.filters.by
 
 k1, k2, k3, k4 = st.columns(4)
-k1.metric("Malicious requests", fmt_count(summary["requests"]), help=f"{summary['requests']:,} requests carry a "
-          "threat other than a robots.txt violation.", border=True)
+k1.metric(
+    "Malicious requests",
+    fmt_count(summary["requests"]),
+    help=f"{summary['requests']:,} requests carry a threat other than a robots.txt violation.",
+    border=True,
+)
 k2.metric("Malicious share", fmt_pct(summary["share"]), help="Of all requests in this selection.", border=True)
-k3.metric("Malicious clients", fmt_count(summary["clients"]), help=f"From {summary['addresses']:,} addresses.",
-          border=True)
-k4.metric("Spoofed clients", fmt_count(int(verification["spoofed"].sum() or 0)),
-          help="Clients that claim a known agent and fail its identity check.", border=True)
+k3.metric(
+    "Malicious clients", fmt_count(summary["clients"]), help=f"From {summary['addresses']:,} addresses.", border=True
+)
+k4.metric(
+    "Spoofed clients",
+    fmt_count(int(verification["spoofed"].sum() or 0)),
+    help="Clients that claim a known agent and fail its identity check.",
+    border=True,
+)
 
 if not summary["requests"] and not by_threat.height:
     st.success("No threats found in this selection.", icon=common.OK)
@@ -49,32 +55,45 @@ with left:
     base = alt.Chart(trend).encode(x=alt.X("when:O", title=None, sort=None, axis=alt.Axis(labelAngle=0)))
     bars = base.mark_bar(color="#E45756", opacity=0.85).encode(
         y=alt.Y("malicious_requests:Q", title="Malicious requests", axis=alt.Axis(format="~s", titleColor="#E45756")),
-        tooltip=[common.period_tooltip(by),
-                 alt.Tooltip("malicious_requests:Q", title="Malicious requests", format=","),
-                 alt.Tooltip("malicious_share:Q", title="Share of requests", format=".1%")],
+        tooltip=[
+            common.period_tooltip(by),
+            alt.Tooltip("malicious_requests:Q", title="Malicious requests", format=","),
+            alt.Tooltip("malicious_share:Q", title="Share of requests", format=".1%"),
+        ],
     )
     line = base.mark_line(color="#333333", point=True).encode(
         y=alt.Y("malicious_share:Q", title="Share of all requests", axis=alt.Axis(format="%")),
-        tooltip=[common.period_tooltip(by),
-                 alt.Tooltip("malicious_share:Q", title="Share of requests", format=".1%")],
+        tooltip=[common.period_tooltip(by), alt.Tooltip("malicious_share:Q", title="Share of requests", format=".1%")],
     )
     common.chart(alt.layer(bars, line).resolve_scale(y="independent"))
     st.caption("Bars: malicious requests. Line: their share of all requests.")
 with right:
     st.subheader("Requests by threat")
-    bt = by_threat.with_columns(pl.col("threat").map_elements(label, return_dtype=pl.String).alias("name"),
-                                (pl.col("threat") == "robots_violation").alias("info"))
-    chart = alt.Chart(bt).mark_bar().encode(
-        y=common.y_names("name", bt["name"].to_list()),
-        x=alt.X("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
-        color=alt.Color("info:N", scale=alt.Scale(domain=[False, True], range=["#E45756", "#9DA5B0"]), legend=None),
-        tooltip=[alt.Tooltip("name:N", title="Threat"), alt.Tooltip("requests:Q", title="Requests", format=","),
-                 alt.Tooltip("share:Q", title="Share of all requests", format=".1%"),
-                 alt.Tooltip("clients:Q", title="Clients", format=","),
-                 alt.Tooltip("addresses:Q", title="Addresses", format=",")],
+    bt = by_threat.with_columns(
+        pl.col("threat").map_elements(label, return_dtype=pl.String).alias("name"),
+        (pl.col("threat") == "robots_violation").alias("info"),
     )
-    text = chart.mark_text(align="left", dx=3).encode(text="who:N", color=alt.value("gray")).transform_calculate(
-        who="format(datum.clients, ',') + (datum.clients == 1 ? ' client' : ' clients')")
+    chart = (
+        alt.Chart(bt)
+        .mark_bar()
+        .encode(
+            y=common.y_names("name", bt["name"].to_list()),
+            x=alt.X("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
+            color=alt.Color("info:N", scale=alt.Scale(domain=[False, True], range=["#E45756", "#9DA5B0"]), legend=None),
+            tooltip=[
+                alt.Tooltip("name:N", title="Threat"),
+                alt.Tooltip("requests:Q", title="Requests", format=","),
+                alt.Tooltip("share:Q", title="Share of all requests", format=".1%"),
+                alt.Tooltip("clients:Q", title="Clients", format=","),
+                alt.Tooltip("addresses:Q", title="Addresses", format=","),
+            ],
+        )
+    )
+    text = (
+        chart.mark_text(align="left", dx=3)
+        .encode(text="who:N", color=alt.value("gray"))
+        .transform_calculate(who="format(datum.clients, ',') + (datum.clients == 1 ? ' client' : ' clients')")
+    )
     common.chart(chart + text, height=common.bars_height(bt.height))
     if bt.filter(pl.col("info")).height:
         st.caption("A robots.txt violation (grey) alone does not make a client malicious.")
@@ -85,13 +104,26 @@ view = top.with_columns(
     pl.col("actor_class").map_elements(label, return_dtype=pl.String).alias("class_label"),
     pl.col("identity").map_elements(label, return_dtype=pl.String).alias("identity_label"),
 )
-picked = common.table(view, {
-    "client_ip": "Address", "class_label": "Class", "agent": "Claims",
-    "identity_label": "Identity", "requests": common.count_column("Malicious requests"),
-    "error_share": common.pct_column("4xx/5xx share"), "threats": "Threats", "reasons": "Reasons",
-    "user_agent": st.column_config.TextColumn("User agent", width="medium"),
-    "first_seen": common.time_column("First seen"), "last_seen": common.time_column("Last seen"),
-}, height=common.rows_height(view.height, 460), on_select="rerun", selection_mode="single-row", key="tl_threat_pick")
+picked = common.table(
+    view,
+    {
+        "client_ip": "Address",
+        "class_label": "Class",
+        "agent": "Claims",
+        "identity_label": "Identity",
+        "requests": common.count_column("Malicious requests"),
+        "error_share": common.pct_column("4xx/5xx share"),
+        "threats": "Threats",
+        "reasons": "Reasons",
+        "user_agent": st.column_config.TextColumn("User agent", width="medium"),
+        "first_seen": common.time_column("First seen"),
+        "last_seen": common.time_column("Last seen"),
+    },
+    height=common.rows_height(view.height, 460),
+    on_select="rerun",
+    selection_mode="single-row",
+    key="tl_threat_pick",
+)
 rows = picked.selection.rows if picked is not None and hasattr(picked, "selection") else []
 if rows:
     with st.container(border=True):
@@ -100,9 +132,17 @@ if rows:
 if verification.height and int(verification["spoofed"].sum() or 0):
     st.subheader("Spoofed identities")
     spoof = verification.filter(pl.col("spoofed") > 0).with_columns(
-        pl.col("top_spoofed_addresses").list.join(", ").alias("addresses_text"))
-    common.table(spoof, {
-        "agent": "Claimed agent", "operator": "Operator", "spoofed": common.count_column("Spoofed clients"),
-        "spoofed_share": common.pct_column("Of its clients"), "spoofed_requests": common.count_column("Requests"),
-        "spoofed_addresses": common.count_column("Addresses"), "addresses_text": "Top addresses",
-    })
+        pl.col("top_spoofed_addresses").list.join(", ").alias("addresses_text")
+    )
+    common.table(
+        spoof,
+        {
+            "agent": "Claimed agent",
+            "operator": "Operator",
+            "spoofed": common.count_column("Spoofed clients"),
+            "spoofed_share": common.pct_column("Of its clients"),
+            "spoofed_requests": common.count_column("Requests"),
+            "spoofed_addresses": common.count_column("Addresses"),
+            "addresses_text": "Top addresses",
+        },
+    )

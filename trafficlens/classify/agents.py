@@ -22,12 +22,11 @@ import polars as pl
 import yaml
 
 from trafficlens.errors import CatalogueError
-from trafficlens.schema import ACTOR_CLASSES, PURPOSES
+from trafficlens.schema import ACTOR_CLASSES, PURPOSES, STR_LIST
 
 # libyaml's safe loader when pyyaml has it: the catalogue loads several times faster.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-STR_LIST = pl.List(pl.String())
 MAX_UA_CHARS = 4096  # longer user agents are matched on their first 4 kB: bounded cost, same tokens
 DEFAULT_PRIORITY = 50
 
@@ -96,11 +95,20 @@ def _entry(raw: object, file: str, index: int) -> Agent:
     if in_ua and pattern is not None and not examples:
         raise CatalogueError(f"{where}: needs at least one example user agent")
     return Agent(
-        name=str(name), pattern=pattern, operator=str(raw["operator"]), actor_class=raw["actor_class"],
-        purpose=raw["purpose"], ai_driven=bool(raw["ai_driven"]), url=str(raw["url"]),
-        robots=tuple(raw.get("robots") or ()), verify_ranges=tuple(verify.get("ranges") or ()),
-        verify_rdns=tuple(verify.get("rdns") or ()), priority=int(raw.get("priority", DEFAULT_PRIORITY)),
-        in_user_agent=in_ua, signature_agent=tuple(raw.get("signature_agent") or ()), examples=examples,
+        name=str(name),
+        pattern=pattern,
+        operator=str(raw["operator"]),
+        actor_class=raw["actor_class"],
+        purpose=raw["purpose"],
+        ai_driven=bool(raw["ai_driven"]),
+        url=str(raw["url"]),
+        robots=tuple(raw.get("robots") or ()),
+        verify_ranges=tuple(verify.get("ranges") or ()),
+        verify_rdns=tuple(verify.get("rdns") or ()),
+        priority=int(raw.get("priority", DEFAULT_PRIORITY)),
+        in_user_agent=in_ua,
+        signature_agent=tuple(raw.get("signature_agent") or ()),
+        examples=examples,
         file=file,
     )
 
@@ -149,9 +157,15 @@ class Catalogue:
                 "verify_rdns": [list(x.verify_rdns) for x in a],
             },
             schema={
-                "entry": pl.Int32, "agent": pl.String, "operator": pl.String, "actor_class": pl.String,
-                "purpose": pl.String, "ai_driven": pl.Boolean, "priority": pl.Int32,
-                "verify_ranges": STR_LIST, "verify_rdns": STR_LIST,
+                "entry": pl.Int32,
+                "agent": pl.String,
+                "operator": pl.String,
+                "actor_class": pl.String,
+                "purpose": pl.String,
+                "ai_driven": pl.Boolean,
+                "priority": pl.Int32,
+                "verify_ranges": STR_LIST,
+                "verify_rdns": STR_LIST,
             },
         )
 
@@ -200,27 +214,47 @@ def _load(files: list[Path]) -> Catalogue:
 # agents that no entry matched; the first that fits decides.
 GENERIC_RULES: tuple[tuple[str, str, str, str], ...] = (
     # Attack payloads where a user agent belongs (Log4Shell probes, PHP or template injection).
-    ("ua:attack:injection", r"\$\{|<\?|<script|\{\{|(?i)\bunion\b.{1,40}\bselect\b|(?i)'\s*or\s*'?1|\.\./\.\./",
-     "crawler", "security_scanner"),
+    (
+        "ua:attack:injection",
+        r"\$\{|<\?|<script|\{\{|(?i)\bunion\b.{1,40}\bselect\b|(?i)'\s*or\s*'?1|\.\./\.\./",
+        "crawler",
+        "security_scanner",
+    ),
     # Feed readers report their subscriber counts ("Feedbin - 9 subscribers").
     ("ua:generic:feed_subscribers", r"(?i)\b[0-9]+ (?:subscribers?|readers?)\b", "scraper", "feed"),
     # Words that only self-declared automation puts in a user agent. "bot" must end a word
     # ("Googlebot", "my_bot") but not be a phone brand (Cubot) or a word like "Abbott".
-    ("ua:generic:bot_word",
-     r"(?i)(?:crawler|crawl\b|spider|scraper|scrapy|robot|harvest|indexer|archiver)"
-     r"|(?:^|[^u\s])bot(?:[^a-z]|$)", "crawler", "unknown"),
-    ("ua:generic:scanner_word",
-     r"(?i)(?:scanner|\bscan(?:ning)?\b|\baudit(?:or)?\b|inspector|\bresearch|\brecon\b|detector|"
-     r"vulnerab|pentest|\bsecurity\b|fingerprint|\bsurvey\b|measurement)", "crawler", "security_scanner"),
-    ("ua:generic:fetcher_word",
-     r"(?i)\b(?:\w*(?:fetcher|checker|monitor(?:ing)?|validator|preview|linkcheck|uptime|healthcheck|probe|"
-     r"sniffer|downloader|proxy|lookup|finder|extractor|analy[sz]er|resolver|verification|verifier|"
-     r"retriever|collector|diagnostics|observatory|reporting|tester|benchmark|screenshot|thumbnails?|"
-     r"prerender|headless|leadgen|prospecting))\b", "scraper", "unknown"),
+    (
+        "ua:generic:bot_word",
+        r"(?i)(?:crawler|crawl\b|spider|scraper|scrapy|robot|harvest|indexer|archiver)"
+        r"|(?:^|[^u\s])bot(?:[^a-z]|$)",
+        "crawler",
+        "unknown",
+    ),
+    (
+        "ua:generic:scanner_word",
+        r"(?i)(?:scanner|\bscan(?:ning)?\b|\baudit(?:or)?\b|inspector|\bresearch|\brecon\b|detector|"
+        r"vulnerab|pentest|\bsecurity\b|fingerprint|\bsurvey\b|measurement)",
+        "crawler",
+        "security_scanner",
+    ),
+    (
+        "ua:generic:fetcher_word",
+        r"(?i)\b(?:\w*(?:fetcher|checker|monitor(?:ing)?|validator|preview|linkcheck|uptime|healthcheck|probe|"
+        r"sniffer|downloader|proxy|lookup|finder|extractor|analy[sz]er|resolver|verification|verifier|"
+        r"retriever|collector|diagnostics|observatory|reporting|tester|benchmark|screenshot|thumbnails?|"
+        r"prerender|headless|leadgen|prospecting))\b",
+        "scraper",
+        "unknown",
+    ),
     # A contact address is how well-behaved automation identifies itself; browsers never do.
-    ("ua:generic:contact_url",
-     r"(?i)\+?https?://|\bwww\.[a-z0-9-]+\.[a-z]{2,}|[a-z0-9._-]+@[a-z0-9-]+\.[a-z]{2,}|"
-     r"[a-z0-9._-]+ ?[\[(]at[\])] ?[a-z0-9-]+", "crawler", "unknown"),
+    (
+        "ua:generic:contact_url",
+        r"(?i)\+?https?://|\bwww\.[a-z0-9-]+\.[a-z]{2,}|[a-z0-9._-]+@[a-z0-9-]+\.[a-z]{2,}|"
+        r"[a-z0-9._-]+ ?[\[(]at[\])] ?[a-z0-9-]+",
+        "crawler",
+        "unknown",
+    ),
     # A bare library-style token ("name/1.2.3" or "name 1.2") with nothing else.
     ("ua:generic:bare_product", r"^[A-Za-z][\w.+-]{0,40}(?:[/ ]v?[0-9][\w.+-]*)?$", "scraper", "tool"),
 )
@@ -228,10 +262,13 @@ GENERIC_RULES: tuple[tuple[str, str, str, str], ...] = (
 UNPARSED_RULES: tuple[tuple[str, str, str, str], ...] = (
     # A site's own domain in the user agent ("kouio.com RSS reader"), not an app's product token
     # ("radio.de/1.1.19", which a version follows).
-    ("ua:generic:domain",
-     r"(?i)(?:^|[\s(;/])[a-z0-9-]{2,}(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|ai|de|eu|me|ly|party|app|dev|co|fm|"
-     r"info|biz|us|uk|fr|nl|ru|cn|jp|pl|cz|be|ch|se|no|fi|es|it|xyz|tech|cloud|site|online)(?:[\s);]|/[a-z]|$)",
-     "crawler", "unknown"),
+    (
+        "ua:generic:domain",
+        r"(?i)(?:^|[\s(;/])[a-z0-9-]{2,}(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|ai|de|eu|me|ly|party|app|dev|co|fm|"
+        r"info|biz|us|uk|fr|nl|ru|cn|jp|pl|cz|be|ch|se|no|fi|es|it|xyz|tech|cloud|site|online)(?:[\s);]|/[a-z]|$)",
+        "crawler",
+        "unknown",
+    ),
     # "Mozilla/5.0 (compatible; Something/1.0)" without a browser behind it (MSIE and Konqueror
     # also say "compatible", and ua-parser knows them).
     ("ua:generic:compatible_token", r"(?i)\(compatible\b", "crawler", "unknown"),
@@ -295,8 +332,10 @@ def _device_class(ua: pl.Expr) -> pl.Expr:
     """desktop, mobile, tablet, tv or console, from the usual device words (first rule wins)."""
     # Android without "Mobile" is a tablet, by Google's own guidance to browser makers.
     out: pl.Expr = (
-        pl.when(ua.is_null()).then(None)
-        .when(ua.str.contains("(?i)android")).then(pl.lit("tablet"))
+        pl.when(ua.is_null())
+        .then(None)
+        .when(ua.str.contains("(?i)android"))
+        .then(pl.lit("tablet"))
         .otherwise(pl.lit("desktop"))
     )
     for name, rx in reversed(DEVICE_RULES):
@@ -326,18 +365,41 @@ def parse_browsers(uas: pl.Series) -> pl.DataFrame:
         model.append(None if d in (None, "Other") else d)
         spider.append(d == "Spider")
     return pl.DataFrame(
-        {"user_agent": values, "browser": browser, "os": os_, "device_model": model, "device_brand": brand,
-         "parser_spider": spider},
-        schema={"user_agent": pl.String, "browser": pl.String, "os": pl.String, "device_model": pl.String,
-                "device_brand": pl.String, "parser_spider": pl.Boolean},
+        {
+            "user_agent": values,
+            "browser": browser,
+            "os": os_,
+            "device_model": model,
+            "device_brand": brand,
+            "parser_spider": spider,
+        },
+        schema={
+            "user_agent": pl.String,
+            "browser": pl.String,
+            "os": pl.String,
+            "device_model": pl.String,
+            "device_brand": pl.String,
+            "parser_spider": pl.Boolean,
+        },
     )
 
 
 # --- the one entry point ---------------------------------------------------------------------------
 
 LABEL_COLUMNS = (
-    "user_agent", "agent", "operator", "actor_class", "purpose", "ai_driven", "automated",
-    "verify_ranges", "verify_rdns", "browser", "os", "device", "reasons",
+    "user_agent",
+    "agent",
+    "operator",
+    "actor_class",
+    "purpose",
+    "ai_driven",
+    "automated",
+    "verify_ranges",
+    "verify_rdns",
+    "browser",
+    "os",
+    "device",
+    "reasons",
 )
 
 
@@ -358,7 +420,8 @@ def catalogue_matches(uas: pl.Series, catalogue: Catalogue) -> pl.DataFrame:
     owners = pl.DataFrame(rows, schema={"_m": pl.String, "entry": pl.Int32}, orient="row")
     prio = catalogue.frame().select("entry", "priority")
     return (
-        found.join(owners, on="_m").join(prio, on="entry")
+        found.join(owners, on="_m")
+        .join(prio, on="entry")
         .sort(["user_agent", "priority", "_len", "_pos", "entry"], descending=[False, True, True, False, False])
         .group_by("user_agent", maintain_order=True)
         .agg(pl.col("entry").first())
@@ -384,9 +447,15 @@ def registrable_domain(host: pl.Expr) -> pl.Expr:
     n = labels.list.len()
     two = labels.list.slice(-2, 2).list.join(".")
     three = labels.list.slice(-3, 3).list.join(".")
-    return pl.when(n <= 2).then(labels.list.join(".")).when(
-        labels.list.get(-2, null_on_oob=True).is_in(list(SECOND_LEVEL)) & (labels.list.get(-1).str.len_chars() == 2)
-    ).then(three).otherwise(two)
+    return (
+        pl.when(n <= 2)
+        .then(labels.list.join("."))
+        .when(
+            labels.list.get(-2, null_on_oob=True).is_in(list(SECOND_LEVEL)) & (labels.list.get(-1).str.len_chars() == 2)
+        )
+        .then(three)
+        .otherwise(two)
+    )
 
 
 def operator_domains(catalogue: Catalogue) -> pl.DataFrame:
@@ -400,7 +469,8 @@ def operator_domains(catalogue: Catalogue) -> pl.DataFrame:
     df = pl.DataFrame(rows, schema={"host": pl.String, "operator_known": pl.String}, orient="row")
     return (
         df.with_columns(domain=registrable_domain(pl.col("host")))
-        .group_by("domain").agg(pl.col("operator_known").unique())
+        .group_by("domain")
+        .agg(pl.col("operator_known").unique())
         .filter(pl.col("operator_known").list.len() == 1)
         .select("domain", pl.col("operator_known").list.first())
     )
@@ -440,9 +510,12 @@ def match_user_agents(uas: pl.Series, catalogue: Catalogue | None = None) -> pl.
     df = df.join(operator_domains(cat), left_on="_dom", right_on="domain", how="left")
     robots_only = cat.robots_only_entries()
     reason = pl.concat_list(
-        pl.when(named).then(pl.lit("ua:catalogue:") + pl.col("agent"))
-        .when(pl.col("_gr").is_not_null()).then(pl.col("_gr"))
-        .when(spider).then(pl.lit("ua:parser:spider"))
+        pl.when(named)
+        .then(pl.lit("ua:catalogue:") + pl.col("agent"))
+        .when(pl.col("_gr").is_not_null())
+        .then(pl.col("_gr"))
+        .when(spider)
+        .then(pl.lit("ua:parser:spider"))
         .otherwise(pl.lit("ua:browser")),
         pl.when(pl.col("entry").is_in(robots_only)).then(pl.lit("ua:robots_token_in_user_agent")),
         pl.when(pl.col("_ai")).then(pl.lit("ua:generic:ai_hint")),
@@ -452,10 +525,20 @@ def match_user_agents(uas: pl.Series, catalogue: Catalogue | None = None) -> pl.
         "user_agent",
         "agent",
         operator=pl.coalesce("operator", "operator_known", "_dom"),
-        actor_class=pl.when(named).then(pl.col("actor_class")).when(pl.col("_gr").is_not_null()).then(pl.col("_gc"))
-        .when(spider).then(pl.lit("crawler")).otherwise(pl.lit("human")),
-        purpose=pl.when(named).then(pl.col("purpose")).when(pl.col("_gr").is_not_null()).then(pl.col("_gp"))
-        .when(spider).then(pl.lit("unknown")).otherwise(pl.lit("human")),
+        actor_class=pl.when(named)
+        .then(pl.col("actor_class"))
+        .when(pl.col("_gr").is_not_null())
+        .then(pl.col("_gc"))
+        .when(spider)
+        .then(pl.lit("crawler"))
+        .otherwise(pl.lit("human")),
+        purpose=pl.when(named)
+        .then(pl.col("purpose"))
+        .when(pl.col("_gr").is_not_null())
+        .then(pl.col("_gp"))
+        .when(spider)
+        .then(pl.lit("unknown"))
+        .otherwise(pl.lit("human")),
         ai_driven=pl.col("ai_driven").fill_null(False) | pl.col("_ai"),
         automated=automated,
         verify_ranges=pl.col("verify_ranges").fill_null(pl.lit([], STR_LIST)),

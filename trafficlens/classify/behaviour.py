@@ -13,25 +13,66 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-# Page types that are documents a person reads (as opposed to assets, APIs and bot files).
-PAGE_TYPES_HTML = ("home", "product", "search", "listing", "content", "account", "auth", "cart", "checkout", "other")
+from trafficlens.schema import PAGE_VIEW_TYPES
+from trafficlens.store import sql_literal
+
+# Page types whose share of a client's requests is a feature (`mix_*`), in the order of FEATURES.
 MIX = ("product", "search", "listing", "content", "account", "auth", "cart", "checkout", "api", "static", "home")
 
 # The features the model reads, in order. Changing this list means retraining (`trafficlens train`).
 FEATURES: tuple[str, ...] = (
-    "log_requests", "log_sessions", "requests_per_session", "log_span_s", "rate_per_min", "max_per_min",
-    "gap_mean_log", "gap_median_log", "gap_cv", "burstiness", "gap_min_log", "gap_all_median_log", "gap_all_cv", "html_share", "asset_per_page",
-    "favicon", "referer_share", "internal_referer_share", "robots", "sitemap", "status_4xx", "status_5xx",
-    "status_3xx", "post_share", "head_share", "bad_request_share", "distinct_path_ratio", "depth_mean",
-    "query_share", "night_share", "bytes_log", *[f"mix_{m}" for m in MIX], "ip_user_agents_log",
-    "net_clients_log", "net_same_ua_log", "page_gap_median_log", "page_gap_cv", "page_gap_max_log",
-    "self_referral_share", "log_pages", "return_share",
+    "log_requests",
+    "log_sessions",
+    "requests_per_session",
+    "log_span_s",
+    "rate_per_min",
+    "max_per_min",
+    "gap_mean_log",
+    "gap_median_log",
+    "gap_cv",
+    "burstiness",
+    "gap_min_log",
+    "gap_all_median_log",
+    "gap_all_cv",
+    "html_share",
+    "asset_per_page",
+    "favicon",
+    "referer_share",
+    "internal_referer_share",
+    "robots",
+    "sitemap",
+    "status_4xx",
+    "status_5xx",
+    "status_3xx",
+    "post_share",
+    "head_share",
+    "bad_request_share",
+    "distinct_path_ratio",
+    "depth_mean",
+    "query_share",
+    "night_share",
+    "bytes_log",
+    *[f"mix_{m}" for m in MIX],
+    "ip_user_agents_log",
+    "net_clients_log",
+    "net_same_ua_log",
+    "page_gap_median_log",
+    "page_gap_cv",
+    "page_gap_max_log",
+    "self_referral_share",
+    "log_pages",
+    "return_share",
 )
 # How a browser moves from page to page, whatever the site: its pages, their sizes, assets and
 # beacons do not enter. The navigation model (`trafficlens.classify.model`) reads only these, so a
 # site unlike the simulated ones still gets a fair reading of its visitors' pace and link choice.
 NAV_FEATURES: tuple[str, ...] = (
-    "page_gap_median_log", "page_gap_cv", "page_gap_max_log", "self_referral_share", "log_pages", "return_share",
+    "page_gap_median_log",
+    "page_gap_cv",
+    "page_gap_max_log",
+    "self_referral_share",
+    "log_pages",
+    "return_share",
 )
 NAV_MIN_PAGES = 5  # fewer page views say too little about a visitor's pace
 
@@ -44,17 +85,21 @@ def _network(ip: str) -> str:
     )
 
 
-def client_features_sql(table: str = "sessionised") -> str:
-    """One row per client_id with FEATURES (and a few raw counts) from `table`, which has the
-    request columns plus client_id, session_id and page_type."""
-    html = ", ".join(f"'{p}'" for p in PAGE_TYPES_HTML)
-    mix = ",\n".join(f"avg((page_type = '{m}')::INT) AS mix_{m}" for m in MIX)
-    net = _network("client_ip")
+def _page_views() -> str:
+    """SQL: the page types that are page views, as a list for `IN (...)`."""
+    return ", ".join(sql_literal(t) for t in PAGE_VIEW_TYPES)
+
+
+# --- feature families: each returns its CTEs, or its aggregates over `r` per client ----------------
+
+
+def _requests(table: str) -> str:
+    """CTEs `ranged`, `whole`, `src`: the requests of `table` that count; `r`: each with its gaps
+    (within its session and its client), its referrer's host and whether it is a page view."""
+    # A PDF or video viewer fetches one file in byte ranges (206), often dozens in a few seconds:
+    # that is one read of one document, not a burst of page views. A range fetch only counts
+    # where its session has no other request for the path, and then only the first.
     return f"""
-    WITH
-    -- A PDF or video viewer fetches one file in byte ranges (206), often dozens in a few
-    -- seconds: that is one read of one document, not a burst of page views. A range fetch only
-    -- counts where its session has no other request for the path, and then only the first.
     ranged AS (
         SELECT * FROM {table} WHERE status = 206
         QUALIFY row_number() OVER (PARTITION BY session_id, path ORDER BY ts, source, line_no) = 1
@@ -73,34 +118,130 @@ def client_features_sql(table: str = "sessionised") -> str:
           ON g.session_id = w.session_id AND g.path IS NOT DISTINCT FROM w.path
     ),
     r AS (
-        SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method, status, bytes,
-               referer, page_type, host,
+        SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
+               status, bytes, referer, page_type, host,
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS gap,
                -- Across sessions too: a monitor polling hourly has one request per session.
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS gap_all,
                regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host,
-               page_type IN ({html}) AS is_html
+               page_type IN ({_page_views()}) AS is_html
         FROM src
-    ),
+    )"""
+
+
+def _volume() -> str:
+    """How much a client asks for, over how long."""
+    return """
+               count(*) AS requests, count(DISTINCT session_id) AS sessions,
+               epoch(max(ts)) - epoch(min(ts)) AS span_s"""
+
+
+def _peak_rate() -> str:
+    """CTE `per_min`: the most requests a client made in one minute."""
+    return """
     per_min AS (
         SELECT client_id, max(n) AS max_per_min
         FROM (SELECT client_id, date_trunc('minute', ts) AS m, count(*) AS n FROM r GROUP BY ALL)
         GROUP BY client_id
-    ),
+    )"""
+
+
+def _timing() -> str:
+    """Pace and regularity: the gaps between requests, within sessions and across them."""
+    return """
+               avg(gap) AS gap_mean, quantile_cont(gap, 0.5) AS gap_median, stddev_pop(gap) AS gap_std,
+               min(gap) AS gap_min, quantile_cont(gap_all, 0.5) AS gap_all_median,
+               stddev_pop(gap_all) / nullif(avg(gap_all), 0) AS gap_all_cv"""
+
+
+def _assets() -> str:
+    """Pages against the assets and favicon a browser fetches with them."""
+    return """
+               avg(is_html::INT) AS html_share,
+               sum((page_type = 'static')::INT) AS assets, sum(is_html::INT) AS pages,
+               max((lower(path) LIKE '%favicon%')::INT) AS favicon"""
+
+
+def _referrers() -> str:
+    """How often a request names where it came from, and how often that is the site itself."""
+    return """
+               avg((referer IS NOT NULL)::INT) AS referer_share,
+               avg((ref_host <> '' AND (ref_host = host OR ref_host = site))::INT) AS internal_referer_share"""
+
+
+def _crawler_files() -> str:
+    """The files crawlers read for themselves."""
+    return """
+               max((page_type = 'robots')::INT) AS robots,
+               max((page_type = 'sitemap')::INT) AS sitemap"""
+
+
+def _errors() -> str:
+    """How the site answers: client errors, server errors, redirects."""
+    return """
+               avg((status BETWEEN 400 AND 499)::INT) AS status_4xx,
+               avg((status >= 500)::INT) AS status_5xx,
+               avg((status BETWEEN 300 AND 399)::INT) AS status_3xx"""
+
+
+def _methods() -> str:
+    """Form posts, HEAD requests and requests the server could not read."""
+    return """
+               -- Form posts: a page's scripts posting beacons or API calls are not the client's doing.
+               avg((method = 'POST')::INT) FILTER (WHERE page_type IS DISTINCT FROM 'api') AS post_share,
+               avg((method = 'HEAD')::INT) AS head_share,
+               avg((method IS NULL)::INT) AS bad_request_share"""
+
+
+def _paths() -> str:
+    """What a client asks for: how many distinct paths, how deep, with queries."""
+    return """
+               count(DISTINCT path) / count(*) AS distinct_path_ratio,
+               avg(length(path) - length(replace(path, '/', ''))) AS depth_mean,
+               avg((query IS NOT NULL)::INT) AS query_share"""
+
+
+def _habits() -> str:
+    """When a client comes (at night), and how much each answer weighs."""
+    return """
+               avg((hour(ts) < 6)::INT) AS night_share,
+               avg(coalesce(bytes, 0)) AS bytes_mean"""
+
+
+def _page_mix() -> str:
+    """The share of each page type in MIX."""
+    return ",".join(f"\n               avg((page_type = {sql_literal(m)})::INT) AS mix_{m}" for m in MIX)
+
+
+def _address_sharing() -> str:
+    """CTEs `ip`: the user agents of each address; `nets`, `netall`: the addresses of each network,
+    per user agent and in all."""
+    return f"""
     ip AS (
         SELECT site, client_ip, count(DISTINCT user_agent) AS ip_user_agents FROM r GROUP BY ALL
     ),
     nets AS (
-        SELECT site, {net} AS net, user_agent, count(DISTINCT client_ip) AS same_ua
+        SELECT site, {_network("client_ip")} AS net, user_agent, count(DISTINCT client_ip) AS same_ua
         FROM r GROUP BY ALL
     ),
     netall AS (
         SELECT site, net, sum(same_ua) AS clients FROM nets GROUP BY ALL
-    ),
-    -- Page to page: the time a visitor spends on a page, which beacons and assets in between do
-    -- not shorten; and page views whose referrer is the page itself (a click on a link to the
-    -- page already open, which people rarely make and a bot picking random links makes often).
-    -- The site's own host, where the log has none: the host its referrers name most.
+    )"""
+
+
+def _navigation() -> str:
+    """CTE `pages`: how a client moves from page to page (time on a page, links to the page
+    itself, returns to a page it was on)."""
+    # Page to page: the time a visitor spends on a page, which beacons and assets in between do
+    # not shorten; and page views whose referrer is the page itself (a click on a link to the
+    # page already open, which people rarely make and a bot picking random links makes often).
+    # `home`: the site's own host, where the log has none: the host its referrers name most.
+    # `seen`, `pg`: back to the list: a person reads round a hub (a listing, search results),
+    # going back to it for the next item: re-requested (A B A), or shown from the browser's cache,
+    # when the next page names as its referrer a page the visit was on, or was sent from, before
+    # the one it was just on (so do pages opened from one list in tabs). A bot following random
+    # links names the page it was just on, and comes back only as often as a page links back.
+    return """
     home AS (
         SELECT site, mode(ref_host) AS ref_home FROM r WHERE ref_host <> '' GROUP BY site
     ),
@@ -110,11 +251,6 @@ def client_features_sql(table: str = "sessionised") -> str:
                    referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/') END AS ref_page
         FROM r LEFT JOIN home USING (site) WHERE is_html AND method = 'GET'
     ),
-    -- Back to the list: a person reads round a hub (a listing, search results), going back to it
-    -- for the next item: re-requested (A B A), or shown from the browser's cache, when the next
-    -- page names as its referrer a page the visit was on, or was sent from, before the one it
-    -- was just on (so do pages opened from one list in tabs). A bot following random links
-    -- names the page it was just on, and comes back only as often as a page links back.
     seen AS (
         SELECT session_id, v, min(ts) AS first_ts FROM (
             SELECT session_id, page AS v, ts FROM pg0
@@ -140,35 +276,26 @@ def client_features_sql(table: str = "sessionised") -> str:
                stddev_pop(page_gap) / nullif(avg(page_gap), 0) AS page_gap_cv, max(page_gap) AS page_gap_max,
                avg(coalesce(self_ref, false)::INT) AS self_referral_share, avg(back_step::INT) AS return_share
         FROM pg GROUP BY client_id
-    ),
+    )"""
+
+
+# Per-client aggregates, in the order of their columns.
+_AGGREGATES = (_volume, _timing, _assets, _referrers, _crawler_files, _errors, _methods, _paths, _habits, _page_mix)
+
+
+def client_features_sql(table: str = "sessionised") -> str:
+    """One row per client_id with FEATURES (and a few raw counts) from `table`, which has the
+    request columns plus client_id, session_id and page_type."""
+    aggregates = ",".join(family() for family in _AGGREGATES)
+    return f"""
+    WITH
+    {_requests(table)},
+    {_peak_rate()},
+    {_address_sharing()},
+    {_navigation()},
     agg AS (
         SELECT client_id, any_value(site) AS site, any_value(client_ip) AS client_ip,
-               any_value(user_agent) AS user_agent,
-               count(*) AS requests, count(DISTINCT session_id) AS sessions,
-               epoch(max(ts)) - epoch(min(ts)) AS span_s,
-               avg(gap) AS gap_mean, quantile_cont(gap, 0.5) AS gap_median, stddev_pop(gap) AS gap_std,
-               min(gap) AS gap_min, quantile_cont(gap_all, 0.5) AS gap_all_median,
-               stddev_pop(gap_all) / nullif(avg(gap_all), 0) AS gap_all_cv,
-               avg(is_html::INT) AS html_share,
-               sum((page_type = 'static')::INT) AS assets, sum(is_html::INT) AS pages,
-               max((lower(path) LIKE '%favicon%')::INT) AS favicon,
-               avg((referer IS NOT NULL)::INT) AS referer_share,
-               avg((ref_host <> '' AND (ref_host = host OR ref_host = site))::INT) AS internal_referer_share,
-               max((page_type = 'robots')::INT) AS robots,
-               max((page_type = 'sitemap')::INT) AS sitemap,
-               avg((status BETWEEN 400 AND 499)::INT) AS status_4xx,
-               avg((status >= 500)::INT) AS status_5xx,
-               avg((status BETWEEN 300 AND 399)::INT) AS status_3xx,
-               -- Form posts: a page's scripts posting beacons or API calls are not the client's doing.
-               avg((method = 'POST')::INT) FILTER (WHERE page_type IS DISTINCT FROM 'api') AS post_share,
-               avg((method = 'HEAD')::INT) AS head_share,
-               avg((method IS NULL)::INT) AS bad_request_share,
-               count(DISTINCT path) / count(*) AS distinct_path_ratio,
-               avg(length(path) - length(replace(path, '/', ''))) AS depth_mean,
-               avg((query IS NOT NULL)::INT) AS query_share,
-               avg((hour(ts) < 6)::INT) AS night_share,
-               avg(coalesce(bytes, 0)) AS bytes_mean,
-               {mix}
+               any_value(user_agent) AS user_agent,{aggregates}
         FROM r GROUP BY client_id
     )
     SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
@@ -187,6 +314,7 @@ def client_features_sql(table: str = "sessionised") -> str:
 def model_inputs(raw: pl.DataFrame) -> pl.DataFrame:
     """Raw per-client aggregates -> the FEATURES columns (logs and ratios; nulls as -1 where a
     gap does not exist, e.g. a one-request client)."""
+
     def log1p(c: str) -> pl.Expr:
         return pl.col(c).cast(pl.Float64).fill_null(0).log1p()
 
@@ -202,7 +330,8 @@ def model_inputs(raw: pl.DataFrame) -> pl.DataFrame:
         gap_cv=(pl.col("gap_std") / pl.col("gap_mean")).fill_nan(None).fill_null(-1),
         # Burstiness (Goh & Barabasi): -1 periodic, 0 random, towards 1 bursty.
         burstiness=((pl.col("gap_std") - pl.col("gap_mean")) / (pl.col("gap_std") + pl.col("gap_mean")))
-        .fill_nan(None).fill_null(-2),
+        .fill_nan(None)
+        .fill_null(-2),
         gap_min_log=pl.col("gap_min").log1p().fill_null(-1),
         gap_all_median_log=pl.col("gap_all_median").log1p().fill_null(-1),
         gap_all_cv=pl.col("gap_all_cv").fill_nan(None).fill_null(-1),
@@ -226,13 +355,12 @@ def client_features(con: duckdb.DuckDBPyConnection, table: str = "sessionised") 
 
 def session_features_sql(table: str = "sessionised") -> str:
     """Per-session aggregates (the sessions table's behaviour columns)."""
-    html = ", ".join(f"'{p}'" for p in PAGE_TYPES_HTML)
     return f"""
         SELECT session_id, any_value(client_id) AS client_id, any_value(site) AS site,
                any_value(client_ip) AS client_ip, any_value(user_agent) AS user_agent,
                min(ts) AS start, max(ts) AS "end", epoch(max(ts)) - epoch(min(ts)) AS duration_s,
                count(*) AS requests, sum(bytes) AS bytes, count(DISTINCT path) AS distinct_paths,
-               sum((page_type IN ({html}))::INT) AS pages, sum((page_type = 'static')::INT) AS assets,
+               sum((page_type IN ({_page_views()}))::INT) AS pages, sum((page_type = 'static')::INT) AS assets,
                max((lower(path) LIKE '%favicon%')::INT)::BOOLEAN AS favicon,
                max((page_type = 'robots')::INT)::BOOLEAN AS robots,
                avg((referer IS NOT NULL)::INT) AS referer_share,

@@ -25,10 +25,10 @@ import numpy as np
 import polars as pl
 
 from trafficlens.classify.behaviour import FEATURES, NAV_FEATURES, NAV_MIN_PAGES
-from trafficlens.errors import TrafficlensError
+from trafficlens.errors import ModelError
 from trafficlens.progress import Stages
+from trafficlens.schema import ACTOR_CLASSES, ESTIMATORS
 
-CLASSES = ("human", "crawler", "scraper", "agent")
 MODEL_FILE = "behaviour.joblib"
 NAV_FILE = "navigation.joblib"
 META_FILE = "behaviour.json"
@@ -37,19 +37,21 @@ META_FILE = "behaviour.json"
 # traffic, it flags under 2% of people's visits of five pages or more.
 NAV_THRESHOLD = 0.8
 # +1: the probability of automation can only rise with the feature; -1: only fall; 0: free.
-NAV_MONOTONIC = {"page_gap_median_log": -1, "page_gap_cv": 0, "page_gap_max_log": -1, "self_referral_share": 1,
-                 "log_pages": 1, "return_share": -1}
+NAV_MONOTONIC = {
+    "page_gap_median_log": -1,
+    "page_gap_cv": 0,
+    "page_gap_max_log": -1,
+    "self_referral_share": 1,
+    "log_pages": 1,
+    "return_share": -1,
+}
 # Cross-validated macro-F1 closer than this to the best is a tie: on simulated traffic the
 # candidates differ by less than the spread between training seeds. A tie goes to the earlier of
 # CHOICE_ORDER. Retrained on other seeds, gradient boosting won such ties by 0.001 to 0.003 and
 # then labelled 80% of hackers-access's addresses automated; the random forest, 92 to 96%. An
 # average of many deep trees degrades more gently on traffic unlike the simulated.
 CV_TIE = 0.005
-CHOICE_ORDER = ("random_forest", "hist_gradient_boosting", "logistic_regression")
-
-
-class ModelError(TrafficlensError):
-    """The behaviour model is missing or does not fit this version's features."""
+CHOICE_ORDER = ESTIMATORS
 
 
 def model_dir() -> Path:
@@ -87,9 +89,17 @@ class BehaviourModel:
         """`client_id, b_class, b_proba, b_human_proba, b_reasons, b_nav_proba, b_nav_reasons` for
         each row of `feats`; the navigation columns are null where it does not read the client."""
         if feats.height == 0:
-            return pl.DataFrame(schema={"client_id": pl.String, "b_class": pl.String, "b_proba": pl.Float64,
-                                        "b_human_proba": pl.Float64, "b_reasons": pl.List(pl.String),
-                                        "b_nav_proba": pl.Float64, "b_nav_reasons": pl.List(pl.String)})
+            return pl.DataFrame(
+                schema={
+                    "client_id": pl.String,
+                    "b_class": pl.String,
+                    "b_proba": pl.Float64,
+                    "b_human_proba": pl.Float64,
+                    "b_reasons": pl.List(pl.String),
+                    "b_nav_proba": pl.Float64,
+                    "b_nav_reasons": pl.List(pl.String),
+                }
+            )
         x = feats.select(FEATURES).to_numpy().astype(np.float64)
         proba = self.estimator.predict_proba(x)  # type: ignore[attr-defined]
         classes = np.array(self.classes)
@@ -102,7 +112,8 @@ class BehaviourModel:
             p = self.navigation.predict_proba(sub.select(NAV_FEATURES).to_numpy().astype(np.float64))  # type: ignore[attr-defined]
             nav[rows] = p[:, 1]
             info = self.meta["navigation"]
-            for i, r in zip(np.flatnonzero(rows), explain(sub, self.meta, cols=NAV_FEATURES, importance=info["importance"])):
+            explained = explain(sub, self.meta, cols=NAV_FEATURES, importance=info["importance"])
+            for i, r in zip(np.flatnonzero(rows), explained):
                 nav_reasons[i] = r
         return pl.DataFrame(
             {
@@ -118,8 +129,13 @@ class BehaviourModel:
         )
 
 
-def explain(feats: pl.DataFrame, meta: dict, top: int = 3, cols: tuple[str, ...] = FEATURES,
-            importance: dict[str, float] | None = None) -> list[list[str]]:
+def explain(
+    feats: pl.DataFrame,
+    meta: dict,
+    top: int = 3,
+    cols: tuple[str, ...] = FEATURES,
+    importance: dict[str, float] | None = None,
+) -> list[list[str]]:
     """The features that set each client furthest apart from typical human traffic, weighted by
     the model's permutation importance: `behaviour:asset_per_page=0.00` and the like."""
     ref = meta["human_reference"]  # feature -> (median, iqr) over human clients in training
@@ -156,7 +172,9 @@ def load_model(folder: Path | None = None) -> BehaviourModel:
             f"extra {extra or 'none'}); run `trafficlens train` to rebuild it"
         )
     if list(meta.get("navigation", {}).get("features", [])) != list(NAV_FEATURES):
-        raise ModelError(f"the navigation model in {d} was trained on other features; run `trafficlens train` to rebuild it")
+        raise ModelError(
+            f"the navigation model in {d} was trained on other features; run `trafficlens train` to rebuild it"
+        )
     return BehaviourModel(joblib.load(model_path), meta, joblib.load(nav_path))
 
 
@@ -169,7 +187,11 @@ def candidates() -> dict[str, object]:
 
     return {
         "hist_gradient_boosting": HistGradientBoostingClassifier(
-            max_iter=300, learning_rate=0.08, max_leaf_nodes=31, l2_regularization=1.0, class_weight="balanced",
+            max_iter=300,
+            learning_rate=0.08,
+            max_leaf_nodes=31,
+            l2_regularization=1.0,
+            class_weight="balanced",
             random_state=0,
         ),
         "random_forest": RandomForestClassifier(
@@ -188,8 +210,15 @@ def choose(scores: dict[str, dict]) -> str:
     return min(near, key=lambda n: CHOICE_ORDER.index(n) if n in CHOICE_ORDER else len(CHOICE_ORDER))
 
 
-def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds: int = 5,
-        only: str | None = None, stage: Stages | None = None) -> dict:
+def fit(
+    train: pl.DataFrame,
+    *,
+    description: str,
+    out: Path | None = None,
+    folds: int = 5,
+    only: str | None = None,
+    stage: Stages | None = None,
+) -> dict:
     """Fit each candidate on `train` (FEATURES + `label`, one row per client, and `identity` if
     known), keep the best by cross-validated macro-F1 (`choose`), fit the navigation model on the browser
     visits (identity `none`) of NAV_MIN_PAGES pages or more, and write both with their metadata.
@@ -198,10 +227,10 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
     import sklearn
     from sklearn.base import clone
     from sklearn.inspection import permutation_importance
-    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
     from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
-    data = train.filter(pl.col("label").is_in(list(CLASSES)))
+    data = train.filter(pl.col("label").is_in(list(ACTOR_CLASSES)))
     # The lake's row order varies from run to run; the folds, and boosting's early-stopping split,
     # follow it. A fixed order makes training reproducible.
     order = [c for c in ("group", "client_id") if c in data.columns]
@@ -223,7 +252,9 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
         pred = cross_val_predict(clone(est), x, y, cv=cv, groups=groups)
         scores[name] = {
             "macro_f1": float(f1_score(y, pred, average="macro")),
-            "per_class_f1": {c: float(v) for c, v in zip(CLASSES, f1_score(y, pred, labels=list(CLASSES), average=None))},
+            "per_class_f1": {
+                c: float(v) for c, v in zip(ACTOR_CLASSES, f1_score(y, pred, labels=list(ACTOR_CLASSES), average=None))
+            },
             "seconds": round(time.perf_counter() - t0, 1),
         }
     best = choose(scores)
@@ -241,17 +272,21 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
         ref[f] = (float(q[1] or 0), float((q[2] or 0) - (q[0] or 0)))
     meta = {
         "model": best,
-        "classes": [str(c) for c in est.classes_],  # type: ignore[attr-defined]
+        "classes": [str(c) for c in est.classes_],
         "features": list(FEATURES),
         "training_data": description,
         "clients": int(len(y)),
-        "class_counts": {c: int((y == c).sum()) for c in CLASSES},
+        "class_counts": {c: int((y == c).sum()) for c in ACTOR_CLASSES},
         "cross_validation": {"folds": int(cv.get_n_splits()), "grouped_by": "training log", "scores": scores},
         "importance": importance,
         "human_reference": ref,
         "navigation": nav_meta,
-        "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "polars": pl.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__,
+            "polars": pl.__version__,
+            "python": platform.python_version(),
+        },
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     d = out or model_dir()
@@ -260,7 +295,6 @@ def fit(train: pl.DataFrame, *, description: str, out: Path | None = None, folds
     joblib.dump(navigation, d / NAV_FILE, compress=3)
     (d / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     return meta
-
 
 
 def _fit_navigation(data: pl.DataFrame, folds: int) -> tuple[object, dict]:
@@ -279,8 +313,13 @@ def _fit_navigation(data: pl.DataFrame, folds: int) -> tuple[object, dict]:
     # the same pace never make a visit look more human. Boosting under these constraints keeps a
     # site unlike the simulated ones from landing in a corner the training data left empty.
     est = HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0, class_weight="balanced",
-        monotonic_cst=[NAV_MONOTONIC[f] for f in NAV_FEATURES], random_state=0,
+        max_iter=200,
+        learning_rate=0.05,
+        max_leaf_nodes=15,
+        l2_regularization=1.0,
+        class_weight="balanced",
+        monotonic_cst=[NAV_MONOTONIC[f] for f in NAV_FEATURES],
+        random_state=0,
     )
     groups = rows["group"].to_numpy() if "group" in rows.columns else np.arange(len(y)) % folds
     cv = StratifiedGroupKFold(n_splits=min(folds, len(set(groups))), shuffle=True, random_state=0)
@@ -299,9 +338,12 @@ def _fit_navigation(data: pl.DataFrame, folds: int) -> tuple[object, dict]:
         "automated_visits": int(y.sum()),
         # At the threshold, out of fold: what share of people it would call automated, and what
         # share of automation it finds.
-        "cross_validation": {"folds": int(cv.get_n_splits()), "grouped_by": "training log",
-                             "human_flagged": float(flag[~y].mean()) if (~y).any() else 0.0,
-                             "automated_found": float(flag[y].mean()) if y.any() else 0.0},
+        "cross_validation": {
+            "folds": int(cv.get_n_splits()),
+            "grouped_by": "training log",
+            "human_flagged": float(flag[~y].mean()) if (~y).any() else 0.0,
+            "automated_found": float(flag[y].mean()) if y.any() else 0.0,
+        },
         "importance": {f: float(max(v, 0.0)) for f, v in zip(NAV_FEATURES, pi.importances_mean)},
     }
     return est, meta

@@ -16,6 +16,9 @@ import yaml
 
 from trafficlens.errors import CatalogueError
 from trafficlens.schema import PAGE_TYPES
+from trafficlens.store import sql_literal
+
+ENDPOINTS = ("login", "signup", "payment")  # what threat rules watch
 
 
 @dataclass(frozen=True)
@@ -65,25 +68,17 @@ def load_page_rules(path: str | Path | None = None) -> list[PageRule]:
     return rules
 
 
-ENDPOINTS = ("login", "signup", "payment")
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def page_type_sql(rules: list[PageRule], path: str = "path", query: str = "query", what: str = "page_type") -> str:
     """A SQL expression giving the page type (or, with what="endpoint", the endpoint: null for
     most requests) of a row with `path` and `query` columns. The first rule that fits decides."""
     p, q = f"lower(coalesce({path}, ''))", f"lower(coalesce({query}, ''))"
     whens = []
     for r in rules:
-        if what == "endpoint":
-            cond = f"regexp_matches({p}, {_lit(r.path)})" + (f" AND regexp_matches({q}, {_lit(r.query)})" if r.query else "")
-            whens.append(f"WHEN {cond} THEN {_lit(r.endpoint) if r.endpoint else 'NULL'}")
-            continue
-        cond = f"regexp_matches({p}, {_lit(r.path)})"
+        cond = f"regexp_matches({p}, {sql_literal(r.path)})"
         if r.query:
-            cond += f" AND regexp_matches({q}, {_lit(r.query)})"
-        whens.append(f"WHEN {cond} THEN {_lit(r.page_type)}")
+            cond += f" AND regexp_matches({q}, {sql_literal(r.query)})"
+        if what == "endpoint":
+            whens.append(f"WHEN {cond} THEN {sql_literal(r.endpoint) if r.endpoint else 'NULL'}")
+        else:
+            whens.append(f"WHEN {cond} THEN {sql_literal(r.page_type)}")
     return "CASE " + " ".join(whens) + (" ELSE NULL END" if what == "endpoint" else " ELSE 'other' END")

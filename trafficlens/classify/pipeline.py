@@ -15,24 +15,37 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from trafficlens.classify.agents import STR_LIST, Catalogue, load_catalogue, match_user_agents
+from trafficlens.classify.agents import Catalogue, load_catalogue, match_user_agents
 from trafficlens.classify.behaviour import FEATURES, client_features, session_features_sql
-from trafficlens.classify.model import NAV_THRESHOLD, load_model
+from trafficlens.classify.labels import combine_behaviour, combine_threats, label_clients
+from trafficlens.classify.model import load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
 from trafficlens.classify.threats import (
-    ThreatConfig, client_threats, load_attack_rules, request_matches, request_threat_summary, robots_violations,
+    ThreatConfig,
+    client_threats,
+    load_attack_rules,
+    request_matches,
+    request_threat_summary,
+    robots_tokens,
+    robots_violations,
 )
-from trafficlens.errors import LakeError
+from trafficlens.classify.verify import (
+    attribute_addresses,
+    default_ranges_dir,
+    empty_ranges,
+    load_ranges,
+    verify_claims,
+)
+from trafficlens.errors import LakeError, OptionError
 from trafficlens.progress import Stages
+from trafficlens.schema import LABEL_SCHEMA
 from trafficlens.store import Lake, connect
 
 SESSION_GAP_MINUTES = 30  # DESIGN.md: a session ends after 30 minutes without a request
 
-# Columns every labelled table carries (DESIGN.md, "requests add"), in this order.
-LABELS = (
-    "actor_class", "automated", "ai_driven", "purpose", "operator", "agent", "identity", "malicious",
-    "threats", "confidence", "reasons",
-)
+# Columns every labelled table carries (DESIGN.md, "requests add"), in this order: the labels of a
+# request, less the ids and page type each table has its own way.
+LABELS = tuple(c for c in LABEL_SCHEMA if c not in ("client_id", "session_id", "page_type"))
 # What clients add beyond the labels: what the user agent parser says of the browser.
 CLIENT_EXTRAS = ("browser", "os", "device")
 
@@ -57,117 +70,6 @@ class ClassifySummary:
         )
 
 
-def ai_range_files(catalogue: Catalogue) -> set[str]:
-    """Range files that hold an AI system's addresses (an AI entry names them for verification)."""
-    return {f for a in catalogue.agents if a.ai_driven for f in a.verify_ranges}
-
-
-def label_clients(clients: pl.DataFrame, ua_labels: pl.DataFrame, verified: pl.DataFrame | None,
-                  attributed: pl.DataFrame | None, catalogue: Catalogue) -> pl.DataFrame:
-    """Client rows (site, client_ip, user_agent, signature_agent, ...) -> the identity labels.
-
-    `ua_labels` comes from match_user_agents; `verified` (client_ip, agent, identity, reasons)
-    from the ranges layer; `attributed` (client_ip, operator, range_file) lists addresses inside
-    an operator's published ranges. Precedence, each step with its reason:
-    1. a `Signature-Agent` header naming a known agent's host: that agent, declared (a log
-       cannot check the signature);
-    2. a user agent naming a known agent: that agent; verified / spoofed / declared from its
-       addresses;
-    3. a browser user agent from inside an operator's ranges: that operator's agentic browser,
-       undeclared;
-    4. the user agent's generic labels (automated tools, empty or absurd user agents, browsers).
-    """
-    df = clients.join(ua_labels, on="user_agent", how="left", nulls_equal=True)
-
-    # 1. Signed agents: the header names the agent's host (RFC 9421 / Web Bot Auth).
-    hosts = catalogue.by_signature_agent()
-    if hosts and "signature_agent" in df.columns:
-        cat = catalogue.frame()
-        sig = pl.DataFrame(
-            {"_sig_host": list(hosts), "entry": list(hosts.values())}, schema={"_sig_host": pl.String, "entry": pl.Int32}
-        ).join(cat, on="entry").drop("entry", "priority")
-        host = (
-            pl.col("signature_agent").str.strip_chars('" ').str.to_lowercase()
-            .str.replace(r"^https?://", "").str.replace(r"[/:].*$", "")
-        )
-        df = df.with_columns(_sig_host=host).join(sig, on="_sig_host", how="left", suffix="_sig")
-        signed = pl.col("agent_sig").is_not_null()
-        df = df.with_columns(
-            *[pl.when(signed).then(pl.col(f"{c}_sig")).otherwise(pl.col(c)).alias(c)
-              for c in ("agent", "operator", "actor_class", "purpose", "ai_driven", "verify_ranges", "verify_rdns")],
-            automated=pl.col("automated") | signed,
-            reasons=pl.when(signed).then(
-                pl.concat_list(pl.lit("header:signature_agent:") + pl.col("_sig_host"), pl.col("reasons"))
-            ).otherwise(pl.col("reasons")),
-            _signed=signed,
-        ).drop([c for c in df.columns if c.endswith("_sig")] + ["_sig_host"])
-    else:
-        df = df.with_columns(_signed=pl.lit(False))
-
-    # 2. Verification of claims.
-    claims = pl.col("agent").is_not_null()
-    if verified is not None and verified.height:
-        df = df.join(
-            verified.select("client_ip", "agent", pl.col("identity").alias("_vid"), pl.col("reasons").alias("_vr")),
-            on=["client_ip", "agent"], how="left", nulls_equal=True,
-        )
-    else:
-        df = df.with_columns(_vid=pl.lit(None, pl.String), _vr=pl.lit(None, STR_LIST))
-
-    # 3. Browsers inside an operator's published ranges.
-    if attributed is not None and attributed.height:
-        df = df.join(
-            attributed.select("client_ip", pl.col("operator").alias("_aop"), pl.col("range_file").alias("_arf")),
-            on="client_ip", how="left",
-        )
-    else:
-        df = df.with_columns(_aop=pl.lit(None, pl.String), _arf=pl.lit(None, pl.String))
-    ai_files = sorted(ai_range_files(catalogue))
-    browser = ~pl.col("automated").fill_null(False)
-    in_ranges = browser & pl.col("_aop").is_not_null()
-    ai_range = in_ranges & pl.col("_arf").is_in(ai_files)
-
-    identity = (
-        pl.when(pl.col("_signed")).then(pl.lit("declared"))
-        .when(claims).then(pl.coalesce(pl.col("_vid"), pl.lit("declared")))
-        .when(in_ranges).then(pl.lit("undeclared"))
-        # Tools and generic bots say they are automated but not who they are.
-        .when(pl.col("automated").fill_null(False)).then(pl.lit("declared"))
-        .otherwise(pl.lit("none"))
-    )
-    spoofed = identity == "spoofed"
-    empty = pl.lit([], STR_LIST)
-    reasons = pl.concat_list(
-        pl.col("reasons").fill_null(empty),
-        pl.when(claims).then(pl.col("_vr").fill_null(empty)).otherwise(empty),
-        pl.when(in_ranges).then(pl.concat_list(pl.lit("ip:operator_range:") + pl.col("_arf"))).otherwise(empty),
-        pl.when(spoofed).then(pl.lit(["threat:spoofed_identity"], STR_LIST)).otherwise(empty),
-    )
-    confidence = (
-        pl.when(spoofed | (identity == "verified")).then(0.99)
-        .when(pl.col("_signed")).then(0.95)
-        .when(claims).then(0.9)
-        .when(in_ranges).then(0.8)
-        .when(pl.col("automated").fill_null(False)).then(0.8)
-        # A browser user agent alone says little: behaviour (a later layer) decides more.
-        .otherwise(0.6)
-    )
-    return df.with_columns(
-        identity=identity,
-        actor_class=pl.when(in_ranges).then(pl.lit("agent")).otherwise(pl.col("actor_class").fill_null("human")),
-        automated=pl.col("automated").fill_null(False) | in_ranges,
-        # A spoofed claim is not the operator's: neither its operator nor its AI use holds.
-        ai_driven=~spoofed & (pl.col("ai_driven").fill_null(False) | ai_range),
-        purpose=pl.when(ai_range).then(pl.lit("ai_agent")).when(in_ranges).then(pl.lit("unknown"))
-        .otherwise(pl.col("purpose").fill_null("human")),
-        operator=pl.when(spoofed).then(None).otherwise(pl.coalesce(pl.col("operator"), pl.col("_aop"))),
-        malicious=spoofed,
-        threats=pl.when(spoofed).then(pl.lit(["spoofed_identity"], STR_LIST)).otherwise(empty),
-        confidence=confidence,
-        reasons=reasons,
-    ).drop("_vid", "_vr", "_aop", "_arf", "_signed")
-
-
 def _client_sql() -> str:
     # A stable id (md5, not a library hash that may change between versions), so client ids in
     # reports and saved queries survive a re-classify.
@@ -179,18 +81,21 @@ def _client_sql() -> str:
         FROM events GROUP BY site, client_ip, user_agent"""
 
 
-def label_lake_clients(con: duckdb.DuckDBPyConnection, ranges: pl.DataFrame | None, rdns: bool,
-                       catalogue: Catalogue, stage: Stages | None = None) -> tuple[pl.DataFrame, int]:
+def label_lake_clients(
+    con: duckdb.DuckDBPyConnection,
+    ranges: pl.DataFrame | None,
+    rdns: bool,
+    catalogue: Catalogue,
+    stage: Stages | None = None,
+) -> tuple[pl.DataFrame, int]:
     """Every client of the events view with its identity labels; also the distinct user agents."""
-    from trafficlens import ranges as R
-
     stage = stage or Stages("classify", False)
     stage("grouping clients")
     clients = con.sql(_client_sql()).pl()
     uas = clients["user_agent"].unique()
     stage(f"matching {uas.len():,} distinct user agents")
     ua_labels = match_user_agents(uas, catalogue)
-    rng = ranges if ranges is not None else R.empty_ranges()
+    rng = ranges if ranges is not None else empty_ranges()
     claims = (
         clients.select("client_ip", "user_agent")
         .join(ua_labels.filter(pl.col("agent").is_not_null()), on="user_agent", nulls_equal=True)
@@ -198,18 +103,49 @@ def label_lake_clients(con: duckdb.DuckDBPyConnection, ranges: pl.DataFrame | No
         .unique(["client_ip", "agent"], maintain_order=True)
     )
     stage(f"verifying {claims.height:,} claimed identities")
-    verified = R.verify_claims(claims, rng, rdns=rdns)
-    browsers = clients.join(ua_labels.filter(~pl.col("automated")).select("user_agent"), on="user_agent",
-                            nulls_equal=True)
-    attributed = R.attribute_addresses(browsers["client_ip"].unique(), rng) if rng.height else None
+    verified = verify_claims(claims, rng, rdns=rdns)
+    browsers = clients.join(
+        ua_labels.filter(~pl.col("automated")).select("user_agent"), on="user_agent", nulls_equal=True
+    )
+    attributed = attribute_addresses(browsers["client_ip"].unique(), rng) if rng.height else None
     return label_clients(clients, ua_labels, verified, attributed, catalogue), uas.len()
 
 
-def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool = False,
-             progress: bool | None = None, catalogue: Catalogue | None = None,
-             pages: str | Path | None = None, behaviour: bool = True, threats: str | Path | None = None,
-             robots: str | Path | None = None, attack_rules: str | Path | None = None, detect_threats: bool = True,
-             memory_limit: str = "4GB", model_dir: str | Path | None = None) -> ClassifySummary:
+def check_options(
+    *,
+    ranges_dir: str | Path | None = None,
+    pages: str | Path | None = None,
+    robots: str | Path | None = None,
+    threats: str | Path | None = None,
+    model_dir: str | Path | None = None,
+) -> None:
+    """Refuse missing files and folders among classify's options, each in one line."""
+    for opt, value in (("--pages", pages), ("--robots", robots), ("--threats", threats)):
+        if value and not Path(value).is_file():
+            raise OptionError(f"{opt} {value}: no such file")
+    if model_dir and not Path(model_dir).is_dir():
+        raise OptionError(f"--model-dir {model_dir}: no such folder")
+    if ranges_dir and not Path(ranges_dir).is_dir():
+        raise OptionError(
+            f"--ranges {ranges_dir}: no such folder; `trafficlens ranges update --dir {ranges_dir}` fills one"
+        )
+
+
+def classify(
+    lake: str | Path,
+    ranges_dir: str | Path | None = None,
+    rdns: bool = False,
+    progress: bool | None = None,
+    catalogue: Catalogue | None = None,
+    pages: str | Path | None = None,
+    behaviour: bool = True,
+    threats: str | Path | None = None,
+    robots: str | Path | None = None,
+    attack_rules: str | Path | None = None,
+    detect_threats: bool = True,
+    memory_limit: str = "4GB",
+    model_dir: str | Path | None = None,
+) -> ClassifySummary:
     """Label every event of the lake and (re)write requests, sessions and clients.
 
     `behaviour=False` labels from identity alone and `detect_threats=False` skips the threat
@@ -218,16 +154,13 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
     stay `declared`. `model_dir` is a folder `trafficlens train --out` wrote (default: the
     package's model). Re-running replaces the three tables whole, atomically.
     """
-    from trafficlens import ranges as R
-
     started = time.perf_counter()
+    check_options(ranges_dir=ranges_dir, pages=pages, robots=robots, threats=threats, model_dir=model_dir)
     store = Lake(lake)
     if not store.has_table("events"):
         raise LakeError(f"the lake at {store.root} has no events yet; run `trafficlens ingest LOG --lake {lake}` first")
-    rdir = Path(ranges_dir) if ranges_dir else R.default_ranges_dir()
-    if ranges_dir and not Path(ranges_dir).is_dir():
-        raise LakeError(f"--ranges {ranges_dir}: no such folder; `trafficlens ranges update --dir {ranges_dir}` fills one")
-    ranges = R.load_ranges(rdir) if rdir is not None else None
+    rdir = Path(ranges_dir) if ranges_dir else default_ranges_dir()
+    ranges = load_ranges(rdir) if rdir is not None else None
     cat = catalogue or load_catalogue()
     page_rules = load_page_rules(pages)
     page_sql = page_type_sql(page_rules), page_type_sql(page_rules, what="endpoint")
@@ -256,10 +189,18 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
             request_matches(con, rules)
             if detect_threats:
                 stage("attack patterns and behavioural threats")
-                con.register("client_browsers", final.filter(pl.col("identity").is_in(["none", "undeclared"])).select("client_id"))
-                con.register("client_tools", final.filter(
-                    (pl.col("purpose") == "tool") | pl.col("reasons").list.contains("ua:empty")
-                    | pl.col("reasons").list.contains("ua:generic:bare_product")).select("client_id"))
+                con.register(
+                    "client_browsers",
+                    final.filter(pl.col("identity").is_in(["none", "undeclared"])).select("client_id"),
+                )
+                con.register(
+                    "client_tools",
+                    final.filter(
+                        (pl.col("purpose") == "tool")
+                        | pl.col("reasons").list.contains("ua:empty")
+                        | pl.col("reasons").list.contains("ua:generic:bare_product")
+                    ).select("client_id"),
+                )
                 found = [client_threats(con, cfg), request_threat_summary(con)]
                 if robots:
                     found.append(robots_violations(con, robots, robots_tokens(final, cat)))
@@ -268,8 +209,8 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
             con.register("client_labels", final.drop("signature_agent", "verify_ranges", "verify_rdns"))
             stage("writing requests, sessions and clients")
             _write_tables(con, Path(tx.dir))
-            n_req = con.execute(f"SELECT count(*) FROM read_parquet('{tx.dir}/requests/*/*.parquet')").fetchone()[0]
-            n_sessions = con.execute(f"SELECT count(*) FROM read_parquet('{tx.dir}/sessions/*.parquet')").fetchone()[0]
+            n_req = _count(con, f"read_parquet('{tx.dir}/requests/*/*.parquet')")
+            n_sessions = _count(con, f"read_parquet('{tx.dir}/sessions/*.parquet')")
             shutil.rmtree(Path(tx.dir) / ".spill", ignore_errors=True)
             for t in ("requests", "sessions", "clients"):
                 tx.replace_table(t)
@@ -282,174 +223,14 @@ def classify(lake: str | Path, ranges_dir: str | Path | None = None, rdns: bool 
             stage.close()
         store.refresh_views()
     return ClassifySummary(
-        store.root, n_req, n_sessions, labelled.height, n_uas, time.perf_counter() - started,
+        store.root,
+        n_req,
+        n_sessions,
+        labelled.height,
+        n_uas,
+        time.perf_counter() - started,
         0 if ranges is None else ranges.height,
     )
-
-
-FLIP_MIN_PROBA = 0.7  # the model's probability of "not human" that overrules a browser user agent
-FLIP_MIN_REQUESTS = 3  # ... for a client with at least this many requests
-FLIP_FEW_PROBA = 0.85  # ... and for one with fewer
-# How many visits' worth of the navigation model's training share of automation a user agent's
-# own share on a site is weighed against: a handful of visits says little about a campaign.
-COHORT_WEIGHT = 20
-
-
-def combine_behaviour(labelled: pl.DataFrame, pred: pl.DataFrame, nav_prior: float | None = None,
-                      nav_rates: tuple[float, float] | None = None) -> pl.DataFrame:
-    """Identity labels + the behaviour model's verdict -> labels, each change with its reasons.
-
-    The model decides only where the user agent does not: a browser user agent (identity
-    `none`) that behaves automated becomes an `undeclared` crawler, scraper or agent; a spoofed
-    claim takes the class its behaviour shows. Declared and verified agents keep theirs. An
-    undeclared agent (a real browser completing tasks at machine pace) is taken to be AI-driven:
-    that is what agentic browsers are; the threat layer overrides this for attack automation.
-    A browser visit the classifier leaves human is still automated when the navigation model,
-    which reads only how it moves from page to page, is sure of it: an `undeclared` scraper.
-
-    A campaign runs many visits from one browser build. `nav_prior` is the share of automated
-    visits the navigation model learnt from; where, on one site, more of the visits with one user
-    agent than that are automated, their share is the better prior for the others, and the
-    navigation probability of each is read against it (never the other way: a cohort of people
-    can hide a bot). `nav_rates` = (share of automated visits found, share of people flagged), out
-    of fold in training: the share found in a cohort understates its automated share by the first
-    and overstates it by the second, and is corrected for both (the Rogan-Gladen estimate).
-    """
-    df = labelled.join(pred, on="client_id", how="left")
-    has = pl.col("b_class").is_not_null()
-    browser = (pl.col("identity") == "none") & has
-    # A browser user agent is taken at its word unless the model is sure: on real traffic an
-    # unsure verdict is more often a person the simulation did not foresee than a bot.
-    # One or two requests are little evidence: a visit with cached assets looks like that too.
-    need = pl.when(pl.col("requests") >= FLIP_MIN_REQUESTS).then(FLIP_MIN_PROBA).otherwise(FLIP_FEW_PROBA)
-    flips = browser & (pl.col("b_class") != "human") & (1 - pl.col("b_human_proba") >= need)
-    spoofed = (pl.col("identity") == "spoofed") & has & (pl.col("b_class") != "human")
-    verdict = pl.concat_list(
-        pl.concat_str(pl.lit("behaviour:model:"), pl.col("b_class"), pl.lit(":"), pl.col("b_proba").round(2).cast(pl.String)),
-        pl.col("b_reasons"),
-    )
-    empty = pl.lit([], STR_LIST)
-    agentic = flips & (pl.col("b_class") == "agent")
-    nav = browser & ~flips & (pl.col("b_nav_proba").fill_null(0) >= pl.lit(NAV_THRESHOLD))
-    df = df.with_columns(_cohort=pl.lit(None, pl.Float64), _nav_p=pl.col("b_nav_proba"))
-    if nav_prior is not None and 0 < nav_prior < 1:
-        read = browser & pl.col("b_nav_proba").is_not_null()
-        cohorts = (
-            df.filter(read).group_by("site", "user_agent")
-            .agg(_n=pl.len(), _found=(flips | nav).sum())
-        )
-        if nav_rates is not None and nav_rates[0] > nav_rates[1]:
-            found, false = nav_rates
-            share = ((pl.col("_found") / pl.col("_n") - false) / (found - false)).clip(0.0, 1.0)
-            cohorts = cohorts.with_columns(_found=share * pl.col("_n"))
-        cohorts = cohorts.with_columns(
-            _cohort=(pl.col("_found") + COHORT_WEIGHT * nav_prior) / (pl.col("_n") + COHORT_WEIGHT)
-        )
-        prior_odds = nav_prior / (1 - nav_prior)
-        ratio = (pl.col("_cohort") / (1 - pl.col("_cohort")) / prior_odds).clip(lower_bound=1.0)
-        odds = pl.col("b_nav_proba") / (1 - pl.col("b_nav_proba")) * ratio
-        df = (
-            df.drop("_cohort").join(cohorts.select("site", "user_agent", "_cohort"), on=["site", "user_agent"],
-                                    how="left", nulls_equal=True)
-            .with_columns(_nav_p=pl.when(read & ~flips & ~nav & (pl.col("_cohort") > nav_prior))
-                          .then(odds / (1 + odds)).otherwise(pl.col("b_nav_proba")))
-        )
-    by_cohort = browser & ~flips & ~nav & (pl.col("_nav_p").fill_null(0) >= pl.lit(NAV_THRESHOLD))
-    nav_verdict = pl.concat_list(
-        pl.concat_str(pl.lit("behaviour:navigation:"), pl.col("b_nav_proba").round(2).cast(pl.String)),
-        pl.when(by_cohort).then(pl.concat_list(pl.concat_str(pl.lit("behaviour:cohort:"),
-                                                             pl.col("_cohort").round(2).cast(pl.String))))
-        .otherwise(pl.lit([], STR_LIST)),
-        pl.col("b_nav_reasons"),
-    )
-    nav = nav | by_cohort
-    return df.with_columns(
-        actor_class=pl.when(flips | spoofed).then(pl.col("b_class")).when(nav).then(pl.lit("scraper"))
-        .otherwise(pl.col("actor_class")),
-        automated=pl.col("automated") | flips | nav,
-        identity=pl.when(flips | nav).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
-        purpose=pl.when(agentic).then(pl.lit("ai_agent")).when(flips | nav).then(pl.lit("unknown"))
-        .otherwise(pl.col("purpose")),
-        ai_driven=pl.col("ai_driven") | agentic,
-        confidence=pl.when(nav).then(pl.col("_nav_p")).when(browser).then(pl.col("b_proba"))
-        .otherwise(pl.col("confidence")),
-        reasons=pl.concat_list(
-            "reasons",
-            pl.when(browser | spoofed).then(verdict).otherwise(empty),
-            pl.when(agentic).then(pl.lit(["behaviour:agentic_browser"], STR_LIST)).otherwise(empty),
-            pl.when(nav).then(nav_verdict).otherwise(empty),
-        ).list.unique(maintain_order=True),  # both models may name the same feature
-    ).drop("b_class", "b_proba", "b_human_proba", "b_reasons", "b_nav_proba", "b_nav_reasons", "_cohort", "_nav_p")
-
-
-def robots_tokens(labelled: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
-    """`client_id, token`: the robots.txt tokens each automated client answers to. A named agent
-    answers to its entry's tokens (none for fetchers whose operators say they act for a user and
-    do not read robots.txt); automation that names no agent answers to `*`."""
-    tokens = pl.DataFrame(
-        [(a.name, t) for a in catalogue.agents for t in a.robots], schema={"agent": pl.String, "token": pl.String},
-        orient="row",
-    )
-    named = labelled.filter(pl.col("agent").is_not_null()).select("client_id", "agent").join(tokens, on="agent")
-    anon = labelled.filter(pl.col("automated") & pl.col("agent").is_null()).select("client_id", token=pl.lit("*"))
-    return pl.concat([named.select("client_id", "token"), anon])
-
-
-# Threats that make a client a task-performing agent, a scanner, a scraper (DESIGN.md classes).
-THREAT_CLASS = {
-    "credential_stuffing": ("agent", "unknown"), "card_testing": ("agent", "unknown"),
-    "fake_signup": ("agent", "unknown"), "vuln_scan": ("crawler", "security_scanner"),
-    "abusive_scraping": ("scraper", "unknown"),
-}
-AUTOMATED_THREATS = (*THREAT_CLASS, "dos", "ua_rotation", "bad_user_agent")
-# Attacks: a client making them is attack automation, whatever else it looks like. An exploit or
-# a probe of wp-login.php is not an AI agent doing a user's errand.
-ATTACK_THREATS = ("credential_stuffing", "card_testing", "fake_signup", "vuln_scan", "sensitive_file",
-                  "path_traversal", "sqli", "xss", "backdoor", "admin_probe")
-
-
-def combine_threats(labelled: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
-    """Client labels + threat rows (client_id, threat, reason) -> threats, malicious, reasons.
-
-    A threat that only automation shows makes the client automated; one that defines a class
-    (stuffing, card testing and fake sign-ups are agents; scanning is a crawler; scraping a
-    scraper) sets it for a client the user agent did not name. Attack automation (any threat in
-    ATTACK_THREATS) is not taken for an AI agent: the agentic-browser guess is withdrawn with a
-    reason, and the purpose becomes unknown.
-    """
-    empty = pl.lit([], STR_LIST)
-    per = found.group_by("client_id").agg(
-        _threats=pl.col("threat").unique().sort(), _treasons=pl.col("reason").unique(maintain_order=True)
-    )
-    df = labelled.join(per, on="client_id", how="left").with_columns(
-        _threats=pl.col("_threats").fill_null(empty), _treasons=pl.col("_treasons").fill_null(empty)
-    )
-    threats = pl.concat_list("threats", "_threats").list.unique().list.sort()
-    unnamed = pl.col("agent").is_null()
-    klass: pl.Expr = pl.col("actor_class")
-    purpose: pl.Expr = pl.col("purpose")
-    for t in ("vuln_scan", "abusive_scraping", "fake_signup", "card_testing", "credential_stuffing"):  # last wins
-        k, p = THREAT_CLASS[t]
-        hit = unnamed & pl.col("_threats").list.contains(t)
-        klass = pl.when(hit).then(pl.lit(k)).otherwise(klass)
-        purpose = pl.when(hit).then(pl.lit(p)).otherwise(purpose)
-    auto_hit = pl.col("_threats").list.eval(pl.element().is_in(list(AUTOMATED_THREATS))).list.any()
-    attacks = pl.col("_threats").list.eval(pl.element().is_in(list(ATTACK_THREATS))).list.any()
-    withdrawn = attacks & pl.col("reasons").list.contains("behaviour:agentic_browser")
-    malicious = threats.list.eval(pl.element() != "robots_violation").list.any()
-    return df.with_columns(
-        actor_class=klass,
-        purpose=pl.when(withdrawn & (purpose == "ai_agent")).then(pl.lit("unknown")).otherwise(purpose),
-        automated=pl.col("automated") | auto_hit,
-        identity=pl.when(auto_hit & (pl.col("identity") == "none")).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
-        ai_driven=pl.when(withdrawn).then(False).otherwise(pl.col("ai_driven")),
-        threats=threats,
-        malicious=malicious.fill_null(False),
-        reasons=pl.concat_list(
-            "reasons", "_treasons",
-            pl.when(withdrawn).then(pl.lit(["threat:attack_automation_not_ai_agent"], STR_LIST)).otherwise(empty),
-        ),
-    ).drop("_threats", "_treasons")
 
 
 def _sessionise(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str]) -> None:
@@ -487,9 +268,16 @@ def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     for t in ("requests", "sessions", "clients"):
         (out / t).mkdir(parents=True, exist_ok=True)
     # A request's own attack patterns add to its client's verdict.
-    req_labels = labels.replace("c.threats", "list_sort(list_distinct(list_concat(c.threats, coalesce(a.attack_threats, [])))) AS threats")
-    req_labels = req_labels.replace("c.reasons", "list_concat(c.reasons, list_transform(coalesce(a.attack_rules, []), lambda x: 'attack:' || x)) AS reasons")
-    req_labels = req_labels.replace("c.malicious", "(c.malicious OR coalesce(len(a.attack_threats), 0) > 0) AS malicious")
+    req_labels = labels.replace(
+        "c.threats", "list_sort(list_distinct(list_concat(c.threats, coalesce(a.attack_threats, [])))) AS threats"
+    )
+    req_labels = req_labels.replace(
+        "c.reasons",
+        "list_concat(c.reasons, list_transform(coalesce(a.attack_rules, []), lambda x: 'attack:' || x)) AS reasons",
+    )
+    req_labels = req_labels.replace(
+        "c.malicious", "(c.malicious OR coalesce(len(a.attack_threats), 0) > 0) AS malicious"
+    )
     con.execute(
         f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
                          s.page_type, {req_labels}, strftime(s.ts, '%Y-%m-%d') AS date
@@ -511,3 +299,8 @@ def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
                   USING (client_id))
             TO '{out / "clients" / "part-0.parquet"}' (FORMAT parquet)"""
     )
+
+
+def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    return int(row[0]) if row else 0

@@ -14,8 +14,8 @@ import polars as pl
 from trafficlens.classify.behaviour import FEATURES
 from trafficlens.classify.model import fit
 from trafficlens.progress import Stages
+from trafficlens.schema import SITE_KINDS
 
-SITE_KINDS = ("shop", "media", "travel")
 # Four sets of six logs. Models trained on one set alone differed on real traffic by 0.05 in
 # balanced accuracy from set to set (benchmarks/eval_behaviour.py --train-seeds); the navigation
 # model, with a few thousand visits per set, most of all.
@@ -38,8 +38,9 @@ def labelled_clients(lake: Path, log: Path, truth: Path) -> pl.DataFrame:
     return clients.join(label, on="client_id")
 
 
-def simulated_set(seeds: tuple[int, ...], work: Path, days: int = 7, scale: float = 1.0,
-                  stage: Stages | None = None) -> pl.DataFrame:
+def simulated_set(
+    seeds: tuple[int, ...], work: Path, days: int = 7, scale: float = 1.0, stage: Stages | None = None
+) -> pl.DataFrame:
     """Client features + labels for simulated traffic, one log per seed (site kinds in turn);
     `stage` is the caller's progress line (default: none)."""
     from trafficlens.classify.pipeline import classify
@@ -65,18 +66,31 @@ def simulated_set(seeds: tuple[int, ...], work: Path, days: int = 7, scale: floa
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def train(out: Path | None = None, seeds: tuple[int, ...] = TRAIN_SEEDS, days: int = 7, scale: float = 1.0,
-          progress: bool | None = None, only: str | None = None) -> dict:
+def train(
+    out: Path | None = None,
+    seeds: tuple[int, ...] = TRAIN_SEEDS,
+    days: int = 7,
+    scale: float = 1.0,
+    progress: bool | None = None,
+    only: str | None = None,
+) -> dict:
     """Simulate the training traffic, fit the candidates, keep the best; returns its metadata."""
     stage = Stages("train", progress)
     try:
         with tempfile.TemporaryDirectory(prefix="trafficlens-train-") as tmp:
             data = simulated_set(seeds, Path(tmp), days=days, scale=scale, stage=stage)
         kinds = ", ".join(SITE_KINDS)
-        desc = (f"trafficlens simulate: {len(seeds)} logs (seeds {', '.join(map(str, seeds))}; site kinds {kinds} "
-                f"in turn; {days} days, scale {scale}); {data.height:,} clients labelled by the class most of "
-                f"their lines truly have")
-        return fit(data.select("client_id", *FEATURES, "label", "group", "identity"), description=desc, out=out,
-                   only=only, stage=stage)
+        desc = (
+            f"trafficlens simulate: {len(seeds)} logs (seeds {', '.join(map(str, seeds))}; site kinds {kinds} "
+            f"in turn; {days} days, scale {scale}); {data.height:,} clients labelled by the class most of "
+            f"their lines truly have"
+        )
+        return fit(
+            data.select("client_id", *FEATURES, "label", "group", "identity"),
+            description=desc,
+            out=out,
+            only=only,
+            stage=stage,
+        )
     finally:
         stage.close()

@@ -91,7 +91,7 @@ class _Counting(io.RawIOBase):
         return True
 
     def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        n = self.raw.readinto(b) or 0
+        n = self.raw.readinto(b) or 0  # type: ignore[attr-defined]
         self.count += n
         return n
 
@@ -109,7 +109,7 @@ class OpenSource:
             except OSError as e:
                 raise InputError(f"cannot read {source.name}: {e.strerror}") from e
         self._counting = _Counting(raw)
-        buffered = io.BufferedReader(self._counting, buffer_size=1 << 20)
+        buffered = io.BufferedReader(self._counting, buffer_size=1 << 20)  # type: ignore[type-var]
         magic = buffered.peek(4)[:4]
         self.compression = "none"
         for prefix, kind in MAGIC.items():
@@ -137,7 +137,7 @@ class OpenSource:
         got = 0
         try:
             while got < len(b):
-                n = self.stream.readinto(b[got:])
+                n = self.stream.readinto(b[got:])  # type: ignore[attr-defined]
                 if not n:
                     break
                 got += n
@@ -151,7 +151,10 @@ class OpenSource:
 
 
 def iter_chunks(
-    read: Callable[[int], bytes], first: bytes = b"", chunk_bytes: int = CHUNK_BYTES, skip_partial: bool = False,
+    read: Callable[[int], bytes],
+    first: bytes = b"",
+    chunk_bytes: int = CHUNK_BYTES,
+    skip_partial: bool = False,
     readinto: Callable[[memoryview], int] | None = None,
 ) -> Iterator[bytes | memoryview]:
     """Yield pieces of a stream that end on a newline (the last may not), starting with `first`.
@@ -167,7 +170,7 @@ def iter_chunks(
             # Uninitialised memory: the allocator hands back what an earlier chunk freed.
             arr = np.empty(len(pending) + chunk_bytes, dtype=np.uint8)
             arr[: len(pending)] = np.frombuffer(pending, dtype=np.uint8)
-            whole = memoryview(arr)
+            whole = memoryview(arr)  # type: ignore[arg-type]
             got = readinto(whole[len(pending) :])
             buf: bytes | memoryview = whole[: len(pending) + got]
             more = got > 0
@@ -247,8 +250,9 @@ def line_bounds(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, stops
 
 
-def string_views(buf: np.ndarray, data: bytes | memoryview, starts: np.ndarray, stops: np.ndarray,
-                 valid: np.ndarray | None = None) -> pl.Series:
+def string_views(
+    buf: np.ndarray, data: bytes | memoryview, starts: np.ndarray, stops: np.ndarray, valid: np.ndarray | None = None
+) -> pl.Series:
     """A string column of the byte ranges [starts, stops) of `data`, without copying the bytes.
 
     Arrow's string views (polars' own string layout) point into `data`; only strings of up to
@@ -285,8 +289,9 @@ def _lines(data: bytes | memoryview) -> pl.Series:
     buf = np.frombuffer(data, dtype=np.uint8)
     # The whole chunk is checked at once (raises on invalid UTF-8): every byte but line ends
     # belongs to a line.
-    pa.Array.from_buffers(pa.binary(), 1, [None, pa.py_buffer(np.array([0, len(data)], dtype=np.int32)),
-                                           pa.py_buffer(data)]).cast(pa.string())
+    pa.Array.from_buffers(
+        pa.binary(), 1, [None, pa.py_buffer(np.array([0, len(data)], dtype=np.int32)), pa.py_buffer(data)]
+    ).cast(pa.string())
     starts, stops = line_bounds(buf)
     return string_views(buf, data, starts, stops).alias("line")
 
@@ -301,9 +306,7 @@ def _lines_large(data: bytes | memoryview) -> pl.Series:
     offsets = np.empty(len(ends) + 1, dtype=np.int64)
     offsets[0] = 0
     offsets[1:] = np.minimum(ends + 1, len(data))
-    arr = pa.Array.from_buffers(
-        pa.large_string(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
+    arr = pa.Array.from_buffers(pa.large_string(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     arr.validate(full=True)  # raises on invalid UTF-8, without copying
     s = pl.Series("line", arr)
     return s.str.strip_chars_end("\r\n")

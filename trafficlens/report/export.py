@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
 from trafficlens.classify.agents import Agent, load_catalogue
-from trafficlens.errors import LakeError
-from trafficlens.schema import PURPOSES
+from trafficlens.errors import OptionError
+from trafficlens.schema import EXPORT_TARGETS, PURPOSES
 from trafficlens.store import Lake, connect
 
-TARGETS = ("robots", "nginx", "apache", "caddy", "haproxy")
+TARGETS = EXPORT_TARGETS
 DEFAULT_POLICY = ("block-ai-training", "allow-ai-search", "allow-ai-assistant")
 # Kinds a policy can name: each purpose (dashes for underscores), then the broad ones.
 KINDS = tuple(p.replace("_", "-") for p in PURPOSES if p not in ("human", "unknown")) + ("ai", "all")
@@ -56,9 +56,7 @@ def parse_policies(specs: list[str] | tuple[str, ...] | None) -> list[Policy]:
     for i, item in enumerate(items):
         action, _, kind = item.partition("-")
         if action not in ("block", "allow") or kind not in KINDS:
-            raise LakeError(
-                f"--policy {item}: use block-KIND or allow-KIND, KIND one of {', '.join(KINDS)}"
-            )
+            raise OptionError(f"--policy {item}: use block-KIND or allow-KIND, KIND one of {', '.join(KINDS)}")
         out.append(Policy(action, kind, i))
     return out
 
@@ -93,7 +91,7 @@ class Plan:
     agents: list[AgentRule]
     spoofed_addresses: list[tuple[str, str, int]]  # (address, claimed agent, requests)
     policies: list[Policy]
-    generated: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    generated: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def blocked(self) -> list[AgentRule]:
@@ -154,10 +152,17 @@ def plan(lake: str | Path, policies: list[str] | tuple[str, ...] | None = None, 
 
 def _rule(a: Agent, s: dict, pols: list[Policy]) -> AgentRule:
     return AgentRule(
-        name=a.name, operator=a.operator, purpose=a.purpose, ai_driven=a.ai_driven, tokens=a.robots,
-        requests=int(s.get("requests") or 0), violations=int(s.get("violations") or 0),
-        spoofed_clients=int(s.get("spoofed_clients") or 0), decision=decide(pols, a.purpose, a.ai_driven),
-        seen=bool(s), in_user_agent=a.in_user_agent,
+        name=a.name,
+        operator=a.operator,
+        purpose=a.purpose,
+        ai_driven=a.ai_driven,
+        tokens=a.robots,
+        requests=int(s.get("requests") or 0),
+        violations=int(s.get("violations") or 0),
+        spoofed_clients=int(s.get("spoofed_clients") or 0),
+        decision=decide(pols, a.purpose, a.ai_driven),
+        seen=bool(s),
+        in_user_agent=a.in_user_agent,
     )
 
 
@@ -178,12 +183,11 @@ def _seen_note(a: AgentRule) -> str:
 def robots_txt(p: Plan) -> str:
     """robots.txt groups: one Disallow group for blocked agents, one Allow group for allowed ones."""
     out = _header(p, "robots")
-    out.append("# Merge these groups into the site's robots.txt; they name agents, so they do not change `User-agent: *`.")
-    groups = [
-        ("block", "Disallow: /", p.blocked),
-        ("allow", "Allow: /", p.allowed),
-    ]
-    for action, line, agents in groups:
+    out.append(
+        "# Merge these groups into the site's robots.txt; they name agents, so they do not change `User-agent: *`."
+    )
+    groups = [("block", "Disallow: /", p.blocked), ("allow", "Allow: /", p.allowed)]
+    for _action, line, agents in groups:
         by_policy: dict[str, list[AgentRule]] = {}
         for a in agents:
             by_policy.setdefault(f"{a.decision.action}-{a.decision.kind}", []).append(a)  # type: ignore[union-attr]
@@ -253,10 +257,19 @@ def server_rules(p: Plan, target: str, enforce: bool = False) -> str:
     elif target == "caddy":
         out.append("# Inside the site block:")
         if ua:
-            out += ["@trafficlens_agents {", f'    header_regexp User-Agent "(?i)({ua})"', "}",
-                    "respond @trafficlens_agents 403"]
+            out += [
+                "@trafficlens_agents {",
+                f'    header_regexp User-Agent "(?i)({ua})"',
+                "}",
+                "respond @trafficlens_agents 403",
+            ]
         if ips:
-            out += ["@trafficlens_addresses {", "    remote_ip " + " ".join(ips), "}", "respond @trafficlens_addresses 403"]
+            out += [
+                "@trafficlens_addresses {",
+                "    remote_ip " + " ".join(ips),
+                "}",
+                "respond @trafficlens_addresses 403",
+            ]
     elif target == "haproxy":
         out.append("# In the frontend section:")
         if ua:
@@ -266,18 +279,34 @@ def server_rules(p: Plan, target: str, enforce: bool = False) -> str:
             out.append("acl trafficlens_address src " + " ".join(ips))
             out.append("http-request deny deny_status 403 if trafficlens_address")
     else:
-        raise LakeError(f"export {target}: choose one of {', '.join(TARGETS)}")
+        raise OptionError(f"export {target}: choose one of {', '.join(TARGETS)}")
     return "\n".join(out) + "\n"
 
 
-def export(lake: str | Path, target: str, policies: list[str] | tuple[str, ...] | None = None,
-           all_known: bool = False, enforce: bool = False) -> str:
+def export(
+    lake: str | Path,
+    target: str,
+    policies: list[str] | tuple[str, ...] | None = None,
+    all_known: bool = False,
+    enforce: bool = False,
+) -> str:
     """The text of one export: robots.txt groups or one server's blocking rules."""
     if target not in TARGETS:
-        raise LakeError(f"export {target}: choose one of {', '.join(TARGETS)}")
+        raise OptionError(f"export {target}: choose one of {', '.join(TARGETS)}")
     p = plan(lake, policies, all_known)
     return robots_txt(p) if target == "robots" else server_rules(p, target, enforce)
 
 
-__all__ = ["DEFAULT_POLICY", "KINDS", "TARGETS", "Plan", "Policy", "decide", "export", "parse_policies", "plan",
-           "robots_txt", "server_rules"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "KINDS",
+    "TARGETS",
+    "Plan",
+    "Policy",
+    "decide",
+    "export",
+    "parse_policies",
+    "plan",
+    "robots_txt",
+    "server_rules",
+]

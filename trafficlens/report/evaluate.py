@@ -50,13 +50,18 @@ def _scores(y_true: list, y_pred: list, labels: list) -> dict:
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    per = {str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
-           for i, c in enumerate(labels)}
+    per = {
+        str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
+        for i, c in enumerate(labels)
+    }
     present = [i for i in range(len(labels)) if n[i] > 0]
     macro = sum(f[i] for i in present) / len(present) if present else 0.0
     accuracy = sum(a == b for a, b in zip(y_true, y_pred)) / len(y_true) if y_true else 0.0
     return {
-        "n": len(y_true), "accuracy": accuracy, "macro_f1": float(macro), "per_class": per,
+        "n": len(y_true),
+        "accuracy": accuracy,
+        "macro_f1": float(macro),
+        "per_class": per,
         "labels": [str(x) for x in labels],
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist() if y_true else [],
     }
@@ -72,8 +77,15 @@ class Evaluation:
     truth_rows: int = 0
 
     def to_json(self) -> str:
-        return json.dumps({"requests": self.requests, "clients": self.clients, "matched": self.matched,
-                           "truth_rows": self.truth_rows}, indent=1)
+        return json.dumps(
+            {
+                "requests": self.requests,
+                "clients": self.clients,
+                "matched": self.matched,
+                "truth_rows": self.truth_rows,
+            },
+            indent=1,
+        )
 
     def describe(self) -> str:
         out = [f"{self.matched:,} of {self.truth_rows:,} truth rows matched requests in the lake"]
@@ -82,11 +94,15 @@ class Evaluation:
                 s = res.get(target)
                 if not s or not s["n"]:
                     continue
-                out += ["", f"{level} · {target}: macro-F1 {s['macro_f1']:.3f}, accuracy {s['accuracy']:.3f} "
-                            f"(n={s['n']:,})",
-                        f"  {'class':<10} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>9}"]
+                out += [
+                    "",
+                    f"{level} · {target}: macro-F1 {s['macro_f1']:.3f}, accuracy {s['accuracy']:.3f} (n={s['n']:,})",
+                    f"  {'class':<10} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>9}",
+                ]
                 for c, m in s["per_class"].items():
-                    out.append(f"  {c:<10} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>9,}")
+                    out.append(
+                        f"  {c:<10} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>9,}"
+                    )
                 out.append("  confusion (rows: truth, columns: predicted): " + " ".join(s["labels"]))
                 for c, row in zip(s["labels"], s["confusion"]):
                     out.append(f"  {c:<10} " + " ".join(f"{v:>8,}" for v in row))
@@ -108,12 +124,14 @@ def evaluate(lake: str | Path, truth: str | Path, log: str | Path | None = None)
         n_exact = con.sql("SELECT count(*) FROM requests WHERE source = $src", params={"src": source}).fetchall()[0][0]
         cond = "r.source = $src" if n_exact else "regexp_extract(r.source, '[^/]+$') = regexp_extract($src, '[^/]+$')"
         cols = set(t.columns)
+
         def tcol(c: str, default: str) -> str:
             return f"t.{c}" if c in cols else default
+
         joined = con.sql(
             f"""SELECT r.client_id, r.actor_class AS p_class, r.ai_driven AS p_ai, r.malicious AS p_mal,
-                       t.actor_class AS t_class, {tcol('ai_driven', 'NULL::BOOLEAN')} AS t_ai,
-                       {tcol('malicious', 'NULL::BOOLEAN')} AS t_mal
+                       t.actor_class AS t_class, {tcol("ai_driven", "NULL::BOOLEAN")} AS t_ai,
+                       {tcol("malicious", "NULL::BOOLEAN")} AS t_mal
                 FROM requests r JOIN truth t ON r.line_no = t.line_no AND {cond}""",
             params={"src": source},
         ).pl()
@@ -128,8 +146,12 @@ def evaluate(lake: str | Path, truth: str | Path, log: str | Path | None = None)
     res.requests["actor_class"] = _scores(joined["t_class"].to_list(), joined["p_class"].to_list(), classes)
     # A client's true class is what most of its requests truly are.
     per_client = joined.group_by("client_id").agg(
-        pl.col("t_class").mode().sort().first(), pl.col("p_class").first(),
-        pl.col("t_ai").mean() > 0.5, pl.col("p_ai").first(), pl.col("t_mal").mean() > 0.5, pl.col("p_mal").first(),
+        pl.col("t_class").mode().sort().first(),
+        pl.col("p_class").first(),
+        pl.col("t_ai").mean() > 0.5,
+        pl.col("p_ai").first(),
+        pl.col("t_mal").mean() > 0.5,
+        pl.col("p_mal").first(),
     )
     res.clients["actor_class"] = _scores(per_client["t_class"].to_list(), per_client["p_class"].to_list(), classes)
     for target, tc, pc in (("ai_driven", "t_ai", "p_ai"), ("malicious", "t_mal", "p_mal")):

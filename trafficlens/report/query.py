@@ -9,10 +9,11 @@ from typing import TextIO
 import duckdb
 import polars as pl
 
-from trafficlens.errors import LakeError
+from trafficlens.errors import LakeError, OptionError
+from trafficlens.schema import QUERY_FORMATS
 from trafficlens.store import TABLES, Lake, connect
 
-OUTPUT_FORMATS = ("table", "csv", "json", "parquet")
+OUTPUT_FORMATS = QUERY_FORMATS
 
 
 def open_lake(lake: str | Path) -> duckdb.DuckDBPyConnection:
@@ -44,10 +45,10 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
 def write_result(df: pl.DataFrame, fmt: str, out: str | None, stream: TextIO | None = None) -> None:
     """Write a result as a table, CSV, JSON lines or Parquet (Parquet needs `out`)."""
     if fmt not in OUTPUT_FORMATS:
-        raise LakeError(f"--format {fmt}: choose one of {', '.join(OUTPUT_FORMATS)}")
+        raise OptionError(f"--format {fmt}: choose one of {', '.join(OUTPUT_FORMATS)}")
     if fmt == "parquet":
         if not out:
-            raise LakeError("--format parquet writes a file: give --out FILE.parquet")
+            raise OptionError("--format parquet writes a file: give --out FILE.parquet")
         df.write_parquet(out)
         return
     if fmt == "csv":
@@ -70,8 +71,15 @@ def _flat(df: pl.DataFrame) -> pl.DataFrame:
 
 def format_table(df: pl.DataFrame, max_rows: int = 50) -> str:
     """A plain table for a terminal (polars' own, without the type row)."""
-    with pl.Config(tbl_rows=max_rows, tbl_cols=-1, tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
-                   fmt_str_lengths=60, tbl_width_chars=160, tbl_formatting="ASCII_MARKDOWN"):
+    with pl.Config(
+        tbl_rows=max_rows,
+        tbl_cols=-1,
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        fmt_str_lengths=60,
+        tbl_width_chars=160,
+        tbl_formatting="ASCII_MARKDOWN",
+    ):
         text = str(df)
     if df.height > max_rows:
         text += f"\n({df.height:,} rows; --format csv or json for all of them)"

@@ -17,14 +17,14 @@ import contextlib
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
-from trafficlens.errors import LakeError
+from trafficlens.errors import OptionError
 from trafficlens.schema import ACTOR_CLASSES, THREATS
 from trafficlens.store import TABLES, Lake, connect
 
@@ -33,16 +33,73 @@ LakeLike = str | Path | Lake
 # The columns of a clients row that name it, count it and label it; every other column (beyond
 # the parsed browser/OS/device) is a behaviour feature the model read.
 CLIENT_ID_COLUMNS = ("client_id", "site", "client_ip", "user_agent", "first_seen", "last_seen", "requests", "sessions")
-CLIENT_LABEL_COLUMNS = ("actor_class", "automated", "ai_driven", "purpose", "operator", "agent", "identity",
-                        "malicious", "threats", "confidence", "reasons")
+CLIENT_LABEL_COLUMNS = (
+    "actor_class",
+    "automated",
+    "ai_driven",
+    "purpose",
+    "operator",
+    "agent",
+    "identity",
+    "malicious",
+    "threats",
+    "confidence",
+    "reasons",
+)
 CLIENT_DEVICE_COLUMNS = ("browser", "os", "device")
-SEARCH_COLUMNS = ("client_id", "site", "client_ip", "user_agent", "actor_class", "ai_driven", "operator", "agent",
-                  "identity", "malicious", "threats", "requests", "sessions", "first_seen", "last_seen")
-REQUEST_COLUMNS = ("ts", "method", "path", "query", "status", "bytes", "page_type", "referer", "session_id",
-                   "malicious", "threats", "source", "line_no")
-SESSION_COLUMNS = ("session_id", "start", "end", "duration_s", "requests", "pages", "assets", "distinct_paths",
-                   "bytes", "favicon", "robots", "referer_share", "status_4xx", "post_share", "landing_path",
-                   "landing_referer", "page_types", "malicious", "threats")
+SEARCH_COLUMNS = (
+    "client_id",
+    "site",
+    "client_ip",
+    "user_agent",
+    "actor_class",
+    "ai_driven",
+    "operator",
+    "agent",
+    "identity",
+    "malicious",
+    "threats",
+    "requests",
+    "sessions",
+    "first_seen",
+    "last_seen",
+)
+REQUEST_COLUMNS = (
+    "ts",
+    "method",
+    "path",
+    "query",
+    "status",
+    "bytes",
+    "page_type",
+    "referer",
+    "session_id",
+    "malicious",
+    "threats",
+    "source",
+    "line_no",
+)
+SESSION_COLUMNS = (
+    "session_id",
+    "start",
+    "end",
+    "duration_s",
+    "requests",
+    "pages",
+    "assets",
+    "distinct_paths",
+    "bytes",
+    "favicon",
+    "robots",
+    "referer_share",
+    "status_4xx",
+    "post_share",
+    "landing_path",
+    "landing_referer",
+    "page_types",
+    "malicious",
+    "threats",
+)
 
 
 def _lake(lake: LakeLike) -> Lake:
@@ -60,7 +117,7 @@ def _connect(lake: LakeLike) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _day_start(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _where(*terms: tuple[str, Any]) -> tuple[str, list[Any]]:
@@ -72,7 +129,7 @@ def _where(*terms: tuple[str, Any]) -> tuple[str, list[Any]]:
 
 def _limit(limit: int) -> int:
     if limit < 1:
-        raise LakeError(f"limit {limit}: give a positive number of rows")
+        raise OptionError(f"limit {limit}: give a positive number of rows")
     return int(limit)
 
 
@@ -114,8 +171,8 @@ def lake_bounds(lake: LakeLike) -> LakeBounds:
             "SELECT min(first_seen), max(last_seen), list(DISTINCT site ORDER BY site) FROM clients"
         ).fetchall()[0]
     return LakeBounds(
-        first.astimezone(timezone.utc).date() if first else None,
-        last.astimezone(timezone.utc).date() if last else None,
+        first.astimezone(UTC).date() if first else None,
+        last.astimezone(UTC).date() if last else None,
         tuple(s for s in sites or () if s is not None),
         first is not None,
     )
@@ -144,10 +201,10 @@ def search_clients(
     """
     bad = [c for c in classes if c not in ACTOR_CLASSES]
     if bad:
-        raise LakeError(f"class {bad[0]!r}: choose from {', '.join(ACTOR_CLASSES)}")
+        raise OptionError(f"class {bad[0]!r}: choose from {', '.join(ACTOR_CLASSES)}")
     bad = [t for t in threats if t not in THREATS]
     if bad:
-        raise LakeError(f"threat {bad[0]!r}: choose from {', '.join(THREATS)}")
+        raise OptionError(f"threat {bad[0]!r}: choose from {', '.join(THREATS)}")
     where, params = _where(
         ("contains(client_ip, ?)", (address or "").strip()),
         ("contains(lower(user_agent), ?)", (user_agent or "").strip().lower()),
@@ -164,7 +221,7 @@ def search_clients(
         return _empty(SEARCH_COLUMNS)
     with _connect(lk) as con:
         return con.sql(
-            f"""SELECT {', '.join(SEARCH_COLUMNS)} FROM clients {where}
+            f"""SELECT {", ".join(SEARCH_COLUMNS)} FROM clients {where}
                 ORDER BY requests DESC, client_id LIMIT {_limit(limit)}""",
             params=params,
         ).pl()
@@ -210,15 +267,16 @@ def client_sessions(lake: LakeLike, client_id: str, limit: int = 200) -> pl.Data
         return _empty(SESSION_COLUMNS)
     with _connect(lk) as con:
         return con.sql(
-            f"""SELECT {', '.join(f'"{c}"' for c in SESSION_COLUMNS)} FROM sessions WHERE client_id = ?
+            f"""SELECT {", ".join(f'"{c}"' for c in SESSION_COLUMNS)} FROM sessions WHERE client_id = ?
                 ORDER BY start LIMIT {_limit(limit)}""",
             params=[client_id],
         ).pl()
 
 
 def _seen(con: duckdb.DuckDBPyConnection, client_id: str) -> tuple[datetime, datetime] | None:
-    rows = con.sql("SELECT first_seen, last_seen FROM clients WHERE client_id = ? LIMIT 1",
-                   params=[client_id]).fetchall()
+    rows = con.sql(
+        "SELECT first_seen, last_seen FROM clients WHERE client_id = ? LIMIT 1", params=[client_id]
+    ).fetchall()
     return (rows[0][0], rows[0][1]) if rows and rows[0][0] is not None else None
 
 
@@ -234,7 +292,7 @@ def client_requests(lake: LakeLike, client_id: str, limit: int = 500) -> pl.Data
         # The client's first and last seen bound the scan, so DuckDB skips the days (files) and row
         # groups it never touched instead of reading the client id column of the whole lake.
         return con.sql(
-            f"""SELECT {', '.join(REQUEST_COLUMNS)} FROM requests
+            f"""SELECT {", ".join(REQUEST_COLUMNS)} FROM requests
                 WHERE ts BETWEEN ? AND ? AND client_id = ?
                 ORDER BY ts, line_no LIMIT {_limit(limit)}""",
             params=[seen[0], seen[1], client_id],
@@ -309,6 +367,14 @@ def _empty(columns: Sequence[str]) -> pl.DataFrame:
 
 
 __all__ = [
-    "ClientProfile", "LakeBounds", "client_activity", "client_profile", "client_requests", "client_sessions",
-    "lake_bounds", "lake_stamp", "search_clients", "top_paths",
+    "ClientProfile",
+    "LakeBounds",
+    "client_activity",
+    "client_profile",
+    "client_requests",
+    "client_sessions",
+    "lake_bounds",
+    "lake_stamp",
+    "search_clients",
+    "top_paths",
 ]

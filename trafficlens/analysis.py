@@ -1,0 +1,73 @@
+"""The main job as a library call: ingest logs, classify the lake, summarise what it holds.
+
+`trafficlens analyze` is this function with a command line around it; notebooks and schedulers call
+it directly:
+
+    from trafficlens import analyze
+    result = analyze(["/var/log/nginx/"], "lake", ranges_dir="ranges")
+    print(result.summary)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trafficlens.classify.pipeline import check_options, classify
+from trafficlens.ingest import IngestOptions, ingest
+from trafficlens.report import lake_summary
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trafficlens.classify.pipeline import ClassifySummary
+    from trafficlens.ingest import IngestSummary, SourceResult
+
+
+@dataclass
+class AnalyzeResult:
+    """What one `analyze` run did: the ingest and classify summaries and the lake's summary text."""
+
+    ingest: IngestSummary
+    classify: ClassifySummary
+    summary: str
+
+
+def analyze(
+    inputs: list[str],
+    lake: str | Path,
+    options: IngestOptions | None = None,
+    *,
+    ranges_dir: str | Path | None = None,
+    rdns: bool = False,
+    pages: str | Path | None = None,
+    robots: str | Path | None = None,
+    threats: str | Path | None = None,
+    model_dir: str | Path | None = None,
+    top: int = 10,
+    progress: bool | None = None,
+    on_source: Callable[[SourceResult], None] | None = None,
+) -> AnalyzeResult:
+    """Ingest `inputs` (files, folders, globs, `-`) into `lake`, label every request, and summarise.
+
+    Each step is the library function of its own command (`ingest`, `classify`), so a re-run adds
+    nothing already ingested and rewrites the labels whole; `on_source` hears of each source as
+    ingest ends it (skipped ones included).
+    """
+    check_options(ranges_dir=ranges_dir, pages=pages, robots=robots, threats=threats, model_dir=model_dir)
+    ingested = ingest(inputs, lake, options, progress=progress, on_source=on_source)
+    classified = classify(
+        lake,
+        ranges_dir=ranges_dir,
+        rdns=rdns,
+        progress=progress,
+        pages=pages,
+        robots=robots,
+        threats=threats,
+        model_dir=model_dir,
+    )
+    return AnalyzeResult(ingested, classified, lake_summary(lake, top=top))
+
+
+__all__ = ["AnalyzeResult", "analyze"]

@@ -1,0 +1,51 @@
+"""Threats: attack patterns per request, and behavioural threats per client and client group.
+
+Per request (DESIGN.md layer 4, `rules`): the rules of catalogues/attack_rules.yml over the request
+target (URL-decoded twice, lower-cased), its path, the raw request line, the method and the user
+agent. They run once per distinct value, behind one combined regex that lets the benign majority
+through in a single pass; matches are joined back.
+
+Per client and group, in time windows (`behavioural`, one builder per threat, thresholds in
+`config`): vulnerability scanning, credential stuffing and brute force, card testing, fake
+sign-ups, abusive scraping, user-agent rotation, floods; and robots.txt violations (`robots`) when
+the site's robots.txt is given. Login, sign-up and payment endpoints come from the page-type
+rules. Every threat carries a reason that says what crossed which threshold.
+"""
+
+from __future__ import annotations
+
+from trafficlens.classify.threats.behavioural import (
+    BEHAVIOURAL_THREATS,
+    Inputs,
+    ThreatSQL,
+    behavioural_sql,
+    client_threats,
+)
+from trafficlens.classify.threats.config import ThreatConfig
+from trafficlens.classify.threats.robots import parse_robots, robots_tokens, robots_violations
+from trafficlens.classify.threats.rules import (
+    AttackRule,
+    field_sql,
+    load_attack_rules,
+    request_matches,
+    request_threat_summary,
+    rules_path,
+)
+
+__all__ = [
+    "BEHAVIOURAL_THREATS",
+    "AttackRule",
+    "Inputs",
+    "ThreatConfig",
+    "ThreatSQL",
+    "behavioural_sql",
+    "client_threats",
+    "field_sql",
+    "load_attack_rules",
+    "parse_robots",
+    "request_matches",
+    "request_threat_summary",
+    "robots_tokens",
+    "robots_violations",
+    "rules_path",
+]

@@ -1,0 +1,350 @@
+"""Behavioural threats: what a client does over time, per client and per group of clients.
+
+Each threat is one builder: a function of the thresholds that returns the SQL of the CTEs it needs
+and names those whose rows are its findings (`client_id, threat, reason`). `client_threats` runs
+them all in one query; `behavioural_sql` composes any of them, so one threat can be run alone.
+Builders read `r` (every request, with client_id, session_id, page_type and endpoint) and
+`browsers` (the clients whose user agent is a plain browser); some read the table of HTTP tools
+or `request_attacks` too. Login, sign-up and payment endpoints come from the page-type rules.
+Every finding carries a reason that says what crossed which threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from trafficlens.classify.threats.config import ThreatConfig
+from trafficlens.schema import CONTENT_PAGE_TYPES
+from trafficlens.store import sql_literal
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The tables the behavioural threats read."""
+
+    table: str = "sessionised"  # every request, with client_id, session_id, page_type, endpoint
+    browsers: str = "client_browsers"  # client_ids whose user agent is a plain browser
+    tools: str = "client_tools"  # client_ids of HTTP tools, libraries and empty user agents
+
+
+@dataclass(frozen=True)
+class ThreatSQL:
+    """A behavioural threat as SQL: its CTEs (name -> query, in the order they are defined, later
+    ones reading earlier ones) and the names of those whose rows are its findings."""
+
+    ctes: dict[str, str]
+    findings: tuple[str, ...]
+
+
+Builder = Callable[[ThreatConfig, Inputs], ThreatSQL]
+
+# An answer that turns a login down.
+_FAILED = "(status IN (401, 403, 429) OR status >= 400 AND status < 500)"
+
+
+def _window(cfg: ThreatConfig) -> str:
+    return f"time_bucket(INTERVAL {cfg.window_minutes} MINUTE, ts)"
+
+
+def _campaign_window(expr: str, cfg: ThreatConfig) -> str:
+    return f"time_bucket(INTERVAL {cfg.campaign_minutes} MINUTE, {expr})"
+
+
+def credential_stuffing(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
+    """Brute force (failed logins, login posts at machine pace, refused HTTP authentication) and
+    stuffing (clients that only post failing logins, alone or as a campaign of addresses)."""
+    w = cfg.window_minutes
+    return ThreatSQL(
+        {
+            "login": f"""
+        SELECT client_id, client_ip, site, {_window(cfg)} AS win, count(*) AS n, avg({_FAILED}::INT) AS fail
+        FROM r WHERE endpoint = 'login' AND method = 'POST' GROUP BY ALL""",
+            "brute": f"""
+        SELECT DISTINCT client_id, 'credential_stuffing' AS threat,
+               'threat:brute_force:failed_logins=' || (n * fail)::INT || '/' || {w} || 'min' AS reason
+        FROM login WHERE n * fail >= {cfg.brute_force_failures}""",
+            # Login posts at machine pace, whatever the answer.
+            "hasty": f"""
+        SELECT DISTINCT client_id, 'credential_stuffing' AS threat,
+               'threat:brute_force:login_posts=' || n || '/1min' AS reason
+        FROM (SELECT client_id, date_trunc('minute', ts) AS m, count(*) AS n
+              FROM r WHERE endpoint = 'login' AND method = 'POST' GROUP BY ALL)
+        WHERE n >= {cfg.login_posts_per_minute}""",
+            # Refused HTTP authentication, over and over.
+            "http_auth": f"""
+        SELECT DISTINCT client_id, 'credential_stuffing' AS threat,
+               'threat:brute_force:http_auth_failures=' || n || '/' || {w} || 'min' AS reason
+        FROM (SELECT client_id, {_window(cfg)} AS win, count(*) FILTER (WHERE status = 401) AS n, count(*) AS total
+              FROM r GROUP BY ALL)
+        WHERE n >= {cfg.http_auth_failures} AND n >= {cfg.http_auth_failure_share} * total""",
+            # Clients that post failing logins and fetch nothing else.
+            "blind": f"""
+        SELECT client_id, any_value(site) AS site, any_value(client_ip) AS client_ip,
+               count(*) FILTER (WHERE endpoint = 'login' AND method = 'POST' AND {_FAILED}) AS failures,
+               min(ts) AS first_ts
+        FROM r GROUP BY client_id
+        HAVING count(*) FILTER (WHERE NOT (endpoint = 'login' AND method = 'POST')) = 0
+           AND count(*) FILTER (WHERE endpoint = 'login' AND method = 'POST' AND {_FAILED}) >= 1""",
+            "campaign": f"""
+        SELECT site, {_campaign_window("first_ts", cfg)} AS win FROM blind
+        GROUP BY ALL HAVING count(DISTINCT client_ip) >= {cfg.stuffing_addresses}""",
+            "stuffing": f"""
+        SELECT b.client_id, 'credential_stuffing' AS threat,
+               'threat:credential_stuffing:login_posts_only,failed=' || b.failures AS reason
+        FROM blind b WHERE b.failures >= {cfg.stuffing_min_failures}
+        UNION ALL
+        SELECT b.client_id, 'credential_stuffing',
+               'threat:credential_stuffing:campaign>=' || {cfg.stuffing_addresses} || '_addresses/'
+               || {cfg.campaign_minutes} || 'min'
+        FROM blind b JOIN campaign c ON b.site = c.site
+                                    AND {_campaign_window("b.first_ts", cfg)} = c.win""",
+        },
+        ("brute", "hasty", "http_auth", "stuffing"),
+    )
+
+
+def card_testing(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
+    """Many payment attempts in a window, most of them declined."""
+    w = cfg.window_minutes
+    return ThreatSQL(
+        {
+            "pay": f"""
+        SELECT client_id, {_window(cfg)} AS win, count(*) AS n,
+               avg((status = 402 OR status >= 400)::INT) AS declined
+        FROM r WHERE endpoint = 'payment' AND method = 'POST' GROUP BY ALL""",
+            "cards": f"""
+        SELECT DISTINCT client_id, 'card_testing' AS threat,
+               'threat:card_testing:payment_attempts=' || n || '/' || {w} || 'min,declined=' || round(declined, 2)
+               AS reason
+        FROM pay WHERE n >= {cfg.card_attempts} AND declined >= {cfg.card_decline_share}""",
+        },
+        ("cards",),
+    )
+
+
+def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
+    """Repeated sign-ups from one client, or a burst of sessions that only sign up from several
+    addresses (a sign-up farm)."""
+    w = cfg.window_minutes
+    return ThreatSQL(
+        {
+            "signup": f"""
+        SELECT client_id, client_ip, site, session_id, {_window(cfg)} AS win,
+               count(*) FILTER (WHERE method = 'POST') AS n
+        FROM r WHERE endpoint = 'signup' GROUP BY ALL""",
+            # Sessions that did nothing but touch the sign-up endpoint.
+            "lonely": """
+        SELECT session_id FROM r GROUP BY session_id
+        HAVING count(*) FILTER (WHERE endpoint IS DISTINCT FROM 'signup') = 0 AND count(*) <= 4""",
+            "lonely_signup": f"""
+        SELECT s.*, {_campaign_window("s.win", cfg)} AS hr
+        FROM signup s JOIN lonely USING (session_id)""",
+            "burst": f"""
+        SELECT site, hr FROM lonely_signup
+        GROUP BY ALL HAVING count(DISTINCT session_id) >= {cfg.signup_burst}
+                        AND count(DISTINCT client_ip) >= {cfg.signup_burst_addresses}""",
+            "signups": f"""
+        SELECT DISTINCT client_id, 'fake_signup' AS threat,
+               'threat:fake_signup:signups=' || n || '/' || {w} || 'min' AS reason
+        FROM signup WHERE n >= {cfg.signup_per_client}
+        UNION ALL
+        SELECT DISTINCT s.client_id, 'fake_signup',
+               'threat:fake_signup:burst>=' || {cfg.signup_burst} || '_from_' || {cfg.signup_burst_addresses}
+               || '+_addresses/' || {cfg.campaign_minutes} || 'min'
+        FROM lonely_signup s JOIN burst USING (site, hr)""",
+        },
+        ("signups",),
+    )
+
+
+def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
+    """Many distinct attack-rule paths, or many distinct paths answered 4xx mostly (fewer for a
+    script, which has no stale links to follow). Reads `request_attacks` (see `request_matches`)."""
+    return ThreatSQL(
+        {
+            "probes": """
+        SELECT r.client_id,
+               count(DISTINCT r.path) FILTER (WHERE a.attack_rules IS NOT NULL) AS rule_paths,
+               count(DISTINCT r.path) FILTER (WHERE r.status BETWEEN 400 AND 499) AS paths_4xx,
+               avg((r.status BETWEEN 400 AND 499)::INT) AS share_4xx
+        FROM r LEFT JOIN request_attacks a USING (source, line_no) GROUP BY r.client_id""",
+            "scans": f"""
+        SELECT client_id, 'vuln_scan' AS threat,
+               CASE WHEN rule_paths >= {cfg.scan_rule_paths} THEN 'threat:vuln_scan:attack_paths=' || rule_paths
+                    ELSE 'threat:vuln_scan:4xx_paths=' || paths_4xx || ',4xx_share=' || round(share_4xx, 2)
+               END AS reason
+        FROM probes
+        WHERE rule_paths >= {cfg.scan_rule_paths}
+           OR (paths_4xx >= {cfg.scan_404_paths} AND share_4xx >= {cfg.scan_404_share})
+           OR (paths_4xx >= {cfg.tool_404_paths} AND share_4xx >= {cfg.scan_404_share}
+               AND client_id IN (SELECT client_id FROM {inputs.tools}))""",
+        },
+        ("scans",),
+    )
+
+
+def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
+    """`sweep`: per client, the content pages, assets and referrers it fetched and its pace;
+    `bare`: browsers fetching content with no assets and no referrers, with their IPv4 /16;
+    `nets`: the networks where many such addresses sweep many pages."""
+    content = ", ".join(sql_literal(t) for t in CONTENT_PAGE_TYPES)
+    return {
+        "sweep": f"""
+        SELECT client_id, any_value(client_ip) AS client_ip, any_value(site) AS site,
+               any_value(user_agent) AS user_agent,
+               count(*) FILTER (WHERE page_type IN ({content})) AS pages,
+               count(*) FILTER (WHERE page_type = 'static') AS assets,
+               count(*) FILTER (WHERE referer IS NOT NULL) AS referred,
+               count(*) / greatest((epoch(max(ts)) - epoch(min(ts))) / 60.0, 1.0) AS rate
+        FROM r GROUP BY client_id""",
+        "bare": """
+        SELECT s.*, regexp_extract(s.client_ip, '^([0-9]+\\.[0-9]+)\\.', 1) AS net
+        FROM sweep s JOIN browsers b USING (client_id)
+        WHERE s.assets = 0 AND s.pages > 0 AND s.referred = 0 AND s.client_ip NOT LIKE '%:%'""",
+        "nets": f"""
+        SELECT site, net, count(DISTINCT client_ip) AS addrs, sum(pages) AS pages,
+               count(DISTINCT user_agent) AS uas
+        FROM bare GROUP BY ALL
+        HAVING count(DISTINCT client_ip) >= {cfg.scrape_net_clients} AND sum(pages) >= {cfg.scrape_net_pages}""",
+    }
+
+
+def abusive_scraping(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
+    """Many content pages at machine pace with no assets, by a browser user agent or an HTTP tool;
+    or a network of addresses sweeping content with browser user agents (rotating proxies)."""
+    sweeps = _sweeps(cfg)
+    return ThreatSQL(
+        {
+            "sweep": sweeps["sweep"],
+            # A crawler that says who it is (GPTBot, Bingbot) crawls at machine pace by nature; the
+            # threat is the one that hides behind a browser's or a library's user agent.
+            "scrape": f"""
+        SELECT client_id, 'abusive_scraping' AS threat,
+               'threat:abusive_scraping:pages=' || pages || ',rate=' || round(rate, 1) || '/min,assets=0' AS reason
+        FROM sweep WHERE pages >= {cfg.scrape_pages} AND rate >= {cfg.scrape_rate_per_min} AND assets = 0
+          AND (client_id IN (SELECT client_id FROM browsers) OR client_id IN (SELECT client_id FROM {inputs.tools}))""",
+            "bare": sweeps["bare"],
+            "nets": sweeps["nets"],
+            "netscrape": """
+        SELECT s.client_id, 'abusive_scraping' AS threat,
+               'threat:abusive_scraping:network=' || n.net || '.0.0/16,addresses=' || n.addrs || ',pages=' || n.pages
+               AS reason
+        FROM bare s JOIN nets n ON s.site = n.site AND s.net = n.net""",
+        },
+        ("scrape", "netscrape"),
+    )
+
+
+def ua_rotation(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
+    """One address cycling through many browser user agents with no assets; or a sweeping network
+    (see `abusive_scraping`) whose addresses share a pool of user agents."""
+    return ThreatSQL(
+        {
+            **_sweeps(cfg),
+            "netrotation": f"""
+        SELECT s.client_id, 'ua_rotation' AS threat,
+               'threat:ua_rotation:network=' || n.net || '.0.0/16,user_agents=' || n.uas AS reason
+        FROM bare s JOIN nets n ON s.site = n.site AND s.net = n.net
+        WHERE n.uas >= {cfg.rotation_user_agents}""",
+            # Browser user agents only: a declared bot's user agent varies by itself (versions, a feed
+            # reader's subscriber count) without anyone hiding behind it.
+            "rot": f"""
+        SELECT site, client_ip, time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(DISTINCT user_agent) AS uas,
+               count(*) FILTER (WHERE page_type = 'static') AS assets
+        FROM r WHERE client_id IN (SELECT client_id FROM browsers)
+        GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents} AND assets = 0""",
+            "rotation": """
+        SELECT DISTINCT r.client_id, 'ua_rotation' AS threat,
+               'threat:ua_rotation:user_agents=' || rot.uas || '/hour' AS reason
+        FROM r JOIN rot ON r.site = rot.site AND r.client_ip = rot.client_ip
+                        AND time_bucket(INTERVAL 1 HOUR, r.ts) = rot.hr
+        WHERE r.client_id IN (SELECT client_id FROM browsers)""",
+        },
+        ("netrotation", "rotation"),
+    )
+
+
+def dos(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
+    """A flood of requests in one minute, or cache busting: one path asked for over and over, a
+    new bare token as its query each time."""
+    return ThreatSQL(
+        {
+            "flood": f"""
+        SELECT client_id, 'dos' AS threat, 'threat:dos:requests=' || max(n) || '/min' AS reason
+        FROM (SELECT client_id, date_trunc('minute', ts) AS m, count(*) AS n FROM r GROUP BY ALL)
+        GROUP BY client_id HAVING max(n) >= {cfg.dos_per_minute}""",
+            "bypass": f"""
+        SELECT DISTINCT client_id, 'dos' AS threat,
+               'threat:dos:cache_bypass=' || n || '_queries/1min' AS reason
+        FROM (SELECT client_id, path, date_trunc('minute', ts) AS m, count(DISTINCT query) AS n
+              FROM r WHERE query IS NOT NULL AND NOT contains(query, '=') GROUP BY ALL)
+        WHERE n >= {cfg.cache_bypass_per_minute}""",
+        },
+        ("flood", "bypass"),
+    )
+
+
+# Every behavioural threat, in the order their CTEs are defined.
+BEHAVIOURAL_THREATS: tuple[Builder, ...] = (
+    credential_stuffing,
+    card_testing,
+    fake_signup,
+    vuln_scan,
+    abusive_scraping,
+    ua_rotation,
+    dos,
+)
+# The order findings are listed in: a client's reasons keep it. Findings not named here follow.
+FINDINGS_ORDER = (
+    "brute",
+    "hasty",
+    "http_auth",
+    "bypass",
+    "stuffing",
+    "cards",
+    "signups",
+    "scans",
+    "scrape",
+    "netscrape",
+    "netrotation",
+    "rotation",
+    "flood",
+)
+
+
+def behavioural_sql(
+    cfg: ThreatConfig, threats: Sequence[Builder] = BEHAVIOURAL_THREATS, inputs: Inputs | None = None
+) -> str:
+    """One query giving the `client_id, threat, reason` rows of `threats` over `inputs`."""
+    inputs = inputs or Inputs()
+    ctes = {"r": f"SELECT * FROM {inputs.table}", "browsers": f"SELECT client_id FROM {inputs.browsers}"}
+    findings: list[str] = []
+    for build in threats:
+        part = build(cfg, inputs)
+        for name, sql in part.ctes.items():
+            # Threats share some steps (the sweeping networks): each is defined once.
+            if ctes.setdefault(name, sql) != sql:
+                raise ValueError(f"two behavioural threats define {name} differently")
+        findings += [f for f in part.findings if f not in findings]
+    if not findings:
+        raise ValueError("no behavioural threat to look for")
+    findings.sort(key=lambda f: FINDINGS_ORDER.index(f) if f in FINDINGS_ORDER else len(FINDINGS_ORDER))
+    defined = ",\n".join(f"{name} AS ({sql}\n)" for name, sql in ctes.items())
+    return f"WITH {defined}\n" + "\nUNION ALL ".join(f"SELECT * FROM {f}" for f in findings)
+
+
+def client_threats(
+    con: duckdb.DuckDBPyConnection,
+    cfg: ThreatConfig,
+    table: str = "sessionised",
+    browsers: str = "client_browsers",
+    tools: str = "client_tools",
+) -> pl.DataFrame:
+    """`client_id, threat, reason` rows: every behavioural threat each client shows. `browsers`
+    names a table of the client_ids whose user agent is a plain browser (identity none or
+    undeclared), `tools` those of HTTP tools, libraries and empty user agents."""
+    return con.sql(behavioural_sql(cfg, inputs=Inputs(table, browsers, tools))).pl()

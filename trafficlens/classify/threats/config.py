@@ -1,0 +1,78 @@
+"""Thresholds of the behavioural threats, and the YAML file (`--threats FILE`) a site tunes them with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from trafficlens.errors import CatalogueError
+
+
+@dataclass
+class ThreatConfig:
+    """Thresholds of the behavioural threats. Each default is what separates the attack from
+    ordinary use by a wide margin; a site tunes them with `--threats FILE` (YAML, same names)."""
+
+    window_minutes: int = 10
+    # A person mistypes a password a few times; 10 failed logins in 10 minutes is a script.
+    brute_force_failures: int = 10
+    # Stuffing spreads over many addresses, each trying a few. A person opens the login page
+    # (and its assets) before posting it; a client that only posts failing logins, twice or
+    # more, is a script. Five such addresses within an hour make a campaign.
+    stuffing_min_failures: int = 2
+    stuffing_addresses: int = 5
+    campaign_minutes: int = 60
+    # Card testers try many cards: 5 payment attempts in a window, half declined.
+    card_attempts: int = 5
+    card_decline_share: float = 0.5
+    # Nobody signs up 3 times in 10 minutes. A session that touches nothing but the sign-up
+    # form (no page, no asset) is not a person finding it; 5 of them from 3+ addresses within an
+    # hour is a sign-up farm.
+    signup_per_client: int = 3
+    signup_burst: int = 5
+    signup_burst_addresses: int = 3
+    # Scanners: 8 distinct attack-rule paths, or 30 distinct paths answered 4xx mostly; a
+    # script (a tool user agent, or none) needs only 3 distinct missing paths: it has no
+    # stale links to follow.
+    scan_rule_paths: int = 8
+    scan_404_paths: int = 30
+    scan_404_share: float = 0.7
+    tool_404_paths: int = 3
+    # Scraping: 200 product/search/listing/content/API pages at machine pace, with no assets, by a
+    # browser user agent or an HTTP tool (declared crawlers crawl that way by nature); or a
+    # network (IPv4 /16) of 10+ addresses sweeping 100+ of them with browser user agents, no
+    # assets and no referrers (rotating proxies of one provider).
+    scrape_pages: int = 200
+    scrape_rate_per_min: float = 10.0
+    scrape_net_clients: int = 10
+    scrape_net_pages: int = 100
+    # One address cycling through 5+ user agents within an hour, fetching no assets; or a
+    # sweeping network (above) whose addresses share a pool of 5+ user agents.
+    rotation_user_agents: int = 5
+    # 300 requests in one minute from one client is a flood, not a visit.
+    dos_per_minute: int = 300
+    # Nobody submits a login form 5 times in one minute, whatever the server answers (some login
+    # pages answer a failure with 200).
+    login_posts_per_minute: int = 5
+    # HTTP authentication (Basic, Digest): a person is asked once, mistypes once or twice; 5
+    # refusals (401) in a window, answering most of what the client asked, is a password guesser.
+    http_auth_failures: int = 5
+    http_auth_failure_share: float = 0.8
+    # Cache busting: one path asked for 20 times in a minute, each time with a different bare
+    # token as its query (`/?8890121518`, no parameter name), makes every request miss the cache.
+    cache_bypass_per_minute: int = 20
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> ThreatConfig:
+        if not path:
+            return cls()
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        names = {f.name for f in fields(cls)}
+        bad = sorted(set(doc) - names)
+        if bad:
+            raise CatalogueError(
+                f"--threats {path}: unknown setting(s) {', '.join(bad)}; known: {', '.join(sorted(names))}"
+            )
+        return cls(**doc)

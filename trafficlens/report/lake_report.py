@@ -1,0 +1,59 @@
+"""The Report: every section group over one lake, and the list of sections in the JSON report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from trafficlens.errors import OptionError
+from trafficlens.report.actors import ActorSections
+from trafficlens.report.core import jsonable
+from trafficlens.report.overview import LakeSections
+from trafficlens.report.referrals import ReferralSections
+from trafficlens.report.threats import ThreatSections
+from trafficlens.report.traffic import TrafficSections
+
+SECTIONS = (
+    "period",
+    "totals",
+    "shares",
+    "ai_share",
+    "ai_breakdown",
+    "operators",
+    "agents",
+    "verification",
+    "page_types",
+    "trends",
+    "growth",
+    "threats",
+    "referrals",
+    "robots",
+    "bandwidth",
+    "data_quality",
+)
+
+
+class Report(TrafficSections, ActorSections, ThreatSections, ReferralSections, LakeSections):
+    """The report sections over one lake, filtered by period, sites and classes.
+
+    `since` and `until` are dates (both inclusive) or times (`until` exclusive); `by` is the
+    trend period (day, week or month). Each section is a method returning a polars DataFrame
+    (or a dict of them); results are computed once per Report.
+    """
+
+    def sections(self, names: tuple[str, ...] | list[str] = SECTIONS) -> dict[str, Any]:
+        """The named sections (default: all), in order, as frames and dicts."""
+        unknown = [n for n in names if n not in SECTIONS]
+        if unknown:
+            raise OptionError(f"no report section {unknown[0]!r}: choose from {', '.join(SECTIONS)}")
+        return {name: getattr(self, name)() for name in names}
+
+    def to_dict(self, names: tuple[str, ...] | list[str] = SECTIONS) -> dict[str, Any]:
+        """The sections as plain JSON-ready values (frames become lists of row dicts)."""
+        return jsonable(self.sections(names))
+
+
+def build_report(lake: str | Path, **filters: Any) -> dict[str, Any]:
+    """Every section of the report over `lake` as JSON-ready values (see Report for filters)."""
+    with Report(lake, **filters) as rep:
+        return rep.to_dict()

@@ -1,0 +1,43 @@
+"""The simulated scenarios, by family: people, declared agents, undeclared automation, attacks.
+
+A scenario is a function `(sim, rng, day, sid) -> list of row blocks` building one day of its
+requests, labelled with profiles it registers under its number `sid` (`sim.profile(sid, ...)`).
+A new scenario goes in its family's module and at the end of `REGISTRY`: a scenario's position
+seeds its random stream and numbers its sessions, so appending keeps every other one's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from trafficlens.simulate.rows import Day, Rows
+from trafficlens.simulate.scenarios import attacks, automation, declared, people
+
+if TYPE_CHECKING:
+    from trafficlens.simulate.sim import Sim
+
+Scenario = Callable[["Sim", np.random.Generator, Day, int], list[Rows]]
+
+REGISTRY: dict[str, Scenario] = {
+    "human_browsing": people.human_browsing,
+    "human_ai_referral": people.human_ai_referral,
+    "ai_crawler": declared.ai_crawler,
+    "ai_assistant": declared.ai_assistant,
+    "search_engine": declared.search_engine,
+    "seo_bot": declared.seo_bot,
+    "monitor": declared.monitor,
+    "http_tool": declared.http_tool,
+    "stealth_scraper": automation.stealth_scraper,
+    "agentic_browser": automation.agentic_browser,
+    "headless_automation": automation.headless_automation,
+    "spoofed_crawler": automation.spoofed_crawler,
+    "vuln_scanner": attacks.vuln_scanner,
+    "credential_stuffing": attacks.credential_stuffing,
+    "card_testing": attacks.card_testing,
+    "fake_signup": attacks.fake_signup,
+    "paced_bot": automation.paced_bot,
+}
+SCENARIOS = tuple(REGISTRY)
