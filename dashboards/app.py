@@ -2,6 +2,9 @@
 
 trafficlens dashboard --lake trafficlens-lake
 TRAFFICLENS_LAKE=trafficlens-lake streamlit run dashboards/app.py
+
+Either way it listens on 127.0.0.1 only and sends no usage statistics (.streamlit/config.toml
+beside this file; `trafficlens dashboard --host` or `--server.address` to serve it further).
 """
 
 from __future__ import annotations

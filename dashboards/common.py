@@ -10,6 +10,7 @@ Every figure on a page comes from `trafficlens.report` or `trafficlens.report.ex
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -51,6 +52,28 @@ AI_CATEGORY_COLORS = {
     "Agents": "#54A24B",
     "Other AI": "#9DA5B0",
 }
+
+
+# --- text from logs ----------------------------------------------------------------------------
+
+# What Markdown, GitHub's extensions, Streamlit's directives (:red[…], :material/…:) and math ($)
+# read in text: escaped, each is shown as it is. '.' stays (an address reads as one) but not in
+# "www.", which would start a link.
+_MARKDOWN_CHARS = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~$:@&])")
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x85\u2028\u2029]+")
+
+
+def md(value: object, code: bool = False) -> str:
+    """Text that came from a log (an address, a user agent, a path, a host) or from a user, ready
+    to go into Markdown (st.markdown, st.caption, st.info …) shown as it is: never an image, a
+    link, HTML or formatting. Line breaks become spaces. `code` sets it in a code span, fenced
+    with more backticks than it holds; otherwise every character Markdown reads is escaped."""
+    text = _LINE_BREAKS.sub(" ", "–" if value is None else str(value))
+    if code:
+        fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+        return f"{fence} {text} {fence}" if text.strip() else "(empty)"
+    text = _MARKDOWN_CHARS.sub(r"\\\1", text)
+    return re.sub(r"(?i)\bwww\.", lambda m: m.group(0)[:-1] + "\\.", text)
 
 
 # --- number formats -----------------------------------------------------------------------------
@@ -186,14 +209,14 @@ class Context:
             with st.spinner("Reading the lake…", show_time=True):
                 return _section(self.lake, self.stamp, self.filters, name)
         except (LakeError, OptionError) as e:
-            st.error(str(e))
+            st.error(md(e))
             st.stop()
 
     def explore(self, function: str, *args: Any, **kwargs: Any) -> Any:
         try:
             return _explore(self.lake, self.stamp, function, args, tuple(sorted(kwargs.items())))
         except (LakeError, OptionError) as e:
-            st.error(str(e))
+            st.error(md(e))
             st.stop()
 
 
@@ -204,7 +227,7 @@ def lake_path() -> str:
 
 def _fill_hint(lake: str) -> str:
     return (
-        f"Fill it with `trafficlens analyze LOG... --lake {lake}` (or try the sample week: "
+        f"Fill it with {md(f'trafficlens analyze LOG... --lake {lake}', code=True)} (or try the sample week: "
         f"`make demo`), then reload this page."
     )
 
@@ -219,7 +242,7 @@ def start_page(title: str, caption: str | None = None, *, filters: bool = True) 
     lake = lake_path()
     if not Path(lake).is_dir():
         st.info(
-            f"**No lake at `{lake}` yet.** {_fill_hint(lake)}\n\n"
+            f"**No lake at {md(lake, code=True)} yet.** {_fill_hint(lake)}\n\n"
             f"Another lake: `trafficlens dashboard --lake DIR`, or set `{LAKE_ENV}`.",
             icon=INFO,
         )
@@ -229,12 +252,12 @@ def start_page(title: str, caption: str | None = None, *, filters: bool = True) 
         stamp = explore.lake_stamp(lake)
         bounds = _bounds(lake, stamp)
     except LakeError:
-        st.info(f"**`{lake}` is not a trafficlens lake.** {_fill_hint(lake)}", icon=INFO)
+        st.info(f"**{md(lake, code=True)} is not a trafficlens lake.** {_fill_hint(lake)}", icon=INFO)
         st.stop()
     if not bounds.requests:
         st.info(
-            f"**The lake at `{lake}` has no classified requests yet.** {_fill_hint(lake)}\n\n"
-            f"Logs already ingested? `trafficlens classify --lake {lake}` labels them.",
+            f"**The lake at {md(lake, code=True)} has no classified requests yet.** {_fill_hint(lake)}\n\n"
+            f"Logs already ingested? {md(f'trafficlens classify --lake {lake}', code=True)} labels them.",
             icon=INFO,
         )
         st.stop()
@@ -295,7 +318,7 @@ def _sidebar(lake: str, bounds: explore.LakeBounds) -> Filters:
         or "day"
     )
     sb.divider()
-    sb.caption(f"Lake: `{lake}`")
+    sb.caption(f"Lake: {md(lake, code=True)}")
     return Filters(
         since=None if since <= first else since,  # the whole lake: the same cache entry as no filter
         until=None if until >= last else until,
@@ -313,7 +336,7 @@ def describe_period(ctx: Context) -> str:
     last = ctx.filters.until or ctx.bounds.last
     days = (last - first).days + 1 if first and last else period["days"]
     classes = ", ".join(label(c) for c in ctx.filters.classes) or "all classes"
-    sites = ", ".join(period["sites"]) if period["sites"] else "no site"
+    sites = md(", ".join(period["sites"])) if period["sites"] else "no site"
     return (
         f"{days} day{'s' if days != 1 else ''}, {first} to {last} (UTC) · "
         f"{totals['requests']:,} requests · {classes} · site {sites}"
@@ -427,14 +450,17 @@ def client_detail(ctx: Context, client_id: str) -> None:
     """One client's labels, reasons, features, sessions and raw requests (explorer and security pages)."""
     profile: explore.ClientProfile | None = ctx.explore("client_profile", client_id)
     if profile is None:
-        st.info(f"No client `{client_id}` in this lake (it may have been re-classified).", icon=INFO)
+        st.info(f"No client {md(client_id, code=True)} in this lake (it may have been re-classified).", icon=INFO)
         return
     ident, lab = profile.identity, profile.labels
     st.markdown(
-        f"#### `{ident['client_ip']}` · {label(lab['actor_class'])}"
-        + (f" · {lab['agent']}" if lab.get("agent") else "")
+        f"#### {md(ident['client_ip'], code=True)} · {label(lab['actor_class'])}"
+        + (f" · {md(lab['agent'])}" if lab.get("agent") else "")
     )
-    st.caption(f"User agent: `{ident['user_agent'] or '(none)'}` · site {ident['site']} · client id `{client_id}`")
+    st.caption(
+        f"User agent: {md(ident['user_agent'] or '(none)', code=True)} · site {md(ident['site'])} · "
+        f"client id {md(client_id, code=True)}"
+    )
     cols = st.columns(6)
     cols[0].metric("Class", label(lab["actor_class"]))
     cols[1].metric("Identity", label(lab["identity"]))
@@ -451,17 +477,17 @@ def client_detail(ctx: Context, client_id: str) -> None:
         st.markdown("**Labels**")
         facts = {
             "Purpose": label(lab["purpose"]),
-            "Operator": lab["operator"] or "–",
-            "Agent": lab["agent"] or "–",
+            "Operator": md(lab["operator"]),
+            "Agent": md(lab["agent"]),
             "Automated": "yes" if lab["automated"] else "no",
             "Threats": ", ".join(label(t) for t in lab["threats"] or []) or "none",
             "First seen": f"{ident['first_seen']:%Y-%m-%d %H:%M:%S} UTC",
             "Last seen": f"{ident['last_seen']:%Y-%m-%d %H:%M:%S} UTC",
-            "Browser / OS / device": " / ".join(str(v) for v in profile.device.values() if v) or "–",
+            "Browser / OS / device": md(" / ".join(str(v) for v in profile.device.values() if v) or None),
         }
         st.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts.items()))
         st.markdown("**Why (reasons, in the order the rules decided)**")
-        st.markdown("\n".join(f"- `{r}`" for r in profile.reasons) or "_no reasons recorded_")
+        st.markdown("\n".join(f"- {md(r, code=True)}" for r in profile.reasons) or "_no reasons recorded_")
     with right:
         st.markdown("**Behaviour features**")
         feats = pl.DataFrame(
@@ -557,6 +583,7 @@ __all__ = [
     "fmt_pct",
     "label",
     "lake_path",
+    "md",
     "require_requests",
     "start_page",
     "table",

@@ -14,8 +14,9 @@ Names are imported when first used, so `import trafficlens` (and the command's `
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trafficlens.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -33,12 +34,6 @@ if TYPE_CHECKING:
     from trafficlens.report import Report
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'trafficlens' has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["AnalyzeResult", "Report", "TrafficlensError", "__version__", "analyze"]

@@ -10,11 +10,12 @@ it directly:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trafficlens.classify.pipeline import check_options, classify
+from trafficlens.classify.verify import ingest_lookup
 from trafficlens.ingest import IngestOptions, ingest
 from trafficlens.report import lake_summary
 
@@ -56,7 +57,10 @@ def analyze(
     ingest ends it (skipped ones included).
     """
     check_options(ranges_dir=ranges_dir, pages=pages, robots=robots, threats=threats, model_dir=model_dir)
-    ingested = ingest(inputs, lake, options, progress=progress, on_source=on_source)
+    opts = options or IngestOptions()
+    if opts.address_ranges is None:  # --ip-privacy records the range files classify will verify by
+        opts = replace(opts, address_ranges=ingest_lookup(ranges_dir))
+    ingested = ingest(inputs, lake, opts, progress=progress, on_source=on_source)
     classified = classify(
         lake,
         ranges_dir=ranges_dir,

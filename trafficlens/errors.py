@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import re
+
 
 class TrafficlensError(Exception):
     """Base class: something the user can fix; the message says how."""
@@ -33,3 +36,29 @@ class ModelError(TrafficlensError):
 
 class RangesDownloadError(TrafficlensError):
     """No published range file could be downloaded; nothing was changed."""
+
+
+class DiskFullError(TrafficlensError):
+    """The disk, or the user's quota, filled up while writing; the lake is as it was."""
+
+
+# errno values and the words libraries (DuckDB, Arrow, polars) put in their own exceptions for them.
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_FULL_WORDS = ("no space left on device", "disk quota exceeded")
+
+
+def disk_full(exc: BaseException, path: object = None) -> DiskFullError | None:
+    """`exc` (or what caused it) as a DiskFullError when it says the disk or the quota is full. The
+    message names `path` (a lake, an output file), else the file the error names."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        text = str(cur)
+        if (isinstance(cur, OSError) and cur.errno in _FULL_ERRNOS) or any(w in text.lower() for w in _FULL_WORDS):
+            named = cur.filename if isinstance(cur, OSError) else None
+            quoted = re.search(r'"(/[^"\\]+)', text)  # DuckDB's and Arrow's messages quote the file
+            where = path or named or (quoted.group(1) if quoted else "the disk")
+            return DiskFullError(f"no space left on device writing {where}; free space or choose another --lake")
+        cur = cur.__cause__ or cur.__context__
+    return None

@@ -4,6 +4,11 @@ Writes are transactional. A run writes into `LAKE/.staging/<run_id>/`, then comm
 journal (`COMMIT`) and moving its files into place; a run that dies before the journal leaves no
 trace (its staging folder is removed by the next run), one that dies after it is rolled forward
 by the next run. One run at a time holds the lake's lock.
+
+Paths are never part of SQL text. `lake.duckdb` holds views that name no folder: each finds the
+lake from the variable `trafficlens_lake` when a connection sets it (trafficlens does), or else
+from where DuckDB opened the database file, so `duckdb LAKE/lake.duckdb` works from any folder,
+and after the lake was moved or copied (see `_LAKE_DIR_SQL`).
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,13 +29,34 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from trafficlens.errors import LakeError
+from trafficlens.errors import LakeError, TrafficlensError, disk_full
 from trafficlens.schema import EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA
 
 TABLES = ("events", "requests", "sessions", "clients", "rejects")
 PARTITIONED = ("events", "requests")
 DEFAULT_LAKE = "trafficlens-lake"
 MARKER = ".trafficlens"
+DB_FILE = "lake.duckdb"
+# The oldest DuckDB that reads lake.duckdb: the DuckDB CLI a user has may be older than the library
+# that wrote the file, and 1.1 is the first with getvariable().
+DUCKDB_FILE_VERSION = "v1.1.0"
+LAKE_VARIABLE = "trafficlens_lake"
+# The lake folder, as a glob prefix with its glob characters escaped (`[` -> `[[]`: DuckDB globs the
+# whole pattern). A trafficlens connection sets LAKE_VARIABLE. Without it, the folder of the
+# database file: DuckDB resolves relative paths against the working folder, not the database's, but
+# its `temp_directory` defaults to `<database>.tmp` (`X.tmp?Y` for a path `X?Y`: DuckDB reads what
+# follows a `?` as parameters). When neither says (a custom temp_directory, an ATTACHed lake), the
+# prefix is empty: paths are relative to the working folder, or to `file_search_path`.
+_LAKE_DIR_SQL = (
+    rf"regexp_replace(coalesce(getvariable('{LAKE_VARIABLE}') || '/', "
+    r"regexp_extract(replace(current_setting('temp_directory'), '.tmp?', '?'), '^(.*/)?lake\.duckdb(\.tmp)?$', 1)), "
+    r"'([\[*?])', '[\1]', 'g')"
+)
+
+
+def glob_escape(path: str) -> str:
+    """`path` matching only itself in a DuckDB glob: `[`, `*` and `?` as one-character classes."""
+    return re.sub(r"([\[*?])", r"[\1]", path)
 
 
 def sql_literal(value: str) -> str:
@@ -48,7 +76,10 @@ class Lake:
                 raise LakeError(f"cannot create lake folder {self.root}: {e.strerror}") from e
             if any(self.root.iterdir()) and not (self.root / MARKER).exists():
                 raise LakeError(f"{self.root} is not empty and is not a trafficlens lake; choose a new or empty folder")
-            (self.root / MARKER).touch()
+            try:
+                (self.root / MARKER).touch()
+            except OSError as e:
+                raise _write_error(e, self.root) from e
         elif not (self.root / MARKER).exists():
             raise LakeError(
                 f"no trafficlens lake at {self.root}; create one with `trafficlens ingest LOG --lake {root}`"
@@ -58,10 +89,10 @@ class Lake:
     def manifest_path(self) -> Path:
         return self.root / "manifest.parquet"
 
-    def table_glob(self, table: str) -> str:
-        if table in PARTITIONED:
-            return str(self.root / table / "*" / "*.parquet")
-        return str(self.root / table / "*.parquet")
+    def files(self, table: str) -> list[str]:
+        """The table's Parquet files. Listed here rather than globbed by a reader: polars and DuckDB
+        would read `[`, `*` and `?` in the lake's own folder name as patterns."""
+        return sorted(str(p) for p in self.root.glob(table_pattern(table))) if (self.root / table).is_dir() else []
 
     def require_labels(self) -> None:
         """Fail clearly when classify has not labelled this lake yet."""
@@ -72,9 +103,7 @@ class Lake:
             )
 
     def has_table(self, table: str) -> bool:
-        base = self.root / table
-        pattern = "*/*.parquet" if table in PARTITIONED else "*.parquet"
-        return base.is_dir() and next(base.glob(pattern), None) is not None
+        return (self.root / table).is_dir() and next(self.root.glob(table_pattern(table)), None) is not None
 
     def scan(self, table: str) -> pl.LazyFrame:
         """A LazyFrame over one table (empty, with its schema, when nothing was written yet)."""
@@ -84,18 +113,22 @@ class Lake:
                 raise LakeError(f"the lake has no {table} yet; run `trafficlens classify --lake {self.root}`")
             return pl.LazyFrame(schema=schema)
         return pl.scan_parquet(
-            self.table_glob(table), hive_partitioning=False, missing_columns="insert", extra_columns="ignore"
+            self.files(table), glob=False, hive_partitioning=False, missing_columns="insert", extra_columns="ignore"
         )
 
     def read_manifest(self) -> pl.DataFrame:
         if not self.manifest_path.exists():
             return pl.DataFrame(schema=MANIFEST_SCHEMA)
-        return pl.read_parquet(self.manifest_path)
+        return pl.read_parquet(self.manifest_path, glob=False)
 
     @contextlib.contextmanager
     def locked(self, wait_message: bool = True) -> Iterator[None]:
-        """Hold the lake's lock; another run waits (saying so once on a terminal)."""
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        """Hold the lake's lock; another run waits (saying so once on a terminal). A full disk
+        inside the block becomes a DiskFullError (the block's transaction has been dropped)."""
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise _write_error(e, self.root) from e
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -105,12 +138,20 @@ class Lake:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             self.recover()
             yield
+        except Exception as e:
+            full = None if isinstance(e, TrafficlensError) else disk_full(e, self.root)
+            if full is None:
+                raise
+            raise full from e
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
     def recover(self) -> None:
         """Finish committed runs that were interrupted mid-move; drop uncommitted ones."""
+        # A lake.duckdb being installed when its run died.
+        for stray in self.root.glob(f".{DB_FILE}.*.tmp*"):
+            stray.unlink(missing_ok=True)
         staging = self.root / ".staging"
         if not staging.is_dir():
             return
@@ -214,38 +255,84 @@ def _empty_select(schema: dict[str, pl.DataType]) -> str:
     return "SELECT " + ", ".join(cols) + " WHERE false"
 
 
+def table_pattern(table: str) -> str:
+    """The table's files, relative to the lake folder."""
+    return f"{table}/*/*.parquet" if table in PARTITIONED else f"{table}/*.parquet"
+
+
 def view_sql(lake: Lake, table: str) -> str:
+    """The SELECT of one view: the table's files under the lake folder the connection finds
+    (`_LAKE_DIR_SQL`), or an empty table of its schema before anything was written."""
     if lake.has_table(table):
-        glob = lake.table_glob(table).replace("'", "''")
         hive = ", hive_partitioning = true" if table in PARTITIONED else ""
-        return f"SELECT * FROM read_parquet('{glob}', union_by_name = true{hive})"
+        return f"SELECT * FROM read_parquet({_LAKE_DIR_SQL} || '{table_pattern(table)}', union_by_name = true{hive})"
     schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA}.get(table)
     return _empty_select(schema) if schema else "SELECT NULL::VARCHAR AS empty WHERE false"
 
 
+def _create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    # The variable makes the views bind to this lake while they are created; it is not stored.
+    con.execute(f"SET VARIABLE {LAKE_VARIABLE} = ?", [str(lake.root)])
+    for table in TABLES:
+        con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(lake, table)}")
+    if lake.manifest_path.exists():
+        con.execute(
+            f"CREATE OR REPLACE VIEW manifest AS SELECT * FROM read_parquet({_LAKE_DIR_SQL} || 'manifest.parquet')"
+        )
+
+
 def refresh_views(lake: Lake) -> None:
-    db = lake.root / "lake.duckdb"
-    tmp = lake.root / f".lake.duckdb.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
+    """(Re)write lake.duckdb, replacing it whole: a DuckDB user never sees a half-written file, and a
+    failure (a full disk) leaves the previous one. It is built in a private temporary folder, since
+    DuckDB misplaces its write-ahead log for a path holding `?`, then copied beside the old file,
+    synced and renamed over it."""
+    db = lake.root / DB_FILE
+    with tempfile.TemporaryDirectory(prefix="trafficlens-views-") as work:
+        built = Path(work) / DB_FILE
+        try:
+            con = duckdb.connect(str(built), config={"storage_compatibility_version": DUCKDB_FILE_VERSION})
+            try:
+                _create_views(con, lake)
+                con.execute("CHECKPOINT")  # everything into the file itself, or an error here
+            finally:
+                con.close()
+        except (OSError, duckdb.Error) as e:
+            full = disk_full(e, built)
+            if full is None:
+                raise
+            raise full from e
+        try:
+            _install(built, db)
+        except OSError as e:
+            raise _write_error(e, db) from e
+
+
+def _install(src: Path, dst: Path) -> None:
+    """Copy `src` over `dst` atomically: to a temporary file beside it, synced, then renamed."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
-        for table in TABLES:
-            con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(lake, table)}")
-        if lake.manifest_path.exists():
-            path = str(lake.manifest_path).replace("'", "''")
-            con.execute(f"CREATE OR REPLACE VIEW manifest AS SELECT * FROM read_parquet('{path}')")
-    finally:
-        con.close()
-    # Written aside then moved, so a DuckDB user never opens a half-written file.
-    os.replace(tmp, db)
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+            fout.flush()
+            os.fsync(fout.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dst.parent)
+
+
+def _write_error(e: BaseException, path: Path) -> Exception:
+    """A write that failed, as one line: a full disk, or the folder cannot be written."""
+    full = disk_full(e, path)
+    if full is not None:
+        return full
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0]
+    return LakeError(f"cannot write to the lake at {path}: {reason}")
 
 
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the lake's views (no lock on lake.duckdb)."""
     con = duckdb.connect()
-    for table in TABLES:
-        con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(lake, table)}")
-    if lake.manifest_path.exists():
-        path = str(lake.manifest_path).replace("'", "''")
-        con.execute(f"CREATE OR REPLACE VIEW manifest AS SELECT * FROM read_parquet('{path}')")
+    _create_views(con, lake)
     return con

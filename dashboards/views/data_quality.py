@@ -70,5 +70,6 @@ else:
     )
     st.caption(
         "Every rejected line is kept in the lake: "
-        f'`trafficlens query --lake {ctx.lake} "SELECT * FROM rejects LIMIT 20"`.'
+        + common.md(f'trafficlens query --lake {ctx.lake} "SELECT * FROM rejects LIMIT 20"', code=True)
+        + "."
     )

@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from trafficlens.dashboards import common
-from trafficlens.dashboards.common import IDENTITY_COLORS, STATUS_COLORS, fmt_bytes, fmt_count, fmt_pct, label
+from trafficlens.dashboards.common import IDENTITY_COLORS, STATUS_COLORS, fmt_bytes, fmt_count, fmt_pct, label, md
 
 ctx = common.start_page(
     "AI operators and agents", "Per operator and agent: volume over time, purpose, identity checks, bandwidth, pages."
@@ -256,13 +256,16 @@ if choice:
     c4.metric("Bandwidth", fmt_bytes(row["bytes"]))
     c5.metric("4xx/5xx share", fmt_pct((row["status_4xx"] or 0) + (row["status_5xx"] or 0)))
     st.caption(
-        "Purposes: " + ", ".join(label(p) for p in row["purposes"]) + " · agents: " + (", ".join(row["agents"]) or "–")
+        "Purposes: "
+        + ", ".join(label(p) for p in row["purposes"])
+        + " · agents: "
+        + md(", ".join(row["agents"]) or None)
     )
     f = ctx.filters
     paths: pl.DataFrame = ctx.explore(
         "top_paths", operator=choice, since=f.since, until=f.until, sites=f.sites, classes=f.classes, limit=20
     )
-    st.markdown(f"**Top paths of {choice}**")
+    st.markdown(f"**Top paths of {md(choice)}**")
     common.table(
         paths,
         {

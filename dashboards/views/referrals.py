@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from trafficlens.dashboards import common
-from trafficlens.dashboards.common import fmt_count, fmt_pct, label
+from trafficlens.dashboards.common import fmt_count, fmt_pct, label, md
 
 ctx = common.start_page(
     "Referrals and robots.txt",
@@ -111,7 +111,7 @@ with right:
     if never.height:
         st.caption(
             "Crawled but referred no visit: "
-            + ", ".join(f"{r['operator']} ({r['crawled_pages']:,} pages)" for r in never.iter_rows(named=True))
+            + ", ".join(f"{md(r['operator'])} ({r['crawled_pages']:,} pages)" for r in never.iter_rows(named=True))
         )
 
 if by_source.height:
@@ -167,7 +167,7 @@ if robots.height:
             )
         never = rb.filter(pl.col("robots_fetches") == 0).head(8)
         if never.height:
-            st.caption("Named bots that never fetched robots.txt: " + ", ".join(never["agent"].to_list()))
+            st.caption("Named bots that never fetched robots.txt: " + md(", ".join(never["agent"].to_list())))
     common.table(
         rb,
         {

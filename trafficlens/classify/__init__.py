@@ -16,8 +16,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trafficlens.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from trafficlens.classify.pipeline import ClassifySummary, classify
@@ -25,12 +26,6 @@ if TYPE_CHECKING:
 _EXPORTS = {"classify": "trafficlens.classify.pipeline", "ClassifySummary": "trafficlens.classify.pipeline"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'trafficlens.classify' has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["ClassifySummary", "classify"]

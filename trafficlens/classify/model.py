@@ -7,16 +7,20 @@
   where the classifier, which also weighs page sizes, assets and page types, can be thrown.
 
 Both are trained on labelled simulated traffic (`trafficlens train`) and persisted in the package
-as joblib files with one JSON metadata file beside them (features, versions, training data,
-cross-validated scores, feature importances). Loading refuses models whose features differ from
+as skops files with one JSON metadata file beside them (features, versions, training data,
+cross-validated scores, feature importances). A skops file holds no code: loading it builds only
+the types skops trusts plus TRUSTED_TYPES, so a model folder from elsewhere cannot run anything.
+Pickle files (joblib) can, and are refused. Loading also refuses models whose features differ from
 the code's.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,9 +33,15 @@ from trafficlens.errors import ModelError
 from trafficlens.progress import Stages
 from trafficlens.schema import ACTOR_CLASSES, ESTIMATORS
 
-MODEL_FILE = "behaviour.joblib"
-NAV_FILE = "navigation.joblib"
+MODEL_FILE = "behaviour.skops"
+NAV_FILE = "navigation.skops"
 META_FILE = "behaviour.json"
+# What the candidates (`candidates()`, `_fit_navigation`) need beyond skops' own trusted types
+# (scikit-learn estimators, numpy arrays and dtypes), found once with skops.io.get_untrusted_types on
+# each candidate fitted to two and to four classes. Training checks its models need nothing else.
+TRUSTED_TYPES = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "sklearn.tree._tree.Tree")
+# Files that can run code when loaded: refused by name, never opened.
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
 # The navigation probability that makes a browser visit automated: out of fold, on simulated
 # traffic, it flags under 2% of people's visits of five pages or more.
@@ -156,14 +166,20 @@ def explain(
 
 
 def load_model(folder: Path | None = None) -> BehaviourModel:
-    """The shipped (or `folder`'s) model; a clear error when it is missing or out of date."""
-    import joblib
-
+    """The shipped (or `folder`'s) model; a clear error when it is missing, out of date, unreadable,
+    a pickle, or holds a type that is not trusted."""
     d = folder or model_dir()
     meta_path, model_path, nav_path = d / META_FILE, d / MODEL_FILE, d / NAV_FILE
+    if not model_path.exists() or not nav_path.exists():
+        pickles = sorted(p.name for p in d.iterdir() if p.suffix in PICKLE_SUFFIXES) if d.is_dir() else []
+        if pickles:
+            raise ModelError(
+                f"{d} holds {', '.join(pickles)}: pickle files can run code when loaded, so trafficlens reads "
+                f"only .skops models; run `trafficlens train --out DIR` to build one"
+            )
     if not meta_path.exists() or not model_path.exists() or not nav_path.exists():
         raise ModelError(f"no behaviour model in {d}; run `trafficlens train` to build one")
-    meta = json.loads(meta_path.read_text())
+    meta = _read_meta(meta_path)
     if list(meta.get("features", [])) != list(FEATURES):
         missing = sorted(set(FEATURES) - set(meta.get("features", [])))
         extra = sorted(set(meta.get("features", [])) - set(FEATURES))
@@ -175,7 +191,52 @@ def load_model(folder: Path | None = None) -> BehaviourModel:
         raise ModelError(
             f"the navigation model in {d} was trained on other features; run `trafficlens train` to rebuild it"
         )
-    return BehaviourModel(joblib.load(model_path), meta, joblib.load(nav_path))
+    estimator = _read_estimator(model_path, len(FEATURES))
+    return BehaviourModel(estimator, meta, _read_estimator(nav_path, len(NAV_FEATURES)))
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{path}: unreadable ({e}); run `trafficlens train --out DIR` to build a model") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("navigation", {}), dict):
+        raise ModelError(f"{path}: not a trafficlens model description; run `trafficlens train --out DIR`")
+    return meta
+
+
+def _read_estimator(path: Path, n_features: int) -> object:
+    """A classifier from a skops file, building no type outside skops' trusted ones and TRUSTED_TYPES."""
+    import skops.io as sio
+
+    # A damaged file fails in many ways inside skops (zip, JSON, missing keys, wrong types); each
+    # is the same to the user: this file cannot be read.
+    try:
+        untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
+    except Exception as e:
+        raise ModelError(f"{path}: not a readable skops model ({type(e).__name__}); run `trafficlens train`") from None
+    if untrusted:
+        raise ModelError(f"{path}: holds types trafficlens does not trust ({', '.join(untrusted)}); it was not loaded")
+    try:
+        est = sio.load(path, trusted=list(TRUSTED_TYPES))
+    except Exception as e:
+        raise ModelError(f"{path}: not a readable skops model ({type(e).__name__}); run `trafficlens train`") from None
+    if not hasattr(est, "predict_proba") or getattr(est, "n_features_in_", n_features) != n_features:
+        raise ModelError(f"{path}: not a classifier of {n_features} features; run `trafficlens train` to rebuild it")
+    return est
+
+
+def _dump(est: object, path: Path) -> None:
+    """Write `est` as a skops file (atomically), refusing what loading would refuse."""
+    import skops.io as sio
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    sio.dump(est, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    extra = [t for t in sio.get_untrusted_types(file=tmp) if t not in TRUSTED_TYPES]
+    if extra:
+        tmp.unlink()
+        raise ModelError(f"the trained model needs types outside TRUSTED_TYPES: {', '.join(extra)}")
+    os.replace(tmp, path)
 
 
 def candidates() -> dict[str, object]:
@@ -223,8 +284,8 @@ def fit(
     known), keep the best by cross-validated macro-F1 (`choose`), fit the navigation model on the browser
     visits (identity `none`) of NAV_MIN_PAGES pages or more, and write both with their metadata.
     Returns the metadata."""
-    import joblib
     import sklearn
+    import skops
     from sklearn.base import clone
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import f1_score
@@ -284,6 +345,7 @@ def fit(
         "versions": {
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
+            "skops": skops.__version__,
             "polars": pl.__version__,
             "python": platform.python_version(),
         },
@@ -291,8 +353,8 @@ def fit(
     }
     d = out or model_dir()
     d.mkdir(parents=True, exist_ok=True)
-    joblib.dump(est, d / MODEL_FILE, compress=3)
-    joblib.dump(navigation, d / NAV_FILE, compress=3)
+    _dump(est, d / MODEL_FILE)
+    _dump(navigation, d / NAV_FILE)
     (d / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     return meta
 

@@ -2,9 +2,11 @@
 
 One module a step, in the order the data flows:
 
-- `sources`: files, folders, globs and standard input; decompression; chunks of whole lines;
+- `sources`: files, folders, globs, standard input and FIFOs; decompression; chunks of whole lines
+  (an unterminated last line waits while its file may still be written);
 - `detect`: the format (named, custom, or told from the first lines) and any syslog/container envelope;
-- `parse`: a chunk -> events and rejects, by the parsers of `formats/` (a new log format goes there);
+- `parse`: a chunk -> events, rejects and skipped lines, by the parsers of `formats/` (a new log format
+  goes there); times outside the sane window are rejects;
 - `writer`: chunks parsed a few at a time, in order, and written into per-day Parquet parts;
 - `run`: `ingest()` itself, a source at a time, with the manifest that makes it idempotent and lets a
   grown log resume.
@@ -14,8 +16,9 @@ Names are imported when first used, so reading the format names (for the command
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from trafficlens.lazy import lazy_exports
 
 # Public name -> the module that defines it.
 _EXPORTS = {
@@ -41,13 +44,7 @@ if TYPE_CHECKING:
     from trafficlens.ingest.run import IngestSummary, SourceResult, ingest
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'trafficlens.ingest' has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "FORMAT_NAMES",

@@ -1,5 +1,6 @@
-"""A chunk of lines -> events and rejects, read by its format's family; lines the file's format
-misses try the other line formats before they are rejected."""
+"""A chunk of lines -> events, rejects and skipped lines, read by its format's family; lines the
+file's format misses try the other line formats before they are rejected. Every line of a chunk
+ends up in exactly one of the three."""
 
 from __future__ import annotations
 
@@ -27,22 +28,32 @@ def parse_chunk(
     source: str,
     w3c_fields: list[str] | None,
     envelope: str | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame, list[str] | None]:
-    """Lines (`line`, `line_no`) -> (events, rejects, W3C fields in force after the chunk)."""
+    window: tuple[datetime, datetime] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, list[str] | None, dict[str, int]]:
+    """Lines (`line`, `line_no`) -> (events, rejects, W3C fields in force after the chunk, lines
+    skipped by reason).
+
+    Events whose time falls outside `window` (default: `opts.window()`) are rejected.
+    """
     # Blank lines, and comment lines outside W3C logs (which use them as directives), are no
-    # log lines: skipped, not rejected.
+    # log lines: skipped, not rejected, and counted by reason.
     line = pl.col("line")
+    skipped: dict[str, int] = {}
     # Only an empty line or one that starts with a space or '#' can be skipped; most chunks have
     # none, and the check that tells for sure (which copies every line) is then left out.
     if lines.select((line.str.len_bytes() == 0) | line.str.slice(0, 1).is_in(_SKIP_FIRST)).to_series().any():
-        skip = line.str.strip_chars() == ""
-        if not isinstance(fmt, W3CFormat):
-            skip = skip | line.str.starts_with("#")
-        lines = lines.filter(~skip)
+        blank = line.str.strip_chars() == ""
+        comment = pl.lit(False) if isinstance(fmt, W3CFormat) else line.str.starts_with("#")
+        n_blank, n_comment = lines.select(blank.sum().alias("blank"), comment.sum().alias("comment")).row(0)
+        skipped = _counts(blank=n_blank, comment=n_comment)
+        if n_blank or n_comment:
+            lines = lines.filter(~(blank | comment))
     original = lines
     lines = strip_envelope(lines, envelope)
     parts: list[pl.DataFrame] = []
     if isinstance(fmt, W3CFormat):
+        directives = lines.select(line.str.starts_with("#").sum()).item()
+        skipped.update(_counts(directive=directives))
         raw, miss, w3c_fields = parse_w3c(lines, fmt, w3c_fields)
         parts.append(finish(raw, fmt.name, "w3c", opts.tz, fmt.time_taken_unit, opts.site, source))
         misses = miss.rename({"_why": "reason"})
@@ -92,21 +103,23 @@ def parse_chunk(
         if parts
         else finish(lines.clear(), fmt.name, "auto", opts.tz, "s", opts.site, source)
     )
-    bad_ts = events.filter(pl.col("ts").is_null()) if events.get_column("ts").null_count() else None
-    if bad_ts is not None:
-        events = events.filter(pl.col("ts").is_not_null())
+    # Events without a time, or with one no web server can have written, become rejects.
+    dropped: list[pl.DataFrame] = []
+    if events.get_column("ts").null_count():
+        bad = pl.col("ts").is_null()
+        reason = pl.lit("unreadable time: ") + pl.col("_raw_ts").fill_null("(none)")
+        dropped.append(events.filter(bad).select("line_no", reason=reason))
+        events = events.filter(~bad)
+    lo, hi = window or opts.window()
+    far = (pl.col("ts") < lo) | (pl.col("ts") > hi)
+    if events.select(far.any()).item():
+        reason = pl.lit("time out of range: ") + pl.col("ts").dt.to_string("%Y-%m-%dT%H:%M:%SZ")
+        dropped.append(events.filter(far).select("line_no", reason=reason))
+        events = events.filter(~far)
     events = events.select(EVENT_COLUMNS)
-    if bad_ts is not None:
-        lookup = original.join(bad_ts.select("line_no", "_raw_ts"), on="line_no")
-        misses = pl.concat(
-            [
-                misses,
-                lookup.select(
-                    "line", "line_no", reason=pl.lit("unreadable time: ") + pl.col("_raw_ts").fill_null("(none)")
-                ),
-            ],
-            how="vertical_relaxed",
-        )
+    if dropped:
+        lookup = original.join(pl.concat(dropped), on="line_no")
+        misses = pl.concat([misses, lookup.select("line", "line_no", "reason")], how="vertical_relaxed")
     if envelope is not None:
         misses = misses.drop("line").join(original, on="line_no", how="left")  # keep the raw line
     rejects = misses.select(
@@ -117,4 +130,9 @@ def parse_chunk(
         format=pl.lit(fmt.name),
         ingested_at=pl.lit(datetime.now(UTC)).cast(REJECT_SCHEMA["ingested_at"]),
     )
-    return events.cast(EVENT_SCHEMA), rejects, w3c_fields  # type: ignore[arg-type]
+    return events.cast(EVENT_SCHEMA), rejects, w3c_fields, skipped  # type: ignore[arg-type]
+
+
+def _counts(**counts: int) -> dict[str, int]:
+    """Lines skipped, by reason (SKIP_REASONS), leaving out the reasons that did not occur."""
+    return {reason: n for reason, n in counts.items() if n}

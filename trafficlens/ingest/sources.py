@@ -6,7 +6,9 @@ from __future__ import annotations
 import glob
 import io
 import os
+import stat
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,10 @@ import pyarrow as pa
 from trafficlens.errors import InputError
 
 CHUNK_BYTES = 8 * 1024 * 1024  # larger chunks cost more in fresh-memory page faults than they save
+# A plain file unchanged for this long is no longer being written: its unterminated last line is
+# then a line. Servers write a line in one write(); one left unfinished this long was cut for good
+# (the writer stopped, crashed, or moved to a new file after a rotation).
+SETTLE_SECONDS = 60.0
 
 # Compression is told by magic bytes, not the file name: rotated logs are often renamed.
 MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\x28\xb5\x2f\xfd": "zstd"}
@@ -31,17 +37,27 @@ class Source:
 
     name: str  # what the manifest and the events' `source` column record
     path: Path | None  # None for standard input
+    stream: bool = False  # read once, to its end: standard input, a FIFO, /dev/stdin
 
     @property
     def size(self) -> int | None:
-        return self.path.stat().st_size if self.path is not None else None
+        return self.path.stat().st_size if self.path is not None and not self.stream else None
+
+
+def _is_stream(p: Path) -> bool:
+    """A FIFO or a character device (`/dev/stdin` on a pipe or a terminal): read as a stream."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 
 
 def resolve_sources(inputs: list[str], exclude: Path | None = None) -> list[Source]:
     """Expand files, folders (recursively, sorted) and globs; `-` is standard input.
 
-    Hidden files and folders, and anything under `exclude` (the lake itself), are left out of
-    folders.
+    Hidden files and folders, anything under `exclude` (the lake itself), and FIFOs (which would
+    block) are left out of folders. A FIFO or `/dev/stdin` named on its own is read as a stream.
     """
     sources: list[Source] = []
     for item in inputs:
@@ -62,6 +78,9 @@ def resolve_sources(inputs: list[str], exclude: Path | None = None) -> list[Sour
             sources.extend(Source(str(f.resolve()), f.resolve()) for f in files)
         elif p.is_file():
             sources.append(Source(str(p.resolve()), p.resolve()))
+        elif _is_stream(p):
+            # Not resolved: /dev/stdin on a pipe resolves to a name that cannot be opened.
+            sources.append(Source(str(p.absolute()), p.absolute(), stream=True))
         elif any(ch in item for ch in "*?["):
             matched = sorted(Path(m) for m in glob.glob(os.path.expanduser(item), recursive=True))
             matched = [m for m in matched if m.is_file()]
@@ -74,7 +93,7 @@ def resolve_sources(inputs: list[str], exclude: Path | None = None) -> list[Sour
     seen: set[str] = set()
     unique = []
     for s in sources:
-        if s.name not in seen or s.name == STDIN:
+        if s.name not in seen or s.stream:
             seen.add(s.name)
             unique.append(s)
     return unique
@@ -101,17 +120,23 @@ class OpenSource:
 
     def __init__(self, source: Source) -> None:
         self.source = source
+        self.compression = "none"
+        self._failure: InputError | None = None
         if source.path is None:
             raw: BinaryIO = sys.stdin.buffer
         else:
             try:
                 raw = open(source.path, "rb")  # noqa: SIM115 - closed in close()
             except OSError as e:
-                raise InputError(f"cannot read {source.name}: {e.strerror}") from e
+                raise InputError(f"cannot read {source.name}: {e.strerror or e}") from e
+        self._raw = raw
         self._counting = _Counting(raw)
         buffered = io.BufferedReader(self._counting, buffer_size=1 << 20)  # type: ignore[type-var]
-        magic = buffered.peek(4)[:4]
-        self.compression = "none"
+        try:
+            magic = buffered.peek(4)[:4]
+        except OSError as e:
+            self.close()
+            raise self._error(e) from e
         for prefix, kind in MAGIC.items():
             if magic.startswith(prefix):
                 self.compression = kind
@@ -120,29 +145,57 @@ class OpenSource:
         else:
             # pyarrow's codecs are native and handle concatenated gzip members and zstd frames.
             self.stream = pa.CompressedInputStream(pa.PythonFile(buffered, mode="r"), self.compression)
-        self._raw = raw
 
     @property
     def compressed_read(self) -> int:
         return self._counting.count
 
+    def _error(self, e: Exception) -> InputError:
+        if self.compression == "none":
+            return InputError(f"cannot read {self.source.name}: {getattr(e, 'strerror', None) or e}")
+        return InputError(f"{self.source.name}: cannot decompress ({self.compression}): {e}")
+
+    def finished(self) -> bool:
+        """Whether the source can no longer grow, so that an unterminated last line is a line.
+
+        Streams have ended; compressed files are written whole (logrotate compresses a file once
+        it has rotated it away); a plain file is finished once unchanged for SETTLE_SECONDS.
+        """
+        if self.source.path is None or self.source.stream or self.compression != "none":
+            return True
+        try:
+            mtime = os.fstat(self._raw.fileno()).st_mtime
+        except OSError:
+            return True
+        return time.time() - mtime >= SETTLE_SECONDS
+
     def read(self, n: int) -> bytes:
         try:
             return self.stream.read(n)
         except (OSError, pa.ArrowException) as e:
-            raise InputError(f"{self.source.name}: cannot decompress ({self.compression}): {e}") from e
+            raise self._error(e) from e
 
     def readinto(self, b: memoryview) -> int:
-        """Fill `b` as far as the stream goes; fewer bytes than it holds only at the end."""
+        """Fill `b` as far as the stream goes; fewer bytes than it holds only at the end.
+
+        A read error (a truncated archive) is raised after the bytes before it are returned, so
+        that the whole lines among them can still be read.
+        """
+        if self._failure is not None:
+            raise self._failure
         got = 0
+        # A codec fails a read it cannot fill whole, losing what it decoded: smaller reads keep it.
+        step = len(b) if self.compression == "none" else 1 << 20
         try:
             while got < len(b):
-                n = self.stream.readinto(b[got:])  # type: ignore[attr-defined]
+                n = self.stream.readinto(b[got : got + step])  # type: ignore[attr-defined]
                 if not n:
                     break
                 got += n
         except (OSError, pa.ArrowException) as e:
-            raise InputError(f"{self.source.name}: cannot decompress ({self.compression}): {e}") from e
+            self._failure = self._error(e)
+            if not got:
+                raise self._failure from e
         return got
 
     def close(self) -> None:
@@ -154,17 +207,17 @@ def iter_chunks(
     read: Callable[[int], bytes],
     first: bytes = b"",
     chunk_bytes: int = CHUNK_BYTES,
-    skip_partial: bool = False,
+    finished: Callable[[], bool] = lambda: True,
     readinto: Callable[[memoryview], int] | None = None,
 ) -> Iterator[bytes | memoryview]:
-    """Yield pieces of a stream that end on a newline (the last may not), starting with `first`.
+    """Yield pieces of a stream that end on a newline, starting with `first`.
 
-    `skip_partial` drops everything up to the first newline: the rest of a line that an earlier
-    run already read. With `readinto` (which fills a buffer as far as the stream goes), each
-    piece is read straight into fresh memory of its own, not copied there: the lines made from
-    it keep it alive.
+    At the end of the stream, an unterminated last line is yielded only if `finished()` says the
+    source can no longer grow; otherwise it is held back, for a later run to read once it is whole.
+    With `readinto` (which fills a buffer as far as the stream goes), each piece is read straight
+    into fresh memory of its own, not copied there: the lines made from it keep it alive.
     """
-    pending, skipping = first, skip_partial
+    pending = first
     while True:
         if readinto is not None:
             # Uninitialised memory: the allocator hands back what an earlier chunk freed.
@@ -178,30 +231,19 @@ def iter_chunks(
             data = read(chunk_bytes)
             buf = pending + data if pending else data
             more = bool(data)
-        if skipping:
-            cut = _find_newline(buf)
-            if cut < 0 and more:
-                pending = b""
-                continue
-            buf, skipping = (buf[cut + 1 :] if cut >= 0 else b""), False
-        if not more:
-            if len(buf):
-                yield buf
-            return
         cut = _rfind_newline(buf)
+        if not more:
+            if cut + 1 < len(buf) and finished():
+                cut = len(buf) - 1
+            if cut >= 0:
+                yield memoryview(buf)[: cut + 1]
+            return
         if cut < 0:
             pending = bytes(buf)
             continue
         # A view, not a copy: the lines made from it keep it alive.
         yield memoryview(buf)[: cut + 1]
         pending = bytes(buf[cut + 1 :])
-
-
-def _find_newline(buf: bytes | memoryview) -> int:
-    if isinstance(buf, bytes):
-        return buf.find(b"\n")
-    hits = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
-    return int(hits[0]) if len(hits) else -1
 
 
 def _rfind_newline(buf: bytes | memoryview) -> int:

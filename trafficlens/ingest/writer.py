@@ -24,6 +24,7 @@ WRITE_QUEUE = 8
 _DICTIONARY_COLUMNS = [c for c in EVENT_COLUMNS if c not in ("line_no", "bytes")]
 
 T = TypeVar("T")
+F = TypeVar("F")
 
 
 class PartWriter:
@@ -165,18 +166,18 @@ class Parsed:
     rejects: pl.DataFrame
     state: list[str] | None  # W3C fields in force after the chunk
     counts: dict[str, int]  # events per format
+    skipped: dict[str, int]  # lines skipped, by reason
+    end: tuple[int, bytes, int]  # after the chunk: byte offset, the bytes before it, line number
 
 
 def parse_in_order(
-    frames: Iterator[pl.DataFrame],
-    parse: Callable[[pl.DataFrame, list[str] | None], Parsed],
-    state: list[str] | None,
-    workers: int,
+    frames: Iterator[F], parse: Callable[[F, list[str] | None], Parsed], state: list[str] | None, workers: int
 ) -> Iterator[Parsed]:
     """Parse chunks on `workers` threads at once (polars releases the GIL), yielding in order.
 
     A few chunks are in flight at most, which bounds memory. With one worker, each chunk gets
-    the state the previous one left.
+    the state the previous one left. When reading fails, the chunks read before are still
+    parsed and yielded, then the error is raised.
     """
     if workers <= 1:
         for frame in frames:
@@ -187,10 +188,15 @@ def parse_in_order(
     pending: deque[Future[Parsed]] = deque()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="parse")
     try:
-        for frame in frames:
-            pending.append(pool.submit(parse, frame, state))
-            if len(pending) > workers:
+        try:
+            for frame in frames:
+                pending.append(pool.submit(parse, frame, state))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+        except Exception:
+            while pending:
                 yield pending.popleft().result()
+            raise
         while pending:
             yield pending.popleft().result()
     finally:

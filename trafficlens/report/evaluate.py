@@ -28,7 +28,7 @@ def read_truth(path: str | Path) -> pl.DataFrame:
     if not p.is_file():
         raise InputError(f"no truth file at {p}")
     try:
-        df = pl.read_parquet(p) if p.suffix == ".parquet" else pl.read_csv(p)
+        df = pl.read_parquet(p, glob=False) if p.suffix == ".parquet" else pl.read_csv(p, glob=False)
     except Exception as e:  # a file of the wrong kind: one clear line
         raise InputError(f"{p}: not a Parquet or CSV truth file ({type(e).__name__})") from None
     need = {"line_no", "actor_class"}

@@ -116,9 +116,10 @@ def _seen(lake: Lake) -> tuple[pl.DataFrame, pl.DataFrame]:
                       count(DISTINCT client_id) FILTER (identity = 'spoofed') AS spoofed_clients
                FROM requests WHERE agent IS NOT NULL GROUP BY 1"""
         ).pl()
+        # A pseudonymised address (NET~KEY, --ip-privacy) names no address a server can refuse.
         spoofed = con.sql(
             """SELECT client_ip, any_value(agent) AS agent, sum(requests)::BIGINT AS requests
-               FROM clients WHERE identity = 'spoofed' AND client_ip IS NOT NULL
+               FROM clients WHERE identity = 'spoofed' AND client_ip IS NOT NULL AND NOT contains(client_ip, '~')
                GROUP BY 1 ORDER BY requests DESC, client_ip"""
         ).pl()
     finally:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 import duckdb
 import polars as pl
 
-from trafficlens.errors import LakeError, OptionError
+from trafficlens.errors import LakeError, OptionError, disk_full
 from trafficlens.schema import QUERY_FORMATS
 from trafficlens.store import TABLES, Lake, connect
 
@@ -49,7 +50,7 @@ def write_result(df: pl.DataFrame, fmt: str, out: str | None, stream: TextIO | N
     if fmt == "parquet":
         if not out:
             raise OptionError("--format parquet writes a file: give --out FILE.parquet")
-        df.write_parquet(out)
+        _write(out, lambda: df.write_parquet(out))
         return
     if fmt == "csv":
         text = _flat(df).write_csv()
@@ -58,9 +59,19 @@ def write_result(df: pl.DataFrame, fmt: str, out: str | None, stream: TextIO | N
     else:
         text = format_table(df)
     if out:
-        Path(out).write_text(text)
+        _write(out, lambda: Path(out).write_text(text, encoding="utf-8"))
     else:
         (stream or sys.stdout).write(text if text.endswith("\n") or not text else text + "\n")
+
+
+def _write(out: str, write: Callable[[], object]) -> None:
+    """Run `write`; a file that cannot be written is one line naming it."""
+    try:
+        write()
+    except OSError as e:
+        raise disk_full(e, out) or OptionError(f"--out {out}: cannot write it ({e.strerror or e})") from None
+    except pl.exceptions.PolarsError as e:  # polars reports some file errors as its own
+        raise disk_full(e, out) or OptionError(f"--out {out}: cannot write it ({str(e).splitlines()[0]})") from None
 
 
 def _flat(df: pl.DataFrame) -> pl.DataFrame:

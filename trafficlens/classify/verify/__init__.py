@@ -10,6 +10,7 @@ could be made fails; `declared` when nothing could be checked.
 - `ranges`: range files (parse, load) and matching addresses to them;
 - `rdns`: forward-confirmed reverse DNS, behind a persistent cache;
 - `claims`: `verify_claims`, the verdict from both;
+- `recorded`: range files looked up at ingest for pseudonymised addresses (`--ip-privacy`);
 - `cache`, `download`: the cache folder, and `trafficlens ranges update` filling it.
 """
 
@@ -28,6 +29,7 @@ from trafficlens.classify.verify.ranges import (
     parse_range_file,
 )
 from trafficlens.classify.verify.rdns import Resolver, SocketResolver, reverse_dns
+from trafficlens.classify.verify.recorded import attribute_recorded, ingest_lookup, range_files_of
 from trafficlens.classify.verify.sources import RangeSource, range_sources
 
 __all__ = [
@@ -37,13 +39,16 @@ __all__ = [
     "SocketResolver",
     "UpdateResult",
     "attribute_addresses",
+    "attribute_recorded",
     "default_cache_dir",
     "default_ranges_dir",
     "empty_ranges",
+    "ingest_lookup",
     "load_ranges",
     "match_ranges",
     "parse_ips",
     "parse_range_file",
+    "range_files_of",
     "range_sources",
     "reverse_dns",
     "update_ranges",

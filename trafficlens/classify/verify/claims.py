@@ -15,6 +15,7 @@ import polars as pl
 
 from trafficlens.classify.verify.ranges import locate_addresses
 from trafficlens.classify.verify.rdns import Resolver, reverse_dns
+from trafficlens.classify.verify.recorded import with_recorded_ranges
 from trafficlens.classify.verify.sources import sources_by_file
 from trafficlens.schema import STR_LIST
 
@@ -53,7 +54,10 @@ def verify_claims(
       (`rdns:unconfirmed`) or no name at all (`rdns:no_ptr`);
     - declared: nothing could be checked (`ip:no_ranges_loaded`, `rdns:lookup_failed`,
       `ip:invalid` for a client field that is not an address, `verify:no_method` when the
-      operator publishes neither ranges nor names).
+      operator publishes neither ranges nor names, `ip:no_ranges_at_ingest` for a pseudonymised
+      address whose ranges ingest could not look up).
+    A pseudonymised address (`--ip-privacy`) is checked against the range files ingest recorded
+    for it (an optional `ip_ranges` column), never by reverse DNS.
     Without `rdns`, `rdns:not_checked` marks claims that reverse DNS could still have decided.
     One output row per claim, in the order given.
     """
@@ -80,7 +84,8 @@ def verify_claims(
     )
     addrs, inside = locate_addresses(df["client_ip"], ranges)
     matches = addrs.join(inside.select("client_ip", "range_files"), on="client_ip", how="left")
-    df = df.join(matches.select("client_ip", "key", "range_files"), on="client_ip", how="left").with_columns(
+    df = df.join(matches.select("client_ip", "key", "range_files"), on="client_ip", how="left")
+    df = with_recorded_ranges(df).with_columns(
         _loaded=pl.col("_want").list.eval(pl.element().filter(pl.element().is_in(loaded))),
         _hits=pl.col("_want").list.set_intersection(pl.col("range_files").fill_null(pl.lit([], STR_LIST))).list.sort(),
     )
@@ -90,6 +95,8 @@ def verify_claims(
         _ip=(
             pl.when(~has_ranges & ~has_sfx)
             .then(pl.lit("none"))
+            .when(pl.col("_hidden") & pl.col("key").is_null())
+            .then(pl.lit("unrecorded"))
             .when(pl.col("key").is_null())
             .then(pl.lit("invalid"))
             .when(~has_ranges)
@@ -104,7 +111,7 @@ def verify_claims(
 
     # DNS is asked only about claims it can still decide: with suffixes, a real address, and
     # not already verified by ranges.
-    needs_dns = has_sfx & pl.col("key").is_not_null() & (pl.col("_ip") != "in")
+    needs_dns = has_sfx & pl.col("key").is_not_null() & ~pl.col("_hidden") & (pl.col("_ip") != "in")
     if not rdns:
         df = df.with_columns(
             _rd=pl.when(needs_dns).then(pl.lit("not_checked")).otherwise(pl.lit("none")),
@@ -160,6 +167,8 @@ def verify_claims(
         .then(pl.lit(["ip:no_ranges_loaded"], STR_LIST))
         .when(pl.col("_ip") == "invalid")
         .then(pl.lit(["ip:invalid"], STR_LIST))
+        .when(pl.col("_ip") == "unrecorded")
+        .then(pl.lit(["ip:no_ranges_at_ingest"], STR_LIST))
         .otherwise(empty)
     )
     rd_reasons = (

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+import polars as pl
+
 from trafficlens.errors import FormatError
 from trafficlens.ingest.formats.common import NOSP0, Q_ESC, Q_FAST, RegexFormat
 from trafficlens.schema import EVENT_SCHEMA
@@ -289,5 +291,9 @@ def parse_json_map(spec: str) -> dict[str, tuple[str, ...]]:
             raise FormatError(f"--json-map: unknown column {col!r}; use one of {', '.join(sorted(allowed))}")
         if not path.startswith("$"):
             path = "$." + path
+        try:  # polars compiles the path only when it reads a line: try it on an empty object now
+            pl.Series(["{}"], dtype=pl.String).str.json_path_match(path)
+        except pl.exceptions.PolarsError:
+            raise FormatError(f"--json-map {col}={path}: not a JSON path; write it as $.key or $.key.sub") from None
         out[col] = out.get(col, ()) + (path,)
     return out

@@ -1,0 +1,269 @@
+"""Reading the lake and acting on it: `report`, `query`, `export`, `dashboard`, `redact`, `ranges`."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from trafficlens.cli.base import LAKE_HELP, default_lake, emit, friendly, main
+from trafficlens.errors import TrafficlensError
+from trafficlens.schema import ACTOR_CLASSES, EXPORT_TARGETS, IP_PRIVACY, PERIODS, QUERY_FORMATS, REPORT_FORMATS
+
+
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option(
+    "--format", "fmt", default="table", show_default=True, type=click.Choice(REPORT_FORMATS), help="Output format."
+)
+@click.option("--since", help="First day (YYYY-MM-DD, inclusive) or time.")
+@click.option("--until", help="Last day (YYYY-MM-DD, inclusive) or time.")
+@click.option("--site", "sites", multiple=True, help="Only this site (repeat for several).")
+@click.option(
+    "--class", "classes", multiple=True, type=click.Choice(ACTOR_CLASSES), help="Only this class (repeat for several)."
+)
+@click.option("--by", default="day", show_default=True, type=click.Choice(PERIODS), help="Trend period.")
+@click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="Rows in the top-client lists.")
+@click.option("--section", "only", multiple=True, help="Only this JSON section (repeat for several).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
+@friendly
+def report(
+    lake: str,
+    fmt: str,
+    since: str | None,
+    until: str | None,
+    sites: tuple[str, ...],
+    classes: tuple[str, ...],
+    by: str,
+    top: int,
+    only: tuple[str, ...],
+    out: str | None,
+) -> None:
+    """Shares, AI traffic, operators, agents, trends, threats, referrals and robots.txt.
+
+    Example:
+
+    \b
+        trafficlens report --lake trafficlens-lake
+        trafficlens report --format html --by week --out report.html
+        trafficlens report --format json --since 2025-10-01 --until 2025-10-31 --section ai_share
+    """
+    import json
+
+    from trafficlens.report import Report
+    from trafficlens.report.render import render
+
+    with Report(lake, since=since, until=until, sites=sites, classes=classes, by=by, top=top) as rep:
+        if only:
+            if fmt != "json":
+                raise TrafficlensError("--section selects JSON sections: add --format json")
+            text = json.dumps(rep.to_dict(only), indent=1) + "\n"
+        else:
+            text = render(rep, fmt)
+    emit(text, out, "report")
+
+
+@main.command()
+@click.argument("sql", required=False)
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option(
+    "--format",
+    "fmt",
+    default="table",
+    show_default=True,
+    type=click.Choice(QUERY_FORMATS),
+    help="Output format (json: one object a line).",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (needed for parquet).")
+@friendly
+def query(sql: str | None, lake: str, fmt: str, out: str | None) -> None:
+    """Run SQL on the lake's views (events, requests, sessions, clients, rejects, manifest);
+    without SQL, open an interactive prompt.
+
+    Example:
+
+    \b
+        trafficlens query "SELECT operator, count(*) FROM requests WHERE ai_driven GROUP BY 1 ORDER BY 2 DESC"
+        trafficlens query --format csv "SELECT * FROM clients WHERE identity = 'spoofed'" > spoofed.csv
+        trafficlens query --lake trafficlens-lake
+    """
+    from trafficlens.report.query import repl, run_sql, write_result
+
+    if sql is None or sql.strip() == "-":
+        if sql is None and sys.stdin.isatty():
+            repl(lake)
+            return
+        sql = sys.stdin.read()
+    write_result(run_sql(lake, sql), fmt, out)
+
+
+@main.command(name="export")
+@click.argument("target", type=click.Choice(EXPORT_TARGETS))
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    help="block-KIND or allow-KIND (repeat, or comma-separate); KIND: ai, ai-training, ai-search, "
+    "ai-assistant, ai-agent, search-engine, seo, archive, monitoring, preview, feed, "
+    "security-scanner, tool, all. Default: block-ai-training,allow-ai-search,allow-ai-assistant.",
+)
+@click.option("--all-known", is_flag=True, help="Every catalogue agent the policies name, not only those seen.")
+@click.option(
+    "--enforce",
+    is_flag=True,
+    help="Server rules also refuse every agent the policies block "
+    "(by default they refuse robots.txt violators and spoofed addresses).",
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
+@friendly
+def export_cmd(
+    target: str, lake: str, policies: tuple[str, ...], all_known: bool, enforce: bool, out: str | None
+) -> None:
+    """Write robots.txt groups or server block rules from what the lake saw.
+
+    Example:
+
+    \b
+        trafficlens export robots --policy block-ai-training --policy allow-ai-search
+        trafficlens export nginx --enforce --out /etc/nginx/conf.d/trafficlens.conf
+    """
+    from trafficlens.report.export import export
+
+    text = export(lake, target, policies or None, all_known=all_known, enforce=enforce)
+    emit(text, out, f"{target} rules")
+
+
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option(
+    "--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="Port to serve the dashboard on."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@friendly
+def dashboard(lake: str, port: int, host: str) -> None:
+    """Open the Streamlit dashboard on a lake.
+
+    Example:
+
+    \b
+        trafficlens dashboard --lake trafficlens-lake --port 8501
+    """
+    import subprocess
+    from importlib import resources
+    from pathlib import Path
+
+    # The dashboard ships inside the package (trafficlens.dashboards), wherever it is installed.
+    app = Path(str(resources.files("trafficlens.dashboards") / "app.py"))
+    if not app.exists():
+        raise TrafficlensError(f"dashboard app not found at {app}: reinstall trafficlens")
+    from trafficlens.store import Lake
+
+    Lake(lake)  # no lake there: say so here rather than in a page the browser opens
+    env = {**os.environ, "TRAFFICLENS_LAKE": str(Path(lake).resolve())}
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+    click.echo(f"dashboard on http://{host}:{port}/ for {lake} (Ctrl-C stops it)")
+    try:
+        sys.exit(subprocess.call(cmd, env=env))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option("--before", required=True, metavar="DAY", help="First day to keep as it is (YYYY-MM-DD, UTC).")
+@click.option(
+    "--ip-privacy",
+    type=click.Choice([c for c in IP_PRIVACY if c != "off"]),
+    help="Pseudonymise addresses: truncate or hash (default: the lake's choice at ingest).",
+)
+@click.option(
+    "--redact-query/--keep-query", default=None, help="Drop query-string values (default: the lake's choice)."
+)
+@click.option("--keep-query-values", metavar="KEYS", help="Keys whose values stay (default utm_*).")
+@click.option(
+    "--ranges",
+    "ranges_dir",
+    type=click.Path(file_okay=False),
+    help="Operators' IP range files, recorded for each address before it is dropped (default: the "
+    "`ranges update` cache).",
+)
+@friendly
+def redact(
+    lake: str,
+    before: str,
+    ip_privacy: str | None,
+    redact_query: bool | None,
+    keep_query_values: str | None,
+    ranges_dir: str | None,
+) -> None:
+    """Pseudonymise old traffic: addresses and query values in every table before DAY, as the
+    privacy options of ingest would have. Later days are left as they are.
+
+    Example:
+
+    \b
+        trafficlens redact --lake lake --before 2025-01-01 --ip-privacy hash --redact-query
+    """
+    from trafficlens.report.redact import redact as run
+
+    summary = run(
+        lake,
+        before,
+        ip_privacy=ip_privacy,
+        redact_query=redact_query,
+        keep_query_values=keep_query_values,
+        ranges_dir=ranges_dir,
+    )
+    click.echo(summary.describe())
+
+
+@main.group()
+def ranges() -> None:
+    """Operators' published IP ranges, used to verify claimed crawler identities."""
+
+
+@ranges.command(name="update")
+@click.option("--dir", "dest", type=click.Path(file_okay=False), help="Folder to write (default: the user cache).")
+@click.option(
+    "--timeout",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per download.",
+)
+@friendly
+def ranges_update(dest: str | None, timeout: float) -> None:
+    """Download the range files (OpenAI, Google, Bing, Perplexity, Apple, Common Crawl, ...).
+
+    classify then uses them by default; offline, nothing changes.
+
+    Example:
+
+    \b
+        trafficlens ranges update
+        trafficlens ranges update --dir ./ranges   # then: trafficlens classify --ranges ./ranges
+    """
+    from pathlib import Path
+
+    from trafficlens.classify.verify import update_ranges
+
+    result = update_ranges(Path(dest) if dest else None, timeout=timeout)
+    click.echo(result.describe())

@@ -1,0 +1,267 @@
+"""The main job and its steps: `ingest`, `classify`, `analyze`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from trafficlens.cli.base import LAKE_HELP, default_lake, friendly, main
+from trafficlens.ingest.formats import FORMAT_NAMES
+from trafficlens.schema import IP_PRIVACY
+
+
+def ingest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of `ingest`, shared with `analyze`."""
+    options = [
+        click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP),
+        click.option("--format", "fmt", help=f"Log format, if not auto-detected: {', '.join(FORMAT_NAMES)}."),
+        click.option("--log-format", help="A custom nginx log_format or Apache LogFormat string."),
+        click.option("--json-map", help="JSON lines: column=$.path pairs, e.g. 'user_agent=$.ua,ts=$.time'."),
+        click.option("--site", help="Site name for these logs (default: the virtual host, or 'default')."),
+        click.option("--tz", help="Time zone of timestamps that carry no offset (default UTC), e.g. Europe/Paris."),
+        click.option(
+            "--time-window",
+            help="FROM..TO: reject lines timed outside it (default 1991-08-06..two days from now), "
+            "e.g. 2020-01-01..2030-01-01; either side may be left empty.",
+        ),
+        click.option(
+            "--ip-privacy",
+            type=click.Choice(IP_PRIVACY),
+            help="Keep no client address: truncate to /24 and /48 (with a keyed pseudonym per address), or "
+            "hash with the lake's own key; off keeps them. The lake remembers the choice.",
+        ),
+        click.option(
+            "--redact-query/--keep-query",
+            default=None,
+            help="Drop query-string values (keys stay), in events, referers and rejected lines; "
+            "the lake remembers the choice.",
+        ),
+        click.option(
+            "--keep-query-values",
+            metavar="KEYS",
+            help="With --redact-query: keys whose values stay, comma-separated, globs allowed (default utm_*).",
+        ),
+        click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal)."),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def _ingest_opts(
+    fmt: str | None,
+    log_format: str | None,
+    json_map: str | None,
+    site: str | None,
+    tz: str | None,
+    time_window: str | None = None,
+    ip_privacy: str | None = None,
+    redact_query: bool | None = None,
+    keep_query_values: str | None = None,
+) -> Any:
+    from trafficlens.ingest import IngestOptions
+
+    return IngestOptions(
+        format=fmt,
+        log_format=log_format,
+        json_map=json_map,
+        site=site,
+        tz=tz,
+        time_window=time_window,
+        ip_privacy=ip_privacy,
+        redact_query=redact_query,
+        keep_query_values=keep_query_values,
+    )
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@ingest_options
+@click.option(
+    "--ranges",
+    "ranges_dir",
+    type=click.Path(file_okay=False),
+    help="With --ip-privacy: folder of operators' IP range files, to record which ones hold each address "
+    "before it is dropped (default: what `trafficlens ranges update` downloaded).",
+)
+@friendly
+def ingest(paths: tuple[str, ...], ranges_dir: str | None, **kw: Any) -> None:
+    """Read access logs into the lake's events (idempotent: re-running adds nothing).
+
+    PATHS are files, folders, globs, or - for standard input; plain, .gz, .bz2 or .zst.
+
+    Example:
+
+    \b
+        trafficlens ingest /var/log/nginx/access.log* --lake lake
+        zcat old.log.gz | trafficlens ingest - --lake lake --site shop
+    """
+    from trafficlens.classify.verify import ingest_lookup
+    from trafficlens.ingest import ingest as run
+
+    lake, progress = kw.pop("lake"), kw.pop("progress")
+    opts = _ingest_opts(**kw)
+    opts.address_ranges = ingest_lookup(ranges_dir)
+    summary = run(list(paths), lake, opts, progress=progress)
+    _echo_summary(summary)
+    _exit_if_failed(summary)
+
+
+def _echo_summary(summary: Any) -> None:
+    for r in summary.results:
+        if r.status == "skipped":
+            # The first clause says why; the list of formats after it would repeat for every file.
+            click.echo(f"skipped {r.source}: {r.note.split(';')[0]}", err=True)
+        elif r.status == "failed":
+            click.echo(f"failed {r.source}: {r.note}", err=True)
+    click.echo(f"ingested into {summary.lake}: {summary.describe()}")
+    from trafficlens.ingest.privacy import Privacy
+
+    privacy = Privacy.load(summary.lake)
+    if privacy is not None and privacy.active:
+        click.echo(f"privacy: {privacy.describe()}")
+
+
+def _exit_if_failed(summary: Any) -> None:
+    """Exit 1 when a source could not be read; what the others gave is committed by then."""
+    if summary.failed:
+        click.echo(f"{len(summary.failed)} of {summary.files} source(s) could not be read", err=True)
+        sys.exit(1)
+
+
+def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of `classify`, shared with `analyze`."""
+    options = [
+        click.option(
+            "--ranges",
+            "ranges_dir",
+            type=click.Path(file_okay=False),
+            help="Folder of operators' published IP range files (default: what "
+            "`trafficlens ranges update` downloaded, if anything).",
+        ),
+        click.option(
+            "--rdns/--no-rdns",
+            default=False,
+            show_default=True,
+            help="Also verify claims by forward-confirmed reverse DNS (needs DNS; cached).",
+        ),
+        click.option(
+            "--pages",
+            type=click.Path(dir_okay=False),
+            help="Page-type rules (YAML list of page_type/path/query/endpoint) instead of the shipped ones.",
+        ),
+        click.option(
+            "--robots",
+            type=click.Path(dir_okay=False),
+            help="The site's robots.txt: record the automated clients that fetch what it disallows.",
+        ),
+        click.option(
+            "--threats",
+            "threats_file",
+            type=click.Path(dir_okay=False),
+            help="Threat thresholds (YAML of name: value) instead of the defaults.",
+        ),
+        click.option(
+            "--model-dir",
+            type=click.Path(file_okay=False),
+            help="A behaviour model `trafficlens train --out` wrote, instead of the shipped one.",
+        ),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@classify_options
+@click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
+@friendly
+def classify(
+    lake: str,
+    ranges_dir: str | None,
+    rdns: bool,
+    pages: str | None,
+    robots: str | None,
+    threats_file: str | None,
+    model_dir: str | None,
+    progress: bool | None,
+) -> None:
+    """Label every request: who it is (human, crawler, scraper, agent), who runs it, and whether
+    it is who it claims to be. Writes requests, sessions and clients.
+
+    Example:
+
+    \b
+        trafficlens classify --lake lake
+        trafficlens classify --lake lake --ranges ./ranges --rdns
+        trafficlens classify --lake lake --model-dir ./my-model
+    """
+    from trafficlens.classify import classify as run
+
+    summary = run(
+        lake,
+        ranges_dir=ranges_dir,
+        rdns=rdns,
+        progress=progress,
+        pages=pages,
+        robots=robots,
+        threats=threats_file,
+        model_dir=model_dir,
+    )
+    click.echo(f"classified {summary.lake}: {summary.describe()}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@ingest_options
+@classify_options
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1), help="Rows in each top list.")
+@friendly
+def analyze(
+    paths: tuple[str, ...],
+    top: int,
+    ranges_dir: str | None,
+    rdns: bool,
+    pages: str | None,
+    robots: str | None,
+    threats_file: str | None,
+    model_dir: str | None,
+    **kw: Any,
+) -> None:
+    """Ingest logs, classify them and summarise the traffic: the main job.
+
+    Example:
+
+    \b
+        trafficlens analyze sample_logs/
+        trafficlens analyze /var/log/nginx/ --ranges ./ranges
+    """
+    from trafficlens.analysis import analyze as run
+
+    lake, progress = kw.pop("lake"), kw.pop("progress")
+    result = run(
+        list(paths),
+        lake,
+        _ingest_opts(**kw),
+        ranges_dir=ranges_dir,
+        rdns=rdns,
+        pages=pages,
+        robots=robots,
+        threats=threats_file,
+        model_dir=model_dir,
+        top=top,
+        progress=progress,
+    )
+    _echo_summary(result.ingest)
+    click.echo(f"classified: {result.classify.describe()}")
+    click.echo(result.summary)
+    lake_arg = "" if lake == default_lake() else f" --lake {lake}"
+    click.echo(
+        f"\nThe full report: trafficlens report{lake_arg} (--format html --out report.html for charts); "
+        f"the dashboard: trafficlens dashboard{lake_arg}"
+    )
+    _exit_if_failed(result.ingest)
