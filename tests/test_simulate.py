@@ -14,7 +14,17 @@ from trafficlens.classify.verify import load_ranges, match_ranges, range_sources
 from trafficlens.errors import OptionError
 from trafficlens.ingest import ingest
 from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PURPOSES, THREATS
-from trafficlens.simulate import FORMATS, SCENARIOS, TRUTH_SCHEMA, simulate
+from trafficlens.simulate import (
+    FAMILIES,
+    FAMILY_OF,
+    FORMATS,
+    HUMAN_FAMILIES,
+    SCENARIOS,
+    TRUTH_SCHEMA,
+    SimulateSummary,
+    select_families,
+    simulate,
+)
 from trafficlens.store import Lake
 
 DAYS, SCALE, SEED = 2, 0.1, 5
@@ -330,32 +340,277 @@ def test_visit_lengths_have_a_long_tail_and_bots_pace_irregularly_too(tmp_path: 
     assert quick.filter(pl.col("cv") > 0.7).height >= 3 and quick.filter(pl.col("cv") < 0.6).height >= 20
 
 
-def test_people_go_back_to_the_list_and_bots_walk_on(tmp_path: Path) -> None:
-    """People read round a list, going back to it for the next item (re-requested, or from the
-    cache: then only the next page's referrer shows it); a bot following random links seldom
-    comes back. Counted over the pages that have two pages before them in the visit."""
-    s = simulate(tmp_path / "a.log", days=2, scale=1.0, seed=6, progress=False)
-    truth = pl.read_parquet(s.truth_path).with_row_index("i")
-    lines = (tmp_path / "a.log").read_text().splitlines()
-    pages = truth.filter(
-        pl.col("method") == "GET", ~pl.col("path").str.contains(r"^/(static|img|api)/|^/favicon\.ico$")
+# -- families of clients and site layouts ------------------------------------------------------
+
+ASSET = pl.col("path").str.contains(r"^/(static|img)/[a-z]|^/favicon\.ico$")  # not a traversal probe
+API = pl.col("path").str.starts_with("/api/") & (pl.col("path") != "/api/collect")  # beacons apart
+PAGE = ~ASSET & ~pl.col("path").str.starts_with("/api/") & (pl.col("method") == "GET")
+SEARCH_ENGINES = r"^https://(www\.google\.|www\.bing\.com|duckduckgo\.com|search\.yahoo\.com|www\.ecosia\.org)"
+
+
+def lines_of(s: SimulateSummary) -> pl.DataFrame:
+    """The truth of a combined log with each line's referrer (the site's own as a path)."""
+    log = pl.read_csv(s.path, has_header=False, separator="\x01", quote_char=None, new_columns=["line"])
+    referer = log["line"].str.split('"').list.get(3)
+    return (
+        pl.read_parquet(s.truth_path)
+        .with_columns(referer=referer.str.replace(r"^https://www\.example-[a-z]+\.com", ""))
+        .with_columns(client=pl.concat_str("client_ip", pl.lit(" "), "user_agent"))
     )
-    pages = pages.with_columns(
-        ref=pl.Series([lines[k - 1].split('"')[3] for k in pages["line_no"]]).str.replace(r"^https://[^/]+", "")
+
+
+def page_views(t: pl.DataFrame) -> pl.DataFrame:
+    """Page views in visit order, with the two pages before each and the gap since the last."""
+    return (
+        t.filter(PAGE)
+        .sort("ts", "line_no")
+        .with_columns(
+            p1=pl.col("path").shift(1).over("session"),
+            p2=pl.col("path").shift(2).over("session"),
+            gap=pl.col("ts").diff().over("session").dt.total_milliseconds() / 1000,
+        )
     )
-    back = (
-        pages.sort("ts", "i")
-        .with_columns(p1=pl.col("path").shift(1).over("session"), p2=pl.col("path").shift(2).over("session"))
+
+
+@pytest.fixture(scope="module")
+def mix(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Three days of the default mix (every family), and logs of a few families alone."""
+    root = tmp_path_factory.mktemp("families")
+    out = {"all": simulate(root / "all.log", days=3, scale=0.5, seed=21, progress=False)}
+    for name, fams in {
+        "tabs": ["human:tab_opener"],
+        "back": ["human:back_button", "bot:humanised_automation"],
+        "pace": ["human:slow_reader", "human:fast_skimmer", "human:linear_reader", "human:search_driven"],
+        "shared": ["human:office_proxy", "human:carrier_nat", "human:mobile_cached"],
+        "shop": ["human:returning_shopper", "human:spa_user"],
+    }.items():
+        out[name] = simulate(root / f"{name}.log", days=5, scale=0.4, seed=22, families=fams, progress=False)
+    return {k: (s, lines_of(s)) for k, s in out.items()}
+
+
+def test_every_family_is_in_the_truth_and_each_scenario_keeps_its_family(mix: dict) -> None:
+    s, t = mix["all"]
+    assert set(t["family"]) == set(FAMILIES) == set(s.families) and all(s.families.values())
+    assert sum(s.families.values()) == s.lines and set(t["site_layout"]) == {"origin"}
+    kinds = t.select("scenario", "family", "actor_class").unique()
+    for scenario, fams in FAMILY_OF.items():
+        assert set(kinds.filter(pl.col("scenario") == scenario)["family"]) == set(fams), scenario
+    people = kinds.filter(pl.col("family").str.starts_with("human:"))
+    assert set(people["actor_class"]) == {"human"}
+    assert set(kinds.filter(pl.col("family").str.starts_with("bot:"))["actor_class"]) <= {"crawler", "scraper", "agent"}
+
+
+def test_each_family_alone_makes_a_log_of_its_own(tmp_path: Path) -> None:
+    for family in FAMILIES:
+        s = simulate(tmp_path / "one.log", days=1, scale=0.1, seed=4, families=[family], progress=False)
+        assert s.lines > 0 and set(pl.read_parquet(s.truth_path)["family"]) == {family}, family
+
+
+def test_families_can_be_chosen_and_left_out(mix: dict, tmp_path: Path) -> None:
+    s, t = mix["tabs"]
+    assert set(t["family"]) == {"human:tab_opener"} and set(s.families) == {"human:tab_opener"}
+    # The family chosen alone makes as many visits as all people do in the mix.
+    visits = t["session"].n_unique() / 5 / 0.4
+    assert 250 < visits < 450
+    both = simulate(tmp_path / "x.log", days=1, scale=0.2, seed=3, families="human:spa_user,bot:paced_crawler")
+    assert set(pl.read_parquet(both.truth_path)["family"]) == {"human:spa_user", "bot:paced_crawler"}
+    but = simulate(tmp_path / "y.log", days=1, scale=0.2, seed=3, families="-human:tab_opener,-bot")
+    assert set(pl.read_parquet(but.truth_path)["family"]) == set(HUMAN_FAMILIES) - {"human:tab_opener"} | {
+        "human:ai_referral"
+    }
+    assert select_families(["bot", "-bot:monitor"]) == tuple(
+        f for f in FAMILIES if f.startswith("bot:") and f != "bot:monitor"
+    )
+    for bad in ("human:robot", "", "-human,-bot"):
+        with pytest.raises(OptionError, match="famil"):
+            simulate(tmp_path / "z.log", days=1, scale=0.1, families=bad)
+    with pytest.raises(OptionError, match="site layout"):
+        simulate(tmp_path / "z.log", days=1, scale=0.1, site_layout="edge")
+
+
+def test_tab_openers_open_items_from_one_list_within_seconds_and_never_go_back(mix: dict) -> None:
+    _, t = mix["tabs"]
+    pv = page_views(t)
+    # Two or more items named the same list as referrer, seconds apart: opened in tabs.
+    bursts = (
+        pv.filter(pl.col("referer") != "-")
+        .group_by("session", "referer")
+        .agg(n=pl.len(), span=(pl.col("ts").max() - pl.col("ts").min()).dt.total_seconds(fractional=True))
+        .filter(pl.col("n") >= 2, pl.col("span") <= 5 * (pl.col("n") - 1))
+    )
+    longer = pv.group_by("session").len().filter(pl.col("len") >= 3)["session"]
+    assert bursts["session"].n_unique() > 0.4 * longer.len()
+    # The list stays open in its tab: the page after its items is never the list again.
+    assert pv.select(((pl.col("path") == pl.col("p2")) & (pl.col("path") != pl.col("p1"))).mean()).item() < 0.01
+    came_from = pl.col("referer").shift(1).over("session")
+    assert pv.select((pl.col("path") == came_from).sum()).item() == 0
+
+
+def test_people_go_back_to_the_list_and_bots_walk_on(mix: dict) -> None:
+    """Back-button users read round a list, going back to it for the next item (re-requested, or
+    from the cache: then only the next page's referrer shows it); a bot following random links
+    seldom comes back. Counted over the pages that have two pages before them in the visit."""
+    _, t = mix["back"]
+    steps = (
+        page_views(t)
         .filter(pl.col("p2").is_not_null())
         .with_columns(
             again=(pl.col("path") == pl.col("p2")) & (pl.col("path") != pl.col("p1")),
-            cached=(pl.col("ref") != pl.col("p1")) & (pl.col("ref") == pl.col("p2")),
+            cached=(pl.col("referer") != pl.col("p1")) & (pl.col("referer") == pl.col("p2")),
         )
-        .group_by("scenario")
+        .group_by("family")
         .agg(back=(pl.col("again") | pl.col("cached")).mean(), cached=pl.col("cached").mean())
     )
-    share = {r["scenario"]: r for r in back.iter_rows(named=True)}
-    people, bots = share["human_browsing"], share["paced_bot"]
-    assert 0.12 < people["back"] < 0.35 and bots["back"] < 0.08, share
-    assert people["cached"] > 0.2 * people["back"], "many returns leave only a referrer"
+    share = {r["family"]: r for r in steps.iter_rows(named=True)}
+    people, bots = share["human:back_button"], share["bot:humanised_automation"]
+    assert 0.1 < people["back"] < 0.35 and bots["back"] < 0.08, share
+    assert people["cached"] > 0.5 * people["back"], "most returns leave only a referrer"
     assert bots["cached"] == 0, "a bot's link back is a request"
+
+
+def test_linear_readers_follow_links_forward_only(mix: dict) -> None:
+    _, readers = mix["pace"]
+    linear = readers.filter(pl.col("family") == "human:linear_reader")
+    forms = linear.filter(pl.col("method") == "POST")["path"].unique()  # a form's answer names the form
+    steps = page_views(linear).filter(pl.col("p1").is_not_null(), ~pl.col("referer").is_in(forms.implode()))
+    assert steps.height > 100 and (steps["referer"] == steps["p1"]).all()
+
+
+def test_search_driven_visitors_land_deep_from_a_search_engine_and_read_a_few_pages(mix: dict) -> None:
+    _, t = mix["pace"]
+    pv = page_views(t.filter(pl.col("family") == "human:search_driven"))
+    visits = pv.group_by("session").agg(
+        n=pl.len(),
+        entry=pl.col("referer").first(),
+        landing=pl.col("path").first(),
+        search=pl.col("path").str.starts_with("/search").any(),
+    )
+    assert visits.select(pl.col("entry").str.contains(SEARCH_ENGINES).all()).item()
+    assert visits.select((pl.col("landing") != "/").mean()).item() > 0.9
+    assert visits["n"].max() == 3 and visits.select((pl.col("n") == 1).mean()).item() > 0.35
+    assert visits["search"].sum() > 0  # some use the site's search
+
+
+def test_slow_readers_read_for_longer_than_fast_skimmers(mix: dict) -> None:
+    _, t = mix["pace"]
+    # Time on an item's page: from it to the page its link leads to.
+    read = page_views(t).filter(pl.col("p1").str.starts_with("/p/"), pl.col("referer") == pl.col("p1"))
+    gaps = read.group_by("family").agg(median=pl.col("gap").median(), p90=pl.col("gap").quantile(0.9))
+    g = {r["family"]: r for r in gaps.iter_rows(named=True)}
+    slow, fast = g["human:slow_reader"], g["human:fast_skimmer"]
+    assert slow["median"] > 2 * fast["median"] and fast["median"] < 10
+    # Weibull dwell with a shape below 1: a long tail beside the short reads.
+    assert slow["p90"] > 4 * slow["median"] and fast["p90"] > 4 * fast["median"]
+
+
+def test_returning_shoppers_come_back_on_other_days_sign_in_and_buy(mix: dict) -> None:
+    _, t = mix["shop"]
+    shop = t.filter(pl.col("family") == "human:returning_shopper")
+    clients = shop.group_by("client").agg(
+        days=pl.col("ts").dt.date().n_unique(),
+        visits=pl.col("session").n_unique(),
+        login=((pl.col("path") == "/login") & (pl.col("method") == "POST")).any(),
+        bought=(pl.col("path") == "/checkout/confirmation").any(),
+    )
+    loyal = clients.filter(pl.col("days") >= 2, pl.col("login"), pl.col("bought"))
+    assert loyal.height >= 3
+    purchase = (
+        page_views(shop).group_by("session").agg(n=pl.len(), bought=(pl.col("path") == "/checkout/confirmation").any())
+    )
+    n = purchase.filter(pl.col("bought"))["n"]
+    assert 8 <= n.min() and n.max() <= 30 and 14 <= n.mean() <= 26, n.describe()
+
+
+def test_many_people_share_one_address_behind_an_office_proxy_or_a_carrier_nat(mix: dict) -> None:
+    _, t = mix["shared"]
+    per_ip = (
+        t.filter(PAGE)
+        .group_by("family", "client_ip", pl.col("ts").dt.date().alias("day"))
+        .agg(
+            visits=pl.col("session").n_unique(),
+            uas=pl.col("user_agent").n_unique(),
+            first=pl.col("ts").min(),
+            last=pl.col("ts").max(),
+        )
+    )
+    nat = per_ip.filter(pl.col("family") == "human:carrier_nat")
+    assert nat["visits"].max() >= 4 and nat.filter(pl.col("uas") >= 3).height > 0
+    office = per_ip.filter(pl.col("family") == "human:office_proxy")
+    assert office["visits"].max() >= 5
+    # Colleagues' visits overlap in time, in working hours.
+    assert office.select(((pl.col("last") - pl.col("first")).dt.total_hours() >= 2).any()).item()
+    began = t.filter(pl.col("family") == "human:office_proxy").group_by("session").agg(pl.col("ts").min())
+    assert began["ts"].dt.hour().is_between(7, 16).all()
+    # Apart from them, an address is one person's.
+    own = per_ip.filter(pl.col("family") == "human:mobile_cached")
+    assert own["visits"].max() <= 2
+
+
+def test_phones_with_a_warm_cache_fetch_assets_on_the_first_view_only(mix: dict) -> None:
+    _, t = mix["shared"]
+    phones = t.filter(pl.col("family") == "human:mobile_cached")
+    visits = phones["session"].n_unique()
+    css_js = (
+        phones.filter(pl.col("path").str.contains(r"^/static/"))
+        .group_by("session")
+        .agg(fetched=(pl.col("status") == 200).any())
+    )
+    # Most have them cached: revalidated (304) or not asked for at all.
+    assert css_js["fetched"].sum() < 0.5 * visits and css_js.height < 0.85 * visits
+    pv = page_views(phones).with_columns(first=pl.col("p1").is_null())
+    shown = phones.filter(ASSET & pl.col("path").str.starts_with("/img/")).join(
+        pv.select("session", pl.col("path").alias("referer"), "first"), on=["session", "referer"]
+    )
+    assert shown.filter(~pl.col("first")).height < 0.15 * shown.height
+
+
+def test_a_cdn_site_logs_no_assets_for_anyone_and_an_app_logs_api_calls(tmp_path: Path) -> None:
+    cdn = simulate(tmp_path / "cdn.log", days=1, scale=0.3, seed=8, site_layout="cdn", progress=False)
+    t = pl.read_parquet(cdn.truth_path)
+    assert t.filter(ASSET).height == 0 and t.filter(PAGE & (pl.col("actor_class") == "human")).height > 100
+    assert set(t["site_layout"]) == {"cdn"} and cdn.site_layout == "cdn" and "cdn layout" in cdn.describe()
+    spa = simulate(tmp_path / "spa.log", days=1, scale=0.3, seed=8, site_layout="spa", progress=False)
+    t = pl.read_parquet(spa.truth_path).filter(pl.col("actor_class") == "human")
+    assert t.filter(API).height > 2 * t.filter(PAGE).height
+    # Each screen's calls name it as referrer; the document and its css/js load once a visit.
+    s = lines_of(spa).filter(pl.col("family") != "human:ai_referral", pl.col("actor_class") == "human")
+    assert s.filter(API).select(pl.col("referer").str.starts_with("/").all()).item()
+    per_visit = s.filter(pl.col("path").str.ends_with(".css")).group_by("session").len()
+    assert per_visit["len"].max() <= 4  # two stylesheets, on the first page (and a tab's)
+
+
+def test_app_users_on_an_ordinary_site_make_api_calls_per_screen(mix: dict) -> None:
+    _, t = mix["shop"]
+    app = t.filter(pl.col("family") == "human:spa_user")
+    assert app.filter(API).height > 2 * app.filter(PAGE).height
+    calls = app.filter(API).group_by("session", "referer").len()["len"]
+    assert calls.min() >= 2 and calls.max() <= 20
+
+
+def test_bot_families_paced_crawlers_and_scrapers_behind_residential_proxies(mix: dict) -> None:
+    _, t = mix["all"]
+    crawl = page_views(t.filter(pl.col("family") == "bot:paced_crawler"))
+    assert t.filter((pl.col("family") == "bot:paced_crawler") & ASSET).height == 0
+    assert set(crawl["actor_class"]) == {"crawler"} and set(crawl["identity"]) == {"undeclared"}
+    # A delay randomised 0.5-1.5x: regular, unlike a person.
+    cv = crawl.group_by("session").agg(cv=pl.col("gap").std() / pl.col("gap").mean())["cv"]
+    assert cv.max() < 0.45
+    proxy = t.filter(pl.col("scenario") == "proxy_scraper")
+    assert proxy.filter(ASSET).height == 0 and proxy["threats"].list.contains("abusive_scraping").all()
+    per_ip = proxy.group_by("session", "client_ip").len()
+    assert per_ip["len"].max() <= 10 and per_ip["client_ip"].n_unique() > 20
+
+
+def test_the_command_line_chooses_families_and_layout(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from trafficlens.cli import main
+
+    out = tmp_path / "c.log"
+    args = ["simulate", "--out", str(out), "--days", "1", "--scale", "0.2", "--no-progress"]
+    ok = CliRunner().invoke(main, [*args, "--families", "human:tab_opener,bot:monitor", "--site-layout", "cdn"])
+    assert ok.exit_code == 0 and "cdn layout" in ok.output
+    t = pl.read_parquet(str(out) + ".truth.parquet")
+    assert set(t["family"]) == {"human:tab_opener", "bot:monitor"} and set(t["site_layout"]) == {"cdn"}
+    bad = CliRunner().invoke(main, [*args, "--families", "human:robot"])
+    assert bad.exit_code != 0 and "unknown family 'human:robot'" in bad.output and "Traceback" not in bad.output

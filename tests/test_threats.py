@@ -1,4 +1,5 @@
-"""Threats: attack rules (each rule's examples), behavioural threats in time windows, robots.txt."""
+"""Threats: attack rules (each rule's examples and kind), what a site serves, behavioural threats
+in time windows, robots.txt."""
 
 from __future__ import annotations
 
@@ -250,9 +251,14 @@ def test_people_shopping_are_not_threats(attacked: dict) -> None:
 
 def test_request_rows_carry_their_own_attack(attacked: dict) -> None:
     lake = attacked["_lake"]["path"]
-    r = pl.read_parquet(lake / "requests" / "*" / "*.parquet").filter(pl.col("path") == "/.env").row(0, named=True)
-    assert "sensitive_file" in r["threats"] and r["malicious"]
-    assert any(x.startswith("attack:") for x in r["reasons"])
+    req = pl.read_parquet(lake / "requests" / "*" / "*.parquet")
+    r = req.filter(pl.col("path") == "/.env").row(0, named=True)
+    assert r["request_threats"] == ["sensitive_file"] and r["request_reasons"] == ["attack:sf-dotenv"]
+    assert "vuln_scan" in r["threats"] and r["malicious"]  # the client's verdict, beside
+    # A path robots.txt disallows is the request's own finding too.
+    private = req.filter(pl.col("path") == "/private/1").row(0, named=True)
+    assert private["request_threats"] == ["robots_violation"]
+    assert private["request_reasons"] == ["robots:disallowed:*"]
 
 
 def test_thresholds_are_configurable(tmp_path: Path) -> None:
@@ -398,3 +404,167 @@ def test_each_threat_alone_finds_what_it_finds_among_all() -> None:
     for build in BEHAVIOURAL_THREATS:
         alone = con.sql(behavioural_sql(cfg, [build], INPUTS)).pl()
         assert sorted(alone.rows()) == sorted(every.filter(pl.col("threat") == build.__name__).rows())
+
+
+# --- what the site serves: probes fire only on paths it does not -----------------------------------
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def _vhost(host: str, ip: str, t: int, path: str, status: int, size: int, ua: str = CHROME) -> str:
+    h, m, s = t // 3600, t // 60 % 60, t % 60
+    return (
+        f'{host}:80 {ip} - - [10/Oct/2025:{h:02d}:{m:02d}:{s:02d} +0000] "GET {path} HTTP/1.1" {status} {size} '
+        f'"-" "{ua}"'
+    )
+
+
+def _two_sites() -> str:
+    """A blog about Kibana that serves /kibana/ and /admin/ to its readers, and a shop that serves
+    neither; scanners on both."""
+    lines = []
+    for k in range(4):  # readers of the blog: its home, its Kibana demo, its admin guide
+        ip, t = f"198.51.100.{k + 1}", 3600 + 600 * k
+        lines += [
+            _vhost("blog.example", ip, t, "/", 200, 5200),
+            _vhost("blog.example", ip, t + 30, "/kibana/", 200, 4483),
+            _vhost("blog.example", ip, t + 90, "/admin/", 200, 3100),
+        ]
+    # Googlebot (from its published range) crawling the blog, the demo's stylesheet too.
+    lines += [
+        _vhost("blog.example", "192.0.2.10", 9000, "/", 200, 5200, GOOGLEBOT),
+        _vhost("blog.example", "192.0.2.10", 9060, "/kibana/css/style.css", 200, 2715, GOOGLEBOT),
+    ]
+    # A scanner on the blog: its home page, a served path and a login the blog does not have.
+    lines += [
+        _vhost("blog.example", "203.0.113.5", 10000, "/", 200, 5200),
+        _vhost("blog.example", "203.0.113.5", 10001, "/kibana/", 200, 4483),
+        _vhost("blog.example", "203.0.113.5", 10002, "/wp-login.php", 404, 290),
+    ]
+    # A scanner on the shop, which serves neither path.
+    lines += [
+        _vhost("shop.example", "203.0.113.6", 11000, "/kibana/", 404, 290),
+        _vhost("shop.example", "203.0.113.6", 11001, "/admin/", 404, 290),
+    ]
+    # An exploit on a served path, and a leak: a payload and an exposure fire whatever the answer.
+    lines += [
+        _vhost("blog.example", "203.0.113.7", 12000, "/kibana/?q=1%27%20or%20%271%27=%271", 200, 4483),
+        _vhost("blog.example", "203.0.113.8", 12100, "/.env", 200, 512),
+    ]
+    return "\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n"
+
+
+@pytest.fixture(scope="module")
+def two_sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    tmp = tmp_path_factory.mktemp("served")
+    log = tmp / "sites.log"
+    log.write_text(_two_sites())
+    ranges = tmp / "ranges"
+    ranges.mkdir()
+    (ranges / "googlebot.json").write_text('{"prefixes": [{"ipv4Prefix": "192.0.2.0/24"}]}')
+    lake = tmp / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, ranges_dir=ranges, progress=False)
+    clients = pl.read_parquet(lake / "clients" / "*.parquet")
+    requests = pl.read_parquet(lake / "requests" / "*" / "*.parquet")
+    return {
+        "lake": lake,
+        "log": log,
+        "ranges": ranges,
+        "clients": {(r["site"], r["client_ip"]): r for r in clients.iter_rows(named=True)},
+        "requests": requests,
+    }
+
+
+def _own(requests: pl.DataFrame, site: str, ip: str, path: str) -> dict:
+    return requests.filter((pl.col("site") == site) & (pl.col("client_ip") == ip) & (pl.col("path") == path)).row(
+        0, named=True
+    )
+
+
+def test_a_served_path_read_by_many_is_not_a_probe(two_sites: dict) -> None:
+    clients = two_sites["clients"]
+    for k in range(4):
+        c = clients[("blog.example", f"198.51.100.{k + 1}")]
+        assert not c["malicious"] and c["threats"] == [], c["reasons"]
+    reader = _own(two_sites["requests"], "blog.example", "198.51.100.1", "/kibana/")
+    assert reader["request_threats"] == [] and reader["request_reasons"] == []
+
+
+def test_the_same_path_unserved_is_a_probe(two_sites: dict) -> None:
+    shop = two_sites["clients"][("shop.example", "203.0.113.6")]
+    assert shop["malicious"] and "admin_probe" in shop["threats"]
+    for path, rule in (("/kibana/", "attack:admin-monitoring-panels"), ("/admin/", "attack:admin-generic-admin")):
+        r = _own(two_sites["requests"], "shop.example", "203.0.113.6", path)
+        assert r["request_threats"] == ["admin_probe"] and r["request_reasons"] == [rule]
+
+
+def test_a_verified_crawler_reading_what_the_site_serves_is_not_malicious(two_sites: dict) -> None:
+    bot = two_sites["clients"][("blog.example", "192.0.2.10")]
+    assert bot["identity"] == "verified" and bot["agent"] == "Googlebot"
+    assert not bot["malicious"] and bot["threats"] == [], bot["reasons"]
+
+
+def test_payloads_and_exposures_fire_on_served_paths(two_sites: dict) -> None:
+    clients, requests = two_sites["clients"], two_sites["requests"]
+    sqli = _own(requests, "blog.example", "203.0.113.7", "/kibana/")
+    assert sqli["request_threats"] == ["sqli"] and clients[("blog.example", "203.0.113.7")]["malicious"]
+    leak = _own(requests, "blog.example", "203.0.113.8", "/.env")
+    assert leak["request_threats"] == ["sensitive_file"] and clients[("blog.example", "203.0.113.8")]["malicious"]
+
+
+def test_request_columns_keep_their_own_matches_apart_from_the_client(two_sites: dict) -> None:
+    requests = two_sites["requests"]
+    home = _own(requests, "blog.example", "203.0.113.5", "/")
+    probe = _own(requests, "blog.example", "203.0.113.5", "/wp-login.php")
+    served = _own(requests, "blog.example", "203.0.113.5", "/kibana/")
+    # The client's verdict on every request; what each request did only on the one that did it.
+    for r in (home, probe, served):
+        assert r["malicious"] and r["threats"] == ["admin_probe"] and "attack:admin-wp-login" in r["reasons"]
+    assert home["request_threats"] == [] and home["request_reasons"] == []
+    assert served["request_threats"] == []  # the blog serves /kibana/, to the scanner as to anyone
+    assert probe["request_threats"] == ["admin_probe"] and probe["request_reasons"] == ["attack:admin-wp-login"]
+
+
+def test_requests_by_threat_count_the_requests_that_show_it(two_sites: dict) -> None:
+    from trafficlens.report import Report
+
+    with Report(two_sites["lake"]) as rep:
+        by = {r["threat"]: r for r in rep.threats()["by_threat"].iter_rows(named=True)}
+    # The blog scanner's /wp-login.php and the shop scanner's two probes; not the scanner's home page.
+    assert (by["admin_probe"]["requests"], by["admin_probe"]["clients"]) == (3, 2)
+    assert by["sqli"]["requests"] == 1 and by["sensitive_file"]["requests"] == 1
+
+
+def test_how_many_readers_make_a_path_served_is_configurable(two_sites: dict, tmp_path: Path) -> None:
+    cfg = tmp_path / "threats.yml"
+    # Four readers, and the blog scanner (it read /kibana/ and the home page, and asked for two
+    # probe targets only), are no longer enough.
+    cfg.write_text("served_min_readers: 6\n")
+    lake = tmp_path / "lake"
+    ingest([str(two_sites["log"])], lake, progress=False)
+    classify(lake, ranges_dir=two_sites["ranges"], threats=cfg, behaviour=False, progress=False)
+    c = pl.read_parquet(lake / "clients" / "*.parquet").filter(pl.col("client_ip") == "198.51.100.1").row(0, named=True)
+    assert c["threats"] == ["admin_probe"] and "attack:admin-monitoring-panels" in c["reasons"]
+
+
+def test_rules_say_their_kind() -> None:
+    assert {r.get("kind") for r in RULES} == {"payload", "probe", "exposure"}
+    kinds = {r.id: r.kind for r in load_attack_rules()}
+    assert kinds["admin-monitoring-panels"] == "probe" and kinds["sf-dotenv"] == "exposure"
+    assert kinds["sqli-union-select"] == "payload"
+    assert all(r["field"] == "path" for r in RULES if r["kind"] == "probe")
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("kind: probe\n  field: target", "a probe reads the path"),
+        ("kind: sometimes\n  field: path", "kind 'sometimes'"),
+    ],
+)
+def test_rule_kinds_are_checked(tmp_path: Path, extra: str, message: str) -> None:
+    f = tmp_path / "rules.yml"
+    f.write_text(f"- id: x\n  threat: admin_probe\n  {extra}\n  pattern: '^/x'\n")
+    with pytest.raises(CatalogueError, match=message):
+        load_attack_rules(f)

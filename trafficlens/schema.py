@@ -37,6 +37,13 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "format": pl.String(),
 }
 EVENT_COLUMNS: list[str] = list(EVENT_SCHEMA)
+# What ingest derives from a client address before it pseudonymises it (--ip-privacy; DESIGN.md,
+# "Privacy"): the operators' published range files holding the address, the most specific first
+# (null where none were loaded, or where the address was kept). Only events written with privacy
+# carry it, after EVENT_SCHEMA's columns.
+PRIVACY_SCHEMA: dict[str, pl.DataType] = {"ip_ranges": STR_LIST}
+# How ingest pseudonymises client addresses (`off` keeps them, also for a lake that remembers a choice).
+IP_PRIVACY = ("truncate", "hash", "off")
 
 REJECT_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
@@ -56,14 +63,21 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "tail_hash": pl.String(),  # blake2b of the last bytes before end_offset
     "start_line": pl.Int64(),
     "end_line": pl.Int64(),  # lines consumed after this run
+    "lines": pl.Int64(),  # lines this run read: events + rejects + skipped
     "events": pl.Int64(),
     "rejects": pl.Int64(),
+    "skipped": pl.Int64(),  # lines that are no log lines (blank, comments, directives)
+    "skipped_reasons": pl.String(),  # JSON object of SKIP_REASONS -> count, e.g. {"blank": 2}
     "format": pl.String(),
     "format_state": pl.String(),  # W3C: the #Fields in force at end_offset, tab-separated
     "compression": pl.String(),
     "run_id": pl.String(),
     "ingested_at": UTC_TS,
 }
+
+# Why a line read is neither an event nor a reject: blank (empty or white space only), comment
+# (starts with '#', outside W3C logs), directive (a W3C '#' line such as #Fields).
+SKIP_REASONS = ("blank", "comment", "directive")
 
 # Labels added by classify (DESIGN.md, "Label vocabulary").
 ACTOR_CLASSES = ("human", "crawler", "scraper", "agent")
@@ -84,6 +98,10 @@ PURPOSES = (
     "unknown",
 )
 IDENTITIES = ("verified", "declared", "spoofed", "undeclared", "none")
+# What an attack rule reads in a request (catalogues/attack_rules.yml, `kind`): an exploit or an
+# attack tool it carries (fires on its own); a path a site may serve (fires only where the site
+# does not); a file no site means to publish (fires either way: served, it is a leak).
+ATTACK_RULE_KINDS = ("payload", "probe", "exposure")
 THREATS = (
     "spoofed_identity",
     "vuln_scan",
@@ -101,6 +119,31 @@ THREATS = (
     "robots_violation",
     "ua_rotation",
     "dos",
+)
+# Threats only automation shows (a client that has one is automated, whatever its user agent),
+# and attacks (a client making one is attack automation, not an AI agent doing a user's errand:
+# an exploit or a probe of wp-login.php is nobody's errand).
+AUTOMATED_THREATS = (
+    "credential_stuffing",
+    "card_testing",
+    "fake_signup",
+    "vuln_scan",
+    "abusive_scraping",
+    "dos",
+    "ua_rotation",
+    "bad_user_agent",
+)
+ATTACK_THREATS = (
+    "credential_stuffing",
+    "card_testing",
+    "fake_signup",
+    "vuln_scan",
+    "sensitive_file",
+    "path_traversal",
+    "sqli",
+    "xss",
+    "backdoor",
+    "admin_probe",
 )
 PAGE_TYPES = (
     "home",
@@ -137,6 +180,8 @@ EXPORT_TARGETS = ("robots", "nginx", "apache", "caddy", "haproxy")
 # The log formats and site kinds the simulator writes.
 SIMULATED_FORMATS = ("combined", "common", "vhost_combined", "nginx_json", "w3c", "alb")
 SITE_KINDS = ("shop", "media", "travel")
+# Where a simulated site's assets come from: its origin, a CDN (none in its log), or a single-page app.
+SITE_LAYOUTS = ("origin", "cdn", "spa")
 # The behaviour model's candidate estimators, in the order a near tie in cross-validation goes.
 ESTIMATORS = ("random_forest", "hist_gradient_boosting", "logistic_regression")
 
@@ -156,4 +201,7 @@ LABEL_SCHEMA: dict[str, pl.DataType] = {
     "confidence": pl.Float64(),
     "reasons": pl.List(pl.String()),
 }
-REQUEST_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, **LABEL_SCHEMA}
+# What a request matched itself (its own attack rules, a path robots.txt disallows), beside its
+# client's verdict (`threats`, `malicious`, `reasons`); in requests only.
+REQUEST_OWN_SCHEMA: dict[str, pl.DataType] = {"request_threats": STR_LIST, "request_reasons": STR_LIST}
+REQUEST_SCHEMA: dict[str, pl.DataType] = {**EVENT_SCHEMA, **LABEL_SCHEMA, **REQUEST_OWN_SCHEMA}

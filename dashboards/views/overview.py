@@ -238,6 +238,15 @@ with right:
 
 st.subheader("Share of requests, clients and bytes by class")
 shares: pl.DataFrame = ctx.section("shares")
+band = ctx.section("likely_automated")
+if band["clients"]:
+    # Beside the confident shares, never inside them: people with some evidence of automation.
+    st.caption(
+        f"Likely automated: {band['clients']:,} clients labelled human "
+        f"({fmt_pct(band['human_clients_share'])} of them) have an automation score of "
+        f"{band['threshold']} or more: {fmt_pct(band['requests_share'])} of all requests. They stay in the "
+        "human share (`clients.automation_score` in the lake says how likely each one is)."
+    )
 long = pl.concat(
     [
         shares.select(

@@ -30,7 +30,7 @@ k1, k2, k3, k4 = st.columns(4)
 k1.metric(
     "Malicious requests",
     fmt_count(summary["requests"]),
-    help=f"{summary['requests']:,} requests carry a threat other than a robots.txt violation.",
+    help=f"{summary['requests']:,} requests by clients with a threat other than a robots.txt violation.",
     border=True,
 )
 k2.metric("Malicious share", fmt_pct(summary["share"]), help="Of all requests in this selection.", border=True)
@@ -82,7 +82,7 @@ with right:
             color=alt.Color("info:N", scale=alt.Scale(domain=[False, True], range=["#E45756", "#9DA5B0"]), legend=None),
             tooltip=[
                 alt.Tooltip("name:N", title="Threat"),
-                alt.Tooltip("requests:Q", title="Requests", format=","),
+                alt.Tooltip("requests:Q", title="Requests that show it", format=","),
                 alt.Tooltip("share:Q", title="Share of all requests", format=".1%"),
                 alt.Tooltip("clients:Q", title="Clients", format=","),
                 alt.Tooltip("addresses:Q", title="Addresses", format=","),
@@ -95,6 +95,10 @@ with right:
         .transform_calculate(who="format(datum.clients, ',') + (datum.clients == 1 ? ' client' : ' clients')")
     )
     common.chart(chart + text, height=common.bars_height(bt.height))
+    st.caption(
+        "Requests that matched the threat themselves (an attack rule, a disallowed path); "
+        "for a threat seen in a client's behaviour (stuffing, floods, scraping), its requests."
+    )
     if bt.filter(pl.col("info")).height:
         st.caption("A robots.txt violation (grey) alone does not make a client malicious.")
 

@@ -78,7 +78,9 @@ NAV_MIN_PAGES = 5  # fewer page views say too little about a visitor's pace
 
 
 def _network(ip: str) -> str:
-    # /24 for IPv4, /48 for IPv6: where a scraper rotating addresses inside one provider shows.
+    # /24 for IPv4, /48 for IPv6: where a scraper rotating addresses inside one provider shows. A
+    # pseudonymised address (--ip-privacy) is NET~KEY: its network is what precedes the '~'.
+    ip = f"split_part({ip}, '~', 1)"
     return (
         f"CASE WHEN {ip} LIKE '%:%' THEN array_to_string(string_split({ip}, ':')[1:3], ':') "
         f"ELSE regexp_replace({ip}, '\\.[0-9]+$', '') END"
@@ -119,7 +121,7 @@ def _requests(table: str) -> str:
     ),
     r AS (
         SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
-               status, bytes, referer, page_type, host,
+               status, bytes, referer, page_type, endpoint, host,
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS gap,
                -- Across sessions too: a monitor polling hourly has one request per session.
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS gap_all,
@@ -279,6 +281,45 @@ def _navigation() -> str:
     )"""
 
 
+def _evidence() -> str:
+    """CTEs `forms`: the fastest a client submitted a sign-up or payment form after loading it;
+    `daily`: the most distinct pages it viewed in one day. Read by `trafficlens.classify.evidence`,
+    not by the model: what a person cannot do (fill in a form in two seconds, read hundreds of
+    pages a day) rather than a style."""
+    # The form's page and its POST share a path (GET /register, POST /register); a site posting
+    # elsewhere gives no reading, never a false one. Logins are left out: a password manager fills
+    # and submits a login form in a second.
+    # A form posted without its page: where the site serves the page to people (three or more
+    # clients loaded it), a browser has to load it before it can post it, this client never did.
+    return """
+    form_posts AS (
+        SELECT client_id, site, path, endpoint, method,
+               epoch(ts) - max(CASE WHEN method = 'GET' THEN epoch(ts) END) OVER (
+                   PARTITION BY session_id, path ORDER BY ts, source, line_no
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS fill,
+               count(*) FILTER (WHERE method = 'GET') OVER (
+                   PARTITION BY client_id, path ORDER BY ts, source, line_no
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS loaded
+        FROM r WHERE endpoint IS NOT NULL
+    ),
+    form_pages AS (
+        SELECT site, path, count(DISTINCT client_id) AS loaders
+        FROM r WHERE endpoint IS NOT NULL AND method = 'GET' AND status < 400 GROUP BY ALL
+    ),
+    forms AS (
+        SELECT client_id,
+               min(fill) FILTER (WHERE endpoint IN ('signup', 'payment')) AS form_fill_min_s,
+               count(*) FILTER (WHERE loaded = 0 AND coalesce(fp.loaders, 0) >= 3) AS blind_posts
+        FROM form_posts LEFT JOIN form_pages fp USING (site, path)
+        WHERE method = 'POST' GROUP BY client_id
+    ),
+    daily AS (
+        SELECT client_id, max(n) AS max_pages_per_day FROM (
+            SELECT client_id, ts::DATE AS d, count(DISTINCT path) AS n FROM r WHERE is_html GROUP BY ALL
+        ) GROUP BY client_id
+    )"""
+
+
 # Per-client aggregates, in the order of their columns.
 _AGGREGATES = (_volume, _timing, _assets, _referrers, _crawler_files, _errors, _methods, _paths, _habits, _page_mix)
 
@@ -293,6 +334,7 @@ def client_features_sql(table: str = "sessionised") -> str:
     {_peak_rate()},
     {_address_sharing()},
     {_navigation()},
+    {_evidence()},
     agg AS (
         SELECT client_id, any_value(site) AS site, any_value(client_ip) AS client_ip,
                any_value(user_agent) AS user_agent,{aggregates}
@@ -300,10 +342,12 @@ def client_features_sql(table: str = "sessionised") -> str:
     )
     SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
            coalesce(n.same_ua, 1) AS net_same_ua, pa.page_gap_median, pa.page_gap_cv, pa.page_gap_max,
-           pa.self_referral_share, pa.return_share
+           pa.self_referral_share, pa.return_share, f.form_fill_min_s, coalesce(f.blind_posts, 0) AS blind_posts, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day
     FROM agg a
     JOIN per_min p USING (client_id)
     LEFT JOIN pages pa USING (client_id)
+    LEFT JOIN forms f USING (client_id)
+    LEFT JOIN daily d USING (client_id)
     LEFT JOIN ip i ON i.site = a.site AND i.client_ip IS NOT DISTINCT FROM a.client_ip
     LEFT JOIN nets n ON n.site = a.site AND n.net IS NOT DISTINCT FROM ({_network("a.client_ip")})
                     AND n.user_agent IS NOT DISTINCT FROM a.user_agent

@@ -10,8 +10,9 @@ from __future__ import annotations
 import polars as pl
 
 from trafficlens.classify.agents import Catalogue
+from trafficlens.classify.evidence import DEFAULT, EvidenceConfig, decided, gather
 from trafficlens.classify.model import NAV_THRESHOLD
-from trafficlens.schema import STR_LIST
+from trafficlens.schema import ATTACK_THREATS, AUTOMATED_THREATS, STR_LIST
 
 
 def ai_range_files(catalogue: Catalogue) -> set[str]:
@@ -155,12 +156,20 @@ def label_clients(
     ).drop("_vid", "_vr", "_aop", "_arf", "_signed")
 
 
-FLIP_MIN_PROBA = 0.7  # the model's probability of "not human" that overrules a browser user agent
-FLIP_MIN_REQUESTS = 3  # ... for a client with at least this many requests
-FLIP_FEW_PROBA = 0.85  # ... and for one with fewer
 # How many visits' worth of the navigation model's training share of automation a user agent's
 # own share on a site is weighed against: a handful of visits says little about a campaign.
 COHORT_WEIGHT = 20
+# The raw behaviour aggregates the evidence families read (trafficlens.classify.evidence).
+EVIDENCE_INPUTS = (
+    "pages",
+    "assets",
+    "favicon",
+    "page_gap_max",
+    "page_gap_cv",
+    "form_fill_min_s",
+    "blind_posts",
+    "max_pages_per_day",
+)
 
 
 def combine_behaviour(
@@ -168,47 +177,44 @@ def combine_behaviour(
     pred: pl.DataFrame,
     nav_prior: float | None = None,
     nav_rates: tuple[float, float] | None = None,
+    feats: pl.DataFrame | None = None,
+    cfg: EvidenceConfig = DEFAULT,
 ) -> pl.DataFrame:
-    """Identity labels + the behaviour model's verdict -> labels, each change with its reasons.
+    """Identity labels + behaviour evidence -> labels, each change with its reasons.
 
-    The model decides only where the user agent does not: a browser user agent (identity
-    `none`) that behaves automated becomes an `undeclared` crawler, scraper or agent; a spoofed
-    claim takes the class its behaviour shows. Declared and verified agents keep theirs. An
-    undeclared agent (a real browser completing tasks at machine pace) is taken to be AI-driven:
-    that is what agentic browsers are; the threat layer overrides this for attack automation.
-    A browser visit the classifier leaves human is still automated when the navigation model,
-    which reads only how it moves from page to page, is sure of it: an `undeclared` scraper.
+    Behaviour decides only where the user agent does not: a browser user agent (identity `none`)
+    becomes an `undeclared` crawler, scraper or agent when the evidence rule holds
+    (`trafficlens.classify.evidence`: decisive evidence a person cannot produce, or two
+    supporting families agreeing); the behaviour models' judgement of style is one supporting
+    family and never decides alone. Its class is the main model's (a scraper where the model
+    says human). A spoofed claim takes the class its behaviour shows. Declared and verified
+    agents keep theirs. An undeclared agent (a real browser completing tasks at machine pace) is
+    taken to be AI-driven: that is what agentic browsers are; the threat layer overrides this
+    for attack automation. Every browser gets `automation_score`.
 
-    A campaign runs many visits from one browser build. `nav_prior` is the share of automated
-    visits the navigation model learnt from; where, on one site, more of the visits with one user
-    agent than that are automated, their share is the better prior for the others, and the
-    navigation probability of each is read against it (never the other way: a cohort of people
-    can hide a bot). `nav_rates` = (share of automated visits found, share of people flagged), out
-    of fold in training: the share found in a cohort understates its automated share by the first
-    and overstates it by the second, and is corrected for both (the Rogan-Gladen estimate).
+    Style is the larger of the main model's probability of automation and the navigation
+    model's. A campaign runs many visits from one browser build. `nav_prior` is the share of
+    automated visits the navigation model learnt from; where, on one site, more of the visits with
+    one user agent than that read as automated, their share is the better prior for the others,
+    and the navigation probability of each is read against it (never the other way: a cohort of
+    people can hide a bot). `nav_rates` = (share of automated visits found, share of people
+    flagged), out of fold in training: the share found in a cohort understates its automated share
+    by the first and overstates it by the second, and is corrected for both (Rogan-Gladen).
     """
     df = labelled.join(pred, on="client_id", how="left")
+    if feats is not None:
+        df = df.join(feats.select("client_id", *EVIDENCE_INPUTS), on="client_id", how="left")
+    else:
+        df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in EVIDENCE_INPUTS])
     has = pl.col("b_class").is_not_null()
     browser = (pl.col("identity") == "none") & has
-    # A browser user agent is taken at its word unless the model is sure: on real traffic an
-    # unsure verdict is more often a person the simulation did not foresee than a bot.
-    # One or two requests are little evidence: a visit with cached assets looks like that too.
-    need = pl.when(pl.col("requests") >= FLIP_MIN_REQUESTS).then(FLIP_MIN_PROBA).otherwise(FLIP_FEW_PROBA)
-    flips = browser & (pl.col("b_class") != "human") & (1 - pl.col("b_human_proba") >= need)
     spoofed = (pl.col("identity") == "spoofed") & has & (pl.col("b_class") != "human")
-    verdict = pl.concat_list(
-        pl.concat_str(
-            pl.lit("behaviour:model:"), pl.col("b_class"), pl.lit(":"), pl.col("b_proba").round(2).cast(pl.String)
-        ),
-        pl.col("b_reasons"),
-    )
-    empty = pl.lit([], STR_LIST)
-    agentic = flips & (pl.col("b_class") == "agent")
-    nav = browser & ~flips & (pl.col("b_nav_proba").fill_null(0) >= pl.lit(NAV_THRESHOLD))
+    model_p = 1 - pl.col("b_human_proba")
     df = df.with_columns(_cohort=pl.lit(None, pl.Float64), _nav_p=pl.col("b_nav_proba"))
     if nav_prior is not None and 0 < nav_prior < 1:
         read = browser & pl.col("b_nav_proba").is_not_null()
-        cohorts = df.filter(read).group_by("site", "user_agent").agg(_n=pl.len(), _found=(flips | nav).sum())
+        styled = pl.max_horizontal(model_p, pl.col("b_nav_proba").fill_null(0)) >= NAV_THRESHOLD
+        cohorts = df.filter(read).group_by("site", "user_agent").agg(_n=pl.len(), _found=styled.sum())
         if nav_rates is not None and nav_rates[0] > nav_rates[1]:
             found, false = nav_rates
             share = ((pl.col("_found") / pl.col("_n") - false) / (found - false)).clip(0.0, 1.0)
@@ -225,46 +231,68 @@ def combine_behaviour(
                 cohorts.select("site", "user_agent", "_cohort"), on=["site", "user_agent"], how="left", nulls_equal=True
             )
             .with_columns(
-                _nav_p=pl.when(read & ~flips & ~nav & (pl.col("_cohort") > nav_prior))
+                _nav_p=pl.when(read & (pl.col("_cohort") > nav_prior) & (pl.col("b_nav_proba") < NAV_THRESHOLD))
                 .then(odds / (1 + odds))
                 .otherwise(pl.col("b_nav_proba"))
             )
         )
-    by_cohort = browser & ~flips & ~nav & (pl.col("_nav_p").fill_null(0) >= pl.lit(NAV_THRESHOLD))
+    style = pl.when(browser).then(pl.max_horizontal(model_p, pl.col("_nav_p").fill_null(0)))
+    df = gather(df, style, cfg)
+    flips = browser & decided(cfg)
+    klass = pl.when(pl.col("b_class") == "human").then(pl.lit("scraper")).otherwise(pl.col("b_class"))
+    agentic = flips & (pl.col("b_class") == "agent")
+    empty = pl.lit([], STR_LIST)
+    verdict = pl.concat_list(
+        pl.concat_str(
+            pl.lit("behaviour:model:"), pl.col("b_class"), pl.lit(":"), pl.col("b_proba").round(2).cast(pl.String)
+        ),
+        pl.col("b_reasons"),
+    )
+    nav_read = browser & (pl.col("_nav_p").fill_null(0) >= pl.lit(NAV_THRESHOLD))
     nav_verdict = pl.concat_list(
         pl.concat_str(pl.lit("behaviour:navigation:"), pl.col("b_nav_proba").round(2).cast(pl.String)),
-        pl.when(by_cohort)
+        pl.when(pl.col("_nav_p") > pl.col("b_nav_proba"))
         .then(pl.concat_list(pl.concat_str(pl.lit("behaviour:cohort:"), pl.col("_cohort").round(2).cast(pl.String))))
-        .otherwise(pl.lit([], STR_LIST)),
+        .otherwise(empty),
         pl.col("b_nav_reasons"),
     )
-    nav = nav | by_cohort
     return df.with_columns(
-        actor_class=pl.when(flips | spoofed)
-        .then(pl.col("b_class"))
-        .when(nav)
-        .then(pl.lit("scraper"))
-        .otherwise(pl.col("actor_class")),
-        automated=pl.col("automated") | flips | nav,
-        identity=pl.when(flips | nav).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
+        actor_class=pl.when(flips | spoofed).then(klass).otherwise(pl.col("actor_class")),
+        automated=pl.col("automated") | flips,
+        identity=pl.when(flips).then(pl.lit("undeclared")).otherwise(pl.col("identity")),
         purpose=pl.when(agentic)
         .then(pl.lit("ai_agent"))
-        .when(flips | nav)
+        .when(flips)
         .then(pl.lit("unknown"))
         .otherwise(pl.col("purpose")),
         ai_driven=pl.col("ai_driven") | agentic,
-        confidence=pl.when(nav)
-        .then(pl.col("_nav_p"))
+        confidence=pl.when(flips)
+        .then(pl.col("automation_score"))
         .when(browser)
-        .then(pl.col("b_proba"))
+        .then((1 - pl.col("automation_score")).round(3))
         .otherwise(pl.col("confidence")),
+        automation_score=pl.when(browser).then(pl.col("automation_score")),
         reasons=pl.concat_list(
             "reasons",
             pl.when(browser | spoofed).then(verdict).otherwise(empty),
             pl.when(agentic).then(pl.lit(["behaviour:agentic_browser"], STR_LIST)).otherwise(empty),
-            pl.when(nav).then(nav_verdict).otherwise(empty),
+            pl.when(nav_read).then(nav_verdict).otherwise(empty),
+            pl.when(browser).then(pl.col("ev_reasons")).otherwise(empty),
         ).list.unique(maintain_order=True),  # both models may name the same feature
-    ).drop("b_class", "b_proba", "b_human_proba", "b_reasons", "b_nav_proba", "b_nav_reasons", "_cohort", "_nav_p")
+    ).drop(
+        "b_class",
+        "b_proba",
+        "b_human_proba",
+        "b_reasons",
+        "b_nav_proba",
+        "b_nav_reasons",
+        "_cohort",
+        "_nav_p",
+        "ev_decisive",
+        "ev_support",
+        "ev_reasons",
+        *EVIDENCE_INPUTS,
+    )
 
 
 # Threats that make a client a task-performing agent, a scanner, a scraper (DESIGN.md classes).
@@ -275,21 +303,6 @@ THREAT_CLASS = {
     "vuln_scan": ("crawler", "security_scanner"),
     "abusive_scraping": ("scraper", "unknown"),
 }
-AUTOMATED_THREATS = (*THREAT_CLASS, "dos", "ua_rotation", "bad_user_agent")
-# Attacks: a client making them is attack automation, whatever else it looks like. An exploit or
-# a probe of wp-login.php is not an AI agent doing a user's errand.
-ATTACK_THREATS = (
-    "credential_stuffing",
-    "card_testing",
-    "fake_signup",
-    "vuln_scan",
-    "sensitive_file",
-    "path_traversal",
-    "sqli",
-    "xss",
-    "backdoor",
-    "admin_probe",
-)
 
 
 def combine_threats(labelled: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:

@@ -24,6 +24,7 @@ from trafficlens.classify.threats import (
     ThreatConfig,
     client_threats,
     load_attack_rules,
+    request_findings,
     request_matches,
     request_threat_summary,
     robots_tokens,
@@ -31,6 +32,7 @@ from trafficlens.classify.threats import (
 )
 from trafficlens.classify.verify import (
     attribute_addresses,
+    attribute_recorded,
     default_ranges_dir,
     empty_ranges,
     load_ranges,
@@ -38,8 +40,8 @@ from trafficlens.classify.verify import (
 )
 from trafficlens.errors import LakeError, OptionError
 from trafficlens.progress import Stages
-from trafficlens.schema import LABEL_SCHEMA
-from trafficlens.store import Lake, connect
+from trafficlens.schema import LABEL_SCHEMA, REQUEST_OWN_SCHEMA
+from trafficlens.store import Lake, connect, glob_escape
 
 SESSION_GAP_MINUTES = 30  # DESIGN.md: a session ends after 30 minutes without a request
 
@@ -70,14 +72,16 @@ class ClassifySummary:
         )
 
 
-def _client_sql() -> str:
+def _client_sql(recorded: bool) -> str:
     # A stable id (md5, not a library hash that may change between versions), so client ids in
-    # reports and saved queries survive a re-classify.
-    return """
+    # reports and saved queries survive a re-classify. `recorded`: the events have `ip_ranges`
+    # (written with --ip-privacy), one list per pseudonymised address.
+    ranges = "any_value(ip_ranges)" if recorded else "NULL::VARCHAR[]"
+    return f"""
         SELECT substr(md5(site || chr(31) || coalesce(client_ip, '-') || chr(31) || coalesce(user_agent, '-')), 1, 16)
                    AS client_id,
                site, client_ip, user_agent, min(ts) AS first_seen, max(ts) AS last_seen, count(*) AS requests,
-               max(signature_agent) AS signature_agent
+               max(signature_agent) AS signature_agent, {ranges} AS ip_ranges
         FROM events GROUP BY site, client_ip, user_agent"""
 
 
@@ -91,15 +95,16 @@ def label_lake_clients(
     """Every client of the events view with its identity labels; also the distinct user agents."""
     stage = stage or Stages("classify", False)
     stage("grouping clients")
-    clients = con.sql(_client_sql()).pl()
+    recorded = "ip_ranges" in con.sql("SELECT * FROM events LIMIT 0").columns
+    clients = con.sql(_client_sql(recorded)).pl()
     uas = clients["user_agent"].unique()
     stage(f"matching {uas.len():,} distinct user agents")
     ua_labels = match_user_agents(uas, catalogue)
     rng = ranges if ranges is not None else empty_ranges()
     claims = (
-        clients.select("client_ip", "user_agent")
+        clients.select("client_ip", "user_agent", "ip_ranges")
         .join(ua_labels.filter(pl.col("agent").is_not_null()), on="user_agent", nulls_equal=True)
-        .select("client_ip", "agent", "operator", "verify_ranges", "verify_rdns")
+        .select("client_ip", "agent", "operator", "verify_ranges", "verify_rdns", "ip_ranges")
         .unique(["client_ip", "agent"], maintain_order=True)
     )
     stage(f"verifying {claims.height:,} claimed identities")
@@ -108,7 +113,9 @@ def label_lake_clients(
         ua_labels.filter(~pl.col("automated")).select("user_agent"), on="user_agent", nulls_equal=True
     )
     attributed = attribute_addresses(browsers["client_ip"].unique(), rng) if rng.height else None
-    return label_clients(clients, ua_labels, verified, attributed, catalogue), uas.len()
+    if recorded:  # pseudonymised addresses: the ranges ingest recorded name the operator
+        attributed = pl.concat([a for a in (attributed, attribute_recorded(browsers)) if a is not None])
+    return label_clients(clients.drop("ip_ranges"), ua_labels, verified, attributed, catalogue), uas.len()
 
 
 def check_options(
@@ -173,8 +180,8 @@ def classify(
         tx = store.begin()
         try:
             # DuckDB spills what does not fit in memory into the run's own staging folder.
-            con.execute(f"SET temp_directory = '{tx.dir}/.spill'")
-            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute("SET temp_directory = ?", [str(tx.dir / ".spill")])
+            con.execute("SET memory_limit = ?", [memory_limit])
             con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days, as DESIGN.md says
             labelled, n_uas = label_lake_clients(con, ranges, rdns, cat, stage)
             con.register("client_identity", labelled.drop("signature_agent", "verify_ranges", "verify_rdns"))
@@ -185,8 +192,8 @@ def classify(
             final = labelled
             if model is not None:
                 stage(f"behaviour model on {feats.height:,} clients")
-                final = combine_behaviour(labelled, model.predict(feats), model.nav_prior, model.nav_rates)
-            request_matches(con, rules)
+                final = combine_behaviour(labelled, model.predict(feats), model.nav_prior, model.nav_rates, feats)
+            request_matches(con, rules, cfg)
             if detect_threats:
                 stage("attack patterns and behavioural threats")
                 con.register(
@@ -205,12 +212,14 @@ def classify(
                 if robots:
                     found.append(robots_violations(con, robots, robots_tokens(final, cat)))
                 final = combine_threats(final, pl.concat(found, how="vertical_relaxed"))
+            request_findings(con, robots=bool(robots) and detect_threats)
             final = final.join(feats.select("client_id", *FEATURES), on="client_id", how="left")
+            final = with_automation_score(final)
             con.register("client_labels", final.drop("signature_agent", "verify_ranges", "verify_rdns"))
             stage("writing requests, sessions and clients")
             _write_tables(con, Path(tx.dir))
-            n_req = _count(con, f"read_parquet('{tx.dir}/requests/*/*.parquet')")
-            n_sessions = _count(con, f"read_parquet('{tx.dir}/sessions/*.parquet')")
+            n_req = _count(con, tx.dir, "requests/*/*.parquet")
+            n_sessions = _count(con, tx.dir, "sessions/*.parquet")
             shutil.rmtree(Path(tx.dir) / ".spill", ignore_errors=True)
             for t in ("requests", "sessions", "clients"):
                 tx.replace_table(t)
@@ -263,44 +272,52 @@ def _sessionise(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str]) -> No
     )
 
 
+def with_automation_score(clients: pl.DataFrame) -> pl.DataFrame:
+    """Every client's `automation_score`: a browser's from its evidence; 1 for clients automated by
+    their user agent, their network or their threats; 0 for the rest."""
+    score = pl.col("automation_score") if "automation_score" in clients.columns else pl.lit(None, pl.Float64)
+    return clients.with_columns(
+        automation_score=pl.when(pl.col("automated") & score.fill_null(0).lt(0.5))
+        .then(1.0)
+        .otherwise(score)
+        .fill_null(0.0)
+    )
+
+
 def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
     labels = ", ".join(f"c.{c}" for c in LABELS)
     for t in ("requests", "sessions", "clients"):
         (out / t).mkdir(parents=True, exist_ok=True)
-    # A request's own attack patterns add to its client's verdict.
-    req_labels = labels.replace(
-        "c.threats", "list_sort(list_distinct(list_concat(c.threats, coalesce(a.attack_threats, [])))) AS threats"
-    )
-    req_labels = req_labels.replace(
-        "c.reasons",
-        "list_concat(c.reasons, list_transform(coalesce(a.attack_rules, []), lambda x: 'attack:' || x)) AS reasons",
-    )
-    req_labels = req_labels.replace(
-        "c.malicious", "(c.malicious OR coalesce(len(a.attack_threats), 0) > 0) AS malicious"
-    )
+    # A request carries its client's verdict (threats, malicious, reasons) and, apart, what it
+    # matched itself (request_threats, request_reasons).
+    own = ", ".join(f"coalesce(a.{c}, []) AS {c}" for c in REQUEST_OWN_SCHEMA)
     con.execute(
         f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
-                         s.page_type, {req_labels}, strftime(s.ts, '%Y-%m-%d') AS date
+                         s.page_type, {labels}, {own}, strftime(s.ts, '%Y-%m-%d') AS date
                   FROM sessionised s JOIN client_labels c USING (client_id)
-                  LEFT JOIN request_attacks a USING (source, line_no))
-            TO '{out / "requests"}' (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{{i}}')"""
+                  LEFT JOIN request_findings a USING (source, line_no))
+            TO ? (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{{i}}')""",
+        [str(out / "requests")],
     )
     con.execute(
         f"""COPY (SELECT s.*, {labels}
                   FROM ({session_features_sql()}) s JOIN client_labels c USING (client_id))
-            TO '{out / "sessions" / "part-0.parquet"}' (FORMAT parquet)"""
+            TO ? (FORMAT parquet)""",
+        [str(out / "sessions" / "part-0.parquet")],
     )
     extras = ", ".join(f"c.{c}" for c in (*CLIENT_EXTRAS, *FEATURES))
     con.execute(
         f"""COPY (SELECT c.client_id, c.site, c.client_ip, c.user_agent, c.first_seen, c.last_seen, c.requests,
-                         s.sessions, {labels}, {extras}
+                         s.sessions, {labels}, c.automation_score, {extras}
                   FROM client_labels c
                   JOIN (SELECT client_id, count(DISTINCT session_id) AS sessions FROM sessionised GROUP BY 1) s
                   USING (client_id))
-            TO '{out / "clients" / "part-0.parquet"}' (FORMAT parquet)"""
+            TO ? (FORMAT parquet)""",
+        [str(out / "clients" / "part-0.parquet")],
     )
 
 
-def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+def _count(con: duckdb.DuckDBPyConnection, folder: Path, pattern: str) -> int:
+    """Rows of the Parquet files `pattern` finds under `folder` (its name escaped: DuckDB globs it)."""
+    row = con.execute("SELECT count(*) FROM read_parquet(?)", [glob_escape(str(folder)) + "/" + pattern]).fetchone()
     return int(row[0]) if row else 0

@@ -14,7 +14,8 @@ import polars as pl
 from trafficlens.classify.behaviour import FEATURES
 from trafficlens.classify.model import fit
 from trafficlens.progress import Stages
-from trafficlens.schema import SITE_KINDS
+from trafficlens.schema import SITE_KINDS, SITE_LAYOUTS
+from trafficlens.store import Lake
 
 # Four sets of six logs. Models trained on one set alone differed on real traffic by 0.05 in
 # balanced accuracy from set to set (benchmarks/eval_behaviour.py --train-seeds); the navigation
@@ -25,9 +26,10 @@ EVAL_SEEDS = (901, 902, 903)
 
 def labelled_clients(lake: Path, log: Path, truth: Path) -> pl.DataFrame:
     """The lake's clients (features) with each one's true class: what most of its lines are."""
-    clients = pl.read_parquet(lake / "clients" / "*.parquet")
-    req = pl.scan_parquet(str(lake / "requests" / "*" / "*.parquet")).select("client_id", "line_no", "source")
-    t = pl.scan_parquet(truth).select("line_no", "actor_class")
+    store = Lake(lake)
+    clients = store.scan("clients").collect()
+    req = store.scan("requests").select("client_id", "line_no", "source")
+    t = pl.scan_parquet(truth, glob=False).select("line_no", "actor_class")
     label = (
         req.filter(pl.col("source") == str(log.resolve()))
         .join(t, on="line_no")
@@ -39,10 +41,17 @@ def labelled_clients(lake: Path, log: Path, truth: Path) -> pl.DataFrame:
 
 
 def simulated_set(
-    seeds: tuple[int, ...], work: Path, days: int = 7, scale: float = 1.0, stage: Stages | None = None
+    seeds: tuple[int, ...],
+    work: Path,
+    days: int = 7,
+    scale: float = 1.0,
+    stage: Stages | None = None,
+    families: str | None = None,
 ) -> pl.DataFrame:
-    """Client features + labels for simulated traffic, one log per seed (site kinds in turn);
-    `stage` is the caller's progress line (default: none)."""
+    """Client features + labels for simulated traffic, one log per seed (site kinds, and site
+    layouts, in turn: a CDN's log holds no assets, a single-page app's few pages, so no one layout
+    teaches what people look like); `families` chooses the simulated families (default: all; e.g.
+    "-human:tab_opener" leaves one out); `stage` is the caller's progress line (default: none)."""
     from trafficlens.classify.pipeline import classify
     from trafficlens.ingest import ingest
     from trafficlens.simulate import simulate
@@ -51,12 +60,24 @@ def simulated_set(
     stage = stage or Stages("train", False)
     for i, seed in enumerate(seeds):
         kind = SITE_KINDS[i % len(SITE_KINDS)]
-        at = f"log {i + 1} of {len(seeds)} ({kind}, seed {seed})"
+        # Layouts turn at a slower beat than site kinds, so each kind meets each layout.
+        layout = SITE_LAYOUTS[(i // len(SITE_KINDS)) % len(SITE_LAYOUTS)]
+        at = f"log {i + 1} of {len(seeds)} ({kind}, {layout}, seed {seed})"
         log = work / f"sim-{kind}-{seed}.log"
         ranges = work / f"ranges-{seed}"
         # One line for the whole job: the steps' own progress lines would overwrite it.
         stage(f"{at}: simulating")
-        sim = simulate(log, days=days, seed=seed, scale=scale, site_kind=kind, ranges_out=ranges, progress=False)
+        sim = simulate(
+            log,
+            days=days,
+            seed=seed,
+            scale=scale,
+            site_kind=kind,
+            ranges_out=ranges,
+            progress=False,
+            families=families,
+            site_layout=layout,
+        )
         lake = work / f"lake-{seed}"
         stage(f"{at}: ingesting")
         ingest([str(log)], lake, progress=False)
@@ -73,17 +94,19 @@ def train(
     scale: float = 1.0,
     progress: bool | None = None,
     only: str | None = None,
+    families: str | None = None,
 ) -> dict:
-    """Simulate the training traffic, fit the candidates, keep the best; returns its metadata."""
+    """Simulate the training traffic, fit the candidates, keep the best; returns its metadata.
+    `families` chooses the simulated families (default: all)."""
     stage = Stages("train", progress)
     try:
         with tempfile.TemporaryDirectory(prefix="trafficlens-train-") as tmp:
-            data = simulated_set(seeds, Path(tmp), days=days, scale=scale, stage=stage)
-        kinds = ", ".join(SITE_KINDS)
+            data = simulated_set(seeds, Path(tmp), days=days, scale=scale, stage=stage, families=families)
+        kinds, layouts = ", ".join(SITE_KINDS), ", ".join(SITE_LAYOUTS)
         desc = (
             f"trafficlens simulate: {len(seeds)} logs (seeds {', '.join(map(str, seeds))}; site kinds {kinds} "
-            f"in turn; {days} days, scale {scale}); {data.height:,} clients labelled by the class most of "
-            f"their lines truly have"
+            f"and layouts {layouts} in turn; families {families or 'all'}; {days} days, scale {scale}); "
+            f"{data.height:,} clients labelled by the class most of their lines truly have"
         )
         return fit(
             data.select("client_id", *FEATURES, "label", "group", "identity"),

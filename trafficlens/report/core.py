@@ -94,8 +94,9 @@ class ReportBase:
 
         Labels belong to clients (requests carry their client's), so the requests are read once
         and summed per client and day (`x`, with the client's labels), per client and page type
-        (`pt`), and per client and threat (`th`); client, session and address ids are hashed to
-        integers, which count and join several times faster than the strings.
+        (`pt`), and per client, day and threat (`th`: the requests that show it); client, session
+        and address ids are hashed to integers, which count and join several times faster than
+        the strings.
         """
         pages = ", ".join(sql_literal(t) for t in PAGE_VIEW_TYPES)
         # A spoofed claim carries no operator (it is not the operator's traffic); the operator it
@@ -103,10 +104,14 @@ class ReportBase:
         cat = load_catalogue()
         claims = pl.DataFrame({"agent": [a.name for a in cat.agents], "claimed": [a.operator for a in cat.agents]})
         self.con.register("agent_operators", claims.unique("agent", keep="first"))
+        # Lakes classified before clients carried automation_score read as sure of every label.
+        has_score = "automation_score" in self.con.sql("SELECT * FROM clients LIMIT 0").columns
+        score = "coalesce(automation_score, 0)" if has_score else "0.0"
         self.con.execute(
             f"""CREATE TEMP TABLE c AS
                 SELECT hash(client_id) AS cid, site, hash(client_ip) AS aid, actor_class, automated, ai_driven,
-                       purpose, operator, agent, identity, coalesce(operator, a.claimed) AS claimed_operator
+                       purpose, operator, agent, identity, coalesce(operator, a.claimed) AS claimed_operator,
+                       {score} AS automation_score
                 FROM clients LEFT JOIN agent_operators a USING (agent) {self._where(times=False)}"""
         )
         # The requests, read once per client, day and page type, and once more where they carry
@@ -143,11 +148,19 @@ class ReportBase:
                FROM (SELECT cid, page_type, sum(requests)::BIGINT AS requests FROM g GROUP BY 1, 2) p
                JOIN c USING (cid)"""
         )
+        # A threat's requests are those that show it themselves (`request_threats`: an attack rule,
+        # a disallowed path); for a threat seen only in its client's behaviour (stuffing, floods,
+        # scraping), the client's requests. Older lakes keep no request's own matches: all of them.
+        own = "request_threats" in self.con.sql("SELECT * FROM requests LIMIT 0").columns
+        matched = "count(*) FILTER (list_contains(request_threats, threat))" if own else "0"
         self.con.execute(
             f"""CREATE TEMP TABLE th AS
-                SELECT t.*, c.aid
-                FROM (SELECT cid, day, threat, count(*) AS requests
-                      FROM (SELECT hash(client_id) AS cid, unnest(threats) AS threat,
+                SELECT t.cid, t.day, t.threat,
+                       CASE WHEN sum(t.matched) OVER (PARTITION BY t.cid, t.threat) > 0 THEN t.matched
+                            ELSE t.requests END AS requests,
+                       c.aid
+                FROM (SELECT cid, day, threat, count(*) AS requests, {matched} AS matched
+                      FROM (SELECT hash(client_id) AS cid, unnest(threats) AS threat, {"request_threats" if own else "1"},
                                    DATE '1970-01-01' + (epoch_us(ts) // 86400000000)::INT AS day
                             FROM requests {self._where(extra="len(threats) > 0")})
                       GROUP BY 1, 2, 3) t

@@ -17,6 +17,7 @@ SECTIONS = (
     "period",
     "totals",
     "shares",
+    "likely_automated",
     "ai_share",
     "ai_breakdown",
     "operators",

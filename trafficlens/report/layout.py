@@ -351,6 +351,13 @@ def headline(sections: dict[str, Any]) -> list[str]:
             "By class: "
             + ", ".join(f"{r['actor_class']} {fmt_pct(r['requests_share'])}" for r in shares.iter_rows(named=True))
         )
+    band = sections.get("likely_automated")
+    if band and band.get("clients"):
+        lines.append(
+            f"Likely automated, labelled human: {fmt_int(band['clients'])} clients, "
+            f"{fmt_pct(band['requests_share'])} of requests ({fmt_pct(band['human_requests_share'])} of the human "
+            f"share; automation score >= {band['threshold']})"
+        )
     ai = sections.get("ai_share")
     if ai and ai.get("requests"):
         split = ", ".join(f"{c}s {fmt_pct(v)}" for c, v in ai["by_class"].items() if c != "human" and v)

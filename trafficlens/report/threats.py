@@ -15,7 +15,8 @@ class ThreatSections(ReportBase):
 
     @section
     def threats(self) -> dict[str, Any]:
-        """Requests, clients and addresses per threat, and the top malicious client profiles."""
+        """Requests, clients and addresses per threat (the requests that show it, see `th`), and the
+        top malicious client profiles (all their requests: malice is a client's verdict)."""
         known = ", ".join(f"({sql_literal(t)}, {i})" for i, t in enumerate(THREATS))
         by_threat = self.q(
             f"""WITH k(threat, o) AS (VALUES {known})

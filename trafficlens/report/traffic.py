@@ -21,6 +21,10 @@ def _ai_category() -> str:
                    ELSE 'other_ai' END"""
 
 
+# A person's automation_score from this on is reported as "likely automated" beside the shares.
+LIKELY_AUTOMATED = 0.5
+
+
 class TrafficSections(ReportBase):
     """Volumes and shares of the traffic, by class, AI kind, page type and period."""
 
@@ -87,6 +91,24 @@ class TrafficSections(ReportBase):
                        coalesce(bytes / nullif(sum(bytes) OVER (), 0), 0) AS bytes_share
                 FROM k LEFT JOIN s USING (actor_class) ORDER BY o"""
         )
+
+    @section
+    def likely_automated(self) -> dict[str, Any]:
+        """The band beside the confident shares: clients labelled human whose automation_score is at
+        least LIKELY_AUTOMATED (some evidence of automation, short of what the labels require), with
+        their requests and their shares of the human and of all traffic."""
+        row = self.q(
+            f"""SELECT coalesce(sum(requests) FILTER (band), 0)::BIGINT AS requests,
+                       count(DISTINCT cid) FILTER (band) AS clients,
+                       coalesce(sum(requests) FILTER (band) / nullif(sum(requests) FILTER (human), 0), 0)
+                           AS human_requests_share,
+                       coalesce(count(DISTINCT cid) FILTER (band) / nullif(count(DISTINCT cid) FILTER (human), 0), 0)
+                           AS human_clients_share,
+                       coalesce(sum(requests) FILTER (band) / nullif(sum(requests), 0), 0) AS requests_share
+                FROM (SELECT *, actor_class = 'human' AS human,
+                             actor_class = 'human' AND automation_score >= {LIKELY_AUTOMATED} AS band FROM x)"""
+        ).row(0, named=True)
+        return {"threshold": LIKELY_AUTOMATED, **row}
 
     @section
     def ai_share(self) -> dict[str, Any]:

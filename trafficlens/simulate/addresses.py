@@ -190,6 +190,15 @@ RESIDENTIAL = (
     "62.98.0.0/15",  # Telefonica, Fastweb, Wind
 )
 RESIDENTIAL_W = (10, 4, 6, 4, 4, 3, 4, 3, 3, 5, 3, 2, 2, 2, 2, 1)
+# Mobile carriers' addresses, behind which carrier-grade NAT puts many phones [Ric16a, Liv18].
+CELLULAR = (
+    "172.56.0.0/13",  # T-Mobile US
+    "174.192.0.0/10",  # Verizon Wireless
+    "107.64.0.0/10",  # AT&T Mobility
+    "80.187.0.0/16",  # Telekom Deutschland mobile
+    "92.184.0.0/14",  # Orange France mobile
+    "31.94.0.0/16",  # EE (UK)
+)
 RESIDENTIAL6 = ("2601::/20", "2a01:cb00::/24", "2003::/19", "2607:fb90::/32", "2a02:c7c::/32")
 BOTNET = RESIDENTIAL + (
     "177.0.0.0/10",

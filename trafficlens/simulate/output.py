@@ -44,10 +44,12 @@ TRUTH_SCHEMA: dict[str, pl.DataType] = {
     "malicious": pl.Boolean(),
     "threats": STR_LIST,
     "scenario": pl.String(),
+    "family": pl.String(),  # the kind of client (families.FAMILIES), e.g. human:tab_opener
     "session": pl.String(),
     "method": pl.String(),
     "path": pl.String(),
     "status": pl.Int32(),
+    "site_layout": pl.String(),  # the site's layout (schema.SITE_LAYOUTS), the same on every row
 }
 
 _HEX = pl.Series("hex", [f"{i:x}" for i in range(65536)])
@@ -100,6 +102,7 @@ class Renderer:
                 "agent": pl.Series([x.agent for x in p], dtype=pl.String),
                 "identity": [x.identity for x in p],
                 "http2": [x.http2 for x in p],
+                "family": [x.family for x in p],
             }
         )
         return self._labels
@@ -177,10 +180,12 @@ class Renderer:
             malicious=(mask & ~BIT["robots_violation"]) != 0,
             threats=pl.col("threats"),
             scenario=pl.col("scenario"),
+            family=pl.col("family"),
             session=session,
             method=pl.col("method"),
             path=pl.col("path"),
             status=pl.col("status"),
+            site_layout=pl.lit(self.sim.site.layout),
         ).cast(TRUTH_SCHEMA)  # type: ignore[arg-type]
 
     def _line(self) -> pl.Expr:

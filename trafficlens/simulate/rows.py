@@ -117,6 +117,7 @@ class Profile:
     threats: int = 0
     path_threats: bool = False  # add the threats of the paths it requests (scanners)
     http2: bool = False
+    family: str = ""  # the kind of client (families.FAMILIES)
 
 
 @dataclass
@@ -184,6 +185,17 @@ _DIURNAL_CDF = np.cumsum(_DIURNAL) / _DIURNAL.sum()
 def diurnal(rng: np.random.Generator, n: int) -> np.ndarray:
     """Seconds into a day, following the human day/night cycle."""
     minute = np.minimum(np.searchsorted(_DIURNAL_CDF, rng.random(n), side="right"), 1439)
+    return (minute + rng.random(n)) * 60.0
+
+
+# Working hours, 07:00-17:00 UTC (08:00-18:00 in much of Europe), busiest in the afternoon.
+_WORK = np.where((_DIURNAL_MIN >= 7) & (_DIURNAL_MIN < 17), _DIURNAL, 0.0)
+_WORK_CDF = np.cumsum(_WORK) / _WORK.sum()
+
+
+def working_hours(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Seconds into a day, within working hours."""
+    minute = np.minimum(np.searchsorted(_WORK_CDF, rng.random(n), side="right"), 1439)
     return (minute + rng.random(n)) * 60.0
 
 

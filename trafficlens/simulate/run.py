@@ -7,7 +7,8 @@ import datetime as dt
 import io
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ import polars as pl
 
 from trafficlens.errors import OptionError
 from trafficlens.progress import Progress
+from trafficlens.schema import SITE_LAYOUTS
 from trafficlens.simulate.addresses import published_ranges, write_ranges
+from trafficlens.simulate.families import select_families
 from trafficlens.simulate.output import FORMATS, Output, Renderer, w3c_directives
 from trafficlens.simulate.scenarios import SCENARIOS
 from trafficlens.simulate.sim import Sim
@@ -38,16 +41,19 @@ class SimulateSummary:
     format: str = "combined"
     bytes: int = 0
     ranges_dir: Path | None = None
+    families: dict[str, int] = field(default_factory=dict)  # log lines per family
+    site_layout: str = "origin"
 
     @property
     def events(self) -> int:
         return sum(self.scenarios.values())
 
     def describe(self) -> str:
-        top = ", ".join(f"{k} {v:,}" for k, v in sorted(self.scenarios.items(), key=lambda kv: -kv[1]))
+        top = ", ".join(f"{k} {v:,}" for k, v in sorted(self.scenarios.items(), key=lambda kv: -kv[1]) if v)
         ranges = f", ranges in {self.ranges_dir}" if self.ranges_dir else ""
+        layout = f", {self.site_layout} layout" if self.site_layout != "origin" else ""
         return (
-            f"{self.path}: {self.lines:,} lines ({self.format}, {self.days} days, {self.bytes / 1e6:.1f} MB), "
+            f"{self.path}: {self.lines:,} lines ({self.format}, {self.days} days{layout}, {self.bytes / 1e6:.1f} MB), "
             f"truth in {self.truth_path.name}{ranges}; {self.seconds:.1f}s; {top}"
         )
 
@@ -64,28 +70,49 @@ def simulate(
     site: str = "www.example-shop.com",
     ranges_out: str | Path | None = None,
     progress: bool | None = None,
+    families: Sequence[str] | str | None = None,
+    site_layout: str = "origin",
 ) -> SimulateSummary:
     """Write a labelled synthetic access log to `out` and its truth to `<out>.truth.parquet`.
 
-    Example: `simulate("sample.log.gz", days=7, seed=1, ranges_out="ranges/")`. `scale` multiplies
-    the volumes (1.0 is about 120,000 lines a week); the same arguments give the same bytes.
+        Example: `simulate("sample.log.gz", days=7, seed=1, ranges_out="ranges/")`. `scale` multiplies
+        the volumes (1.0 is about 130,000 lines a week, 95,000-175,000 as the seed sets the site's
+    analytics beacons); the same arguments give the same bytes.
+        `families` chooses the kinds of clients (default: all; see `families.select_families`, e.g.
+        `["human:tab_opener"]`, or `"-human:tab_opener"` for all others): the people of the families
+        chosen make as many visits as all people do in the full mix. `site_layout` is where the
+        site's assets come from (`SITE_LAYOUTS`): `origin`, `cdn` (no asset in the log, whoever asks)
+        or `spa` (a single-page app: one document, then API calls for each screen).
     """
     if fmt not in FORMATS:
         raise OptionError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if site_kind not in SITE_KINDS:
         raise OptionError(f"unknown site kind {site_kind!r}; choose one of {', '.join(SITE_KINDS)}")
+    if site_layout not in SITE_LAYOUTS:
+        raise OptionError(f"unknown site layout {site_layout!r}; choose one of {', '.join(SITE_LAYOUTS)}")
     if days < 1 or not scale > 0 or seed < 0:
         raise OptionError("days must be at least 1, scale above 0 and seed not negative")
+    chosen = select_families(families)
     began = time.perf_counter()
     path = Path(out)
     truth_path = path.with_name(path.name + ".truth.parquet")
     start = start or DEFAULT_START
-    sim = Sim(seed=seed, scale=scale, days=days, site_kind=site_kind, start=start, site=site)
+    sim = Sim(
+        seed=seed,
+        scale=scale,
+        days=days,
+        site_kind=site_kind,
+        start=start,
+        site=site,
+        layout=site_layout,
+        families=chosen,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_log = path.with_name(path.name + ".partial")
     tmp_truth = truth_path.with_name(truth_path.name + ".partial")
     bar = Progress(None, "simulate", enabled=progress)
     counts = dict.fromkeys(SCENARIOS, 0)
+    per_family: dict[str, int] = dict.fromkeys(chosen, 0)
     line_no = 0
     terminator = "\r\n" if fmt == "w3c" else "\n"  # IIS writes CRLF
     output = Output(tmp_log, tmp_truth, gz=path.name.endswith(".gz"))
@@ -127,6 +154,8 @@ def simulate(
                 line_no += rows.height
                 for name, cnt in truth.group_by("scenario").len().iter_rows():
                     counts[name] += cnt
+                for name, cnt in truth.group_by("family").len().iter_rows():
+                    per_family[name] += cnt
                 bar.update(day_bytes, rows.height)
             written += day_bytes
             del frame
@@ -154,4 +183,6 @@ def simulate(
         format=fmt,
         bytes=path.stat().st_size,
         ranges_dir=ranges_dir,
+        families=per_family,
+        site_layout=site_layout,
     )

@@ -2,15 +2,17 @@
 fleets, the label profiles; and one day of requests from every scenario in the registry.
 
 Every random draw comes from a generator seeded with the run's seed: the site and the fleets from
-one, each scenario of each day from its own (seed, day, scenario), so the same arguments give the
-same bytes and a scenario's output does not depend on the others'.
+one, each scenario of each day from its own (seed, day, scenario), people who come back on several
+days from their own, so the same arguments give the same bytes and a scenario's output does not
+depend on the others'. A run makes the families asked for (`families`); a scenario none of whose
+families is asked for is not run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -19,6 +21,7 @@ from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PURPOSES
 from trafficlens.simulate.addresses import (
     AGENT_PREFIXES,
     BOTNET,
+    CELLULAR,
     CLOUD,
     HOSTING_16,
     RESIDENTIAL,
@@ -27,8 +30,9 @@ from trafficlens.simulate.addresses import (
     Space,
 )
 from trafficlens.simulate.agents import AGENT_BROWSER_UAS, AGENTS, HEADLESS_UAS, SCANNER_UAS, STALE_UAS, browser_uas
+from trafficlens.simulate.families import FAMILIES
 from trafficlens.simulate.rows import COLS, DTYPES, GET, HEAD, US, Day, Profile, Rows, mask
-from trafficlens.simulate.scenarios import REGISTRY, SCENARIOS
+from trafficlens.simulate.scenarios import FAMILY_OF, REGISTRY, SCENARIOS
 from trafficlens.simulate.site import R, Site
 
 AI_GROWTH = 2.5  # AI crawler, assistant and agent volume from the first day to the last
@@ -47,14 +51,28 @@ class Monitor(NamedTuple):
 class Sim:
     """The site, its visitors and their labels; generates one day of requests at a time."""
 
-    def __init__(self, *, seed: int, scale: float, days: int, site_kind: str, start: dt.date, site: str) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        scale: float,
+        days: int,
+        site_kind: str,
+        start: dt.date,
+        site: str,
+        layout: str = "origin",
+        families: Sequence[str] = FAMILIES,
+    ) -> None:
         self.seed, self.scale, self.days, self.start, self.host = seed, scale, days, start, site
+        self.families = frozenset(families)
         rng = np.random.default_rng([seed, 7_000_001])
         # The site's own analytics script, if it has one, posts a beacon when a page opens and then
         # every few seconds while it stays open (engagement time, scroll or mouse tracking), so
         # the requests of a browser that runs scripts never pause for long, while a person reads.
         # Consecutive seeds cycle through the choices (none, 2 s, 5 s, 15 s).
-        self.site = Site(site_kind, rng, start, beacon_period=(None, 2.0, 5.0, 15.0)[seed % 4])
+        self.site = Site(site_kind, rng, start, beacon_period=(None, 2.0, 5.0, 15.0)[seed % 4], layout=layout)
+        # Clients that last several days (returning people, offices), built on first use.
+        self.populations: dict[str, Any] = {}
 
         # User agents: one pool, rows hold indexes.
         self.uas: list[str] = []
@@ -62,6 +80,11 @@ class Sim:
         browsers = browser_uas()
         self.browser_ua = np.array([self.ua(u) for u, _ in browsers])
         self.browser_p = np.array([w for _, w in browsers]) / sum(w for _, w in browsers)
+        # Phones (and tablets) apart from desktops: families differ by device.
+        mobile = np.array(["Mobile" in u or "Android" in u for u, _ in browsers])
+        self.phone_ua, self.desktop_ua = self.browser_ua[mobile], self.browser_ua[~mobile]
+        self.phone_p = self.browser_p[mobile] / self.browser_p[mobile].sum()
+        self.desktop_p = self.browser_p[~mobile] / self.browser_p[~mobile].sum()
         self.stale_ua = np.array([self.ua(u) for u in STALE_UAS])
         self.agent_ua = np.array([self.ua(u) for u in AGENT_BROWSER_UAS])
         self.headless_ua = {k: np.array([self.ua(u) for u in v]) for k, v in HEADLESS_UAS.items()}
@@ -74,6 +97,7 @@ class Sim:
         self.botnet = Space(BOTNET)
         self.hosting = Space(HOSTING_16)
         self.cloud = Space(CLOUD)
+        self.cellular = Space(CELLULAR)
         self.agent_space = {name: Space(p) for name, (_, p) in AGENT_PREFIXES.items()}
         fleet = {
             "Googlebot": 60,
@@ -134,9 +158,14 @@ class Sim:
         threats: Sequence[str] = (),
         path_threats: bool = False,
         http2: bool = False,
+        family: str | None = None,
     ) -> int:
-        """The index of scenario `sid`'s clients with these labels (added on first use)."""
+        """The index of scenario `sid`'s clients with these labels (added on first use); `family`
+        defaults to the scenario's own."""
         assert actor_class in ACTOR_CLASSES and purpose in PURPOSES and identity in IDENTITIES, (actor_class, purpose)
+        if family is None:
+            (family,) = FAMILY_OF[SCENARIOS[sid]]
+        assert family in FAMILY_OF[SCENARIOS[sid]], family
         p = Profile(
             SCENARIOS[sid],
             actor_class,
@@ -149,6 +178,7 @@ class Sim:
             mask(*threats),
             path_threats,
             http2,
+            family,
         )
         if p not in self._profile_index:
             self._profile_index[p] = len(self.profiles)
@@ -177,6 +207,10 @@ class Sim:
         if not parts:
             return pl.DataFrame(schema=DTYPES)
         cols = {c: np.concatenate([p[c] for p in parts]) for c in COLS if c != "threats"}
+        if self.site.layout == "cdn":
+            # The CDN answers every asset request, whoever sends it: none reaches the origin's log.
+            served = ~self.site.r_asset[self.site.role[cols["path"]]]
+            cols = {c: v[served] for c, v in cols.items()}
         base = np.array([p.threats for p in self.profiles], dtype=np.int32)
         by_path = np.array([p.path_threats for p in self.profiles])
         prof = cols["profile"].astype(np.int64)
@@ -193,7 +227,9 @@ class Sim:
             start.weekday(),
         )
         frames = []
-        for sid, scenario in enumerate(REGISTRY.values()):
+        for sid, (name, scenario) in enumerate(REGISTRY.items()):
+            if self.families.isdisjoint(FAMILY_OF[name]):
+                continue
             rng = np.random.default_rng([self.seed, d, sid])
             frames.append(self.frame(scenario(self, rng, day, sid)))
         return pl.concat(frames)

@@ -77,6 +77,8 @@ ROLES: dict[str, Role] = {
 }
 ROLE_NAMES = tuple(ROLES)
 R = {name: i for i, name in enumerate(ROLE_NAMES)}
+# Static files a browser fetches for a page: what a CDN serves in the origin's stead.
+ASSET_ROLES = ("css", "js", "img_product", "img_banner", "favicon")
 # Response bodies of non-2xx answers (the page's own size does not apply).
 STATUS_BYTES = {301: 230, 302: 0, 304: 0, 400: 340, 401: 420, 402: 380, 403: 310, 404: 1_250, 405: 300,
                 409: 260, 422: 510, 429: 160, 500: 620, 503: 590}
@@ -125,8 +127,14 @@ PROBES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
 class Site:
     """Every path the simulated site answers, grouped in contiguous blocks by role, and its answers."""
 
-    def __init__(self, kind: str, rng: np.random.Generator, start: dt.date, beacon_period: float | None) -> None:
+    def __init__(
+        self, kind: str, rng: np.random.Generator, start: dt.date, beacon_period: float | None, layout: str = "origin"
+    ) -> None:
         self.kind = kind
+        # Where its assets come from and how its pages load (schema.SITE_LAYOUTS): the origin
+        # serving everything, a CDN serving the assets (absent from the origin's log), or a
+        # single-page app (one document, then API calls).
+        self.layout = layout
         # The site's own analytics script, if it has one: seconds between the beacons it posts.
         self.beacon_period = beacon_period
         paths: list[str] = []
@@ -173,6 +181,7 @@ class Site:
         self.r_rt = np.array([r.ms_median for r in spec], dtype=float)
         self.r_rsig = np.array([r.ms_sigma for r in spec])
         self.r_html = np.array([r.html for r in spec])
+        self.r_asset = np.isin(np.arange(len(ROLE_NAMES)), [R[r] for r in ASSET_ROLES])
         self.status_bytes = np.full(600, -1.0)
         for s, v in STATUS_BYTES.items():
             self.status_bytes[s] = v

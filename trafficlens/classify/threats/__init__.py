@@ -3,7 +3,9 @@
 Per request (DESIGN.md layer 4, `rules`): the rules of catalogues/attack_rules.yml over the request
 target (URL-decoded twice, lower-cased), its path, the raw request line, the method and the user
 agent. They run once per distinct value, behind one combined regex that lets the benign majority
-through in a single pass; matches are joined back.
+through in a single pass; matches are joined back. A probe rule (a path a site may have) fires
+only where the site does not serve the path (`served`); payloads and exposures fire on their own.
+Each request keeps what it matched itself (`request_findings`) apart from its client's verdict.
 
 Per client and group, in time windows (`behavioural`, one builder per threat, thresholds in
 `config`): vulnerability scanning, credential stuffing and brute force, card testing, fake
@@ -27,10 +29,12 @@ from trafficlens.classify.threats.rules import (
     AttackRule,
     field_sql,
     load_attack_rules,
+    request_findings,
     request_matches,
     request_threat_summary,
     rules_path,
 )
+from trafficlens.classify.threats.served import served_probes
 
 __all__ = [
     "BEHAVIOURAL_THREATS",
@@ -43,9 +47,11 @@ __all__ = [
     "field_sql",
     "load_attack_rules",
     "parse_robots",
+    "request_findings",
     "request_matches",
     "request_threat_summary",
     "robots_tokens",
     "robots_violations",
     "rules_path",
+    "served_probes",
 ]

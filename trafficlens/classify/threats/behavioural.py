@@ -204,7 +204,8 @@ def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
         "bare": """
         SELECT s.*, regexp_extract(s.client_ip, '^([0-9]+\\.[0-9]+)\\.', 1) AS net
         FROM sweep s JOIN browsers b USING (client_id)
-        WHERE s.assets = 0 AND s.pages > 0 AND s.referred = 0 AND s.client_ip NOT LIKE '%:%'""",
+        WHERE s.assets = 0 AND s.pages > 0 AND s.referred = 0 AND s.client_ip NOT LIKE '%:%'
+          AND regexp_matches(s.client_ip, '^[0-9]+\\.[0-9]+\\.')""",
         "nets": f"""
         SELECT site, net, count(DISTINCT client_ip) AS addrs, sum(pages) AS pages,
                count(DISTINCT user_agent) AS uas

@@ -63,16 +63,38 @@ class ThreatConfig:
     # Cache busting: one path asked for 20 times in a minute, each time with a different bare
     # token as its query (`/?8890121518`, no parameter name), makes every request miss the cache.
     cache_bypass_per_minute: int = 20
+    # A probe rule (an admin panel, a product's endpoint) fires only where the site does not serve
+    # the path. A path is served when 3 readers received it (2xx of 64+ bytes, or 304), it or the
+    # part of it the rule matched (/kibana/ for /kibana/css/style.css): one or two may be a
+    # scanner's luck on a catch-all page, three are the site's own readers. A reader sent no
+    # exploit, asked for at most 2 probe targets and received some path no rule matches: a
+    # scanner answered 200 by a catch-all page asks for many, a botnet's one-shot probe reads
+    # nothing else. Empty answers do not count: catch-all handlers send them.
+    served_min_readers: int = 3
+    served_min_bytes: int = 64
+    reader_max_probes: int = 2
 
     @classmethod
     def load(cls, path: str | Path | None) -> ThreatConfig:
         if not path:
             return cls()
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        try:
+            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            reason = e.strerror if isinstance(e, OSError) else " ".join(str(e).split())
+            raise CatalogueError(f"--threats {path}: cannot read it as YAML ({reason})") from None
+        if not isinstance(doc, dict):
+            raise CatalogueError(f"--threats {path}: expected name: value lines, e.g. `scrape_pages: 300`")
         names = {f.name for f in fields(cls)}
-        bad = sorted(set(doc) - names)
+        bad = sorted(str(k) for k in set(doc) - names)
         if bad:
             raise CatalogueError(
                 f"--threats {path}: unknown setting(s) {', '.join(bad)}; known: {', '.join(sorted(names))}"
             )
+        for name, value in doc.items():
+            # A threshold is a number of the default's kind (bool is an int to Python, not here).
+            kind = type(getattr(cls, name))
+            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value < 0:
+                what = "a number" if kind is float else "a whole number"
+                raise CatalogueError(f"--threats {path}: {name} must be {what} of 0 or more (got {value!r})")
         return cls(**doc)

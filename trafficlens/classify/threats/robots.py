@@ -75,12 +75,17 @@ def robots_tokens(labelled: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
 def robots_violations(
     con: duckdb.DuckDBPyConnection, robots_file: str | Path, tokens: pl.DataFrame, table: str = "sessionised"
 ) -> pl.DataFrame:
-    """`client_id, threat, reason` for automated clients fetching paths their group disallows.
+    """`client_id, threat, reason` for automated clients fetching paths their group disallows;
+    also `request_robots(source, line_no, client_id, token, reason)`, the disallowed requests.
 
     `tokens` has client_id and token (a robots.txt token the client's agent answers to, or `*`
     for automation that names none). The most specific group wins (the longest token that the
     client answers to), then within it the longest matching rule, Allow winning a tie.
     """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE request_robots "
+        "(source VARCHAR, line_no BIGINT, client_id VARCHAR, token VARCHAR, reason VARCHAR)"
+    )
     p = Path(robots_file)
     try:
         groups = parse_robots(p.read_text(encoding="utf-8", errors="replace"))
@@ -110,12 +115,17 @@ def robots_violations(
     if not cases:
         return pl.DataFrame(schema=FINDING_SCHEMA)
     best = f"greatest({', '.join(cases)})" if len(cases) > 1 else cases[0]
-    return con.sql(
-        f"""SELECT client_id, 'robots_violation' AS threat,
-                   'robots:disallowed:' || any_value(token) || ':requests=' || count(*) AS reason
-            FROM (SELECT s.client_id, c.token, {best} AS score
+    # Each disallowed request keeps its own finding (`request_robots`), its client the count.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE request_robots AS
+            SELECT source, line_no, client_id, token, 'robots:disallowed:' || token AS reason
+            FROM (SELECT s.source, s.line_no, s.client_id, c.token, {best} AS score
                   FROM {table} s JOIN client_group c USING (client_id)
                   WHERE s.page_type <> 'robots')
-            WHERE score IS NOT NULL AND score % 2 = 0
-            GROUP BY client_id"""
+            WHERE score IS NOT NULL AND score % 2 = 0"""
+    )
+    return con.sql(
+        """SELECT client_id, 'robots_violation' AS threat,
+                  'robots:disallowed:' || any_value(token) || ':requests=' || count(*) AS reason
+           FROM request_robots GROUP BY client_id"""
     ).pl()

@@ -3,7 +3,9 @@
 The rules read the request target (URL-decoded twice, lower-cased), its path, the raw request
 line, the method, the protocol and the user agent (and referer). They run once per distinct value,
 behind one combined regex that lets the benign majority through in a single pass; matches are
-joined back.
+joined back. A rule's `kind` says what it reads: a `payload` (an exploit, an attack tool) and an
+`exposure` (a file no site means to publish) fire on their own; a `probe` (a path a site may have)
+fires only where the site does not serve the path (`served`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import polars as pl
 import yaml
 
 from trafficlens.classify.agents import SAFE_LOADER
+from trafficlens.classify.threats.config import ThreatConfig
+from trafficlens.classify.threats.served import served_probes
 from trafficlens.errors import CatalogueError
-from trafficlens.schema import THREATS
+from trafficlens.schema import ATTACK_RULE_KINDS, THREATS
 from trafficlens.store import sql_literal
 
 RULE_FIELDS = ("target", "path", "user_agent", "method", "request_line", "protocol")
@@ -31,6 +35,7 @@ class AttackRule:
     field: str
     pattern: str
     description: str = ""
+    kind: str = "payload"
 
 
 def rules_path() -> Path:
@@ -52,11 +57,17 @@ def load_attack_rules(path: str | Path | None = None) -> list[AttackRule]:
                 raise CatalogueError(f"{p.name}: rule {rid}: threat {raw.get('threat')!r} is not one of {THREATS}")
             if raw.get("field") not in RULE_FIELDS:
                 raise CatalogueError(f"{p.name}: rule {rid}: field must be one of {RULE_FIELDS}")
+            # A rule that does not say fires on its own, as every rule did before kinds.
+            kind = raw.get("kind", "payload")
+            if kind not in ATTACK_RULE_KINDS:
+                raise CatalogueError(f"{p.name}: rule {rid}: kind {kind!r} is not one of {ATTACK_RULE_KINDS}")
+            if kind == "probe" and raw["field"] != "path":
+                raise CatalogueError(f"{p.name}: rule {rid}: a probe reads the path (whether the site serves it)")
             try:
                 con.execute("SELECT regexp_matches('', ?)", [raw["pattern"]])
             except duckdb.Error as e:
                 raise CatalogueError(f"{p.name}: rule {rid}: bad pattern: {str(e).splitlines()[0]}") from None
-            rules.append(AttackRule(rid, raw["threat"], raw["field"], raw["pattern"], raw.get("description", "")))
+            rules.append(AttackRule(rid, raw["threat"], raw["field"], raw["pattern"], raw.get("description", ""), kind))
     finally:
         con.close()
     return rules
@@ -97,9 +108,13 @@ def field_sql(field: str) -> str:
     }[field]
 
 
-def request_matches(con: duckdb.DuckDBPyConnection, rules: list[AttackRule], table: str = "sessionised") -> None:
+def request_matches(
+    con: duckdb.DuckDBPyConnection, rules: list[AttackRule], cfg: ThreatConfig | None = None, table: str = "sessionised"
+) -> None:
     """Creates `request_attacks(source, line_no, attack_rules, attack_threats)` for the requests of
-    `table` that match any rule (requests that match none are absent)."""
+    `table` whose rules fire (requests with none are absent): every payload and exposure match,
+    and the probe matches on paths the site does not serve (`served_probes`, thresholds in `cfg`)."""
+    cfg = cfg or ThreatConfig()
     by_field: dict[str, list[AttackRule]] = {}
     for r in rules:
         by_field.setdefault(r.field, []).append(r)
@@ -128,20 +143,60 @@ def request_matches(con: duckdb.DuckDBPyConnection, rules: list[AttackRule], tab
                 WHERE regexp_matches(v, {sql_literal(combined)})"""
         )
         cond = " AND ".join(f"s.{k.strip()} IS NOT DISTINCT FROM h.{k.strip()}" for k in keys.split(","))
-        parts.append(f"SELECT s.source, s.line_no, h.ids FROM {table} s JOIN hits_{fld} h ON {cond}")
-    con.register("attack_rule_meta", pl.DataFrame({"id": [r.id for r in rules], "threat": [r.threat for r in rules]}))
+        parts.append(
+            f"SELECT s.source, s.line_no, s.site, s.path, s.client_id, h.ids FROM {table} s JOIN hits_{fld} h ON {cond}"
+        )
+    con.register(
+        "attack_rule_meta",
+        pl.DataFrame(
+            {"id": [r.id for r in rules], "threat": [r.threat for r in rules], "kind": [r.kind for r in rules]},
+            schema={"id": pl.String, "threat": pl.String, "kind": pl.String},
+        ),
+    )
     union = (
         " UNION ALL ".join(parts)
         if parts
-        else ("SELECT NULL::VARCHAR AS source, NULL::BIGINT AS line_no, []::VARCHAR[] AS ids WHERE false")
+        else (
+            "SELECT NULL::VARCHAR AS source, NULL::BIGINT AS line_no, NULL::VARCHAR AS site, NULL::VARCHAR AS path, "
+            "NULL::VARCHAR AS client_id, []::VARCHAR[] AS ids WHERE false"
+        )
     )
+    # Every match, before the site's answers are read.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE request_attacks AS
-            SELECT source, line_no, list_sort(list_distinct(list(rid))) AS attack_rules,
-                   list_sort(list_distinct(list(m.threat))) AS attack_threats
-            FROM (SELECT source, line_no, unnest(ids) AS rid FROM ({union})) u
-            JOIN attack_rule_meta m ON m.id = u.rid
-            GROUP BY source, line_no"""
+        f"""CREATE OR REPLACE TEMP TABLE attack_hits AS
+            SELECT DISTINCT source, line_no, site, path, client_id, unnest(ids) AS rid FROM ({union})"""
+    )
+    served_probes(con, [r for r in rules if r.kind == "probe"], field_sql("path"), cfg, table)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE request_attacks AS
+           SELECT source, line_no, list_sort(list_distinct(list(h.rid))) AS attack_rules,
+                  list_sort(list_distinct(list(m.threat))) AS attack_threats
+           FROM attack_hits h JOIN attack_rule_meta m ON m.id = h.rid
+           WHERE NOT EXISTS (SELECT 1 FROM probe_served p
+                             WHERE p.rid = h.rid AND p.site IS NOT DISTINCT FROM h.site
+                               AND p.path IS NOT DISTINCT FROM h.path)
+           GROUP BY source, line_no"""
+    )
+
+
+def request_findings(con: duckdb.DuckDBPyConnection, robots: bool = False) -> None:
+    """Creates `request_findings(source, line_no, request_threats, request_reasons)`: what each
+    request matched itself (its attack rules, `attack:<id>`; with `robots`, the paths robots.txt
+    disallows it, from `request_robots`), apart from what its client did."""
+    own = [
+        "SELECT source, line_no, unnest(attack_threats) AS threat, NULL AS reason FROM request_attacks",
+        "SELECT source, line_no, NULL, 'attack:' || unnest(attack_rules) FROM request_attacks",
+    ]
+    if robots:
+        own += [
+            "SELECT source, line_no, 'robots_violation', NULL FROM request_robots",
+            "SELECT source, line_no, NULL, reason FROM request_robots",
+        ]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE request_findings AS
+            SELECT source, line_no, list_sort(list_distinct(list(threat))) AS request_threats,
+                   list_sort(list_distinct(list(reason))) AS request_reasons
+            FROM ({" UNION ALL ".join(own)}) GROUP BY source, line_no"""
     )
 
 

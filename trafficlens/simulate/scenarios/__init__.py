@@ -2,8 +2,9 @@
 
 A scenario is a function `(sim, rng, day, sid) -> list of row blocks` building one day of its
 requests, labelled with profiles it registers under its number `sid` (`sim.profile(sid, ...)`).
-A new scenario goes in its family's module and at the end of `REGISTRY`: a scenario's position
-seeds its random stream and numbers its sessions, so appending keeps every other one's output.
+A new scenario goes in its family's module, at the end of `REGISTRY` and in `FAMILY_OF`: a
+scenario's position seeds its random stream and numbers its sessions, so appending keeps every
+other one's output.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from trafficlens.simulate.families import FAMILIES, HUMAN_FAMILIES
 from trafficlens.simulate.rows import Day, Rows
 from trafficlens.simulate.scenarios import attacks, automation, declared, people
 
@@ -39,5 +41,31 @@ REGISTRY: dict[str, Scenario] = {
     "card_testing": attacks.card_testing,
     "fake_signup": attacks.fake_signup,
     "paced_bot": automation.paced_bot,
+    "paced_crawler": automation.paced_crawler,
+    "proxy_scraper": automation.proxy_scraper,
 }
 SCENARIOS = tuple(REGISTRY)
+# The families (families.FAMILIES) each scenario makes: people's browsing is one scenario of many
+# families; every other scenario is one family.
+FAMILY_OF: dict[str, tuple[str, ...]] = {
+    "human_browsing": tuple(HUMAN_FAMILIES),
+    "human_ai_referral": ("human:ai_referral",),
+    "ai_crawler": ("bot:ai_crawler",),
+    "ai_assistant": ("bot:ai_assistant",),
+    "search_engine": ("bot:search_engine",),
+    "seo_bot": ("bot:seo_bot",),
+    "monitor": ("bot:monitor",),
+    "http_tool": ("bot:http_tool",),
+    "stealth_scraper": ("bot:stealth_scraper",),
+    "agentic_browser": ("bot:agentic_browser",),
+    "headless_automation": ("bot:headless_sweep",),
+    "spoofed_crawler": ("bot:spoofed_crawler",),
+    "vuln_scanner": ("bot:vuln_scanner",),
+    "credential_stuffing": ("bot:credential_stuffing",),
+    "card_testing": ("bot:card_testing",),
+    "fake_signup": ("bot:fake_signup",),
+    "paced_bot": ("bot:humanised_automation",),
+    "paced_crawler": ("bot:paced_crawler",),
+    "proxy_scraper": ("bot:stealth_scraper",),
+}
+assert set(FAMILY_OF) == set(REGISTRY) and {f for v in FAMILY_OF.values() for f in v} == set(FAMILIES)

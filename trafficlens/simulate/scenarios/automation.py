@@ -1,6 +1,7 @@
-"""Undeclared automation: scrapers rotating addresses and user agents, AI agents driving a
-browser, headless browsers, bots pacing their pages to pass for visitors, and crawlers spoofing a
-search engine's or an AI operator's user agent."""
+"""Undeclared automation: scrapers rotating addresses and user agents (from hosting blocks or a
+residential proxy network), AI agents driving a browser, headless browsers, bots pacing their pages
+to pass for visitors, crawlers keeping a polite randomised delay, and crawlers spoofing a search
+engine's or an AI operator's user agent."""
 
 from __future__ import annotations
 
@@ -206,4 +207,65 @@ def spoofed_crawler(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> l
         sizes = rng.integers(20, 70, k)
         who = Sessions(starts[m], take(ip, np.flatnonzero(m)), ua[m], prof, day.sessions(sid, k))
         out.append(flat(sim.site, rng, who, sizes=sizes, roles=roles, role_p=role_p, period=period, jitter=0.15))
+    return out
+
+
+def paced_crawler(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> list[Rows]:
+    # A crawler behind a browser's user agent (46% of bad bots pose as Chrome [Imp]) keeping a
+    # polite delay, randomised 0.5-1.5x as Scrapy does by default [Scrapy]: lists and the items on
+    # them for hours, robots.txt first half the time, never an asset [DG12].
+    n = poisson(rng, 1.5 * sim.scale, day.least)
+    prof = sim.profile(sid, "crawler", "unknown", "undeclared")
+    hosted = rng.random(n) < 0.5
+    ip = tuple(np.where(hosted, a, b) for a, b in zip(sim.hosting.sample(rng, n), sim.cloud.sample(rng, n)))
+    pool = np.concatenate([sim.stale_ua, sim.desktop_ua])
+    ua = pool[rng.integers(0, len(pool), n)]
+    starts = day.start_us + np.round(rng.random(n) * DAY_US).astype(np.int64)
+    who = Sessions(starts, ip, ua, prof, day.sessions(sid, n))
+    return [
+        flat(
+            sim.site,
+            rng,
+            who,
+            sizes=rng.integers(150, 600, n),
+            roles=("listing", "listing_page", "product"),
+            role_p=(0.08, 0.3, 0.62),
+            period=rng.uniform(2.0, 20.0, n),  # DOWNLOAD_DELAY
+            jitter=0.29,  # the spread of a uniform 0.5-1.5x
+            first=((0, "robots", 0.5),),
+        )
+    ]
+
+
+def proxy_scraper(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> list[Rows]:
+    # A sweep through a residential proxy network (21% of bad bots in 2024 [Imp]): a new home
+    # address every 1-10 requests ("sticky" sessions), each with a current browser's user agent,
+    # items in random order at a few requests a second in all, no assets [DG12].
+    prof = sim.profile(sid, "scraper", "unknown", "undeclared", threats=("abusive_scraping",))
+    out = []
+    for _ in range(poisson(rng, 0.6 * sim.scale, day.least)):
+        n = int(rng.integers(300, 1200))
+        sticky = int(rng.integers(1, 11))
+        k = -(-n // sticky)
+        which = np.arange(n) // sticky
+        ip = take(sim.residential.sample(rng, k), which)
+        ua = choice(rng, k, sim.browser_ua, sim.browser_p)[which]
+        api = rng.random() < 0.3
+        items = rng.integers(0, sim.site.n_products, n)
+        path = (sim.site.off[R["api_item"] if api else R["product"]] + items).astype(np.int32)
+        gaps = rng.exponential(rng.uniform(0.3, 3.0), n)
+        t0 = day.start_us + int(rng.random() * DAY_US)
+        ts = t0 + np.round(np.cumsum(np.concatenate([[0.0], gaps[1:]])) * US).astype(np.int64)
+        out.append(
+            rows(
+                n,
+                ts=ts,
+                ip=ip,
+                ua=ua,
+                path=path,
+                resp=sim.site.respond(rng, path),
+                profile=prof,
+                sess=np.repeat(day.sessions(sid, 1), n),
+            )
+        )
     return out

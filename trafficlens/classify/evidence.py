@@ -1,0 +1,135 @@
+"""Evidence that a browser is automated, by family, and the decision rule that reads it.
+
+A browser user agent is called automated only on evidence a person cannot produce by browsing
+differently, or on two independent kinds of evidence agreeing (DESIGN.md, "Evidence and
+confidence"). A model's judgement of style (how a visit moves, what it fetches) is one kind of
+evidence among others and never decides alone: people browse in more ways than any training set
+holds (tabs, "next" links, search landings, apps, caches, CDNs, offices behind one address).
+
+Families, each with a strength in [0, 1] and its reasons:
+- `timing` (decisive): no page read for longer than a few seconds over many page views; page
+  views at a metronome's regularity; a sign-up or payment form submitted within two seconds of
+  loading it.
+- `coverage` (decisive): more distinct pages in one day than a reader views.
+- `assets` (supporting): many page views and not one asset or favicon, on a site whose own
+  visitors load them (where nobody's assets reach the log, a CDN serves them, and their absence
+  says nothing).
+- `forms` (supporting): a form posted without its page having been loaded, where the site serves
+  that page to its visitors (a person's address may change between the two, so it only supports).
+- `style` (supporting): the behaviour models' judgement, the navigation model's read against the
+  client's user-agent cohort.
+Attacks and abuse (the threat layer) and network evidence (operators' ranges) decide on their own,
+in their own layers.
+
+`automation_score` combines the families (noisy-or): a client left human with a high score is
+"likely automated", shown beside the confident shares, never moved into them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from trafficlens.schema import STR_LIST
+
+
+@dataclass(frozen=True)
+class EvidenceConfig:
+    """Thresholds of the evidence families, each set against the most extreme people measured
+    (benchmarks/eval_behaviour.py's families), not the average."""
+
+    # No reading: people's time on a page follows a Weibull with shape below 1 and a scale of
+    # 3-60 s [Liu10]; over 12 page views, even a skimmer (scale 3 s) stays longer than 5 s on one.
+    no_reading_pages: int = 12
+    no_reading_max_gap_s: float = 5.0
+    # A metronome: people's page gaps vary more than their mean (CV > 1 for a Weibull of shape
+    # < 1); a scheduler's sleep varies little. Over 12 gaps, below 0.15 is no person's.
+    metronome_pages: int = 12
+    metronome_cv: float = 0.15
+    # Typing a sign-up or card form takes people well over two seconds, autofill included.
+    form_fill_s: float = 2.0
+    # Distinct pages in one day: heavy readers of a news site view about a hundred.
+    coverage_pages_per_day: int = 500
+    # Assets: the site serves them to its own people when this share of its multi-page browser
+    # visitors loads at least one; then a client of this many page views without any stands out.
+    asset_norm_min: float = 0.6
+    asset_min_pages: int = 10
+    # A supporting family counts towards "two agree" from this strength.
+    support_min: float = 0.6
+    # A blind form post: how strongly it supports (a changed address explains some).
+    blind_post_strength: float = 0.8
+
+
+DEFAULT = EvidenceConfig()
+DECISIVE = 0.99
+
+
+def site_asset_norms(clients: pl.DataFrame) -> pl.DataFrame:
+    """`site, asset_norm`: the share of a site's browser visitors with three or more page views
+    that loaded any asset or favicon."""
+    browsers = clients.filter((pl.col("identity") == "none") & (pl.col("pages") >= 3))
+    return browsers.group_by("site").agg(
+        asset_norm=((pl.col("assets") > 0) | (pl.col("favicon") > 0)).cast(pl.Float64).mean()
+    )
+
+
+def gather(frame: pl.DataFrame, style: pl.Expr, cfg: EvidenceConfig = DEFAULT) -> pl.DataFrame:
+    """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
+    `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
+    (`pages`, `assets`, `favicon`, `page_gap_max`, `page_gap_cv`, `form_fill_min_s`,
+    `max_pages_per_day`) and `site`; `style` is the models' probability of automation."""
+    norms = site_asset_norms(frame)
+    df = frame.join(norms, on="site", how="left").with_columns(asset_norm=pl.col("asset_norm").fill_null(0.0))
+    pages = pl.col("pages").fill_null(0)
+    no_reading = (pages >= cfg.no_reading_pages) & (pl.col("page_gap_max") < cfg.no_reading_max_gap_s)
+    metronome = (pages >= cfg.metronome_pages) & pl.col("page_gap_cv").is_between(0, cfg.metronome_cv)
+    form_fill = pl.col("form_fill_min_s") <= cfg.form_fill_s
+    coverage = pl.col("max_pages_per_day").fill_null(0) >= cfg.coverage_pages_per_day
+    bare = (
+        (pl.col("asset_norm") >= cfg.asset_norm_min)
+        & (pages >= cfg.asset_min_pages)
+        & (pl.col("assets").fill_null(0) == 0)
+        & (pl.col("favicon").fill_null(0) == 0)
+    )
+    s_assets = pl.when(bare).then(pl.col("asset_norm")).otherwise(0.0)
+    s_forms = pl.when(pl.col("blind_posts").fill_null(0) > 0).then(cfg.blind_post_strength).otherwise(0.0)
+    s_style = style.fill_null(0.0).clip(0.0, 1.0)
+    decisive = (no_reading | metronome | form_fill.fill_null(False) | coverage).fill_null(False)
+    support = (
+        (s_assets >= cfg.support_min).cast(pl.Int8)
+        + (s_forms >= cfg.support_min).cast(pl.Int8)
+        + (s_style >= cfg.support_min).cast(pl.Int8)
+    )
+    empty = pl.lit([], STR_LIST)
+
+    def reason(cond: pl.Expr, text: pl.Expr | str) -> pl.Expr:
+        value = pl.lit(text) if isinstance(text, str) else text
+        return pl.when(cond.fill_null(False)).then(pl.concat_list(value)).otherwise(empty)
+
+    strength = pl.when(decisive).then(DECISIVE).otherwise(0.0)
+    score = 1 - (1 - strength) * (1 - s_assets) * (1 - s_forms) * (1 - s_style)
+    return df.with_columns(
+        ev_decisive=decisive,
+        ev_support=support,
+        automation_score=score.round(3),
+        ev_reasons=pl.concat_list(
+            reason(no_reading, pl.format("evidence:timing:no_reading:max_gap={}s", pl.col("page_gap_max").round(1))),
+            reason(metronome, pl.format("evidence:timing:metronome:cv={}", pl.col("page_gap_cv").round(2))),
+            reason(form_fill, pl.format("evidence:timing:form_fill={}s", pl.col("form_fill_min_s").round(1))),
+            reason(coverage, pl.format("evidence:coverage:pages_per_day={}", pl.col("max_pages_per_day"))),
+            reason(
+                s_assets >= cfg.support_min,
+                pl.format("evidence:assets:none_where_site_norm={}", pl.col("asset_norm").round(2)),
+            ),
+            reason(s_forms >= cfg.support_min, pl.format("evidence:forms:posted_unloaded={}", pl.col("blind_posts"))),
+        ),
+    ).drop("asset_norm")
+
+
+def decided(cfg: EvidenceConfig = DEFAULT) -> pl.Expr:
+    """The decision rule over `gather`'s columns: decisive evidence, or two supporting families."""
+    return pl.col("ev_decisive") | (pl.col("ev_support") >= 2)
+
+
+__all__ = ["DEFAULT", "EvidenceConfig", "decided", "gather", "site_asset_norms"]
