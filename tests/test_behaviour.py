@@ -265,6 +265,7 @@ def _evidence_feats(ids: list[str], bare: set[str]) -> pl.DataFrame:
             "pages": [20] * n,
             "assets": [0 if i in bare else 12 for i in ids],
             "favicon": [0 if i in bare else 1 for i in ids],
+            "page_gaps": [19] * n,
             "page_gap_max": [240.0] * n,
             "page_gap_cv": [1.2] * n,
             "form_fill_min_s": [None] * n,

@@ -274,7 +274,7 @@ def _navigation() -> str:
         FROM pg1 g LEFT JOIN seen s ON s.session_id = g.session_id AND s.v = g.ref_page
     ),
     pages AS (
-        SELECT client_id, quantile_cont(page_gap, 0.5) AS page_gap_median,
+        SELECT client_id, count(page_gap) AS page_gaps, quantile_cont(page_gap, 0.5) AS page_gap_median,
                stddev_pop(page_gap) / nullif(avg(page_gap), 0) AS page_gap_cv, max(page_gap) AS page_gap_max,
                avg(coalesce(self_ref, false)::INT) AS self_referral_share, avg(back_step::INT) AS return_share
         FROM pg GROUP BY client_id
@@ -342,7 +342,8 @@ def client_features_sql(table: str = "sessionised") -> str:
     )
     SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
            coalesce(n.same_ua, 1) AS net_same_ua, pa.page_gap_median, pa.page_gap_cv, pa.page_gap_max,
-           pa.self_referral_share, pa.return_share, f.form_fill_min_s, coalesce(f.blind_posts, 0) AS blind_posts, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day
+           pa.self_referral_share, pa.return_share, f.form_fill_min_s, coalesce(f.blind_posts, 0) AS blind_posts,
+           coalesce(pa.page_gaps, 0) AS page_gaps, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day
     FROM agg a
     JOIN per_min p USING (client_id)
     LEFT JOIN pages pa USING (client_id)

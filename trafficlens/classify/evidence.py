@@ -40,12 +40,14 @@ class EvidenceConfig:
     (benchmarks/eval_behaviour.py's families), not the average."""
 
     # No reading: people's time on a page follows a Weibull with shape below 1 and a scale of
-    # 3-60 s [Liu10]; over 12 page views, even a skimmer (scale 3 s) stays longer than 5 s on one.
-    no_reading_pages: int = 12
+    # 3-60 s [Liu10]; over 11 gaps between page views of one visit, even a skimmer (scale 3 s)
+    # stays longer than 5 s on one. Gaps, not page views: pages opened in tabs, or a single-page
+    # app's document loads, come in bursts a second apart with the reading between visits.
+    no_reading_gaps: int = 11
     no_reading_max_gap_s: float = 5.0
     # A metronome: people's page gaps vary more than their mean (CV > 1 for a Weibull of shape
-    # < 1); a scheduler's sleep varies little. Over 12 gaps, below 0.15 is no person's.
-    metronome_pages: int = 12
+    # < 1); a scheduler's sleep varies little. Over 11 gaps, below 0.15 is no person's.
+    metronome_gaps: int = 11
     metronome_cv: float = 0.15
     # Typing a sign-up or card form takes people well over two seconds, autofill included.
     form_fill_s: float = 2.0
@@ -77,13 +79,14 @@ def site_asset_norms(clients: pl.DataFrame) -> pl.DataFrame:
 def gather(frame: pl.DataFrame, style: pl.Expr, cfg: EvidenceConfig = DEFAULT) -> pl.DataFrame:
     """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
-    (`pages`, `assets`, `favicon`, `page_gap_max`, `page_gap_cv`, `form_fill_min_s`,
+    (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `form_fill_min_s`,
     `max_pages_per_day`) and `site`; `style` is the models' probability of automation."""
     norms = site_asset_norms(frame)
     df = frame.join(norms, on="site", how="left").with_columns(asset_norm=pl.col("asset_norm").fill_null(0.0))
     pages = pl.col("pages").fill_null(0)
-    no_reading = (pages >= cfg.no_reading_pages) & (pl.col("page_gap_max") < cfg.no_reading_max_gap_s)
-    metronome = (pages >= cfg.metronome_pages) & pl.col("page_gap_cv").is_between(0, cfg.metronome_cv)
+    gaps = pl.col("page_gaps").fill_null(0)
+    no_reading = (gaps >= cfg.no_reading_gaps) & (pl.col("page_gap_max") < cfg.no_reading_max_gap_s)
+    metronome = (gaps >= cfg.metronome_gaps) & pl.col("page_gap_cv").is_between(0, cfg.metronome_cv)
     form_fill = pl.col("form_fill_min_s") <= cfg.form_fill_s
     coverage = pl.col("max_pages_per_day").fill_null(0) >= cfg.coverage_pages_per_day
     bare = (

@@ -164,6 +164,7 @@ EVIDENCE_INPUTS = (
     "pages",
     "assets",
     "favicon",
+    "page_gaps",
     "page_gap_max",
     "page_gap_cv",
     "form_fill_min_s",
