@@ -300,6 +300,22 @@ def test_style_alone_never_makes_a_person_a_bot() -> None:
     assert "evidence:timing:no_reading:max_gap=2.0s" in row["reasons"]
 
 
+def test_both_models_sure_together_decide_one_alone_does_not() -> None:
+    # The failure this rule exists for: the navigation model sure of people the main model called
+    # human (returning shoppers reading 25 pages without going back).
+    from trafficlens.classify.labels import combine_behaviour
+
+    labelled, pred = _cohort_frames([("a", "X", 0.95), ("a", "X", 0.75), ("a", "X", 0.6)])
+    pred = pred.with_columns(
+        b_human_proba=pl.Series([0.7, 0.25, 0.25]), b_class=pl.Series(["human", "scraper", "scraper"])
+    )
+    ids = labelled["client_id"].to_list()
+    out = combine_behaviour(labelled, pred, feats=_evidence_feats(ids, bare=set()))
+    assert out["automated"].to_list() == [False, True, False]
+    assert "evidence:style:models_agree=0.75" in out.row(1, named=True)["reasons"]
+    assert out.row(1, named=True)["actor_class"] == "scraper"
+
+
 def test_a_campaign_cohort_lends_its_prior_to_its_borderline_visits() -> None:
     from trafficlens.classify.labels import combine_behaviour
 

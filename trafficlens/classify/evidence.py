@@ -17,7 +17,9 @@ Families, each with a strength in [0, 1] and its reasons:
 - `forms` (supporting): a form posted without its page having been loaded, where the site serves
   that page to its visitors (a person's address may change between the two, so it only supports).
 - `style` (supporting): the behaviour models' judgement, the navigation model's read against the
-  client's user-agent cohort.
+  client's user-agent cohort. It decides only where both models, which read different things
+  (the main model every feature, the navigation model only how a visit moves from page to page),
+  are sure together: a style one model alone sees in people is the failure this rule exists for.
 Attacks and abuse (the threat layer) and network evidence (operators' ranges) decide on their own,
 in their own layers.
 
@@ -61,6 +63,10 @@ class EvidenceConfig:
     support_min: float = 0.6
     # A blind form post: how strongly it supports (a changed address explains some).
     blind_post_strength: float = 0.8
+    # Both behaviour models at least this sure: the lowest level at which no held-out family of
+    # people (a model trained without it, every site layout) had a client flagged; at 0.6, 0.5% of
+    # fast skimmers were (benchmarks/eval_behaviour.py, leave-one-family-out).
+    models_agree: float = 0.7
 
 
 DEFAULT = EvidenceConfig()
@@ -76,11 +82,14 @@ def site_asset_norms(clients: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def gather(frame: pl.DataFrame, style: pl.Expr, cfg: EvidenceConfig = DEFAULT) -> pl.DataFrame:
+def gather(
+    frame: pl.DataFrame, style: pl.Expr, cfg: EvidenceConfig = DEFAULT, agree: pl.Expr | None = None
+) -> pl.DataFrame:
     """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
     (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `form_fill_min_s`,
-    `max_pages_per_day`) and `site`; `style` is the models' probability of automation."""
+    `max_pages_per_day`) and `site`; `style` is the models' probability of automation, `agree`
+    the smaller of the two models' (null where the navigation model does not read the client)."""
     norms = site_asset_norms(frame)
     df = frame.join(norms, on="site", how="left").with_columns(asset_norm=pl.col("asset_norm").fill_null(0.0))
     pages = pl.col("pages").fill_null(0)
@@ -98,7 +107,8 @@ def gather(frame: pl.DataFrame, style: pl.Expr, cfg: EvidenceConfig = DEFAULT) -
     s_assets = pl.when(bare).then(pl.col("asset_norm")).otherwise(0.0)
     s_forms = pl.when(pl.col("blind_posts").fill_null(0) > 0).then(cfg.blind_post_strength).otherwise(0.0)
     s_style = style.fill_null(0.0).clip(0.0, 1.0)
-    decisive = (no_reading | metronome | form_fill.fill_null(False) | coverage).fill_null(False)
+    both = (agree if agree is not None else pl.lit(None, pl.Float64)) >= cfg.models_agree
+    decisive = (no_reading | metronome | form_fill.fill_null(False) | coverage | both.fill_null(False)).fill_null(False)
     support = (
         (s_assets >= cfg.support_min).cast(pl.Int8)
         + (s_forms >= cfg.support_min).cast(pl.Int8)
@@ -121,6 +131,10 @@ def gather(frame: pl.DataFrame, style: pl.Expr, cfg: EvidenceConfig = DEFAULT) -
             reason(metronome, pl.format("evidence:timing:metronome:cv={}", pl.col("page_gap_cv").round(2))),
             reason(form_fill, pl.format("evidence:timing:form_fill={}s", pl.col("form_fill_min_s").round(1))),
             reason(coverage, pl.format("evidence:coverage:pages_per_day={}", pl.col("max_pages_per_day"))),
+            reason(
+                both,
+                pl.format("evidence:style:models_agree={}", (agree if agree is not None else pl.lit(0.0)).round(2)),
+            ),
             reason(
                 s_assets >= cfg.support_min,
                 pl.format("evidence:assets:none_where_site_norm={}", pl.col("asset_norm").round(2)),

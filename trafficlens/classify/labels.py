@@ -238,7 +238,11 @@ def combine_behaviour(
             )
         )
     style = pl.when(browser).then(pl.max_horizontal(model_p, pl.col("_nav_p").fill_null(0)))
-    df = gather(df, style, cfg)
+    # Only where the navigation model reads the client (min_horizontal would skip its null).
+    agree = pl.when(browser & pl.col("b_nav_proba").is_not_null()).then(
+        pl.min_horizontal(model_p, pl.col("b_nav_proba"))
+    )
+    df = gather(df, style, cfg, agree)
     flips = browser & decided(cfg)
     klass = pl.when(pl.col("b_class") == "human").then(pl.lit("scraper")).otherwise(pl.col("b_class"))
     agentic = flips & (pl.col("b_class") == "agent")
