@@ -61,7 +61,9 @@ def _one_line(e: click.UsageError) -> click.UsageError:
 _HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
-class Command(click.Command):
+class _OneLineUsage(click.Command):
+    """Usage errors raised while parsing a command's arguments come out as one line."""
+
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
     ) -> click.Context:
@@ -73,19 +75,13 @@ class Command(click.Command):
             raise _one_line(e) from None
 
 
-class Group(click.Group):
+class Command(_OneLineUsage):
+    pass
+
+
+class Group(_OneLineUsage, click.Group):
     command_class = Command
     group_class = type  # subgroups (`ranges`) are of this class too
-
-    def make_context(
-        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except _HELP:
-            raise
-        except click.UsageError as e:
-            raise _one_line(e) from None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
