@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +63,57 @@ def simulated_lake(folder: Path, days: int = 3, scale: float = 0.3, seed: int = 
     r = runner.invoke(main, ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--no-progress"])
     assert r.exit_code == 0, (r.output, r.exception)
     return lake
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def dashboard_server(
+    command: list[str],
+    lake: Path,
+    log: Path,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 90,
+) -> Iterator[str]:
+    """`command` (a `trafficlens` to run) serving the dashboard on `lake` on a free port, until its
+    health check answers; yields the URL, then stops the server and the Streamlit process under it."""
+    port = free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [*command, "dashboard", "--lake", str(lake), "--port", str(port), "--host", "127.0.0.1"],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: streamlit runs as a child
+        )
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "_stcore/health", timeout=2) as resp:
+                        if resp.read().strip() == b"ok":
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out.flush()
+                    pytest.fail("the dashboard did not start:\n" + log.read_text()[-3000:])
+                time.sleep(0.3)
+            yield url
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()

@@ -378,3 +378,19 @@ def test_a_near_tie_between_candidates_goes_to_the_random_forest() -> None:
     assert choose(s(hist_gradient_boosting=0.994, random_forest=0.991, logistic_regression=0.88)) == "random_forest"
     assert choose(s(hist_gradient_boosting=0.990, random_forest=0.980)) == "hist_gradient_boosting"
     assert choose(s(logistic_regression=0.9)) == "logistic_regression"
+
+
+def test_automation_score_counts_declarations_and_threats_as_decisive() -> None:
+    from trafficlens.classify.evidence import with_automation_score
+
+    clients = pl.DataFrame(
+        {
+            "automated": [True, True, True, False, False],
+            "threats": [[], ["credential_stuffing"], [], [], ["robots_violation"]],
+            # a declared bot (no behaviour score), a browser found by a threat, a browser found by two
+            # supporting families, a person in the likely-automated band, a person with no score
+            "automation_score": [None, 0.6, 0.85, 0.6, None],
+        },
+        schema_overrides={"automation_score": pl.Float64},
+    )
+    assert with_automation_score(clients)["automation_score"].to_list() == [1.0, 0.99, 0.85, 0.6, 0.0]

@@ -12,17 +12,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import simulated_lake
+from conftest import dashboard_server, simulated_lake
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
 
@@ -70,60 +66,12 @@ def _chromium() -> str:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A simulated lake behind `trafficlens dashboard`; yields the dashboard's URL."""
     d = tmp_path_factory.mktemp("browser")
-    lake = simulated_lake(d)
-    port = _free_port()
-    out = open(d / "dashboard.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trafficlens",
-            "dashboard",
-            "--lake",
-            str(lake),
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own group: streamlit runs as a child
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "_stcore/health", timeout=2) as resp:
-                    if resp.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out.flush()
-                pytest.fail("the dashboard did not start:\n" + (d / "dashboard.log").read_text()[-3000:])
-            time.sleep(0.3)
+    with dashboard_server([sys.executable, "-m", "trafficlens"], simulated_lake(d), d / "dashboard.log") as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        out.close()
 
 
 def _settle(page: sync_api.Page, heading: str) -> None:

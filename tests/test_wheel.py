@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import sysconfig
 import textwrap
-import time
 import urllib.request
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-from conftest import ROOT, simulated_lake
+from conftest import ROOT, dashboard_server, simulated_lake
 
 PAGE_CHECK = """
 import sys
@@ -65,12 +61,6 @@ def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)  # type: ignore[call-overload]
     assert done.returncode == 0, f"{' '.join(map(str, cmd))}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return done
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wheel(tmp: Path) -> Path:
@@ -124,49 +114,10 @@ def test_installed_wheel_serves_the_dashboard(tmp_path: Path) -> None:
     where = _run([str(python), "-c", "import trafficlens.report as r; print(r.__file__)"], cwd=elsewhere, env=env)
     assert Path(where.stdout.strip()).is_relative_to(venv)
 
-    port = _free_port()
-    log = open(tmp_path / "dashboard.log", "w")
-    proc = subprocess.Popen(
-        [
-            str(venv / "bin" / "trafficlens"),
-            "dashboard",
-            "--lake",
-            str(lake),
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        cwd=elsewhere,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # its own group: streamlit runs as a child
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as resp:
-                    if resp.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail("the dashboard did not start:\n" + (tmp_path / "dashboard.log").read_text()[-3000:])
-            time.sleep(0.3)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+    command = [str(venv / "bin" / "trafficlens")]
+    with dashboard_server(command, lake, tmp_path / "dashboard.log", cwd=elsewhere, env=env, timeout=60) as url:
+        with urllib.request.urlopen(url, timeout=10) as resp:
             assert resp.status == 200
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
 
     # Every page, alone and through the router, from the installed files.
     done = _run([str(python), "-c", textwrap.dedent(PAGE_CHECK), str(ROOT)], cwd=elsewhere, env=env)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from trafficlens.schema import STR_LIST
+from trafficlens.schema import AUTOMATED_THREATS, STR_LIST
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,9 @@ class EvidenceConfig:
 
 DEFAULT = EvidenceConfig()
 DECISIVE = 0.99
+# A client left human with an automation_score from this on is "likely automated": reported beside
+# the confident shares, never moved into them.
+LIKELY_AUTOMATED = 0.5
 
 
 def site_asset_norms(clients: pl.DataFrame) -> pl.DataFrame:
@@ -144,9 +147,31 @@ def gather(
     ).drop("asset_norm")
 
 
-def decided(cfg: EvidenceConfig = DEFAULT) -> pl.Expr:
+def decided() -> pl.Expr:
     """The decision rule over `gather`'s columns: decisive evidence, or two supporting families."""
     return pl.col("ev_decisive") | (pl.col("ev_support") >= 2)
 
 
-__all__ = ["DEFAULT", "EvidenceConfig", "decided", "gather", "site_asset_norms"]
+def with_automation_score(clients: pl.DataFrame) -> pl.DataFrame:
+    """Every client's `automation_score` once its labels are final: a browser's from its evidence;
+    for a client automated by its user agent, its network or a threat only automation shows, that
+    is decisive evidence too (at least DECISIVE, 1 where behaviour gave no score); 0 for the rest."""
+    score = pl.col("automation_score") if "automation_score" in clients.columns else pl.lit(None, pl.Float64)
+    by_threat = pl.col("threats").list.eval(pl.element().is_in(list(AUTOMATED_THREATS))).list.any().fill_null(False)
+    decisive = pl.col("automated") & (score.is_null() | by_threat)
+    return clients.with_columns(
+        automation_score=pl.when(decisive)
+        .then(pl.max_horizontal(score.fill_null(1.0), pl.lit(DECISIVE)))
+        .otherwise(score.fill_null(0.0))
+    )
+
+
+__all__ = [
+    "DEFAULT",
+    "LIKELY_AUTOMATED",
+    "EvidenceConfig",
+    "decided",
+    "gather",
+    "site_asset_norms",
+    "with_automation_score",
+]

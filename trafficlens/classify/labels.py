@@ -243,7 +243,7 @@ def combine_behaviour(
         pl.min_horizontal(model_p, pl.col("b_nav_proba"))
     )
     df = gather(df, style, cfg, agree)
-    flips = browser & decided(cfg)
+    flips = browser & decided()
     klass = pl.when(pl.col("b_class") == "human").then(pl.lit("scraper")).otherwise(pl.col("b_class"))
     agentic = flips & (pl.col("b_class") == "agent")
     empty = pl.lit([], STR_LIST)

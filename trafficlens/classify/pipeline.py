@@ -17,6 +17,7 @@ import polars as pl
 
 from trafficlens.classify.agents import Catalogue, load_catalogue, match_user_agents
 from trafficlens.classify.behaviour import FEATURES, client_features, session_features_sql
+from trafficlens.classify.evidence import with_automation_score
 from trafficlens.classify.labels import combine_behaviour, combine_threats, label_clients
 from trafficlens.classify.model import load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
@@ -269,18 +270,6 @@ def _sessionise(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str]) -> No
               ON e.site = c.site AND e.client_ip IS NOT DISTINCT FROM c.client_ip
              AND e.user_agent IS NOT DISTINCT FROM c.user_agent
             JOIN page_types p ON e.path IS NOT DISTINCT FROM p.path AND e.query IS NOT DISTINCT FROM p.query"""
-    )
-
-
-def with_automation_score(clients: pl.DataFrame) -> pl.DataFrame:
-    """Every client's `automation_score`: a browser's from its evidence; 1 for clients automated by
-    their user agent, their network or their threats; 0 for the rest."""
-    score = pl.col("automation_score") if "automation_score" in clients.columns else pl.lit(None, pl.Float64)
-    return clients.with_columns(
-        automation_score=pl.when(pl.col("automated") & score.fill_null(0).lt(0.5))
-        .then(1.0)
-        .otherwise(score)
-        .fill_null(0.0)
     )
 
 

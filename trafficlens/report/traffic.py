@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from trafficlens.classify.evidence import LIKELY_AUTOMATED
 from trafficlens.report.core import ReportBase, section
 from trafficlens.schema import ACTOR_CLASSES, AI_CATEGORIES
 from trafficlens.store import sql_literal
@@ -19,10 +20,6 @@ def _ai_category() -> str:
                    WHEN purpose = 'ai_assistant' THEN 'assistant_fetchers'
                    WHEN purpose = 'ai_agent' OR actor_class = 'agent' THEN 'agents'
                    ELSE 'other_ai' END"""
-
-
-# A person's automation_score from this on is reported as "likely automated" beside the shares.
-LIKELY_AUTOMATED = 0.5
 
 
 class TrafficSections(ReportBase):
