@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from trafficlens.classify.evidence import LIKELY_AUTOMATED  # noqa: E402
 from trafficlens.classify.pages import default_rules_path  # noqa: E402
 from trafficlens.classify.pipeline import classify  # noqa: E402
 from trafficlens.classify.training import EVAL_SEEDS, SITE_KINDS  # noqa: E402
@@ -143,8 +144,14 @@ def iliou(work: Path, out: dict) -> None:
     lake = work / "iliou"
     ingest([str(log)], lake, progress=False)
     classify(lake, progress=False, pages=pages, model_dir=MODEL)
-    c = pl.read_parquet(lake / "clients" / "*.parquet").group_by("client_ip").agg(pl.col("automated").any())
+    c = (
+        pl.read_parquet(lake / "clients" / "*.parquet")
+        .group_by("client_ip")
+        .agg(pl.col("automated").any(), pl.col("automation_score").max())
+    )
     auto = dict(zip(c["client_ip"].to_list(), c["automated"].to_list()))
+    # The "likely automated" band: what the report shows beside the confident shares.
+    band = dict(zip(c["client_ip"].to_list(), (c["automation_score"] >= LIKELY_AUTOMATED).to_list()))
     for kind in ("moderate", "advanced"):
         labels = {}
         for part in ("train", "test"):
@@ -159,7 +166,14 @@ def iliou(work: Path, out: dict) -> None:
         tpr = sum(auto[ip] for ip in bots) / max(len(bots), 1)
         tnr = sum(not auto[ip] for ip in humans) / max(len(humans), 1)
         out[f"iliou_{kind}_bacc"] = (tpr + tnr) / 2
-        out[f"iliou_{kind}_detail"] = {"bots": len(bots), "humans": len(humans), "bot_recall": tpr, "human_recall": tnr}
+        out[f"iliou_{kind}_detail"] = {
+            "bots": len(bots),
+            "humans": len(humans),
+            "bot_recall": tpr,
+            "human_recall": tnr,
+            "bots_in_band": sum(band[ip] for ip in bots) / max(len(bots), 1),
+            "humans_in_band": sum(band[ip] for ip in humans) / max(len(humans), 1),
+        }
 
 
 def elastic(work: Path, out: dict) -> None:
@@ -328,7 +342,8 @@ def report(out: dict) -> int:
         if d:
             print(
                 f"  {kind}: {d['bots']} bot and {d['humans']} human sessions; bot recall {d['bot_recall']:.3f}, "
-                f"human recall {d['human_recall']:.3f}"
+                f"human recall {d['human_recall']:.3f}; in the likely-automated band: bots {d['bots_in_band']:.3f}, "
+                f"people {d['humans_in_band']:.3f}"
             )
     if "hackers_reasons" in out:
         print(f"  hackers-access ({out['hackers_addresses']} addresses), first reasons: {out['hackers_reasons']}")
@@ -343,6 +358,7 @@ def report(out: dict) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", help="also write every figure here")
+    ap.add_argument("--keep", metavar="DIR", help="build the logs and lakes in DIR and keep them (to read the clients)")
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--skip-sim", action="store_true")
@@ -359,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     global MODEL, LOFO_CLIENTS
     LOFO_CLIENTS = Path(args.lofo_clients) if args.lofo_clients else None
     with tempfile.TemporaryDirectory(prefix="tl-eval-b-") as tmp:
-        work = Path(tmp)
+        work = Path(args.keep) if args.keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if args.train_seeds:
             from trafficlens.classify.training import train
 

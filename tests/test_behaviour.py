@@ -271,9 +271,47 @@ def _evidence_feats(ids: list[str], bare: set[str]) -> pl.DataFrame:
             "form_fill_min_s": [None] * n,
             "blind_posts": [0] * n,
             "max_pages_per_day": [20] * n,
+            "http10": [0] * n,
+            "proto_requests": [32] * n,
+            "switched_visits": [0] * n,
         },
         schema_overrides={"form_fill_min_s": pl.Float64},
     )
+
+
+def test_protocol_evidence_reads_the_site_not_one_request(tmp_path: Path) -> None:
+    """A visit switching between HTTP/1.0 and HTTP/1.1 is two programs: decisive. HTTP/1.0 for a
+    whole visit (a person behind an old proxy) only supports; where the site's own browsers all
+    speak HTTP/1.0 (a reverse proxy in front of the server), it says nothing."""
+    from trafficlens.classify.labels import combine_behaviour
+
+    labelled, pred = _cohort_frames([("a", "X", 0.3)] * 10 + [("a", "X", 0.65)] * 2)
+    ids = labelled["client_id"].to_list()
+    feats = _evidence_feats(ids, bare=set()).with_columns(
+        http10=pl.Series([0] * 8 + [3, 32, 32, 32]), switched_visits=pl.Series([0] * 8 + [1, 0, 0, 0])
+    )
+    out = combine_behaviour(labelled, pred, feats=feats)
+    assert out["automated"].to_list() == [False] * 8 + [True, False, True, True]
+    assert "evidence:protocol:switched_in_visit=1" in out.row(8, named=True)["reasons"]
+    proxy = out.row(9, named=True)
+    assert any(r.startswith("evidence:protocol:http10_where_site_share=") for r in proxy["reasons"])
+    assert 0.5 < proxy["automation_score"] < 0.99, "a proxied person is only scored, not flipped"
+    # Style and HTTP/1.0 together: two families; the same with the site all HTTP/1.0: style alone.
+    assert out.row(10, named=True)["automated"]
+    behind_proxy = feats.with_columns(http10=pl.lit(32), switched_visits=pl.lit(0))
+    out = combine_behaviour(labelled, pred, feats=behind_proxy)
+    assert not out["automated"].any()
+    assert not any(r.startswith("evidence:protocol") for rs in out["reasons"].to_list() for r in rs)
+
+
+def test_a_visit_switching_http_versions_is_counted_from_the_log(tmp_path: Path) -> None:
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    steps = [("GET", "/join", "HTTP/1.0", 0), ("POST", "/join", "HTTP/1.1", 9), ("GET", "/", "HTTP/1.1", 30)]
+    text = "".join(
+        f'203.0.113.7 - - [06/Oct/2025:12:00:{s:02d} +0000] "{m} {p} {v}" 200 512 "-" "{ua}"\n' for m, p, v, s in steps
+    )
+    row = _one_client(tmp_path, text)
+    assert row["automated"] and "evidence:protocol:switched_in_visit=1" in row["reasons"]
 
 
 def test_style_alone_never_makes_a_person_a_bot() -> None:

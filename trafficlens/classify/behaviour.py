@@ -121,7 +121,7 @@ def _requests(table: str) -> str:
     ),
     r AS (
         SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
-               status, bytes, referer, page_type, endpoint, host,
+               status, bytes, referer, page_type, endpoint, host, protocol,
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS gap,
                -- Across sessions too: a monitor polling hourly has one request per session.
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS gap_all,
@@ -283,12 +283,16 @@ def _navigation() -> str:
 
 def _evidence() -> str:
     """CTEs `forms`: the fastest a client submitted a sign-up or payment form after loading it;
-    `daily`: the most distinct pages it viewed in one day. Read by `trafficlens.classify.evidence`,
+    `protocols`: its HTTP/1.0 requests, and its visits that used both HTTP/1.0 and a later
+    version; `daily`: the most distinct pages it viewed in one day. Read by `trafficlens.classify.evidence`,
     not by the model: what a person cannot do (fill in a form in two seconds, read hundreds of
     pages a day) rather than a style."""
     # The form's page and its POST share a path (GET /register, POST /register); a site posting
     # elsewhere gives no reading, never a false one. Logins are left out: a password manager fills
     # and submits a login form in a second.
+    # Protocol: every browser since the last century speaks HTTP/1.1 or later; HTTP/1.0 comes
+    # from a proxy between the browser and the site (then for every request through it) or from a
+    # script. A visit that switches between the two is two programs, not one browser.
     # A form posted without its page: where the site serves the page to people (three or more
     # clients loaded it), a browser has to load it before it can post it, this client never did.
     return """
@@ -312,6 +316,17 @@ def _evidence() -> str:
                count(*) FILTER (WHERE loaded = 0 AND coalesce(fp.loaders, 0) >= 3) AS blind_posts
         FROM form_posts LEFT JOIN form_pages fp USING (site, path)
         WHERE method = 'POST' GROUP BY client_id
+    ),
+    proto_visits AS (
+        SELECT client_id, session_id,
+               count(*) FILTER (WHERE protocol IN ('HTTP/1.0', 'HTTP/0.9')) AS old,
+               count(*) FILTER (WHERE protocol LIKE 'HTTP/%' AND protocol NOT IN ('HTTP/1.0', 'HTTP/0.9')) AS new
+        FROM r GROUP BY ALL
+    ),
+    protocols AS (
+        SELECT client_id, sum(old)::BIGINT AS http10, sum(old + new)::BIGINT AS proto_requests,
+               count(*) FILTER (WHERE old > 0 AND new > 0) AS switched_visits
+        FROM proto_visits GROUP BY client_id
     ),
     daily AS (
         SELECT client_id, max(n) AS max_pages_per_day FROM (
@@ -343,12 +358,15 @@ def client_features_sql(table: str = "sessionised") -> str:
     SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
            coalesce(n.same_ua, 1) AS net_same_ua, pa.page_gap_median, pa.page_gap_cv, pa.page_gap_max,
            pa.self_referral_share, pa.return_share, f.form_fill_min_s, coalesce(f.blind_posts, 0) AS blind_posts,
-           coalesce(pa.page_gaps, 0) AS page_gaps, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day
+           coalesce(pa.page_gaps, 0) AS page_gaps, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day,
+           coalesce(pr.http10, 0) AS http10, coalesce(pr.proto_requests, 0) AS proto_requests,
+           coalesce(pr.switched_visits, 0) AS switched_visits
     FROM agg a
     JOIN per_min p USING (client_id)
     LEFT JOIN pages pa USING (client_id)
     LEFT JOIN forms f USING (client_id)
     LEFT JOIN daily d USING (client_id)
+    LEFT JOIN protocols pr USING (client_id)
     LEFT JOIN ip i ON i.site = a.site AND i.client_ip IS NOT DISTINCT FROM a.client_ip
     LEFT JOIN nets n ON n.site = a.site AND n.net IS NOT DISTINCT FROM ({_network("a.client_ip")})
                     AND n.user_agent IS NOT DISTINCT FROM a.user_agent

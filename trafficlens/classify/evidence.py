@@ -11,6 +11,10 @@ Families, each with a strength in [0, 1] and its reasons:
   views at a metronome's regularity; a sign-up or payment form submitted within two seconds of
   loading it.
 - `coverage` (decisive): more distinct pages in one day than a reader views.
+- `protocol` (decisive): one visit switching between HTTP/1.0 and a later version (a proxy
+  rewrites every request it carries alike; two programs sharing a user agent do not).
+  (supporting): HTTP/1.0 from a browser user agent where the site's browsers speak a later one
+  (people behind an old proxy do send it, so it only supports).
 - `assets` (supporting): many page views and not one asset or favicon, on a site whose own
   visitors load them (where nobody's assets reach the log, a CDN serves them, and their absence
   says nothing).
@@ -59,6 +63,10 @@ class EvidenceConfig:
     # visitors loads at least one; then a client of this many page views without any stands out.
     asset_norm_min: float = 0.6
     asset_min_pages: int = 10
+    # HTTP/1.0 says something only where most of the site's browser requests are of a later
+    # version: a server behind a reverse proxy that speaks HTTP/1.0 to it logs 1.0 for everyone.
+    http10_site_max: float = 0.5
+    http10_strength: float = 0.6
     # A supporting family counts towards "two agree" from this strength.
     support_min: float = 0.6
     # A blind form post: how strongly it supports (a changed address explains some).
@@ -76,12 +84,15 @@ DECISIVE = 0.99
 LIKELY_AUTOMATED = 0.5
 
 
-def site_asset_norms(clients: pl.DataFrame) -> pl.DataFrame:
-    """`site, asset_norm`: the share of a site's browser visitors with three or more page views
-    that loaded any asset or favicon."""
-    browsers = clients.filter((pl.col("identity") == "none") & (pl.col("pages") >= 3))
+def site_norms(clients: pl.DataFrame) -> pl.DataFrame:
+    """`site, asset_norm, http10_share`: the share of a site's browser visitors with three or more
+    page views that loaded any asset or favicon; the share of its browsers' requests (of a known
+    protocol) made with HTTP/1.0."""
+    browsers = clients.filter(pl.col("identity") == "none")
+    many = pl.col("pages") >= 3
+    loaded = ((pl.col("assets") > 0) | (pl.col("favicon") > 0)).cast(pl.Float64)
     return browsers.group_by("site").agg(
-        asset_norm=((pl.col("assets") > 0) | (pl.col("favicon") > 0)).cast(pl.Float64).mean()
+        asset_norm=loaded.filter(many).mean(), http10_share=pl.col("http10").sum() / pl.col("proto_requests").sum()
     )
 
 
@@ -91,16 +102,20 @@ def gather(
     """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
     (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `form_fill_min_s`,
-    `max_pages_per_day`) and `site`; `style` is the models' probability of automation, `agree`
+    `max_pages_per_day`, `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability of automation, `agree`
     the smaller of the two models' (null where the navigation model does not read the client)."""
-    norms = site_asset_norms(frame)
-    df = frame.join(norms, on="site", how="left").with_columns(asset_norm=pl.col("asset_norm").fill_null(0.0))
+    norms = site_norms(frame)
+    df = frame.join(norms, on="site", how="left").with_columns(
+        asset_norm=pl.col("asset_norm").fill_null(0.0), http10_share=pl.col("http10_share").fill_null(1.0)
+    )
     pages = pl.col("pages").fill_null(0)
     gaps = pl.col("page_gaps").fill_null(0)
     no_reading = (gaps >= cfg.no_reading_gaps) & (pl.col("page_gap_max") < cfg.no_reading_max_gap_s)
     metronome = (gaps >= cfg.metronome_gaps) & pl.col("page_gap_cv").is_between(0, cfg.metronome_cv)
     form_fill = pl.col("form_fill_min_s") <= cfg.form_fill_s
     coverage = pl.col("max_pages_per_day").fill_null(0) >= cfg.coverage_pages_per_day
+    switched = pl.col("switched_visits").fill_null(0) > 0
+    old_protocol = (pl.col("http10").fill_null(0) > 0) & (pl.col("http10_share") <= cfg.http10_site_max)
     bare = (
         (pl.col("asset_norm") >= cfg.asset_norm_min)
         & (pages >= cfg.asset_min_pages)
@@ -109,12 +124,16 @@ def gather(
     )
     s_assets = pl.when(bare).then(pl.col("asset_norm")).otherwise(0.0)
     s_forms = pl.when(pl.col("blind_posts").fill_null(0) > 0).then(cfg.blind_post_strength).otherwise(0.0)
+    s_protocol = pl.when(old_protocol).then(cfg.http10_strength).otherwise(0.0)
     s_style = style.fill_null(0.0).clip(0.0, 1.0)
     both = (agree if agree is not None else pl.lit(None, pl.Float64)) >= cfg.models_agree
-    decisive = (no_reading | metronome | form_fill.fill_null(False) | coverage | both.fill_null(False)).fill_null(False)
+    decisive = (
+        no_reading | metronome | form_fill.fill_null(False) | coverage | switched | both.fill_null(False)
+    ).fill_null(False)
     support = (
         (s_assets >= cfg.support_min).cast(pl.Int8)
         + (s_forms >= cfg.support_min).cast(pl.Int8)
+        + (s_protocol >= cfg.support_min).cast(pl.Int8)
         + (s_style >= cfg.support_min).cast(pl.Int8)
     )
     empty = pl.lit([], STR_LIST)
@@ -124,7 +143,7 @@ def gather(
         return pl.when(cond.fill_null(False)).then(pl.concat_list(value)).otherwise(empty)
 
     strength = pl.when(decisive).then(DECISIVE).otherwise(0.0)
-    score = 1 - (1 - strength) * (1 - s_assets) * (1 - s_forms) * (1 - s_style)
+    score = 1 - (1 - strength) * (1 - s_assets) * (1 - s_forms) * (1 - s_protocol) * (1 - s_style)
     return df.with_columns(
         ev_decisive=decisive,
         ev_support=support,
@@ -134,6 +153,7 @@ def gather(
             reason(metronome, pl.format("evidence:timing:metronome:cv={}", pl.col("page_gap_cv").round(2))),
             reason(form_fill, pl.format("evidence:timing:form_fill={}s", pl.col("form_fill_min_s").round(1))),
             reason(coverage, pl.format("evidence:coverage:pages_per_day={}", pl.col("max_pages_per_day"))),
+            reason(switched, pl.format("evidence:protocol:switched_in_visit={}", pl.col("switched_visits"))),
             reason(
                 both,
                 pl.format("evidence:style:models_agree={}", (agree if agree is not None else pl.lit(0.0)).round(2)),
@@ -143,8 +163,12 @@ def gather(
                 pl.format("evidence:assets:none_where_site_norm={}", pl.col("asset_norm").round(2)),
             ),
             reason(s_forms >= cfg.support_min, pl.format("evidence:forms:posted_unloaded={}", pl.col("blind_posts"))),
+            reason(
+                s_protocol >= cfg.support_min,
+                pl.format("evidence:protocol:http10_where_site_share={}", pl.col("http10_share").round(2)),
+            ),
         ),
-    ).drop("asset_norm")
+    ).drop("asset_norm", "http10_share")
 
 
 def decided() -> pl.Expr:
@@ -166,12 +190,4 @@ def with_automation_score(clients: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-__all__ = [
-    "DEFAULT",
-    "LIKELY_AUTOMATED",
-    "EvidenceConfig",
-    "decided",
-    "gather",
-    "site_asset_norms",
-    "with_automation_score",
-]
+__all__ = ["DEFAULT", "LIKELY_AUTOMATED", "EvidenceConfig", "decided", "gather", "site_norms", "with_automation_score"]

@@ -170,6 +170,9 @@ EVIDENCE_INPUTS = (
     "form_fill_min_s",
     "blind_posts",
     "max_pages_per_day",
+    "http10",
+    "proto_requests",
+    "switched_visits",
 )
 
 
