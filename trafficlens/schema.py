@@ -34,6 +34,9 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
     "tls_cipher": pl.String(),
     "tls_fingerprint": pl.String(),
     "signature_agent": pl.String(),
+    # The request's HTTP message signature headers (RFC 9421, Web Bot Auth), as logged.
+    "signature": pl.String(),
+    "signature_input": pl.String(),
     "format": pl.String(),
 }
 EVENT_COLUMNS: list[str] = list(EVENT_SCHEMA)
@@ -78,6 +81,29 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
 # Why a line read is neither an event nor a reject: blank (empty or white space only), comment
 # (starts with '#', outside W3C logs), directive (a W3C '#' line such as #Fields).
 SKIP_REASONS = ("blank", "comment", "directive")
+
+# Network evidence about a client's address (DESIGN.md, "Evidence and confidence"): the hosting
+# provider whose published ranges hold it (catalogues/hosting_sources.yml), the service and region
+# that provider names; the autonomous system and country from the databases the user supplies.
+HOSTING = "hosting"
+HOSTING_SERVICE = "hosting_service"
+REGION = "region"
+ASN = "asn"
+AS_ORG = "as_org"
+COUNTRY = "country"
+NETWORK_SCHEMA: dict[str, pl.DataType] = {
+    HOSTING: pl.String(),
+    HOSTING_SERVICE: pl.String(),
+    REGION: pl.String(),
+    ASN: pl.Int64(),
+    AS_ORG: pl.String(),
+    COUNTRY: pl.String(),  # ISO 3166-1 alpha-2, upper case
+}
+# What checking a logged HTTP message signature (Web Bot Auth) can find: it verifies; it does not
+# (a tampered or mis-signed request); it was outside its created..expires window when it arrived;
+# its nonce was used before; its key is in no cached key directory; or it covers a component the
+# log does not hold (so it cannot be checked).
+SIGNATURE_STATUSES = ("valid", "invalid", "expired", "replayed", "unknown_key", "unverifiable")
 
 # Labels added by classify (DESIGN.md, "Label vocabulary").
 ACTOR_CLASSES = ("human", "crawler", "scraper", "agent")

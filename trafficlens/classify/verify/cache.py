@@ -1,5 +1,6 @@
-"""Where verification keeps what it fetches (range files, reverse-DNS answers), and how it writes
-there so that readers never see a file half written."""
+"""Where verification keeps what it fetches (range files, reverse-DNS answers, key directories) and
+where it looks for the databases the user supplies, and how it writes there so that readers never
+see a file half written."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ def default_ranges_dir() -> Path | None:
     if any((folder / s.file).is_file() for s in range_sources()):
         return folder
     return None
+
+
+def default_keys_dir() -> Path:
+    """The folder `trafficlens keys update` fills with signers' key directories: `<cache>/keys`."""
+    return default_cache_dir() / "keys"
+
+
+def default_geo_dir() -> Path:
+    """The folder read for ASN and country databases when no --geo is given: `<cache>/geo`."""
+    return default_cache_dir() / "geo"
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 import polars as pl
 
 from trafficlens.classify.verify.cache import default_ranges_dir
+from trafficlens.classify.verify.hosting import HostingRanges, hosting_for, load_hosting
 from trafficlens.classify.verify.ranges import load_ranges, locate_addresses
-from trafficlens.classify.verify.sources import sources_by_file
+from trafficlens.classify.verify.sources import hosting_sources, sources_by_file
 from trafficlens.errors import OptionError
 from trafficlens.ingest.privacy import MARK
 from trafficlens.schema import STR_LIST
@@ -50,14 +51,48 @@ def ingest_lookup(ranges_dir: str | Path | None = None) -> Callable[[pl.Series],
     folder = Path(ranges_dir) if ranges_dir else default_ranges_dir()
     if folder is None:
         return None
-    loaded: list[pl.DataFrame] = []
+    loaded: list[tuple[pl.DataFrame, HostingRanges]] = []
+    # A hosting provider's range holding the address is recorded by the provider's (first) file
+    # name, after the operators' files: those name the operator, the most specific first.
+    files: dict[str, str] = {}
+    for src in hosting_sources():
+        files.setdefault(src.provider, src.file)
 
     def lookup(ips: pl.Series) -> pl.DataFrame:
         if not loaded:  # read when first needed: most ingests keep their addresses
-            loaded.append(load_ranges(folder))
-        return range_files_of(ips, loaded[0])
+            loaded.append((load_ranges(folder), load_hosting(folder)))
+        ranges, hosting = loaded[0]
+        found = range_files_of(ips, ranges)
+        if not hosting.prefixes.height:
+            return found
+        host = hosting_for(ips, hosting).select(
+            "client_ip", _file=pl.col("hosting").replace_strict(files, default=None, return_dtype=pl.String)
+        )
+        return (
+            found.join(host, on="client_ip", how="left")
+            .with_columns(
+                ip_ranges=pl.when(pl.col("_file").is_not_null())
+                .then(pl.concat_list(pl.col("ip_ranges").fill_null(pl.lit([], STR_LIST)), pl.col("_file")))
+                .otherwise(pl.col("ip_ranges"))
+            )
+            .drop("_file")
+        )
 
     return lookup
+
+
+def hosting_recorded(clients: pl.DataFrame) -> pl.DataFrame:
+    """`client_ip, hosting` for clients whose recorded `ip_ranges` name a hosting provider's file
+    (pseudonymised addresses: the service and region are not kept)."""
+    providers = {src.file: src.provider for src in hosting_sources()}
+    return (
+        clients.select("client_ip", "ip_ranges")
+        .explode("ip_ranges")
+        .with_columns(hosting=pl.col("ip_ranges").replace_strict(providers, default=None, return_dtype=pl.String))
+        .filter(pl.col("hosting").is_not_null())
+        .unique("client_ip", keep="first", maintain_order=True)
+        .select("client_ip", "hosting")
+    )
 
 
 def attribute_recorded(clients: pl.DataFrame) -> pl.DataFrame:

@@ -186,8 +186,23 @@ def finish(
     def has(c: str) -> bool:
         return c in cols
 
+    # Signature headers are structured fields full of double quotes: logged inside quotes, they
+    # arrive escaped (nginx \x22, Apache \").
     escaped = [
-        c for c in ("referer", "user_agent", "request", "remote_user", "forwarded_for", "path", "query") if has(c)
+        c
+        for c in (
+            "referer",
+            "user_agent",
+            "request",
+            "remote_user",
+            "forwarded_for",
+            "path",
+            "query",
+            "signature_agent",
+            "signature",
+            "signature_input",
+        )
+        if has(c)
     ]
     if unescape and escaped and has("line"):
         # Only the few lines holding a backslash can hold an escape: unescape just those.
@@ -293,6 +308,8 @@ def finish(
         tls_cipher=opt("tls_cipher"),
         tls_fingerprint=opt("tls_fingerprint"),
         signature_agent=opt("signature_agent"),
+        signature=opt("signature"),
+        signature_input=opt("signature_input"),
         format=format_name(fmt_name, has),
         _raw_ts=pl.col("ts") if has("ts") else pl.lit(None, pl.String),
     )

@@ -42,6 +42,8 @@ NGINX_VARS = {
     "ssl_protocol": "tls_protocol",
     "ssl_cipher": "tls_cipher",
     "http_signature_agent": "signature_agent",
+    "http_signature": "signature",
+    "http_signature_input": "signature_input",
     "http_ssl_ja3": "tls_fingerprint",
     "ssl_ja3": "tls_fingerprint",
     "ja3": "tls_fingerprint",
@@ -88,6 +90,8 @@ APACHE_HEADERS = {
     "x-forwarded-for": "forwarded_for",
     "host": "host",
     "signature-agent": "signature_agent",
+    "signature": "signature",
+    "signature-input": "signature_input",
 }
 APACHE_VARS = {"ssl_protocol": "tls_protocol", "ssl_cipher": "tls_cipher", "ssl_ja3": "tls_fingerprint"}
 

@@ -30,6 +30,8 @@ _NGINX_JSON_PATHS: dict[str, tuple[str, ...]] = {
     "tls_cipher": ("$.ssl_cipher",),
     "tls_fingerprint": ("$.ssl_ja3", "$.ja3", "$.ja4", "$.http_ssl_ja3"),
     "signature_agent": ("$.http_signature_agent",),
+    "signature": ("$.http_signature",),
+    "signature_input": ("$.http_signature_input",),
 }
 
 CADDY = JsonFormat(
@@ -49,6 +51,8 @@ CADDY = JsonFormat(
         "user_agent": ("$.request.headers['User-Agent'][0]", "$.request.headers['user-agent'][0]"),
         "forwarded_for": ("$.request.headers['X-Forwarded-For'][0]", "$.request.headers['x-forwarded-for'][0]"),
         "signature_agent": ("$.request.headers['Signature-Agent'][0]",),
+        "signature": ("$.request.headers.Signature[0]",),
+        "signature_input": ("$.request.headers['Signature-Input'][0]",),
         "tls_protocol": ("$.request.tls.proto",),
         "tls_cipher": ("$.request.tls.cipher_suite",),
     },
@@ -106,6 +110,10 @@ ENVOY = JsonFormat(
         "user_agent": ("$['user-agent']", "$.user_agent"),
         "forwarded_for": ("$['x-forwarded-for']", "$.x_forwarded_for"),
         "host": ("$[':authority']", "$.authority"),
+        # Envoy logs a header under the key the operator gives %REQ(...)%; these are the header names.
+        "signature_agent": ("$['signature-agent']", "$.signature_agent"),
+        "signature": ("$.signature",),
+        "signature_input": ("$['signature-input']", "$.signature_input"),
     },
     ts_kind="auto",
     duration_unit="ms",

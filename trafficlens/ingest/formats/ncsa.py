@@ -188,6 +188,8 @@ def finish_plain(df: FrameT, site: str | None, source: str) -> FrameT:
         tls_cipher=none,
         tls_fingerprint=none,
         signature_agent=none,
+        signature=none,
+        signature_input=none,
         format=format_name("combined", lambda c: c in ("user_agent", "referer")),
         _raw_ts=none,  # the time was read
     )
