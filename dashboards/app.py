@@ -3,40 +3,55 @@
 trafficlens dashboard --lake trafficlens-lake
 TRAFFICLENS_LAKE=trafficlens-lake streamlit run dashboards/app.py
 
-Either way it listens on 127.0.0.1 only and sends no usage statistics (.streamlit/config.toml
-beside this file; `trafficlens dashboard --host` or `--server.address` to serve it further).
+Either way it listens on 127.0.0.1 only, sends no usage statistics and fetches nothing from the
+internet (.streamlit/config.toml beside this file; `trafficlens dashboard --host` or
+`--server.address` to serve it further).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import streamlit as st
 
+from trafficlens.dashboards.common import page_icon  # drawn here: nothing is fetched from the internet
+
 # Not "pages/": Streamlit takes a pages/ folder beside the entry script for an old-style multipage
 # app and serves its files directly on a deep link or a reload, around this router.
-PAGES = Path(__file__).resolve().parent / "views"
+VIEWS = Path(__file__).resolve().parent / "views"
+
+
+class Route(NamedTuple):
+    """One page: the sidebar group it sits in, its file under views/, its title and icon."""
+
+    group: str
+    file: str
+    title: str
+    icon: str
+
+
+# The pages, in the sidebar's order: a new page is one line here (the tests iterate this list).
+ROUTES = [
+    Route("Traffic", "overview.py", "Overview", ":material/dashboard:"),
+    Route("Traffic", "operators.py", "AI operators and agents", ":material/smart_toy:"),
+    Route("Traffic", "agents_at_work.py", "Agents at work", ":material/shopping_cart:"),
+    Route("Traffic", "paths.py", "Who reads a path", ":material/route:"),
+    Route("Traffic", "referrals.py", "Referrals and robots.txt", ":material/swap_horiz:"),
+    Route("Security", "security.py", "Security", ":material/shield:"),
+    Route("Security", "client_explorer.py", "Client explorer", ":material/search:"),
+    Route("Lake", "data_quality.py", "Data quality", ":material/fact_check:"),
+]
 
 
 def run() -> None:
-    st.set_page_config(page_title="trafficlens", page_icon=":material/traffic:", layout="wide")
+    st.set_page_config(page_title="trafficlens", page_icon=page_icon(), layout="wide")
     st.set_option("client.toolbarMode", "viewer")  # no "Deploy" button: this is a local tool
-    page = st.navigation(
-        {
-            "Traffic": [
-                st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
-                st.Page(PAGES / "operators.py", title="AI operators and agents", icon=":material/smart_toy:"),
-                st.Page(PAGES / "agents_at_work.py", title="Agents at work", icon=":material/shopping_cart:"),
-                st.Page(PAGES / "referrals.py", title="Referrals and robots.txt", icon=":material/swap_horiz:"),
-            ],
-            "Security": [
-                st.Page(PAGES / "security.py", title="Security", icon=":material/shield:"),
-                st.Page(PAGES / "client_explorer.py", title="Client explorer", icon=":material/search:"),
-            ],
-            "Lake": [st.Page(PAGES / "data_quality.py", title="Data quality", icon=":material/fact_check:")],
-        }
-    )
-    page.run()
+    groups: dict[str, list[st.Page]] = {}
+    for i, r in enumerate(ROUTES):
+        groups.setdefault(r.group, []).append(st.Page(VIEWS / r.file, title=r.title, icon=r.icon, default=i == 0))
+    st.navigation(groups).run()
 
 
-run()
+if __name__ == "__main__":  # Streamlit runs the script as __main__; the tests import ROUTES
+    run()

@@ -5,6 +5,7 @@ queries (trafficlens.report.explore) on the same lake."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -45,10 +46,11 @@ def _problems(at: AppTest) -> list[str]:
     return [e.value for e in at.exception] + [e.value for e in at.error]
 
 
-def test_seven_pages() -> None:
-    assert [p.stem for p in PAGES] == sorted(
-        ["overview", "operators", "agents_at_work", "security", "client_explorer", "referrals", "data_quality"]
-    )
+def test_every_view_is_routed() -> None:
+    from trafficlens.dashboards.app import ROUTES
+
+    assert sorted(r.file for r in ROUTES) == [p.name for p in PAGES]
+    assert {p.stem for p in PAGES} >= {"overview", "operators", "security", "client_explorer", "paths"}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
@@ -89,21 +91,46 @@ def test_overview_kpis_are_the_reports_figures(sim_lake: Path, monkeypatch: pyte
     kpis = _metrics(at)
     with Report(sim_lake) as rep:
         totals, ai, threats = rep.totals(), rep.ai_share(), rep.threats()["summary"]
-        growth = {r["segment"]: r for r in rep.growth().to_dicts()}
-        before, last = rep.trends()["ai"].tail(2).to_dicts()
+        shares = {r["actor_class"]: r for r in rep.shares().to_dicts()}
+        spoofed = dict(rep.identities().iter_rows()).get("spoofed", 0)
     assert totals["requests"] > 5000
-    assert kpis["Requests"][0] == common.fmt_count(totals["requests"]) == f"{totals['requests']:,}"
-    assert kpis["AI-driven share"][0] == common.fmt_pct(ai["share"])
-    assert kpis["AI-driven share"][1] == f"{(last['share'] - before['share']) * 100:+.1f} pts"
-    assert kpis["Malicious share"][0] == common.fmt_pct(threats["share"])
-    assert kpis["Malicious share"][1] == f"{(last['malicious_share'] - before['malicious_share']) * 100:+.1f} pts"
-    assert kpis["Growth vs previous day"][0] == common.fmt_pct(growth["all"]["change"], signed=True)
-    assert kpis["Growth vs previous day"][1] == (
-        f"{growth['all']['per_day'] - growth['all']['previous_per_day']:+,.0f} a day"
-    )
-    # the help text carries the exact figure behind a rounded one
-    helps = {m.label: m.help for m in at.metric}
-    assert f"{totals['requests']:,} requests" in helps["Requests"]
+    assert f"{totals['requests']:,} requests" in at.caption[1].value
+    for cls in ("human", "crawler", "scraper", "agent"):
+        assert kpis[common.label(cls)][0] == common.fmt_pct(shares[cls]["requests_share"])
+    assert any(f"{common.fmt_pct(shares['human']['clients_share'])} of clients" in m.value for m in at.markdown)
+    assert kpis["AI-driven"][0] == common.fmt_pct(ai["share"])
+    assert kpis["Malicious"][0] == common.fmt_pct(threats["share"])
+    assert kpis["Spoofed claims"][0] == f"{spoofed:,}"
+    # the whole lake has no days before it: no delta, and the page says why in words
+    assert not any(delta for _, delta in kpis.values())
+    assert any("No change shown" in c.value for c in at.caption)
+
+
+def test_overview_deltas_compare_with_the_days_just_before(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bounds = explore.lake_bounds(sim_lake)
+    assert bounds.last is not None
+    last = bounds.last
+    monkeypatch.setenv("TRAFFICLENS_LAKE", str(sim_lake))
+    at = AppTest.from_file(str(DASHBOARDS / "views" / "overview.py"), default_timeout=TIMEOUT)
+    at.query_params["since"] = at.query_params["until"] = last.isoformat()
+    at.run()
+    assert not _problems(at)
+    kpis = _metrics(at)
+    before_day = last - timedelta(days=1)
+    with Report(sim_lake, since=last, until=last) as now, Report(sim_lake, since=before_day, until=before_day) as then:
+        ai_now, ai_then = now.ai_share()["share"], then.ai_share()["share"]
+        mal_now, mal_then = now.threats()["summary"]["share"], then.threats()["summary"]["share"]
+        human = [r.shares().row(0, named=True)["requests_share"] for r in (now, then)]
+    assert kpis["AI-driven"] == (common.fmt_pct(ai_now), f"{(ai_now - ai_then) * 100:+.1f} pts")
+    assert kpis["Malicious"] == (common.fmt_pct(mal_now), f"{(mal_now - mal_then) * 100:+.1f} pts")
+    assert kpis["Human"][1] == f"{(human[0] - human[1]) * 100:+.1f} pts"
+    # colour follows meaning: a malicious rise is bad (inverse), a class's move is neither (off)
+    from streamlit.proto.Metric_pb2 import Metric
+
+    colour = {m.label: m.proto.color for m in at.metric}
+    if mal_now != mal_then:
+        assert colour["Malicious"] == (Metric.RED if mal_now > mal_then else Metric.GREEN)
+    assert colour["Human"] == Metric.GRAY
 
 
 def test_filters_narrow_every_figure(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,8 +143,8 @@ def test_filters_narrow_every_figure(sim_lake: Path, monkeypatch: pytest.MonkeyP
         expected = rep.totals()["requests"]
         share = rep.ai_share()["share"]
     kpis = _metrics(at)
-    assert kpis["Requests"][0] == common.fmt_count(expected)
-    assert kpis["AI-driven share"][0] == common.fmt_pct(share)
+    assert f"{expected:,} requests" in at.caption[1].value
+    assert kpis["AI-driven"][0] == common.fmt_pct(share)
     assert "1 day" in at.caption[1].value
 
 
@@ -253,7 +280,7 @@ def test_a_grown_lake_refreshes_the_figures(tmp_path: Path, monkeypatch: pytest.
     r = runner.invoke(main, ["analyze", str(half), "--lake", str(lake), "--no-progress"])
     assert r.exit_code == 0, (r.output, r.exception)
     at = _run(DASHBOARDS / "views" / "overview.py", lake, monkeypatch)
-    before = _metrics(at)["Requests"][0]
+    before = at.caption[1].value
     with open(half, "a") as f:  # the log grows; analyze reads the new lines
         f.write("".join(lines[len(lines) // 2 :]))
     r = runner.invoke(main, ["analyze", str(half), "--lake", str(lake), "--no-progress"])
@@ -261,4 +288,32 @@ def test_a_grown_lake_refreshes_the_figures(tmp_path: Path, monkeypatch: pytest.
     at.run()
     with Report(lake) as rep:
         now = rep.totals()["requests"]
-    assert _metrics(at)["Requests"][0] == common.fmt_count(now) != before
+    assert f"{now:,} requests" in at.caption[1].value and at.caption[1].value != before
+
+
+def test_features_read_with_their_meaning() -> None:
+    """Reported in the design pass (issue 20): features showed raw model values (`log_span_s 13.312`)."""
+    import math
+
+    from trafficlens.classify.behaviour import FEATURES
+
+    assert set(FEATURES) <= set(common.FEATURE_MEANINGS), set(FEATURES) - set(common.FEATURE_MEANINGS)
+    t = common.feature_table(
+        {
+            "log_span_s": math.log1p(13.0),
+            "html_share": 0.25,
+            "favicon": 1.0,
+            "gap_mean_log": -1.0,  # one request: no gap to measure
+            "log_requests": math.log1p(147),
+            "bytes_log": math.log1p(2_500_000),
+        }
+    )
+    assert dict(zip(t["feature"], t["value"])) == {
+        "log_span_s": "13 s",
+        "html_share": "25.0%",
+        "favicon": "yes",
+        "gap_mean_log": "–",
+        "log_requests": "147",
+        "bytes_log": "2.5 MB",
+    }
+    assert t["meaning"][0] == "Time from first to last request"

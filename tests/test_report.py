@@ -282,6 +282,30 @@ def test_table_fits_80_columns_and_markdown_html(rep: Report) -> None:
     )
 
 
+def test_html_tables_are_readable(rep: Report) -> None:
+    """Reported in the design pass (issue 20): the malicious clients' address column was two
+    characters wide and their reasons ten-line walls. Pinned here."""
+    page = render_html(rep.sections())
+    table = page.split("Top malicious clients</h2>", 1)[1].split("</table>", 1)[0]
+    top = rep.threats()["top_clients"]
+    assert top.height and top["reasons"].list.len().max() > 5  # the wall this guards against
+    # an address is never broken across lines
+    assert re.search(r'<th class="nw">address</th>', table)
+    assert all(f'<td class="nw">{ip}</td>' in table for ip in top["client_ip"].head(10).to_list())
+    # a long list shows its first items, the rest folded under "+N more"
+    rows = table.split("<tr>")[2:]
+    for row, reasons in zip(rows, top["reasons"].head(10).to_list()):
+        cell = row.rsplit("<td", 1)[1]  # the reasons: the last column
+        folded = re.search(r"<summary>\+(\d+) more</summary>", cell)
+        if len(reasons) > 5:
+            assert folded and int(folded.group(1)) == len(reasons) - 4, cell
+            assert cell.split("<details>")[0].count('<span class="chip">') == 4
+        else:
+            assert not folded and cell.count('<span class="chip">') == len(reasons)
+    # a user agent shows two lines, the whole of it in its tooltip
+    assert 'class="clamp" title="' in table
+
+
 def test_report_cli_formats(sim_lake: Path, tmp_path: Path) -> None:
     run = CliRunner().invoke
     r = run(main, ["report", "--lake", str(sim_lake), "--format", "json"])

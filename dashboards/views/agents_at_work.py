@@ -61,7 +61,8 @@ common.chart(
             "page:N",
             title=None,
             sort=page_order,
-            scale=alt.Scale(domain=page_order, scheme="tableau20"),
+            # Three families of shades (pages read, pages acted on, machine fetches): no colour twice.
+            scale=alt.Scale(domain=page_order, range=[common.PAGE_TYPE_COLORS[p] for p in PAGE_TYPES]),
             legend=alt.Legend(orient="bottom", columns=8, symbolType="square"),
         ),
         order=alt.Order("o:Q"),
@@ -112,7 +113,7 @@ with right:
     )
     if funnel.height:
         funnel_order = [label(p) for p in FUNNEL]
-        common.chart(
+        line = (
             alt.Chart(funnel)
             .mark_line(point=alt.OverlayMarkDef(size=60))
             .encode(
@@ -129,9 +130,17 @@ with right:
                 ],
             )
         )
+        # The count beside each point: 100% of 7 clients is not 100% of 7,000.
+        counts = line.mark_text(align="left", dx=7, dy=-7, fontSize=11).encode(
+            text=alt.Text("clients:Q", format=","), color=alt.Color("class:N", scale=class_scale, legend=None)
+        )
+        common.chart(line + counts)
+        bases = ", ".join(
+            f"{r['class'].lower()} {r['base']:,}" for r in first.sort("class").iter_rows(named=True) if r["base"]
+        )
         st.caption(
             "Clients of each class that reached the step (at least one request on its pages), as a share "
-            "of those that viewed a product. Hover for the counts."
+            f"of those that viewed a product ({bases}); the figures beside the points are clients."
         )
     else:
         common.empty("No product, cart or checkout requests.")
@@ -146,7 +155,7 @@ by_type = (
 )
 common.chart(
     alt.Chart(by_type)
-    .mark_bar(color="#F58518")
+    .mark_bar(color=common.palette.AI)
     .encode(
         x=alt.X("page:N", title=None, sort=by_type["page"].to_list(), axis=alt.Axis(labelAngle=0)),
         y=alt.Y("ai_share:Q", title="AI-driven share", axis=alt.Axis(format="%")),

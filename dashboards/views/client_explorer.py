@@ -49,27 +49,12 @@ more = " (the busiest; narrow the search to see others)" if hits.height >= LIMIT
 st.markdown(f"**{hits.height:,} clients**{more} · select a row for its details")
 view = hits.with_columns(
     pl.col("actor_class").map_elements(label, return_dtype=pl.String).alias("class_label"),
-    pl.col("identity").map_elements(label, return_dtype=pl.String).alias("identity_label"),
+    common.identity_text().alias("identity_label"),
     pl.col("threats").list.eval(pl.element().str.replace_all("_", " ")).alias("threat_list"),
 )
 picked = common.table(
     view,
-    {
-        "client_ip": "Address",
-        "class_label": "Class",
-        "agent": "Agent",
-        "operator": "Operator",
-        "identity_label": "Identity",
-        "ai_driven": st.column_config.CheckboxColumn("AI"),
-        "malicious": st.column_config.CheckboxColumn("Malicious"),
-        "threat_list": "Threats",
-        "requests": common.count_column("Requests"),
-        "sessions": common.count_column("Sessions"),
-        "user_agent": st.column_config.TextColumn("User agent", width="large"),
-        "first_seen": common.time_column("First seen"),
-        "last_seen": common.time_column("Last seen"),
-        "site": "Site",
-    },
+    common.CLIENT_COLUMNS,
     height=common.rows_height(hits.height, 380),
     on_select="rerun",
     selection_mode="single-row",

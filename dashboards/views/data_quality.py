@@ -50,7 +50,7 @@ else:
     if by_reason.height > 1:  # one reason needs no chart: the table says it
         common.chart(
             alt.Chart(by_reason)
-            .mark_bar(color="#E45756")
+            .mark_bar(color=common.palette.BAD)
             .encode(
                 y=common.y_names("reason", by_reason["reason"].to_list()),
                 x=alt.X("lines:Q", title="Lines"),

@@ -25,9 +25,10 @@ by = ctx.filters.by
 
 ai_only = st.toggle(
     "AI operators only",
-    value=True,
+    value=False,
     key="tl_ai_only",
-    help="Off: also search engines, SEO tools, monitors, feed readers and other named bots.",
+    help="On: only operators of AI systems. Off (the default, so that a spoofed Googlebot is not hidden): "
+    "also search engines, SEO tools, monitors, feed readers and other named bots.",
 )
 operators = operators_all.filter(pl.col("ai_driven")) if ai_only else operators_all
 agents = agents_all.filter(pl.col("ai_driven")) if ai_only else agents_all
@@ -90,7 +91,7 @@ with left:
             color=alt.Color(
                 "kind:N",
                 title=None,
-                scale=alt.Scale(domain=["AI-driven", "Not AI"], range=["#F58518", "#9DA5B0"]),
+                scale=alt.Scale(domain=["AI-driven", "Not AI"], range=[common.palette.AI, common.palette.NEUTRAL]),
                 legend=alt.Legend(orient="top"),
             ),
             tooltip=[
@@ -109,24 +110,33 @@ with left:
     common.chart(chart + text, height=common.bars_height(top.height, legend=True))
 with right:
     st.subheader("Requests over time")
-    trend: pl.DataFrame = ctx.section("trends")["operators"]
+    trend: pl.DataFrame = ctx.trends()["operators"]
     trend = trend.filter(pl.col("operator").is_in(op_order[:8]))
-    common.chart(
-        alt.Chart(trend)
-        .mark_line(point=True)
-        .encode(
-            x=common.period_x(by, trend["period"].unique().sort().to_list()),
-            y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
-            color=alt.Color("operator:N", title=None, sort=op_order[:8], legend=alt.Legend(orient="top", columns=4)),
-            tooltip=[
-                common.period_tooltip(by),
-                alt.Tooltip("operator:N", title="Operator"),
-                alt.Tooltip("requests:Q", title="Requests", format=","),
-                alt.Tooltip("bytes:Q", title="Bytes", format="~s"),
-            ],
-        ),
-        height=common.bars_height(top.height, legend=True),
-    )
+    short = common.too_short(ctx, trend["period"].n_unique())
+    if short:
+        common.empty(short)
+    else:
+        common.chart(
+            alt.Chart(trend)
+            .mark_line(point=True)
+            .encode(
+                x=common.period_x(by, trend["period"].unique().sort().to_list()),
+                y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
+                color=alt.Color(
+                    "operator:N",
+                    title=None,
+                    scale=alt.Scale(domain=op_order[:8], range=list(common.palette.SERIES[:8])),
+                    legend=alt.Legend(orient="top", columns=4),
+                ),
+                tooltip=[
+                    common.period_tooltip(by),
+                    alt.Tooltip("operator:N", title="Operator"),
+                    alt.Tooltip("requests:Q", title="Requests", format=","),
+                    alt.Tooltip("bytes:Q", title="Bytes", format="~s"),
+                ],
+            ),
+            height=common.bars_height(top.height, legend=True),
+        )
     st.caption(f"The {min(8, len(op_order))} busiest operators, per {by}.")
 
 left, right = st.columns(2)
@@ -144,7 +154,12 @@ with left:
         .unpivot(index=["agent", "operator"], variable_name="identity", value_name="clients")
         .filter(pl.col("clients") > 0)
     )
-    ident = ident.with_columns(pl.col("identity").replace_strict({i: label(i) for i in IDENTITY_COLORS}))
+    # The mark beside each name (✓ ? ✗ ~) is the second cue: the legend reads without its colours.
+    names = {i: f"{common.palette.IDENTITY_MARKS[i]} {label(i)}" for i in IDENTITY_COLORS if i != "none"}
+    ident = ident.with_columns(pl.col("identity").replace_strict(names), pl.col("identity").alias("_id"))
+    ident = ident.with_columns(
+        pl.col("_id").replace_strict({k: i for i, k in enumerate(names)}, return_dtype=pl.Int64).alias("o")
+    )
     common.chart(
         alt.Chart(ident)
         .mark_bar()
@@ -155,8 +170,9 @@ with left:
                 "identity:N",
                 title=None,
                 legend=alt.Legend(orient="top"),
-                scale=common.color_scale({k: v for k, v in IDENTITY_COLORS.items() if k != "none"}, labels=True),
+                scale=alt.Scale(domain=list(names.values()), range=[IDENTITY_COLORS[k] for k in names]),
             ),
+            order=alt.Order("o:Q"),
             tooltip=[
                 alt.Tooltip("agent:N", title="Agent"),
                 alt.Tooltip("operator:N", title="Operator"),
@@ -199,7 +215,7 @@ bw = bandwidth.filter(pl.col("operator").is_in(operators["operator"].to_list()))
 if bw.height:
     bw_chart = (
         alt.Chart(bw)
-        .mark_bar(color="#4C78A8")
+        .mark_bar(color=common.palette.NEUTRAL)
         .encode(
             x=alt.X("operator:N", title=None, sort=bw["operator"].to_list(), axis=alt.Axis(labelAngle=-30)),
             y=alt.Y("bytes:Q", title="Bytes", axis=alt.Axis(format="~s")),
@@ -223,10 +239,10 @@ agent_view = agents.with_columns(
 common.table(
     agent_view,
     {
-        "agent": "Agent",
-        "operator": "Operator",
-        "purpose_label": "Purpose",
-        "class_label": "Class",
+        "agent": st.column_config.TextColumn("Agent", width="medium"),
+        "operator": st.column_config.TextColumn("Operator", width="small"),
+        "purpose_label": st.column_config.TextColumn("Purpose", width="small"),
+        "class_label": st.column_config.TextColumn("Class", width="small"),
         "requests": common.count_column("Requests"),
         "share": common.pct_column("Share of all"),
         "clients": common.count_column("Clients"),
@@ -269,8 +285,8 @@ if choice:
     common.table(
         paths,
         {
-            "path": "Path",
-            "page_type": "Page type",
+            "path": st.column_config.TextColumn("Path", width="large"),
+            "page_type": st.column_config.TextColumn("Page type", width="small"),
             "requests": common.count_column("Requests"),
             "share": common.pct_column("Share of its requests"),
             "clients": common.count_column("Clients"),
@@ -284,7 +300,7 @@ if choice:
 if verification.height:
     st.subheader("Identity checks per claimed agent")
     common.table(
-        verification.with_columns(pl.col("top_spoofed_addresses").list.join(", ").alias("addresses_text")),
+        verification,
         {
             "agent": "Agent",
             "operator": "Operator",
@@ -292,9 +308,9 @@ if verification.height:
             "verified": common.count_column("Verified"),
             "declared": common.count_column("Declared"),
             "spoofed": common.count_column("Spoofed"),
-            "spoofed_share": common.pct_column("Spoofed share"),
+            "spoofed_share": common.pct_column("Spoofed share", color=common.palette.BAD),
             "spoofed_requests": common.count_column("Spoofed requests"),
             "spoofed_addresses": common.count_column("Spoofed addresses"),
-            "addresses_text": "Top spoofing addresses",
+            "top_spoofed_addresses": st.column_config.ListColumn("Top spoofing addresses", width="large"),
         },
     )

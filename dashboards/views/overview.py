@@ -1,110 +1,148 @@
-"""Overview: how much traffic is human, crawler, scraper, agent; how much is AI-driven or
-malicious; how each share moves and how fast traffic grows."""
+"""Overview: the answer in five seconds (class shares, AI-driven share and its kinds, the top
+operators, verified / declared / spoofed claims, malicious share, each against the days just
+before), then how the shares move and which clients make a bar."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import altair as alt
 import polars as pl
 import streamlit as st
 
 from trafficlens.dashboards import common
-from trafficlens.dashboards.common import CLASS_COLORS, fmt_count, fmt_pct, label
+from trafficlens.dashboards.common import CLASS_COLORS, fmt_count, fmt_pct, label, palette
 
 ctx = common.start_page(
     "Overview", "Who reads the site: people, crawlers, scrapers and agents, and how much of it is AI."
 )
 totals = common.require_requests(ctx)
 st.caption(common.describe_period(ctx))
-
-ai = ctx.section("ai_share")
-threats = ctx.section("threats")
-growth: pl.DataFrame = ctx.section("growth")
-trends = ctx.section("trends")
-ai_trend: pl.DataFrame = trends["ai"]
 by = ctx.filters.by
+report_by = common.report_period(by)
+
+# --- the first screen: each figure for the days shown, against as many days just before --------
+
+prev = ctx.previous()
+if prev is not None and not prev.section("totals")["requests"]:
+    prev = None  # nothing in those days (a gap in the logs): no comparison rather than +100%
 
 
-def _growth(segment: str) -> dict | None:
-    rows = growth.filter(pl.col("segment") == segment).to_dicts()
-    return rows[0] if rows and rows[0]["previous_period"] is not None else None
+def _both(name: str) -> tuple[Any, Any]:
+    return ctx.section(name), prev.section(name) if prev else None
 
 
-def _points(column: str) -> tuple[str | None, str | None]:
-    """The change of a share between the last two periods, in percentage points, and 'vs <period>'."""
-    if ai_trend.height < 2:
-        return None, None
-    prev, cur = ai_trend.tail(2).to_dicts()
-    if prev[column] is None or cur[column] is None:
-        return None, None
-    return f"{(cur[column] - prev[column]) * 100:+.1f} pts", f"vs {common.period_name(prev['period'], by)}"
-
-
-def _spark(values: list) -> list | None:
-    return values if len(values) > 1 else None  # one point draws no line
-
-
-g_all = _growth("all")
-per_period = trends["classes"].group_by("period").agg(pl.col("requests").sum()).sort("period")["requests"].to_list()
-k1, k2, k3, k4 = st.columns(4)
-KPI_HEIGHT = 180  # the cards line up whether or not they carry a sparkline
-k1.metric(
-    "Requests",
-    fmt_count(totals["requests"]),
-    help=f"{totals['requests']:,} requests from {totals['clients']:,} clients in {totals['sessions']:,} sessions. "
-    f"The line: requests per {by}.",
-    chart_data=_spark(per_period),
-    chart_type="area",
-    border=True,
-    height=KPI_HEIGHT,
-)
-delta, vs = _points("share")
-k2.metric(
-    "AI-driven share",
-    fmt_pct(ai["share"]),
-    delta=delta,
-    delta_description=vs,
-    help=f"{ai['requests']:,} requests made by or for an AI system. The delta: how its share of requests moved "
-    f"from the {by} before the last to the last; the line: its share per {by}.",
-    chart_data=_spark([round(s * 100, 2) for s in ai_trend["share"].to_list()]),
-    chart_type="area",
-    border=True,
-    height=KPI_HEIGHT,
-)
-delta, vs = _points("malicious_share")
-k3.metric(
-    "Malicious share",
-    fmt_pct(threats["summary"]["share"]),
-    delta=delta,
-    delta_color="inverse",
-    delta_description=vs,
-    help=f"{threats['summary']['requests']:,} requests carry a threat other than a robots.txt violation, from "
-    f"{threats['summary']['clients']:,} clients. The delta: how their share moved from the {by} before the "
-    f"last to the last; the line: their share per {by}.",
-    chart_data=_spark([round(s * 100, 2) for s in ai_trend["malicious_share"].to_list()]),
-    chart_type="area",
-    border=True,
-    height=KPI_HEIGHT,
-)
-if g_all and g_all["ratio"] is not None:
-    k4.metric(
-        f"Growth vs previous {by}",
-        fmt_pct(g_all["change"], signed=True),
-        delta=f"{g_all['per_day'] - g_all['previous_per_day']:+,.0f} a day",
-        delta_description=f"vs {common.period_name(g_all['previous_period'], by)}",
-        help=f"Requests per day of data: {g_all['per_day']:,.0f} in the {by} of {g_all['period']} against "
-        f"{g_all['previous_per_day']:,.0f} in the {by} of {g_all['previous_period']}.",
-        border=True,
-        height=KPI_HEIGHT,
-    )
-else:
-    k4.metric(
-        f"Growth vs previous {by}",
-        "–",
-        help=f"Needs two {by}s of data: choose a shorter trend period.",
-        border=True,
-        height=KPI_HEIGHT,
+shares, shares_before = _both("shares")
+ai, ai_before = _both("ai_share")
+kinds, kinds_before = _both("ai_breakdown")
+threats, threats_before = _both("threats")
+ops, ops_before = _both("operators")
+ids, ids_before = _both("identities")
+vs = None
+if prev is not None:
+    vs = f"vs {prev.first:%b %d}" + ("" if prev.first == prev.last else f"–{prev.last:%b %d}")
+if prev is None:
+    st.caption(
+        f"No change shown: the lake holds no {common.period_word('day', ctx.days)} before {ctx.first:%b %d}. "
+        "Choose fewer days in the sidebar to compare them with the days just before."
     )
 
+
+def _pts(now: float | None, before: float | None) -> str | None:
+    """A share's change in percentage points ('+1.2 pts'), None without a previous period."""
+    if prev is None or now is None or before is None:
+        return None
+    return f"{(now - before) * 100:+.1f} pts"
+
+
+def _row(df: pl.DataFrame, key: str, value: str, column: str) -> float | None:
+    rows = df.filter(pl.col(key) == value)[column] if df is not None and df.height else None
+    return float(rows[0]) if rows is not None and len(rows) else (0.0 if df is not None else None)
+
+
+# Classes: share of requests (the card) and of clients (its line), in the class's colour.
+for col, cls in zip(st.columns(4), CLASS_COLORS):
+    req = _row(shares, "actor_class", cls, "requests_share")
+    cli = _row(shares, "actor_class", cls, "clients_share")
+    with col.container(border=True):
+        st.metric(
+            label(cls),
+            fmt_pct(req),
+            delta=_pts(req, _row(shares_before, "actor_class", cls, "requests_share")),
+            delta_color="off",  # more crawling is not in itself good or bad: the sign says it
+            delta_description=vs,
+            help=f"Share of requests; {fmt_count(_row(shares, 'actor_class', cls, 'requests'))} requests.",
+        )
+        cli_delta = _pts(cli, _row(shares_before, "actor_class", cls, "clients_share"))
+        st.markdown(
+            f"<span style='color:{CLASS_COLORS[cls]}'>■</span> {fmt_pct(cli)} of clients"
+            + (f" ({cli_delta})" if cli_delta else ""),
+            unsafe_allow_html=True,  # our own text: a colour swatch beside the class's name
+        )
+
+a1, a2, a3, a4 = st.columns(4)
+with a1.container(border=True):
+    st.metric(
+        "AI-driven",
+        fmt_pct(ai["share"]),
+        delta=_pts(ai["share"], ai_before["share"] if ai_before else None),
+        delta_color="off",
+        delta_description=vs,
+        help=f"{ai['requests']:,} requests made by or for an AI system, from {ai['clients']:,} clients.",
+    )
+    split = [
+        f"{common.AI_CATEGORY_LABELS[r['category']]} {fmt_pct(r['share_of_all'])}"
+        for r in kinds.filter(pl.col("requests") > 0).iter_rows(named=True)
+    ]
+    st.caption(" · ".join(split) or "no AI-driven requests")
+with a2.container(border=True):
+    summary = threats["summary"]
+    st.metric(
+        "Malicious",
+        fmt_pct(summary["share"]),
+        delta=_pts(summary["share"], threats_before["summary"]["share"] if threats_before else None),
+        delta_color="inverse",  # a rise is bad news, a fall good, whatever the sign
+        delta_description=vs,
+        help="Requests that carry a threat other than a robots.txt violation.",
+    )
+    st.caption(f"{summary['requests']:,} requests from {summary['clients']:,} clients")
+with a3.container(border=True):
+    counts = {r["identity"]: r["clients"] for r in ids.iter_rows(named=True)}
+    before = {r["identity"]: r["clients"] for r in ids_before.iter_rows(named=True)} if ids_before is not None else {}
+    claimed = sum(counts.get(k, 0) for k in ("verified", "declared", "spoofed"))
+    spoofed = counts.get("spoofed", 0)
+    st.metric(
+        "Spoofed claims",
+        f"{spoofed:,}",
+        delta=f"{spoofed - before.get('spoofed', 0):+,}" if prev else None,
+        delta_color="inverse",
+        delta_description=vs,
+        help="Clients that claim a known agent (Googlebot, GPTBot, …) and fail its check, of "
+        f"{claimed:,} clients that claim one.",
+    )
+    st.caption(
+        " · ".join(f"{palette.IDENTITY_MARKS[k]} {counts.get(k, 0):,} {k}" for k in ("verified", "declared", "spoofed"))
+    )
+with a4.container(border=True):
+    st.markdown("**Top operators** · share of requests")
+    if ops.height:
+        before_share = dict(ops_before.select("operator", "share").iter_rows()) if ops_before is not None else {}
+        lines = []
+        for r in ops.head(4).iter_rows(named=True):
+            change = _pts(r["share"], before_share.get(r["operator"], 0.0))
+            ai_mark = " · AI" if r["ai_driven"] else ""
+            lines.append(
+                f"{common.md(r['operator'])}{ai_mark}: {fmt_pct(r['share'])}" + (f" ({change})" if change else "")
+            )
+        st.markdown("\n".join(f"- {line}" for line in lines))
+    else:
+        st.caption("No named operator in this selection.")
+
+# --- over time -----------------------------------------------------------------------------
+
+trends = ctx.trends()
+ai_trend: pl.DataFrame = trends["ai"]
+n_periods = ai_trend.height
 classes: pl.DataFrame = trends["classes"].with_columns(
     pl.col("actor_class").replace_strict({c: label(c) for c in CLASS_COLORS}).alias("class"),
     common.period_label(pl.col("period"), by).alias("when"),
@@ -113,40 +151,84 @@ order = [label(c) for c in CLASS_COLORS]
 scale = common.color_scale(CLASS_COLORS, labels=True)
 x = common.period_x(by, ai_trend["period"].to_list())
 when = common.period_tooltip(by)
+short = common.too_short(ctx, n_periods)
+picked: Any = None
 left, right = st.columns(2)
 with left:
     st.subheader("Requests by class")
-    common.chart(
-        alt.Chart(classes)
-        .mark_bar()
-        .encode(
-            x=alt.X("when:O", title=None, sort=None, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
-            color=alt.Color("class:N", title=None, scale=scale, sort=order, legend=alt.Legend(orient="top")),
-            order=alt.Order("o:Q"),
-            tooltip=[
-                when,
-                alt.Tooltip("class:N", title="Class"),
-                alt.Tooltip("requests:Q", title="Requests", format=","),
-                alt.Tooltip("share:Q", title="Share", format=".1%"),
-            ],
+    if short and by == "hour":
+        common.empty(short)
+    else:
+        # Click a bar for the clients that made it.
+        pick = alt.selection_point(name="bar", fields=["period", "actor_class"], on="click")
+        picked = st.altair_chart(
+            alt.Chart(classes)
+            .mark_bar()
+            .encode(
+                x=alt.X("when:O", title=None, sort=None, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
+                y=alt.Y("requests:Q", title="Requests", axis=alt.Axis(format="~s")),
+                color=alt.Color("class:N", title=None, scale=scale, sort=order, legend=alt.Legend(orient="top")),
+                order=alt.Order("o:Q"),
+                opacity=alt.condition(pick, alt.value(1.0), alt.value(0.35)),
+                tooltip=[
+                    when,
+                    alt.Tooltip("class:N", title="Class"),
+                    alt.Tooltip("requests:Q", title="Requests", format=","),
+                    alt.Tooltip("share:Q", title="Share", format=".1%"),
+                ],
+            )
+            .add_params(pick)
+            .transform_calculate(o=f"indexof({order!r}, datum['class'])")
+            .properties(height=300),
+            width="stretch",
+            on_select="rerun",
+            selection_mode="bar",
+            key="tl_overview_bar",
         )
-        .transform_calculate(o=f"indexof({order!r}, datum['class'])")
-    )
+        st.caption("Click a bar for its clients.")
 with right:
     st.subheader("Share of requests by class")
-    common.chart(
-        alt.Chart(classes)
-        .mark_area(opacity=0.9)
-        .encode(
-            x=x,
-            y=alt.Y("share:Q", title=None, stack="normalize", axis=alt.Axis(format="%")),
-            color=alt.Color("class:N", title=None, scale=scale, sort=order, legend=alt.Legend(orient="top")),
-            order=alt.Order("o:Q"),
-            tooltip=[when, alt.Tooltip("class:N", title="Class"), alt.Tooltip("share:Q", title="Share", format=".1%")],
+    if short:
+        common.empty(short)
+    else:
+        common.chart(
+            alt.Chart(classes)
+            .mark_area(opacity=0.9)
+            .encode(
+                x=x,
+                y=alt.Y("share:Q", title=None, stack="normalize", axis=alt.Axis(format="%")),
+                color=alt.Color("class:N", title=None, scale=scale, sort=order, legend=alt.Legend(orient="top")),
+                order=alt.Order("o:Q"),
+                tooltip=[
+                    when,
+                    alt.Tooltip("class:N", title="Class"),
+                    alt.Tooltip("share:Q", title="Share", format=".1%"),
+                ],
+            )
+            .transform_calculate(o=f"indexof({order!r}, datum['class'])")
         )
-        .transform_calculate(o=f"indexof({order!r}, datum['class'])")
+
+
+def _drill_down(selection: Any) -> None:
+    """The clients behind the clicked bar: its class, in its day (or the days of its week or month)."""
+    point = common.selected(selection, "bar")
+    if point is None:
+        return
+    cls = point.get("actor_class")
+    start = common.parse_period(point.get("period"))
+    if cls not in CLASS_COLORS or start is None:
+        return
+    first, last = common.period_days(start, by)
+    first, last = max(first, ctx.first), min(last, ctx.last)
+    hits: pl.DataFrame = ctx.explore(
+        "search_clients", classes=(cls,), sites=ctx.filters.sites, since=first, until=last, limit=50
     )
+    span = f"{first:%b %d}" if first == last else f"{first:%b %d}–{last:%b %d}"
+    st.markdown(f"**{label(cls)} clients seen {span}** (the busiest 50; their requests over all days shown)")
+    common.clients_table(ctx, hits, key="tl_overview_clients")
+
+
+_drill_down(picked)
 
 left, right = st.columns(2)
 with left:
@@ -157,7 +239,11 @@ with left:
         .unpivot(index="period", on=cats, variable_name="kind", value_name="requests")
         .with_columns(pl.col("kind").replace_strict(common.AI_CATEGORY_LABELS))
     )
-    if long["requests"].sum():
+    if not long["requests"].sum():
+        common.empty("No AI-driven requests in this selection.")
+    elif short:
+        common.empty(short)
+    else:
         common.chart(
             alt.Chart(long)
             .mark_area(opacity=0.9)
@@ -168,7 +254,7 @@ with left:
                     "kind:N",
                     title=None,
                     scale=common.color_scale(common.AI_CATEGORY_COLORS),
-                    legend=alt.Legend(orient="top", columns=3),
+                    legend=alt.Legend(orient="top", columns=2),
                 ),
                 tooltip=[
                     when,
@@ -177,10 +263,9 @@ with left:
                 ],
             )
         )
-    else:
-        common.empty("No AI-driven requests in this selection.")
 with right:
-    st.subheader(f"Growth, last {by} vs the one before")
+    growth: pl.DataFrame = ctx.section("growth")
+    st.subheader(f"Growth, last {report_by} vs the one before")
     g = growth.filter(pl.col("ratio").is_not_null()).with_columns(
         pl.col("segment")
         .replace_strict(
@@ -193,6 +278,11 @@ with right:
         )
         .alias("segment_label"),
         (pl.col("change") >= 0).alias("up"),
+        # Colour by meaning: malicious red when it rises and green when it falls; a class in its
+        # own colour, the rest grey (more crawling is not in itself good or bad).
+        pl.struct("segment", "change")
+        .map_elements(lambda r: palette.segment_colour(r["segment"], r["change"]), return_dtype=pl.String)
+        .alias("colour"),
     )
     if g.height:
         seg_order = g["segment_label"].to_list()
@@ -210,9 +300,7 @@ with right:
                     axis=alt.Axis(format="+%"),
                     scale=alt.Scale(domain=[lo - (pad if lo < 0 else 0), hi + pad], nice=False),
                 ),
-                color=alt.Color(
-                    "up:N", scale=alt.Scale(domain=[True, False], range=["#54A24B", "#E45756"]), legend=None
-                ),
+                color=alt.Color("colour:N", scale=None, legend=None),
                 tooltip=[
                     alt.Tooltip("segment_label:N", title="Segment"),
                     alt.Tooltip("per_day:Q", title="Per day now", format=",.0f"),
@@ -224,20 +312,24 @@ with right:
         # Labels beyond the end of each bar: right of a rise, left of a fall.
         up = (
             bars.mark_text(align="left", dx=4)
-            .encode(text=alt.Text("change:Q", format="+.1%"), color=alt.value("gray"))
+            .encode(text=alt.Text("change:Q", format="+.1%"), color=alt.value(palette.TEXT))
             .transform_filter("datum.up")
         )
         down = (
             bars.mark_text(align="right", dx=-4)
-            .encode(text=alt.Text("change:Q", format="+.1%"), color=alt.value("gray"))
+            .encode(text=alt.Text("change:Q", format="+.1%"), color=alt.value(palette.TEXT))
             .transform_filter("!datum.up")
         )
         common.chart(bars + up + down, height=common.bars_height(g.height))
+        st.caption("Malicious in red when it rises, green when it falls; classes in their colours.")
     else:
-        common.empty(f"Needs two {by}s of data: choose a shorter trend period in the sidebar.")
+        shorter = {"month": "Week or Day", "week": "Day"}.get(report_by)
+        common.empty(
+            f"The days shown fall in one {report_by}: nothing to compare"
+            + (f"; choose {shorter} as the trend period." if shorter else "; choose more days.")
+        )
 
 st.subheader("Share of requests, clients and bytes by class")
-shares: pl.DataFrame = ctx.section("shares")
 band = ctx.section("likely_automated")
 if band["clients"]:
     # Beside the confident shares, never inside them: people with some evidence of automation.
@@ -278,25 +370,21 @@ common.chart(
 )
 
 st.subheader("AI-driven traffic")
-breakdown: pl.DataFrame = (
-    ctx.section("ai_breakdown")
-    .filter(pl.col("requests") > 0)
-    .with_columns(
-        pl.col("category").replace_strict(common.AI_CATEGORY_LABELS).alias("kind"),
-        pl.col("operators").list.join(", ").alias("operators_text"),
-    )
+breakdown: pl.DataFrame = kinds.filter(pl.col("requests") > 0).with_columns(
+    pl.col("category").replace_strict(common.AI_CATEGORY_LABELS).alias("kind"),
+    pl.col("operators").list.join(", ").alias("operators_text"),
 )
 if breakdown.height:
     common.table(
         breakdown,
         {
-            "kind": "Kind",
+            "kind": st.column_config.TextColumn("Kind", width="medium"),
             "requests": common.count_column("Requests"),
             "share_of_ai": common.pct_column("Share of AI-driven"),
             "share_of_all": common.pct_column("Share of all"),
             "clients": common.count_column("Clients"),
             "bytes": common.bytes_column("Bytes"),
-            "operators_text": "Operators",
+            "operators_text": st.column_config.TextColumn("Operators", width="large"),
         },
     )
 else:

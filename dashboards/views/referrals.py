@@ -71,7 +71,10 @@ with left:
                 color=alt.Color(
                     "via:N",
                     title="Attributed by",
-                    scale=alt.Scale(domain=["Referer", "utm_source"], range=["#4C78A8", "#72B7B2"]),
+                    scale=alt.Scale(
+                        domain=["Referer", "utm_source"],
+                        range=[common.palette.OKABE_ITO["blue"], common.palette.OKABE_ITO["sky_blue"]],
+                    ),
                     legend=alt.Legend(orient="top"),
                 ),
                 tooltip=[
@@ -87,12 +90,18 @@ with left:
 with right:
     st.subheader("Crawl-to-refer ratio")
     if ratios.height:
+        widest = float(ratios["crawl_to_refer"].cast(pl.Float64).fill_null(0).max() or 1.0)  # type: ignore[arg-type]
         chart = (
             alt.Chart(ratios)
-            .mark_bar(color="#F58518")
+            .mark_bar(color=common.CLASS_COLORS["crawler"])
             .encode(
                 y=common.y_names("operator", "-x"),
-                x=alt.X("crawl_to_refer:Q", title="Pages crawled per referred visit"),
+                # Room right of the longest bar for its label.
+                x=alt.X(
+                    "crawl_to_refer:Q",
+                    title="Pages crawled per referred visit",
+                    scale=alt.Scale(domain=[0, widest * 1.15], nice=False),
+                ),
                 tooltip=[
                     alt.Tooltip("operator:N", title="Operator"),
                     alt.Tooltip("crawl_to_refer:Q", title="Pages per visit", format=",.0f"),
@@ -136,7 +145,7 @@ if robots.height:
         if fetchers.height:
             common.chart(
                 alt.Chart(fetchers)
-                .mark_bar(color="#4C78A8")
+                .mark_bar(color=common.palette.NEUTRAL)
                 .encode(
                     y=common.y_names("agent", fetchers["agent"].to_list()),
                     x=alt.X("robots_fetches:Q", title="robots.txt fetches"),
@@ -182,7 +191,7 @@ if robots.height:
             "violating_clients": common.count_column("Violating clients"),
             "first_fetch": common.time_column("First fetch"),
         },
-        height=360,
+        height=common.rows_height(robots.height),
     )
 else:
     common.empty("No automated traffic in this selection.")

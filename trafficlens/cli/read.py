@@ -1,4 +1,4 @@
-"""Reading the lake and acting on it: `report`, `query`, `export`, `dashboard`, `redact`, `ranges`."""
+"""Reading the lake and acting on it: `report`, `query`, `export`, `dashboard`, `redact`, `ranges`, `keys`."""
 
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ def report(
     from trafficlens.report.render import render
 
     with Report(lake, since=since, until=until, sites=sites, classes=classes, by=by, top=top) as rep:
+        if not rep.totals()["requests"]:
+            raise TrafficlensError(_nothing_matches(lake, since, until, sites, classes))
         if only:
             if fmt != "json":
                 raise TrafficlensError("--section selects JSON sections: add --format json")
@@ -62,6 +64,26 @@ def report(
         else:
             text = render(rep, fmt)
     emit(text, out, "report")
+
+
+def _nothing_matches(
+    lake: str, since: str | None, until: str | None, sites: tuple[str, ...], classes: tuple[str, ...]
+) -> str:
+    """Why a report would be all zeros, naming the filter that excludes everything and what the lake
+    holds, so that a mistyped --site or a --since beyond the logs is one fix away."""
+    from trafficlens.report import explore
+
+    bounds = explore.lake_bounds(lake)
+    unknown = [s for s in sites if s not in bounds.sites]
+    if unknown:
+        return f"no requests for --site {unknown[0]}: the lake's sites are {', '.join(bounds.sites) or 'none'}"
+    held = f"the lake holds {bounds.first} to {bounds.last} (UTC)"
+    if since or until:
+        chosen = " ".join(f"--{k} {v}" for k, v in (("since", since), ("until", until)) if v)
+        return f"no requests in {chosen}: {held}"
+    if classes:
+        return f"no {' or '.join(classes)} requests in the lake: leave out --class to see the others"
+    return f"no requests match these filters: {held}"
 
 
 @main.command()
@@ -96,6 +118,28 @@ def query(sql: str | None, lake: str, fmt: str, out: str | None) -> None:
             return
         sql = sys.stdin.read()
     write_result(run_sql(lake, sql), fmt, out)
+    _warn_unclassified(lake, sql)
+
+
+def _warn_unclassified(lake: str, sql: str) -> None:
+    """A query that reads a table classify has not written yet gets no rows (or counts of zero):
+    say so, and exit 1, so that a scheduled query does not read "nothing happened" from a lake
+    that was only ingested."""
+    import re
+
+    from trafficlens.store import Lake
+
+    store = Lake(lake)
+    missing = [
+        t for t in ("requests", "sessions", "clients") if re.search(rf"\b{t}\b", sql, re.I) and not store.has_table(t)
+    ]
+    if missing:
+        click.echo(
+            f"warning: the lake has no {', '.join(missing)} yet (no classify run): "
+            f"`trafficlens classify --lake {lake}` labels the ingested events",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @main.command(name="export")
@@ -150,7 +194,6 @@ def dashboard(lake: str, port: int, host: str) -> None:
     \b
         trafficlens dashboard --lake trafficlens-lake --port 8501
     """
-    import subprocess
     from importlib import resources
     from pathlib import Path
 
@@ -178,12 +221,18 @@ def dashboard(lake: str, port: int, host: str) -> None:
         "false",
         "--client.toolbarMode",
         "viewer",
+        "--server.fileWatcherType",
+        "none",
     ]
     click.echo(f"dashboard on http://{host}:{port}/ for {lake} (Ctrl-C stops it)")
+    sys.stdout.flush()
+    # Streamlit becomes this process (same pid), so whatever ends `trafficlens dashboard` (Ctrl-C,
+    # a service manager's SIGTERM, a closed terminal's SIGHUP) ends the server: no child is left
+    # listening on the port.
     try:
-        sys.exit(subprocess.call(cmd, env=env))
-    except KeyboardInterrupt:
-        sys.exit(0)
+        os.execve(sys.executable, cmd, env)
+    except OSError as e:
+        raise TrafficlensError(f"cannot start Streamlit ({e.strerror or e}): reinstall trafficlens") from None
 
 
 @main.command()
@@ -251,7 +300,8 @@ def ranges() -> None:
 )
 @friendly
 def ranges_update(dest: str | None, timeout: float) -> None:
-    """Download the range files (OpenAI, Google, Bing, Perplexity, Apple, Common Crawl, ...).
+    """Download the range files (OpenAI, Google, Bing, Perplexity, Apple, Common Crawl, ...), and
+    the cloud and hosting providers' (AWS, Google Cloud, Oracle, DigitalOcean, Linode, Cloudflare, ...).
 
     classify then uses them by default; offline, nothing changes.
 
@@ -263,7 +313,60 @@ def ranges_update(dest: str | None, timeout: float) -> None:
     """
     from pathlib import Path
 
-    from trafficlens.classify.verify import update_ranges
+    from trafficlens.classify.verify import update_hosting, update_ranges
+    from trafficlens.errors import RangesDownloadError
 
     result = update_ranges(Path(dest) if dest else None, timeout=timeout)
+    click.echo(result.describe())
+    try:
+        click.echo(update_hosting(result.dest, timeout=timeout).describe())
+    except RangesDownloadError as e:  # the operators' files are in: say what is missing, do not fail
+        click.echo(f"hosting range files: {e}", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """Key directories of signed agents (Web Bot Auth), used to verify logged HTTP message signatures."""
+
+
+@keys.command(name="update")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    help="A signer's host whose directory to fetch (repeat; default: every signed agent the catalogue knows).",
+)
+@click.option("--lake", help="Also fetch the directories of the Signature-Agent hosts this lake's logs name.")
+@click.option("--dir", "dest", type=click.Path(file_okay=False), help="Folder to write (default: the user cache).")
+@click.option(
+    "--timeout",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per download.",
+)
+@friendly
+def keys_update(hosts: tuple[str, ...], lake: str | None, dest: str | None, timeout: float) -> None:
+    """Fetch each signer's /.well-known/http-message-signatures-directory and cache it with its date.
+
+    classify then checks the Signature headers the logs recorded against them, offline.
+
+    Example:
+
+    \b
+        trafficlens keys update
+        trafficlens keys update --host chatgpt.com --dir ./keys
+        trafficlens keys update --lake trafficlens-lake
+    """
+    from trafficlens.classify.verify import update_keys
+    from trafficlens.classify.verify.signatures import signer_hosts
+
+    wanted = list(hosts)
+    if lake is not None:
+        from trafficlens.report.query import run_sql
+
+        seen = run_sql(lake, "SELECT DISTINCT signature_agent FROM events WHERE signature_agent IS NOT NULL")
+        wanted += [v for v in seen.to_series().to_list() if v]
+        wanted += list(signer_hosts()) if not hosts else []
+    result = update_keys(wanted, dest, timeout=timeout)
     click.echo(result.describe())

@@ -87,11 +87,21 @@ class ActorSections(ReportBase):
 
     @section
     def automated(self) -> pl.DataFrame:
-        """Requests per automated agent, busiest first: named ones as 'agent (operator, purpose)',
-        the others as '(unnamed class, identity)'."""
+        """Requests per automated agent, busiest first, named as a reader says it: 'GPTBot by
+        OpenAI · AI training', 'Pingdom (SolarWinds) · monitoring' (an operator named after its
+        agent once), 'Googlebot (spoofed) · security scanner' (a false claim has no operator), and
+        the unnamed ones as 'unnamed scraper (undeclared)'."""
+        name = """CASE WHEN agent IS NOT NULL AND operator IS NOT NULL AND NOT starts_with(operator, agent)
+                        THEN agent || ' by ' || operator
+                        ELSE coalesce(operator, agent) END"""
+        purpose = (
+            "CASE purpose WHEN 'seo' THEN 'SEO' ELSE regexp_replace(replace(purpose, '_', ' '), '^ai ', 'AI ') END"
+        )
         return self.q(
-            f"""SELECT coalesce(coalesce(agent, operator) || ' (' || coalesce(operator, '?') || ', ' || purpose || ')',
-                                '(unnamed ' || actor_class || ', ' || identity || ')') AS agent,
+            f"""SELECT CASE WHEN agent IS NULL AND operator IS NULL
+                            THEN 'unnamed ' || actor_class || ' (' || identity || ')'
+                            ELSE {name} || CASE WHEN identity = 'spoofed' THEN ' (spoofed)' ELSE '' END
+                                 || ' · ' || {purpose} END AS agent,
                        sum(requests)::BIGINT AS requests
                 FROM x WHERE automated GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {self.top}"""
         )

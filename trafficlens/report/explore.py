@@ -362,19 +362,208 @@ def top_paths(
         ).pl()
 
 
+def hourly_trends(
+    lake: LakeLike,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    sites: Sequence[str] = (),
+    classes: Sequence[str] = (),
+    path: str | None = None,
+) -> dict[str, pl.DataFrame]:
+    """`Report.trends()` per UTC hour instead of per day: the same `classes`, `ai` and `operators`
+    frames, with `period` the hour's start. The report sums days; a short range (one day, a
+    weekend) needs hours to show a shape. `path` keeps only the requests for that exact path.
+
+    One scan of the requests, grouped by hour and labels; the three frames are sums of it.
+    """
+    from trafficlens.report.traffic import _ai_category  # the AI kinds, as the report defines them
+    from trafficlens.schema import AI_CATEGORIES
+
+    where, params = _where(
+        ("ts >= ?", None if since is None else _day_start(since)),
+        ("ts < ?", None if until is None else _day_start(until) + timedelta(days=1)),
+        ("list_contains(?::VARCHAR[], site)", list(sites)),
+        ("list_contains(?::VARCHAR[], actor_class)", list(classes)),
+        ("path = ?", path),
+    )
+    schema = pl.Schema(
+        [
+            ("period", pl.Datetime("us", "UTC")),
+            ("actor_class", pl.String()),
+            ("ai_driven", pl.Boolean()),
+            ("kind", pl.String()),
+            ("operator", pl.String()),
+            ("requests", pl.Int64()),
+            ("bytes", pl.Int64()),
+            ("clients", pl.Int64()),
+            ("malicious_requests", pl.Int64()),
+        ]
+    )
+    lk = _lake(lake)
+    if not lk.has_table("requests"):
+        g = pl.DataFrame(schema=schema)
+    else:
+        with _connect(lk) as con:
+            g = (
+                con.sql(
+                    f"""SELECT date_trunc('hour', ts) AS period, actor_class, ai_driven,
+                               {_ai_category()} AS kind, operator, count(*)::BIGINT AS requests,
+                               coalesce(sum(bytes), 0)::BIGINT AS bytes,
+                               count(DISTINCT client_id)::BIGINT AS clients,
+                               count(*) FILTER (malicious)::BIGINT AS malicious_requests
+                        FROM requests {where} GROUP BY ALL""",
+                    params=params,
+                )
+                .pl()
+                .cast(dict(schema))
+            )
+    periods = g.select("period").unique()
+    cls = (
+        periods.join(pl.DataFrame({"actor_class": list(ACTOR_CLASSES)}), how="cross")
+        .join(
+            # A client seen under two kinds in one hour is counted once per kind: close enough
+            # for a chart's tooltip, and the report's daily counts stay exact.
+            g.group_by("period", "actor_class").agg(pl.col("requests", "bytes", "clients").sum()),
+            on=["period", "actor_class"],
+            how="left",
+        )
+        .fill_null(0)
+        .with_columns((pl.col("requests") / pl.col("requests").sum().over("period")).fill_nan(0).alias("share"))
+        .with_columns(pl.col("actor_class").replace_strict({c: i for i, c in enumerate(ACTOR_CLASSES)}).alias("_o"))
+        .sort("period", "_o")
+        .select("period", "actor_class", "requests", "share", "bytes", "clients")
+    )
+    ai = (
+        g.group_by("period")
+        .agg(
+            pl.col("requests").filter(pl.col("ai_driven")).sum().alias("ai"),
+            pl.col("requests").sum().alias("all"),
+            pl.col("malicious_requests").sum(),
+            *[
+                pl.col("requests").filter(pl.col("ai_driven") & (pl.col("kind") == c)).sum().alias(c)
+                for c in AI_CATEGORIES
+            ],
+        )
+        .sort("period")
+        .select(
+            "period",
+            pl.col("ai").alias("requests"),
+            (pl.col("ai") / pl.col("all")).alias("share"),
+            "malicious_requests",
+            (pl.col("malicious_requests") / pl.col("all")).alias("malicious_share"),
+            *AI_CATEGORIES,
+        )
+    )
+    operators = (
+        g.filter(pl.col("operator").is_not_null())
+        .group_by("period", "operator")
+        .agg(pl.col("requests", "bytes").sum(), pl.col("ai_driven").any())
+        .sort("period", "requests", "operator", descending=[False, True, False])
+    )
+    return {"classes": cls, "ai": ai, "operators": operators}
+
+
+PATH_READER_COLUMNS = (
+    "client_id",
+    "client_ip",
+    "user_agent",
+    "actor_class",
+    "ai_driven",
+    "operator",
+    "agent",
+    "identity",
+    "malicious",
+    "requests",
+    "statuses",
+    "first",
+    "last",
+)
+
+
+def path_readers(
+    lake: LakeLike,
+    path: str,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    sites: Sequence[str] = (),
+    classes: Sequence[str] = (),
+    limit: int = 200,
+) -> pl.DataFrame:
+    """Who reads `path` (exactly that path, any query): its clients, busiest first, with their labels,
+    how often they asked for it, the statuses they got and when."""
+    where, params = _where(
+        ("path = ?", path),
+        ("ts >= ?", None if since is None else _day_start(since)),
+        ("ts < ?", None if until is None else _day_start(until) + timedelta(days=1)),
+        ("list_contains(?::VARCHAR[], site)", list(sites)),
+        ("list_contains(?::VARCHAR[], actor_class)", list(classes)),
+    )
+    lk = _lake(lake)
+    if not lk.has_table("requests"):
+        return _empty(PATH_READER_COLUMNS)
+    with _connect(lk) as con:
+        return con.sql(
+            f"""SELECT client_id, any_value(client_ip) AS client_ip, any_value(user_agent) AS user_agent,
+                       any_value(actor_class) AS actor_class, bool_or(ai_driven) AS ai_driven,
+                       any_value(operator) AS operator, any_value(agent) AS agent,
+                       any_value(identity) AS identity, bool_or(malicious) AS malicious,
+                       count(*)::BIGINT AS requests,
+                       string_agg(DISTINCT status::VARCHAR, ', ' ORDER BY status::VARCHAR) AS statuses,
+                       min(ts) AS first, max(ts) AS last
+                FROM requests {where} GROUP BY client_id
+                ORDER BY requests DESC, client_id LIMIT {_limit(limit)}""",
+            params=params,
+        ).pl()
+
+
+@dataclass(frozen=True)
+class IdentityChecks:
+    """Whether classify could check claimed identities: clients whose claim went unchecked because
+    no published ranges were loaded (`ip:no_ranges_loaded`), and clients checked against ranges."""
+
+    unchecked_clients: int
+    checked_clients: int
+
+    @property
+    def ranges_missing(self) -> bool:
+        return self.unchecked_clients > 0
+
+
+def identity_checks(lake: LakeLike) -> IdentityChecks:
+    """How many claims classify checked against published ranges, and how many it could not (the
+    reasons it recorded on each client: the lake keeps no other trace of the ranges it loaded)."""
+    lk = _lake(lake)
+    if not lk.has_table("clients"):
+        return IdentityChecks(0, 0)
+    with _connect(lk) as con:
+        unchecked, checked = con.sql(
+            """SELECT count(*) FILTER (list_contains(reasons, 'ip:no_ranges_loaded')),
+                      count(*) FILTER (len(list_filter(reasons, lambda r: r LIKE 'ip:in_ranges:%'
+                                                                    OR r LIKE 'ip:not_in_ranges:%')) > 0)
+               FROM clients"""
+        ).fetchall()[0]
+    return IdentityChecks(int(unchecked), int(checked))
+
+
 def _empty(columns: Sequence[str]) -> pl.DataFrame:
     return pl.DataFrame(schema={c: pl.String for c in columns})
 
 
 __all__ = [
     "ClientProfile",
+    "IdentityChecks",
     "LakeBounds",
     "client_activity",
     "client_profile",
     "client_requests",
     "client_sessions",
+    "hourly_trends",
+    "identity_checks",
     "lake_bounds",
     "lake_stamp",
+    "path_readers",
     "search_clients",
     "top_paths",
 ]

@@ -10,10 +10,12 @@ from typing import Any
 
 import polars as pl
 
+from trafficlens.report import colours as palette
 from trafficlens.report.core import jsonable
 from trafficlens.report.layout import (
     NUMERIC,
     TABLES,
+    Col,
     Table,
     clip,
     fmt_bytes,
@@ -27,14 +29,9 @@ from trafficlens.report.layout import (
 )
 from trafficlens.schema import ACTOR_CLASSES, AI_CATEGORIES
 
-CLASS_COLOURS = {"human": "#4c78a8", "crawler": "#f58518", "scraper": "#e45756", "agent": "#72b7b2"}
-AI_COLOURS = {
-    "training_crawlers": "#f58518",
-    "search_crawlers": "#54a24b",
-    "assistant_fetchers": "#b279a2",
-    "agents": "#72b7b2",
-    "other_ai": "#bab0ac",
-}
+# One colour language with the dashboard (trafficlens.report.colours): classes in Okabe–Ito,
+# AI kinds beside their class, bad things in one red.
+AI_COLOURS = palette.AI_KIND_COLOURS
 AI_LABELS = {
     "training_crawlers": "training crawlers",
     "search_crawlers": "search crawlers",
@@ -42,6 +39,12 @@ AI_LABELS = {
     "agents": "agents",
     "other_ai": "other AI",
 }
+
+
+def _is_dark(colour: str) -> bool:
+    """Whether white text reads on `colour` (#RRGGBB): its relative luminance is low."""
+    r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.6
 
 
 def _esc(v: Any) -> str:
@@ -143,7 +146,8 @@ def svg_mix(rows: dict[str, dict[str, float]], colours: dict[str, str]) -> str:
                     f"<title>{_esc(name)} {_esc(k)}: {fmt_pct(parts.get(k, 0) / total)}</title></rect>"
                 )
                 if w > 44:
-                    out.append(f'<text x="{x + 4:.1f}" y="{y + 16}" class="inbar">{_esc(k)}</text>')
+                    ink = "" if _is_dark(colours[k]) else ' style="fill:#1d2433"'  # readable on light shades
+                    out.append(f'<text x="{x + 4:.1f}" y="{y + 16}" class="inbar"{ink}>{_esc(k)}</text>')
                 x += w
     x = label_w
     for k in keys:
@@ -158,23 +162,7 @@ def svg_mix(rows: dict[str, dict[str, float]], colours: dict[str, str]) -> str:
     return "".join(out)
 
 
-PALETTE = (
-    "#4c78a8",
-    "#f58518",
-    "#54a24b",
-    "#e45756",
-    "#72b7b2",
-    "#eeca3b",
-    "#b279a2",
-    "#ff9da6",
-    "#9d755d",
-    "#bab0ac",
-    "#1f77b4",
-    "#2ca02c",
-    "#d62728",
-    "#9467bd",
-    "#8c564b",
-)
+PALETTE = palette.SERIES
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2433;margin:0;background:#f6f7f9}
@@ -190,7 +178,42 @@ th{color:#5b6474;font-weight:600} td.n,th.n{text-align:right;font-variant-numeri
 svg.chart{width:100%;height:auto} .grid{stroke:#e6e8ee} .axis,.legend,.value{font-size:11px;fill:#5b6474}
 .label{font-size:12px;fill:#1d2433} .inbar{font-size:11px;fill:#fff}
 .note{color:#5b6474;font-size:13px} footer{color:#8a92a3;font-size:12px;margin:32px 0}
+td.nw,th.nw{white-space:nowrap;overflow-wrap:normal} td.l,th.l{min-width:14em}
+.chip{display:inline-block;background:#eef0f4;border-radius:4px;padding:0 5px;margin:1px 3px 1px 0;font-size:12px;
+white-space:nowrap;font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
+details{display:inline} summary{display:inline;cursor:pointer;color:#5b6474;font-size:12px}
+.scroll{overflow-x:auto} .clamp{display:-webkit-box;-webkit-line-clamp:2;line-clamp:2;-webkit-box-orient:vertical;
+overflow:hidden;max-width:24em}
 """
+
+
+# Columns that must stay on one line (an address cut after two characters reads as nothing).
+NOWRAP = {"client_ip", "addresses", "top_spoofed_addresses", "agent", "operator", "first_seen", "last_seen"}
+# A list cell shows this many items; the rest fold under "+N more" (reasons were ten-line walls).
+LIST_SHOWN = 4
+# Long free text (a user agent) shows two lines; the whole of it is its tooltip.
+CLAMPED = {"user_agent", "example"}
+
+
+def _list_cell(values: Any) -> str:
+    """A list as small chips, the first LIST_SHOWN shown and the rest folded."""
+    items = [str(v) for v in (values or [])]
+    if not items:
+        return "-"
+    shown = items if len(items) <= LIST_SHOWN + 1 else items[:LIST_SHOWN]
+    chips = "".join(f'<span class="chip">{_esc(v)}</span>' for v in shown)
+    if len(items) > LIST_SHOWN + 1:  # "+1 more" would hide no more than it shows
+        rest = "".join(f'<span class="chip">{_esc(v)}</span>' for v in items[LIST_SHOWN:])
+        chips += f"<details><summary>+{len(items) - LIST_SHOWN} more</summary>{rest}</details>"
+    return chips
+
+
+def _cell(value: Any, text: str, c: Col) -> str:
+    if c.fmt == "list":
+        return _list_cell(value)
+    if c.name in CLAMPED:
+        return f'<span class="clamp" title="{_esc(text)}">{_esc(text)}</span>'
+    return _esc(text)
 
 
 def _html_table(df: pl.DataFrame, t: Table) -> str:
@@ -198,16 +221,25 @@ def _html_table(df: pl.DataFrame, t: Table) -> str:
     cells = table_cells(df, t)
     if not cells:
         return '<p class="note">None.</p>'
-    head = "".join(f'<th class="{"n" if c.fmt in NUMERIC else ""}">{_esc(c.header)}</th>' for c in cols)
+
+    def cls(c: Col) -> str:
+        names = [
+            "n" if c.fmt in NUMERIC else "",
+            "nw" if c.name in NOWRAP else "",
+            "l" if c.fmt == "list" or c.name in CLAMPED else "",
+        ]
+        return " ".join(n for n in names if n)
+
+    head = "".join(f'<th class="{cls(c)}">{_esc(c.header)}</th>' for c in cols)
+    rows = df.head(t.limit).iter_rows(named=True)
     body = "".join(
-        "<tr>"
-        + "".join(f'<td class="{"n" if c.fmt in NUMERIC else ""}">{_esc(v)}</td>' for v, c in zip(r, cols))
-        + "</tr>"
-        for r in cells
+        "<tr>" + "".join(f'<td class="{cls(c)}">{_cell(row[c.name], v, c)}</td>' for v, c in zip(r, cols)) + "</tr>"
+        for r, row in zip(cells, rows)
     )
     more = f'<p class="note">{df.height - t.limit:,} more rows in the JSON report.</p>' if df.height > t.limit else ""
     note = f'<p class="note">{_esc(t.note)}</p>' if t.note else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}{note}"
+    # A wide table scrolls inside its card on a phone rather than squeezing every column.
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}{note}'
 
 
 def _charts(sections: dict[str, Any]) -> dict[str, str]:
@@ -220,7 +252,7 @@ def _charts(sections: dict[str, Any]) -> dict[str, str]:
         series = {
             c: cls.filter(pl.col("actor_class") == c)["requests"].cast(pl.Float64).to_list() for c in ACTOR_CLASSES
         }
-        charts["Trend by class"] = svg_stacked_columns(periods, series, CLASS_COLOURS)
+        charts["Trend by class"] = svg_stacked_columns(periods, series, palette.CLASS_COLOURS)
         charts["Traffic by class"] = charts["Trend by class"]  # shares over time, first thing shown
     ai = trends.get("ai")
     if isinstance(ai, pl.DataFrame) and ai.height:
@@ -232,14 +264,13 @@ def _charts(sections: dict[str, Any]) -> dict[str, str]:
     ops = sections.get("operators")
     if isinstance(ops, pl.DataFrame) and ops.height:
         items = [
-            (r["operator"], float(r["requests"]), "#f58518" if r["ai_driven"] else "#9aa5b5")
+            (r["operator"], float(r["requests"]), palette.AI if r["ai_driven"] else palette.NEUTRAL)
             for r in ops.head(15).iter_rows(named=True)
         ]
-        charts["Operators"] = svg_bars(items) + '<p class="note">orange: AI operators</p>'
+        charts["Operators"] = svg_bars(items) + '<p class="note">blue: AI operators; grey: others</p>'
     pts = sections.get("page_types")
     if isinstance(pts, pl.DataFrame) and pts.height:
-        kinds = pts["page_type"].unique().sort().to_list()
-        colours = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(kinds)}
+        kind_colours = palette.PAGE_TYPE_COLOURS
         rows = {
             c: {
                 r["page_type"]: float(r["requests"])
@@ -248,14 +279,16 @@ def _charts(sections: dict[str, Any]) -> dict[str, str]:
             for c in ACTOR_CLASSES
             if c in pts["actor_class"].to_list()
         }
-        charts["Pages by class (share of each class's requests)"] = svg_mix(rows, colours)
+        charts["Pages by class (share of each class's requests)"] = svg_mix(rows, kind_colours)
     th = (sections.get("threats") or {}).get("by_threat")
     if isinstance(th, pl.DataFrame) and th.height:
-        charts["Threats"] = svg_bars([(r["threat"], float(r["requests"]), "#e45756") for r in th.iter_rows(named=True)])
+        charts["Threats"] = svg_bars(
+            [(r["threat"], float(r["requests"]), palette.BAD) for r in th.iter_rows(named=True)]
+        )
     bw = (sections.get("bandwidth") or {}).get("by_operator")
     if isinstance(bw, pl.DataFrame) and bw.height:
         charts["Bandwidth by operator"] = svg_bars(
-            [(r["operator"], float(r["bytes"]), "#4c78a8") for r in bw.head(12).iter_rows(named=True)], fmt_bytes
+            [(r["operator"], float(r["bytes"]), palette.NEUTRAL) for r in bw.head(12).iter_rows(named=True)], fmt_bytes
         )
     return charts
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from trafficlens.report.lake_report import Report
+from trafficlens.report.layout import fmt_bytes
 
 
 def _fit(text: object, width: int) -> str:
@@ -40,7 +41,7 @@ def render_summary(rep: Report) -> str:
         f"Period      {period}",
         f"Requests    {t['requests']:,}   from {t['addresses']:,} addresses, "
         f"{rep.user_agents():,} user agents, {len(p['sites']):,} site(s)",
-        f"Bytes sent  {t['bytes']:,}",
+        f"Bytes sent  {fmt_bytes(t['bytes'])}",
         f"Rejects     {quality['summary']['rejects']:,} lines that fit no format",
     ]
     classes = rep.shares().filter(pl.col("requests") > 0).sort("requests", descending=True, maintain_order=True)
