@@ -10,6 +10,7 @@ it directly:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +47,8 @@ def analyze(
     robots: str | Path | None = None,
     threats: str | Path | None = None,
     model_dir: str | Path | None = None,
+    geo: Sequence[str | Path] | None = None,
+    keys_dir: str | Path | None = None,
     top: int = 10,
     progress: bool | None = None,
     on_source: Callable[[SourceResult], None] | None = None,
@@ -70,6 +73,8 @@ def analyze(
         robots=robots,
         threats=threats,
         model_dir=model_dir,
+        geo=geo,
+        keys_dir=keys_dir,
     )
     return AnalyzeResult(ingested, classified, lake_summary(lake, top=top))
 

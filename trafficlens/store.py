@@ -334,5 +334,7 @@ def _write_error(e: BaseException, path: Path) -> Exception:
 def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the lake's views (no lock on lake.duckdb)."""
     con = duckdb.connect()
+    # DuckDB's own progress bar would write to the terminal over ours (and into logs and pipes).
+    con.execute("SET enable_progress_bar = false")
     _create_views(con, lake)
     return con

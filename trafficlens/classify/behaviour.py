@@ -95,30 +95,25 @@ def _page_views() -> str:
 # --- feature families: each returns its CTEs, or its aggregates over `r` per client ----------------
 
 
-def _requests(table: str) -> str:
-    """CTEs `ranged`, `whole`, `src`: the requests of `table` that count; `r`: each with its gaps
-    (within its session and its client), its referrer's host and whether it is a page view."""
-    # A PDF or video viewer fetches one file in byte ranges (206), often dozens in a few seconds:
-    # that is one read of one document, not a burst of page views. A range fetch only counts
-    # where its session has no other request for the path, and then only the first.
+ORDERED_COLUMNS = ("counted", "gap", "gap_all")
+
+
+def _requests(table: str, ordered: bool = False) -> str:
+    """CTEs `ranged`, `whole`, `src`: the requests of `table` that count (`_sources`); `r`: each
+    with its gaps (within its session and its client), its referrer's host and whether it is a
+    page view. `ordered`: `table` already says which requests count and their gaps
+    (ORDERED_COLUMNS, from `trafficlens.classify.buckets.sessionise`)."""
+    if ordered:
+        return f"""
+    r AS (
+        SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
+               status, bytes, referer, page_type, endpoint, host, protocol, gap, gap_all,
+               regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host,
+               page_type IN ({_page_views()}) AS is_html
+        FROM {table} WHERE counted
+    )"""
     return f"""
-    ranged AS (
-        SELECT * FROM {table} WHERE status = 206
-        QUALIFY row_number() OVER (PARTITION BY session_id, path ORDER BY ts, source, line_no) = 1
-    ),
-    -- Of those files, the ones the session also fetched whole (joined on the few ranged ones).
-    whole AS (
-        SELECT DISTINCT x.session_id, x.path
-        FROM {table} x JOIN (SELECT DISTINCT session_id, path FROM ranged) g
-          ON x.session_id = g.session_id AND x.path IS NOT DISTINCT FROM g.path
-        WHERE x.status IS DISTINCT FROM 206
-    ),
-    src AS (
-        SELECT * FROM {table} WHERE status IS DISTINCT FROM 206
-        UNION ALL BY NAME
-        SELECT g.* FROM ranged g ANTI JOIN whole w
-          ON g.session_id = w.session_id AND g.path IS NOT DISTINCT FROM w.path
-    ),
+    {_sources(table)},
     r AS (
         SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
                status, bytes, referer, page_type, endpoint, host, protocol,
@@ -128,6 +123,32 @@ def _requests(table: str) -> str:
                regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host,
                page_type IN ({_page_views()}) AS is_html
         FROM src
+    )"""
+
+
+def _sources(table: str, by: str = "session_id") -> str:
+    """CTEs `ranged`, `whole`, `src`: the requests of `table` that count. `by` the visit a range
+    fetch belongs to: its session, or (before sessions are known) its client."""
+    # A PDF or video viewer fetches one file in byte ranges (206), often dozens in a few seconds:
+    # that is one read of one document, not a burst of page views. A range fetch only counts
+    # where its session has no other request for the path, and then only the first.
+    return f"""
+    ranged AS (
+        SELECT * FROM {table} WHERE status = 206
+        QUALIFY row_number() OVER (PARTITION BY {by}, path ORDER BY ts, source, line_no) = 1
+    ),
+    -- Of those files, the ones the session also fetched whole (joined on the few ranged ones).
+    whole AS (
+        SELECT DISTINCT x.{by}, x.path
+        FROM {table} x JOIN (SELECT DISTINCT {by}, path FROM ranged) g
+          ON x.{by} = g.{by} AND x.path IS NOT DISTINCT FROM g.path
+        WHERE x.status IS DISTINCT FROM 206
+    ),
+    src AS (
+        SELECT * FROM {table} WHERE status IS DISTINCT FROM 206
+        UNION ALL BY NAME
+        SELECT g.* FROM ranged g ANTI JOIN whole w
+          ON g.{by} = w.{by} AND g.path IS NOT DISTINCT FROM w.path
     )"""
 
 
@@ -215,23 +236,51 @@ def _page_mix() -> str:
     return ",".join(f"\n               avg((page_type = {sql_literal(m)})::INT) AS mix_{m}" for m in MIX)
 
 
-def _address_sharing() -> str:
+# What a client's features read of other clients: aggregates over the whole log (per site, address,
+# network, form page), each a query over `r`. Run in client buckets, they are computed once over
+# every bucket and read by each as a `shared_<name>` table (SHARED_TABLES).
+SHARED_CTES = {
+    # The user agents of each address; the addresses of each network, per user agent and in all.
+    "ip": "SELECT site, client_ip, count(DISTINCT user_agent) AS ip_user_agents FROM r GROUP BY ALL",
+    "nets": f"""SELECT site, {_network("client_ip")} AS net, user_agent, count(DISTINCT client_ip) AS same_ua
+        FROM r GROUP BY ALL""",
+    "netall": "SELECT site, net, sum(same_ua) AS clients FROM nets GROUP BY ALL",
+    # The site's own host, where the log has none: the host its referrers name most.
+    "home": "SELECT site, mode(ref_host) AS ref_home FROM r WHERE ref_host <> '' GROUP BY site",
+    # How many clients loaded each form page (a browser posts a form after loading it).
+    "form_pages": """SELECT site, path, count(DISTINCT client_id) AS loaders
+        FROM r WHERE endpoint IS NOT NULL AND method = 'GET' AND status < 400 GROUP BY ALL""",
+}
+SHARED_TABLES = {name: f"shared_{name}" for name in SHARED_CTES}
+# The raw aggregates the evidence families read (trafficlens.classify.evidence), not the models.
+EVIDENCE_INPUTS = (
+    "pages",
+    "assets",
+    "favicon",
+    "page_gaps",
+    "page_gap_max",
+    "page_gap_cv",
+    "form_fill_min_s",
+    "blind_posts",
+    "max_pages_per_day",
+    "http10",
+    "proto_requests",
+    "switched_visits",
+)
+
+
+def _shared(name: str, shared: bool) -> str:
+    """The CTE `name` of SHARED_CTES: computed from `r`, or read from its shared table."""
+    return f"{name} AS ({f'SELECT * FROM {SHARED_TABLES[name]}' if shared else SHARED_CTES[name]})"
+
+
+def _address_sharing(shared: bool = False) -> str:
     """CTEs `ip`: the user agents of each address; `nets`, `netall`: the addresses of each network,
     per user agent and in all."""
-    return f"""
-    ip AS (
-        SELECT site, client_ip, count(DISTINCT user_agent) AS ip_user_agents FROM r GROUP BY ALL
-    ),
-    nets AS (
-        SELECT site, {_network("client_ip")} AS net, user_agent, count(DISTINCT client_ip) AS same_ua
-        FROM r GROUP BY ALL
-    ),
-    netall AS (
-        SELECT site, net, sum(same_ua) AS clients FROM nets GROUP BY ALL
-    )"""
+    return ",\n    ".join(_shared(n, shared) for n in ("ip", "nets", "netall"))
 
 
-def _navigation() -> str:
+def _navigation(shared: bool = False) -> str:
     """CTE `pages`: how a client moves from page to page (time on a page, links to the page
     itself, returns to a page it was on)."""
     # Page to page: the time a visitor spends on a page, which beacons and assets in between do
@@ -243,10 +292,8 @@ def _navigation() -> str:
     # when the next page names as its referrer a page the visit was on, or was sent from, before
     # the one it was just on (so do pages opened from one list in tabs). A bot following random
     # links names the page it was just on, and comes back only as often as a page links back.
-    return """
-    home AS (
-        SELECT site, mode(ref_host) AS ref_home FROM r WHERE ref_host <> '' GROUP BY site
-    ),
+    return f"""
+    {_shared("home", shared)},
     pg0 AS (
         SELECT client_id, session_id, ts, source, line_no, path || coalesce('?' || query, '') AS page,
                CASE WHEN ref_host = coalesce(host, ref_home) THEN coalesce(nullif(regexp_extract(
@@ -281,7 +328,7 @@ def _navigation() -> str:
     )"""
 
 
-def _evidence() -> str:
+def _evidence(shared: bool = False) -> str:
     """CTEs `forms`: the fastest a client submitted a sign-up or payment form after loading it;
     `protocols`: its HTTP/1.0 requests, and its visits that used both HTTP/1.0 and a later
     version; `daily`: the most distinct pages it viewed in one day. Read by `trafficlens.classify.evidence`,
@@ -295,7 +342,7 @@ def _evidence() -> str:
     # script. A visit that switches between the two is two programs, not one browser.
     # A form posted without its page: where the site serves the page to people (three or more
     # clients loaded it), a browser has to load it before it can post it, this client never did.
-    return """
+    return f"""
     form_posts AS (
         SELECT client_id, site, path, endpoint, method,
                epoch(ts) - max(CASE WHEN method = 'GET' THEN epoch(ts) END) OVER (
@@ -306,10 +353,7 @@ def _evidence() -> str:
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS loaded
         FROM r WHERE endpoint IS NOT NULL
     ),
-    form_pages AS (
-        SELECT site, path, count(DISTINCT client_id) AS loaders
-        FROM r WHERE endpoint IS NOT NULL AND method = 'GET' AND status < 400 GROUP BY ALL
-    ),
+    {_shared("form_pages", shared)},
     forms AS (
         SELECT client_id,
                min(fill) FILTER (WHERE endpoint IN ('signup', 'payment')) AS form_fill_min_s,
@@ -339,17 +383,20 @@ def _evidence() -> str:
 _AGGREGATES = (_volume, _timing, _assets, _referrers, _crawler_files, _errors, _methods, _paths, _habits, _page_mix)
 
 
-def client_features_sql(table: str = "sessionised") -> str:
+def client_features_sql(table: str = "sessionised", shared: bool = False, ordered: bool = False) -> str:
     """One row per client_id with FEATURES (and a few raw counts) from `table`, which has the
-    request columns plus client_id, session_id and page_type."""
+    request columns plus client_id, session_id, page_type and endpoint. With `shared`, what the
+    features read of other clients comes from the SHARED_TABLES (`shared_aggregates_sql` over the
+    whole log), so that `table` can hold only some clients: one bucket of them; with `ordered`, as
+    in `_requests`."""
     aggregates = ",".join(family() for family in _AGGREGATES)
     return f"""
     WITH
-    {_requests(table)},
+    {_requests(table, ordered)},
     {_peak_rate()},
-    {_address_sharing()},
-    {_navigation()},
-    {_evidence()},
+    {_address_sharing(shared)},
+    {_navigation(shared)},
+    {_evidence(shared)},
     agg AS (
         SELECT client_id, any_value(site) AS site, any_value(client_ip) AS client_ip,
                any_value(user_agent) AS user_agent,{aggregates}
@@ -372,6 +419,23 @@ def client_features_sql(table: str = "sessionised") -> str:
                     AND n.user_agent IS NOT DISTINCT FROM a.user_agent
     LEFT JOIN netall na ON na.site = a.site AND na.net IS NOT DISTINCT FROM ({_network("a.client_ip")})
     """
+
+
+def shared_aggregates_sql(name: str, table: str = "sessionised") -> str:
+    """The query of one of SHARED_CTES over every request of `table` (every bucket, before
+    sessions): the `r` the features read, less the gaps between requests, which the aggregates do
+    not use, and with a range fetch counted once per client rather than per session (the same
+    aggregates, but for the referrer hosts `home` counts among a file's repeated range fetches)."""
+    needs = {"netall": ["nets"]}.get(name, [])
+    ctes = [f"{n} AS ({SHARED_CTES[n]})" for n in needs]
+    return f"""
+    WITH {_sources(table, by="client_id")},
+    r AS (
+        SELECT site, client_id, client_ip, user_agent, path, method, status, endpoint,
+               regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host
+        FROM src
+    ){"".join(", " + c for c in ctes)}
+    {SHARED_CTES[name]}"""
 
 
 def model_inputs(raw: pl.DataFrame) -> pl.DataFrame:
@@ -411,9 +475,12 @@ def model_inputs(raw: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns([pl.col(f).cast(pl.Float64).fill_null(-1) for f in FEATURES])
 
 
-def client_features(con: duckdb.DuckDBPyConnection, table: str = "sessionised") -> pl.DataFrame:
-    """client_id, site, client_ip, user_agent, the raw aggregates and FEATURES, one row per client."""
-    return model_inputs(con.sql(client_features_sql(table)).pl())
+def client_features(
+    con: duckdb.DuckDBPyConnection, table: str = "sessionised", shared: bool = False, ordered: bool = False
+) -> pl.DataFrame:
+    """client_id, site, client_ip, user_agent, the raw aggregates and FEATURES, one row per client
+    (`shared`, `ordered`: as in `client_features_sql`)."""
+    return model_inputs(con.sql(client_features_sql(table, shared, ordered)).pl())
 
 
 def session_features_sql(table: str = "sessionised") -> str:

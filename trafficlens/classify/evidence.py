@@ -24,6 +24,9 @@ Families, each with a strength in [0, 1] and its reasons:
   client's user-agent cohort. It decides only where both models, which read different things
   (the main model every feature, the navigation model only how a visit moves from page to page),
   are sure together: a style one model alone sees in people is the failure this rule exists for.
+- `network` (supporting): an address in a hosting provider's published ranges (a data centre, not
+  a home or mobile line). People reach sites from clouds too (VPNs, remote desktops, relays), so
+  it only supports.
 Attacks and abuse (the threat layer) and network evidence (operators' ranges) decide on their own,
 in their own layers.
 
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from trafficlens.classify.verify.hosting import hosting_reason
 from trafficlens.schema import AUTOMATED_THREATS, STR_LIST
 
 
@@ -67,6 +71,8 @@ class EvidenceConfig:
     # version: a server behind a reverse proxy that speaks HTTP/1.0 to it logs 1.0 for everyone.
     http10_site_max: float = 0.5
     http10_strength: float = 0.6
+    # An address in a hosting provider's ranges: how strongly it supports.
+    hosting_strength: float = 0.7
     # A supporting family counts towards "two agree" from this strength.
     support_min: float = 0.6
     # A blind form post: how strongly it supports (a changed address explains some).
@@ -125,6 +131,8 @@ def gather(
     s_assets = pl.when(bare).then(pl.col("asset_norm")).otherwise(0.0)
     s_forms = pl.when(pl.col("blind_posts").fill_null(0) > 0).then(cfg.blind_post_strength).otherwise(0.0)
     s_protocol = pl.when(old_protocol).then(cfg.http10_strength).otherwise(0.0)
+    hosting = pl.col("hosting") if "hosting" in frame.columns else pl.lit(None, pl.String)
+    s_network = pl.when(hosting.is_not_null()).then(cfg.hosting_strength).otherwise(0.0)
     s_style = style.fill_null(0.0).clip(0.0, 1.0)
     both = (agree if agree is not None else pl.lit(None, pl.Float64)) >= cfg.models_agree
     decisive = (
@@ -134,6 +142,7 @@ def gather(
         (s_assets >= cfg.support_min).cast(pl.Int8)
         + (s_forms >= cfg.support_min).cast(pl.Int8)
         + (s_protocol >= cfg.support_min).cast(pl.Int8)
+        + (s_network >= cfg.support_min).cast(pl.Int8)
         + (s_style >= cfg.support_min).cast(pl.Int8)
     )
     empty = pl.lit([], STR_LIST)
@@ -143,7 +152,7 @@ def gather(
         return pl.when(cond.fill_null(False)).then(pl.concat_list(value)).otherwise(empty)
 
     strength = pl.when(decisive).then(DECISIVE).otherwise(0.0)
-    score = 1 - (1 - strength) * (1 - s_assets) * (1 - s_forms) * (1 - s_protocol) * (1 - s_style)
+    score = 1 - (1 - strength) * (1 - s_assets) * (1 - s_forms) * (1 - s_protocol) * (1 - s_network) * (1 - s_style)
     return df.with_columns(
         ev_decisive=decisive,
         ev_support=support,
@@ -167,6 +176,7 @@ def gather(
                 s_protocol >= cfg.support_min,
                 pl.format("evidence:protocol:http10_where_site_share={}", pl.col("http10_share").round(2)),
             ),
+            reason(s_network >= cfg.support_min, hosting_reason(hosting)),
         ),
     ).drop("asset_norm", "http10_share")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from trafficlens.classify.agents import Catalogue
+from trafficlens.classify.behaviour import EVIDENCE_INPUTS
 from trafficlens.classify.evidence import DEFAULT, EvidenceConfig, decided, gather
 from trafficlens.classify.model import NAV_THRESHOLD
 from trafficlens.schema import ATTACK_THREATS, AUTOMATED_THREATS, STR_LIST
@@ -26,14 +27,18 @@ def label_clients(
     verified: pl.DataFrame | None,
     attributed: pl.DataFrame | None,
     catalogue: Catalogue,
+    signatures: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Client rows (site, client_ip, user_agent, signature_agent, ...) -> the identity labels.
 
     `ua_labels` comes from match_user_agents; `verified` (client_ip, agent, identity, reasons)
     from the ranges layer; `attributed` (client_ip, operator, range_file) lists addresses inside
     an operator's published ranges. Precedence, each step with its reason:
-    1. a `Signature-Agent` header naming a known agent's host: that agent, declared (a log
-       cannot check the signature);
+    1. a `Signature-Agent` header naming a known agent's host: that agent; verified where its
+       logged HTTP message signatures verify against the signer's published keys, spoofed where
+       one fails (tampered, expired, replayed), declared where none could be checked.
+       `signatures` (site, client_ip, user_agent, signature_status, signature_reasons) says so
+       per client (`client_signatures`);
     2. a user agent naming a known agent: that agent; verified / spoofed / declared from its
        addresses;
     3. a browser user agent from inside an operator's ranges: that operator's agentic browser,
@@ -77,6 +82,18 @@ def label_clients(
     else:
         df = df.with_columns(_signed=pl.lit(False))
 
+    if signatures is not None and signatures.height:
+        df = df.join(
+            signatures.select("site", "client_ip", "user_agent", "signature_status", "signature_reasons"),
+            on=["site", "client_ip", "user_agent"],
+            how="left",
+            nulls_equal=True,
+        )
+    else:
+        df = df.with_columns(signature_status=pl.lit(None, pl.String), signature_reasons=pl.lit(None, STR_LIST))
+    sig_valid = pl.col("_signed") & (pl.col("signature_status") == "valid")
+    sig_failed = pl.col("_signed") & (pl.col("signature_status") == "failed")
+
     # 2. Verification of claims.
     claims = pl.col("agent").is_not_null()
     if verified is not None and verified.height:
@@ -104,7 +121,11 @@ def label_clients(
     ai_range = in_ranges & pl.col("_arf").is_in(ai_files)
 
     identity = (
-        pl.when(pl.col("_signed"))
+        pl.when(sig_valid)
+        .then(pl.lit("verified"))
+        .when(sig_failed)
+        .then(pl.lit("spoofed"))
+        .when(pl.col("_signed"))
         .then(pl.lit("declared"))
         .when(claims)
         .then(pl.coalesce(pl.col("_vid"), pl.lit("declared")))
@@ -119,6 +140,7 @@ def label_clients(
     empty = pl.lit([], STR_LIST)
     reasons = pl.concat_list(
         pl.col("reasons").fill_null(empty),
+        pl.col("signature_reasons").fill_null(empty),
         pl.when(claims).then(pl.col("_vr").fill_null(empty)).otherwise(empty),
         pl.when(in_ranges).then(pl.concat_list(pl.lit("ip:operator_range:") + pl.col("_arf"))).otherwise(empty),
         pl.when(spoofed).then(pl.lit(["threat:spoofed_identity"], STR_LIST)).otherwise(empty),
@@ -153,27 +175,26 @@ def label_clients(
         threats=pl.when(spoofed).then(pl.lit(["spoofed_identity"], STR_LIST)).otherwise(empty),
         confidence=confidence,
         reasons=reasons,
-    ).drop("_vid", "_vr", "_aop", "_arf", "_signed")
+    ).drop("_vid", "_vr", "_aop", "_arf", "_signed", "signature_status", "signature_reasons")
+
+
+def client_signatures(checked: pl.DataFrame) -> pl.DataFrame:
+    """Checked signed requests (`verify_signatures`) -> per client (site, client_ip, user_agent):
+    `signature_status` "failed" where any signature was invalid, expired or replayed, else "valid"
+    where one verified, else null (none could be checked); `signature_reasons`, each distinct."""
+    failed = pl.col("signature_status").is_in(["invalid", "expired", "replayed"])
+    return checked.group_by("site", "client_ip", "user_agent").agg(
+        signature_status=pl.when(failed.any())
+        .then(pl.lit("failed"))
+        .when((pl.col("signature_status") == "valid").any())
+        .then(pl.lit("valid")),
+        signature_reasons=pl.col("signature_reason").drop_nulls().unique(maintain_order=True).sort(),
+    )
 
 
 # How many visits' worth of the navigation model's training share of automation a user agent's
 # own share on a site is weighed against: a handful of visits says little about a campaign.
 COHORT_WEIGHT = 20
-# The raw behaviour aggregates the evidence families read (trafficlens.classify.evidence).
-EVIDENCE_INPUTS = (
-    "pages",
-    "assets",
-    "favicon",
-    "page_gaps",
-    "page_gap_max",
-    "page_gap_cv",
-    "form_fill_min_s",
-    "blind_posts",
-    "max_pages_per_day",
-    "http10",
-    "proto_requests",
-    "switched_visits",
-)
 
 
 def combine_behaviour(

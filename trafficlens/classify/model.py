@@ -115,7 +115,7 @@ class BehaviourModel:
         classes = np.array(self.classes)
         best = proba.argmax(axis=1)
         nav = np.full(feats.height, np.nan)
-        nav_reasons: list[list[str]] = [[] for _ in range(feats.height)]
+        nav_reasons = pl.DataFrame({"row": np.arange(feats.height)})
         rows = _nav_rows(feats)
         if self.navigation is not None and rows.any():
             sub = feats.filter(pl.Series(rows))
@@ -123,8 +123,10 @@ class BehaviourModel:
             nav[rows] = p[:, 1]
             info = self.meta["navigation"]
             explained = explain(sub, self.meta, cols=NAV_FEATURES, importance=info["importance"])
-            for i, r in zip(np.flatnonzero(rows), explained):
-                nav_reasons[i] = r
+            read = pl.DataFrame({"row": np.flatnonzero(rows), "b_nav_reasons": explained})
+            nav_reasons = nav_reasons.join(read, on="row", how="left", maintain_order="left")
+        else:
+            nav_reasons = nav_reasons.with_columns(b_nav_reasons=pl.lit(None, pl.List(pl.String)))
         return pl.DataFrame(
             {
                 "client_id": feats["client_id"],
@@ -133,7 +135,7 @@ class BehaviourModel:
                 "b_human_proba": proba[:, self.classes.index("human")],
                 "b_reasons": explain(feats, self.meta),
                 "b_nav_proba": pl.Series(nav).fill_nan(None),
-                "b_nav_reasons": nav_reasons,
+                "b_nav_reasons": nav_reasons["b_nav_reasons"].fill_null(pl.lit([], pl.List(pl.String))),
             },
             schema_overrides={"b_reasons": pl.List(pl.String), "b_nav_reasons": pl.List(pl.String)},
         )
@@ -145,24 +147,39 @@ def explain(
     top: int = 3,
     cols: tuple[str, ...] = FEATURES,
     importance: dict[str, float] | None = None,
-) -> list[list[str]]:
+) -> pl.Series:
     """The features that set each client furthest apart from typical human traffic, weighted by
-    the model's permutation importance: `behaviour:asset_per_page=0.00` and the like."""
+    the model's permutation importance: `behaviour:asset_per_page=0.00` and the like (a list per
+    row of `feats`)."""
     ref = meta["human_reference"]  # feature -> (median, iqr) over human clients in training
     imp = importance if importance is not None else meta["importance"]
     cols = tuple(f for f in cols if imp.get(f, 0) > 0)
     if not cols:
-        return [[] for _ in range(feats.height)]
+        return pl.Series("reasons", [[] for _ in range(feats.height)], dtype=pl.List(pl.String))
     x = feats.select(cols).to_numpy().astype(np.float64)
     med = np.array([ref[c][0] for c in cols])
     iqr = np.array([max(ref[c][1], 1e-6) for c in cols])
     w = np.array([imp[c] for c in cols])
     score = np.abs(x - med) / iqr * w
     order = np.argsort(-score, axis=1)[:, :top]
-    out = []
-    for i, idx in enumerate(order):  # per client, a handful of strings: not a hot path per request
-        out.append([f"behaviour:{cols[j]}={x[i, j]:.2f}" for j in idx if score[i, j] > 0])
-    return out
+    rows = np.arange(feats.height)[:, None]
+    values = x[rows, order].ravel()
+    picked = pl.DataFrame(
+        {
+            "row": np.repeat(np.arange(feats.height), order.shape[1]),
+            "name": np.array(cols)[order].ravel(),
+            # Two decimals as Python formats them (the binary value, not a rounded product).
+            "value": np.char.mod("%.2f", values),
+            "keep": (score[rows, order] > 0).ravel(),
+        }
+    )
+    text = pl.format("behaviour:{}={}", pl.col("name"), pl.col("value"))
+    out = (
+        picked.with_columns(text=pl.when("keep").then(text))
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("text").drop_nulls())
+    )
+    return out["text"].alias("reasons")
 
 
 def load_model(folder: Path | None = None) -> BehaviourModel:

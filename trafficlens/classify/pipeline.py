@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +18,11 @@ import duckdb
 import polars as pl
 
 from trafficlens.classify.agents import Catalogue, load_catalogue, match_user_agents
-from trafficlens.classify.behaviour import FEATURES, client_features, session_features_sql
+from trafficlens.classify.behaviour import EVIDENCE_INPUTS, FEATURES, ORDERED_COLUMNS, session_features_sql
+from trafficlens.classify.buckets import ROWS_PER_BUCKET, bucket_count, bucket_of, classify_bucket, shared_aggregates
 from trafficlens.classify.evidence import with_automation_score
-from trafficlens.classify.labels import combine_behaviour, combine_threats, label_clients
-from trafficlens.classify.model import load_model
+from trafficlens.classify.labels import client_signatures, combine_behaviour, combine_threats, label_clients
+from trafficlens.classify.model import BehaviourModel, load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
 from trafficlens.classify.threats import (
     ThreatConfig,
@@ -32,25 +35,35 @@ from trafficlens.classify.threats import (
     robots_violations,
 )
 from trafficlens.classify.verify import (
+    GeoDatabases,
+    HostingRanges,
+    KeyDirectory,
     attribute_addresses,
     attribute_recorded,
     default_ranges_dir,
+    empty_hosting,
     empty_ranges,
+    geo_for,
+    hosting_for,
+    hosting_recorded,
+    load_geo,
+    load_hosting,
+    load_keys,
     load_ranges,
     verify_claims,
+    verify_signatures,
 )
 from trafficlens.errors import LakeError, OptionError
 from trafficlens.progress import Stages
-from trafficlens.schema import LABEL_SCHEMA, REQUEST_OWN_SCHEMA
-from trafficlens.store import Lake, connect, glob_escape
-
-SESSION_GAP_MINUTES = 30  # DESIGN.md: a session ends after 30 minutes without a request
+from trafficlens.schema import LABEL_SCHEMA, NETWORK_SCHEMA, REQUEST_OWN_SCHEMA
+from trafficlens.store import Lake, connect, glob_escape, sql_literal
 
 # Columns every labelled table carries (DESIGN.md, "requests add"), in this order: the labels of a
 # request, less the ids and page type each table has its own way.
 LABELS = tuple(c for c in LABEL_SCHEMA if c not in ("client_id", "session_id", "page_type"))
-# What clients add beyond the labels: what the user agent parser says of the browser.
-CLIENT_EXTRAS = ("browser", "os", "device")
+# What clients add beyond the labels: what the user agent parser says of the browser, and where
+# its address is (hosting provider, ASN, country).
+CLIENT_EXTRAS = ("browser", "os", "device", *NETWORK_SCHEMA)
 
 
 @dataclass
@@ -92,8 +105,14 @@ def label_lake_clients(
     rdns: bool,
     catalogue: Catalogue,
     stage: Stages | None = None,
+    hosting: HostingRanges | None = None,
+    geo: GeoDatabases | None = None,
+    keys: KeyDirectory | None = None,
 ) -> tuple[pl.DataFrame, int]:
-    """Every client of the events view with its identity labels; also the distinct user agents."""
+    """Every client of the events view with its identity labels and where its address is
+    (NETWORK_SCHEMA: hosting provider, ASN, country; looked up once per distinct address); also
+    the distinct user agents. Logged Web Bot Auth signatures are checked against `keys` (default:
+    the key directories `trafficlens keys update` cached)."""
     stage = stage or Stages("classify", False)
     stage("grouping clients")
     recorded = "ip_ranges" in con.sql("SELECT * FROM events LIMIT 0").columns
@@ -116,7 +135,49 @@ def label_lake_clients(
     attributed = attribute_addresses(browsers["client_ip"].unique(), rng) if rng.height else None
     if recorded:  # pseudonymised addresses: the ranges ingest recorded name the operator
         attributed = pl.concat([a for a in (attributed, attribute_recorded(browsers)) if a is not None])
-    return label_clients(clients.drop("ip_ranges"), ua_labels, verified, attributed, catalogue), uas.len()
+    signatures = _checked_signatures(con, keys)
+    labelled = label_clients(clients.drop("ip_ranges"), ua_labels, verified, attributed, catalogue, signatures)
+    net = network_of(clients["client_ip"], hosting, geo, clients if recorded else None)
+    return labelled.join(net, on="client_ip", how="left"), uas.len()
+
+
+def _checked_signatures(con: duckdb.DuckDBPyConnection, keys: KeyDirectory | None) -> pl.DataFrame | None:
+    """Per client, what its logged HTTP message signatures (Web Bot Auth) say, checked against the
+    signers' cached key directories; None where the log records no signature."""
+    columns = set(con.sql("SELECT * FROM events LIMIT 0").columns)
+    if not {"signature", "signature_input", "signature_agent"} <= columns:
+        return None  # a lake ingested before these headers were read
+    signed = con.sql(
+        """SELECT site, client_ip, user_agent, ts, host, method, path, query, signature_agent, signature,
+                  signature_input
+           FROM events WHERE signature IS NOT NULL AND signature_input IS NOT NULL"""
+    ).pl()
+    if signed.height == 0:
+        return None
+    return client_signatures(verify_signatures(signed, keys if keys is not None else load_keys()))
+
+
+def network_of(
+    addresses: pl.Series, hosting: HostingRanges | None, geo: GeoDatabases | None, recorded: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """`client_ip` and NETWORK_SCHEMA for each distinct address: the hosting provider whose
+    published ranges hold it, and its ASN, AS organisation and country from the databases given.
+    `recorded` (client_ip, ip_ranges): what ingest recorded of pseudonymised addresses, whose
+    provider it names where the address itself cannot be looked up."""
+    ips = addresses.drop_nulls().unique()
+    out = hosting_for(ips, hosting if hosting is not None else empty_hosting())
+    if recorded is not None:
+        known = hosting_recorded(recorded).rename({"hosting": "_recorded"})
+        out = (
+            out.join(known, on="client_ip", how="left")
+            .with_columns(hosting=pl.coalesce("hosting", "_recorded"))
+            .drop("_recorded")
+        )
+    if geo is not None and geo.sources:
+        out = out.join(geo_for(ips, geo), on="client_ip", how="left")
+    return out.with_columns(
+        [pl.lit(None, t).alias(c) for c, t in NETWORK_SCHEMA.items() if c not in out.columns]
+    ).select("client_ip", *NETWORK_SCHEMA)
 
 
 def check_options(
@@ -151,8 +212,11 @@ def classify(
     robots: str | Path | None = None,
     attack_rules: str | Path | None = None,
     detect_threats: bool = True,
-    memory_limit: str = "4GB",
+    memory_limit: str = "1GB",
     model_dir: str | Path | None = None,
+    bucket_rows: int = ROWS_PER_BUCKET,
+    geo: Sequence[str | Path] | None = None,
+    keys_dir: str | Path | None = None,
 ) -> ClassifySummary:
     """Label every event of the lake and (re)write requests, sessions and clients.
 
@@ -160,78 +224,100 @@ def classify(
     layer (training uses both to compute features).
     `ranges_dir` defaults to the folder `trafficlens ranges update` fills; without either, claims
     stay `declared`. `model_dir` is a folder `trafficlens train --out` wrote (default: the
-    package's model). Re-running replaces the three tables whole, atomically.
+    package's model). Re-running replaces the three tables whole, atomically. The hosting
+    providers' range files are read from the ranges folder too; `geo` names ASN and country
+    databases (.mmdb, iptoasn TSV, or folders of them; default: the cache's geo folder);
+    `keys_dir` the signers' key directories Web Bot Auth signatures are checked against (default:
+    the folder `trafficlens keys update` fills).
+
+    Per-client work runs in buckets of about `bucket_rows` requests (`trafficlens.classify.buckets`),
+    so that memory is set by `bucket_rows` and `memory_limit` (DuckDB's, spilling beyond it into the
+    run's staging folder), not by the length of the log; the labels are the same for any size.
     """
     started = time.perf_counter()
     check_options(ranges_dir=ranges_dir, pages=pages, robots=robots, threats=threats, model_dir=model_dir)
     store = Lake(lake)
     if not store.has_table("events"):
         raise LakeError(f"the lake at {store.root} has no events yet; run `trafficlens ingest LOG --lake {lake}` first")
-    rdir = Path(ranges_dir) if ranges_dir else default_ranges_dir()
-    ranges = load_ranges(rdir) if rdir is not None else None
-    cat = catalogue or load_catalogue()
-    page_rules = load_page_rules(pages)
-    page_sql = page_type_sql(page_rules), page_type_sql(page_rules, what="endpoint")
-    rules = load_attack_rules(attack_rules) if detect_threats else []
-    cfg = ThreatConfig.load(threats)
-    stage = Stages("classify", progress)
-    model = None if not behaviour else load_model(None if model_dir is None else Path(model_dir))
-    with store.locked():
-        con = connect(store)
-        tx = store.begin()
-        try:
-            # DuckDB spills what does not fit in memory into the run's own staging folder.
-            con.execute("SET temp_directory = ?", [str(tx.dir / ".spill")])
-            con.execute("SET memory_limit = ?", [memory_limit])
-            con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days, as DESIGN.md says
-            labelled, n_uas = label_lake_clients(con, ranges, rdns, cat, stage)
-            con.register("client_identity", labelled.drop("signature_agent", "verify_ranges", "verify_rdns"))
-            stage(f"sessions of {labelled.height:,} clients")
-            _sessionise(con, page_sql)
-            stage("behaviour features")
-            feats = client_features(con)
-            final = labelled
-            if model is not None:
-                stage(f"behaviour model on {feats.height:,} clients")
-                final = combine_behaviour(labelled, model.predict(feats), model.nav_prior, model.nav_rates, feats)
-            request_matches(con, rules, cfg)
-            if detect_threats:
-                stage("attack patterns and behavioural threats")
-                con.register(
-                    "client_browsers",
-                    final.filter(pl.col("identity").is_in(["none", "undeclared"])).select("client_id"),
-                )
-                con.register(
-                    "client_tools",
-                    final.filter(
-                        (pl.col("purpose") == "tool")
-                        | pl.col("reasons").list.contains("ua:empty")
-                        | pl.col("reasons").list.contains("ua:generic:bare_product")
-                    ).select("client_id"),
-                )
-                found = [client_threats(con, cfg), request_threat_summary(con)]
-                if robots:
-                    found.append(robots_violations(con, robots, robots_tokens(final, cat)))
-                final = combine_threats(final, pl.concat(found, how="vertical_relaxed"))
-            request_findings(con, robots=bool(robots) and detect_threats)
-            final = final.join(feats.select("client_id", *FEATURES), on="client_id", how="left")
-            final = with_automation_score(final)
-            con.register("client_labels", final.drop("signature_agent", "verify_ranges", "verify_rdns"))
-            stage("writing requests, sessions and clients")
-            _write_tables(con, Path(tx.dir))
-            n_req = _count(con, tx.dir, "requests/*/*.parquet")
-            n_sessions = _count(con, tx.dir, "sessions/*.parquet")
-            shutil.rmtree(Path(tx.dir) / ".spill", ignore_errors=True)
-            for t in ("requests", "sessions", "clients"):
-                tx.replace_table(t)
-            tx.commit()
-        except BaseException:
-            tx.abort()
-            raise
-        finally:
-            con.close()
-            stage.close()
-        store.refresh_views()
+    geo_dbs = load_geo(geo)
+    # The model (and scikit-learn's import) loads on a thread while DuckDB groups the clients.
+    loading = ThreadPoolExecutor(1)
+    model_future = loading.submit(load_model, None if model_dir is None else Path(model_dir)) if behaviour else None
+    try:
+        rdir = Path(ranges_dir) if ranges_dir else default_ranges_dir()
+        ranges = load_ranges(rdir) if rdir is not None else None
+        hosting = load_hosting(rdir) if rdir is not None else None
+        keys = load_keys(keys_dir)
+        cat = catalogue or load_catalogue()
+        page_rules = load_page_rules(pages)
+        page_sql = page_type_sql(page_rules), page_type_sql(page_rules, what="endpoint")
+        rules = load_attack_rules(attack_rules) if detect_threats else []
+        cfg = ThreatConfig.load(threats)
+        stage = Stages("classify", progress)
+        with store.locked():
+            con = connect(store)
+            tx = store.begin()
+            try:
+                work = Path(tx.dir) / ".work"
+                # DuckDB spills what does not fit in memory into the run's own staging folder.
+                con.execute("SET temp_directory = ?", [str(Path(tx.dir) / ".spill")])
+                con.execute("SET memory_limit = ?", [memory_limit])
+                con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days, as DESIGN.md says
+                labelled, n_uas = label_lake_clients(con, ranges, rdns, cat, stage, hosting, geo_dbs, keys)
+                rows = int(labelled["requests"].sum())
+                buckets = bucket_count(rows, bucket_rows)
+                labelled = labelled.with_columns(bucket=bucket_of(pl.col("client_id"), buckets))
+                con.register("client_identity", labelled.drop("signature_agent", "verify_ranges", "verify_rdns"))
+                stage(f"page types, {buckets:,} bucket{'s' if buckets > 1 else ''} of clients")
+                _stage_events(con, page_sql, work, buckets)
+                model = model_future.result() if model_future is not None else None
+                readings = _run_buckets(con, work, buckets, model, stage)
+                final = labelled.drop("bucket")
+                if model is not None:
+                    pred = readings.drop(*EVIDENCE_INPUTS)
+                    final = combine_behaviour(final, pred, model.nav_prior, model.nav_rates, readings)
+                request_matches(con, rules, cfg)
+                if detect_threats:
+                    stage("attack patterns and behavioural threats")
+                    con.register(
+                        "client_browsers",
+                        final.filter(pl.col("identity").is_in(["none", "undeclared"])).select("client_id"),
+                    )
+                    con.register(
+                        "client_tools",
+                        final.filter(
+                            (pl.col("purpose") == "tool")
+                            | pl.col("reasons").list.contains("ua:empty")
+                            | pl.col("reasons").list.contains("ua:generic:bare_product")
+                        ).select("client_id"),
+                    )
+                    found = [client_threats(con, cfg), request_threat_summary(con)]
+                    if robots:
+                        found.append(robots_violations(con, robots, robots_tokens(final, cat)))
+                    final = combine_threats(final, pl.concat(found, how="vertical_relaxed"))
+                request_findings(con, robots=bool(robots) and detect_threats)
+                final = with_automation_score(final)
+                con.register("client_labels", final.drop("signature_agent", "verify_ranges", "verify_rdns"))
+                stage("writing requests, sessions and clients")
+                _write_tables(con, Path(tx.dir), work)
+                n_req = _count(con, tx.dir, "requests/*/*.parquet")
+                n_sessions = _count(con, tx.dir, "sessions/*.parquet")
+                con.close()
+                for leftover in (".spill", ".work"):
+                    shutil.rmtree(Path(tx.dir) / leftover, ignore_errors=True)
+                for t in ("requests", "sessions", "clients"):
+                    tx.replace_table(t)
+                tx.commit()
+            except BaseException:
+                tx.abort()
+                raise
+            finally:
+                con.close()
+                stage.close()
+            store.refresh_views()
+    finally:
+        loading.shutdown(wait=True, cancel_futures=True)
+        geo_dbs.close()
     return ClassifySummary(
         store.root,
         n_req,
@@ -243,66 +329,104 @@ def classify(
     )
 
 
-def _sessionise(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str]) -> None:
-    """`sessionised`: every event with its client_id, session_id, page_type and endpoint."""
-    gap = SESSION_GAP_MINUTES
+def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], work: Path, buckets: int) -> None:
+    """`bucketed`: every event with its client_id, bucket, page_type and endpoint; written to
+    `work`, one folder per bucket, where there is more than one bucket; and the shared aggregates
+    the buckets read."""
     # Page rules are regexes: run once per distinct path and query, then joined back.
     con.execute(
         f"""CREATE TEMP TABLE page_types AS
             SELECT path, query, {page_sql[0]} AS page_type, {page_sql[1]} AS endpoint
             FROM (SELECT DISTINCT path, query FROM events)"""
     )
-    # Sessions: a new one starts at a client's first request and after every gap of more than
-    # 30 minutes; session ids are the client id and the session's number. `date` is the events
-    # view's partition column, not an event field: requests get their own partition from `ts`.
-    con.execute(
-        f"""CREATE TEMP TABLE sessionised AS
-            SELECT e.* EXCLUDE (prev, date), c.client_id,
-                   c.client_id || '-' || sum(CASE WHEN prev IS NULL OR ts - prev > INTERVAL {gap} MINUTE
-                                              THEN 1 ELSE 0 END)
-                       OVER (PARTITION BY c.client_id ORDER BY ts, source, line_no ROWS UNBOUNDED PRECEDING)
-                       AS session_id,
-                   p.page_type, p.endpoint
-            FROM (SELECT *, lag(ts) OVER (PARTITION BY site, client_ip, user_agent ORDER BY ts, source, line_no)
-                            AS prev
-                  FROM events) e
-            JOIN client_identity c
-              ON e.site = c.site AND e.client_ip IS NOT DISTINCT FROM c.client_ip
-             AND e.user_agent IS NOT DISTINCT FROM c.user_agent
-            JOIN page_types p ON e.path IS NOT DISTINCT FROM p.path AND e.query IS NOT DISTINCT FROM p.query"""
-    )
+    # `date` is the events view's partition column, not an event field: requests get their own
+    # partition from `ts`.
+    joined = """SELECT e.* EXCLUDE (date), c.client_id, c.bucket, p.page_type, p.endpoint
+        FROM events e
+        JOIN client_identity c
+          ON e.site = c.site AND e.client_ip IS NOT DISTINCT FROM c.client_ip
+         AND e.user_agent IS NOT DISTINCT FROM c.user_agent
+        JOIN page_types p ON e.path IS NOT DISTINCT FROM p.path AND e.query IS NOT DISTINCT FROM p.query"""
+    if buckets == 1:
+        con.execute(f"CREATE TEMP VIEW bucketed AS {joined}")
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"COPY ({joined}) TO ? (FORMAT parquet, PARTITION_BY (bucket), FILENAME_PATTERN 'part-{{i}}')",
+            [str(work / "events")],
+        )
+        files = sql_literal(glob_escape(str(work / "events")) + "/*/*.parquet")
+        con.execute(f"CREATE TEMP VIEW bucketed AS SELECT * FROM read_parquet({files}, hive_partitioning = true)")
+    shared_aggregates(con, "bucketed")
 
 
-def _write_tables(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+def _run_buckets(
+    con: duckdb.DuckDBPyConnection, work: Path, buckets: int, model: BehaviourModel | None, stage: Stages
+) -> pl.DataFrame:
+    """Every bucket in turn: its sessionised requests, sessions (without labels) and features
+    written to `work`, its clients' readings returned; then `sessionised` is a view over them all."""
+    readings = []
+    for sub in ("sessionised", "sessions", "features"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    units = stage.units(buckets, "bucket")
+    for b in range(buckets):
+        source = f"(SELECT * EXCLUDE (bucket) FROM bucketed WHERE bucket = {b})"
+        result = classify_bucket(con, source, model, "bucket_sessionised")
+        con.execute(
+            f"COPY (SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM bucket_sessionised) TO ? (FORMAT parquet)",
+            [str(work / "sessionised" / f"part-{b}.parquet")],
+        )
+        con.execute(
+            f"COPY ({session_features_sql('bucket_sessionised')}) TO ? (FORMAT parquet)",
+            [str(work / "sessions" / f"part-{b}.parquet")],
+        )
+        con.unregister("bucket_sessionised")
+        result.features.write_parquet(work / "features" / f"part-{b}.parquet")
+        readings.append(result.readings)
+        units.advance()
+    units.close()
+    files = sql_literal(glob_escape(str(work / "sessionised")) + "/*.parquet")
+    con.execute(f"CREATE TEMP VIEW sessionised AS SELECT * FROM read_parquet({files})")
+    return pl.concat(readings, how="diagonal_relaxed")
+
+
+def _write_tables(con: duckdb.DuckDBPyConnection, out: Path, work: Path) -> None:
     labels = ", ".join(f"c.{c}" for c in LABELS)
     for t in ("requests", "sessions", "clients"):
         (out / t).mkdir(parents=True, exist_ok=True)
+
+    def part(name: str) -> str:
+        return glob_escape(str(work / name)) + "/*.parquet"
+
     # A request carries its client's verdict (threats, malicious, reasons) and, apart, what it
-    # matched itself (request_threats, request_reasons).
+    # matched itself (request_threats, request_reasons). One bucket at a time: memory stays that
+    # of a bucket; each bucket's files sit beside the others' in the date partitions.
     own = ", ".join(f"coalesce(a.{c}, []) AS {c}" for c in REQUEST_OWN_SCHEMA)
-    con.execute(
-        f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
-                         s.page_type, {labels}, {own}, strftime(s.ts, '%Y-%m-%d') AS date
-                  FROM sessionised s JOIN client_labels c USING (client_id)
-                  LEFT JOIN request_findings a USING (source, line_no))
-            TO ? (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{{i}}')""",
-        [str(out / "requests")],
-    )
+    for part_file in sorted((work / "sessionised").glob("part-*.parquet")):
+        b = part_file.stem.removeprefix("part-")
+        con.execute(
+            f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
+                             s.page_type, {labels}, {own}, strftime(s.ts, '%Y-%m-%d') AS date
+                      FROM read_parquet(?) s JOIN client_labels c USING (client_id)
+                      LEFT JOIN request_findings a USING (source, line_no))
+                TO ? (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{b}-{{i}}', OVERWRITE_OR_IGNORE)""",
+            [glob_escape(str(part_file)), str(out / "requests")],
+        )
     con.execute(
         f"""COPY (SELECT s.*, {labels}
-                  FROM ({session_features_sql()}) s JOIN client_labels c USING (client_id))
+                  FROM read_parquet(?) s JOIN client_labels c USING (client_id))
             TO ? (FORMAT parquet)""",
-        [str(out / "sessions" / "part-0.parquet")],
+        [part("sessions"), str(out / "sessions" / "part-0.parquet")],
     )
-    extras = ", ".join(f"c.{c}" for c in (*CLIENT_EXTRAS, *FEATURES))
+    extras = ", ".join(f"c.{c}" for c in CLIENT_EXTRAS) + ", " + ", ".join(f"f.{c}" for c in FEATURES)
     con.execute(
         f"""COPY (SELECT c.client_id, c.site, c.client_ip, c.user_agent, c.first_seen, c.last_seen, c.requests,
                          s.sessions, {labels}, c.automation_score, {extras}
                   FROM client_labels c
-                  JOIN (SELECT client_id, count(DISTINCT session_id) AS sessions FROM sessionised GROUP BY 1) s
-                  USING (client_id))
+                  JOIN (SELECT client_id, count(*) AS sessions FROM read_parquet(?) GROUP BY 1) s USING (client_id)
+                  LEFT JOIN read_parquet(?) f USING (client_id))
             TO ? (FORMAT parquet)""",
-        [str(out / "clients" / "part-0.parquet")],
+        [part("sessions"), part("features"), str(out / "clients" / "part-0.parquet")],
     )
 
 

@@ -169,6 +169,20 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(file_okay=False),
             help="A behaviour model `trafficlens train --out` wrote, instead of the shipped one.",
         ),
+        click.option(
+            "--geo",
+            multiple=True,
+            type=click.Path(),
+            help="ASN and country database: a .mmdb (MaxMind GeoLite2/GeoIP2, DB-IP, IPinfo), an iptoasn "
+            "TSV, or a folder of them; repeat for several (default: those in the user cache's geo folder).",
+        ),
+        click.option(
+            "--keys",
+            "keys_dir",
+            type=click.Path(file_okay=False),
+            help="Folder of signers' key directories to check Web Bot Auth signatures against (default: what "
+            "`trafficlens keys update` cached).",
+        ),
     ]
     for opt in reversed(options):
         fn = opt(fn)
@@ -188,6 +202,8 @@ def classify(
     robots: str | None,
     threats_file: str | None,
     model_dir: str | None,
+    geo: tuple[str, ...],
+    keys_dir: str | None,
     progress: bool | None,
 ) -> None:
     """Label every request: who it is (human, crawler, scraper, agent), who runs it, and whether
@@ -201,7 +217,9 @@ def classify(
         trafficlens classify --lake lake --model-dir ./my-model
     """
     from trafficlens.classify import classify as run
+    from trafficlens.classify.verify.geo import geo_paths
 
+    geo_paths(geo)  # a path that does not exist fails before any work
     summary = run(
         lake,
         ranges_dir=ranges_dir,
@@ -211,6 +229,8 @@ def classify(
         robots=robots,
         threats=threats_file,
         model_dir=model_dir,
+        geo=geo,
+        keys_dir=keys_dir,
     )
     click.echo(f"classified {summary.lake}: {summary.describe()}")
 
@@ -230,6 +250,8 @@ def analyze(
     robots: str | None,
     threats_file: str | None,
     model_dir: str | None,
+    geo: tuple[str, ...],
+    keys_dir: str | None,
     **kw: Any,
 ) -> None:
     """Ingest logs, classify them and summarise the traffic: the main job.
@@ -241,7 +263,9 @@ def analyze(
         trafficlens analyze /var/log/nginx/ --ranges ./ranges
     """
     from trafficlens.analysis import analyze as run
+    from trafficlens.classify.verify.geo import geo_paths
 
+    geo_paths(geo)  # a path that does not exist fails before any work
     lake, progress = kw.pop("lake"), kw.pop("progress")
     result = run(
         list(paths),
@@ -253,6 +277,8 @@ def analyze(
         robots=robots,
         threats=threats_file,
         model_dir=model_dir,
+        geo=geo,
+        keys_dir=keys_dir,
         top=top,
         progress=progress,
     )

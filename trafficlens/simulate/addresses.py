@@ -223,6 +223,43 @@ def published_ranges() -> dict[str, list[str]]:
     return out
 
 
+# Providers that publish their address space, in the shapes they publish it (file names as
+# trafficlens/catalogues/hosting_sources.yml keeps them); the others (Hetzner, OVH, Alibaba,
+# Tencent) publish none, and their addresses go unattributed, as on a real log.
+HOSTING_PUBLISHED: dict[str, tuple[str, ...]] = {
+    "aws-ip-ranges.json": ("3.80.0.0/12", "54.160.0.0/12"),
+    "google-cloud.json": ("34.16.0.0/12", "35.192.0.0/12"),
+    "azure-service-tags.json": ("4.150.0.0/15", "40.112.0.0/14"),
+    "digitalocean-geofeed.csv": ("159.89.0.0/16", "167.99.0.0/16", "134.209.0.0/16", "64.227.0.0/16", "143.198.0.0/16"),
+    "linode-geofeed.csv": ("172.104.0.0/16", "172.105.0.0/16"),
+    "vultr-geofeed.csv": ("45.32.0.0/16", "149.28.0.0/16"),
+}
+
+
+def write_hosting(folder: str | Path, created: dt.date) -> list[Path]:
+    """The hosting providers' range files for the simulated address space, each in its
+    provider's published format."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = created.isoformat()
+    docs: dict[str, str] = {}
+    for file, nets in HOSTING_PUBLISHED.items():
+        if file.startswith("aws"):
+            rows = [{"ip_prefix": p, "region": "us-east-1", "service": "EC2"} for p in nets]
+            docs[file] = json.dumps({"syncToken": "0", "createDate": f"{stamp}-00-00-00", "prefixes": rows})
+        elif file.startswith("google"):
+            rows = [{"ipv4Prefix": p, "service": "Google Cloud", "scope": "us-central1"} for p in nets]
+            docs[file] = json.dumps({"creationTime": f"{stamp}T00:00:00", "prefixes": rows})
+        elif file.startswith("azure"):
+            tag = {"name": "AzureCloud.eastus", "properties": {"region": "eastus", "addressPrefixes": list(nets)}}
+            docs[file] = json.dumps({"changeNumber": 1, "cloud": "Public", "values": [tag]})
+        else:  # RFC 8805 geofeed
+            docs[file] = "".join(f"{p},US,US-NY,New York,\n" for p in nets)
+    for file, text in docs.items():
+        (out / file).write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+    return [out / f for f in docs]
+
+
 def write_ranges(folder: str | Path, prefixes: dict[str, list[str]], created: dt.date) -> list[Path]:
     """Range files in the operators' JSON shape, one per published file name."""
     out = Path(folder)

@@ -17,7 +17,7 @@ import polars as pl
 from trafficlens.errors import OptionError
 from trafficlens.progress import Progress
 from trafficlens.schema import SITE_LAYOUTS
-from trafficlens.simulate.addresses import published_ranges, write_ranges
+from trafficlens.simulate.addresses import published_ranges, write_hosting, write_ranges
 from trafficlens.simulate.families import select_families
 from trafficlens.simulate.output import FORMATS, Output, Renderer, w3c_directives
 from trafficlens.simulate.scenarios import SCENARIOS
@@ -172,6 +172,7 @@ def simulate(
     ranges_dir = None
     if ranges_out is not None:
         write_ranges(ranges_out, published_ranges(), start)
+        write_hosting(ranges_out, start)
         ranges_dir = Path(ranges_out)
     return SimulateSummary(
         path=path,

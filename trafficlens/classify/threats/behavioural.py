@@ -335,7 +335,10 @@ def behavioural_sql(
         raise ValueError("no behavioural threat to look for")
     findings.sort(key=lambda f: FINDINGS_ORDER.index(f) if f in FINDINGS_ORDER else len(FINDINGS_ORDER))
     defined = ",\n".join(f"{name} AS ({sql}\n)" for name, sql in ctes.items())
-    return f"WITH {defined}\n" + "\nUNION ALL ".join(f"SELECT * FROM {f}" for f in findings)
+    # In FINDINGS_ORDER, whatever order the threads of the query finish in: a client's reasons
+    # read the same on every run.
+    union = "\nUNION ALL ".join(f"SELECT *, {i} AS _o FROM {f}" for i, f in enumerate(findings))
+    return f"WITH {defined}\nSELECT * EXCLUDE (_o) FROM ({union}) ORDER BY client_id, _o, reason"
 
 
 def client_threats(

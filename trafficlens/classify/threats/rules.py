@@ -212,5 +212,5 @@ def request_threat_summary(con: duckdb.DuckDBPyConnection, per_threat: int = 3) 
                     USING (source, line_no)
                   JOIN attack_rule_meta m ON m.id = a.rid
                   GROUP BY s.client_id, m.threat, a.rid)
-            WHERE k <= {per_threat}"""
+            WHERE k <= {per_threat} ORDER BY client_id, threat, k"""
     ).pl()

@@ -1,0 +1,183 @@
+"""Client buckets: classify's per-client work, one share of the clients at a time.
+
+Everything a client's sessions, features and behaviour reading depend on is that client's own
+requests, plus a few small aggregates over the whole log (`behaviour.SHARED_CTES`: per site,
+address, network and form page). So the clients are split by a hash of their id into buckets,
+the shared aggregates are computed once over every request, and each bucket is sessionised,
+described and read by the models alone: memory is set by the size of a bucket, not of the log.
+
+`classify_bucket` is the unit of work: a DuckDB connection holding the bucket's events and the
+shared tables in, the bucket's sessionised requests, sessions and features out, no state kept
+between calls. `classify_bucket_arrow` wraps it for engines that hand over Arrow batches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+from trafficlens.classify.behaviour import (
+    EVIDENCE_INPUTS,
+    FEATURES,
+    ORDERED_COLUMNS,
+    SHARED_CTES,
+    SHARED_TABLES,
+    client_features,
+    session_features_sql,
+    shared_aggregates_sql,
+)
+from trafficlens.classify.model import BehaviourModel
+
+SESSION_GAP_MINUTES = 30  # DESIGN.md: a session ends after 30 minutes without a request
+# Requests per bucket: a bucket's sessionised rows and the windows over them stay well inside the
+# memory classify is given (DuckDB's memory_limit), whatever the log's length.
+ROWS_PER_BUCKET = 500_000
+
+
+def bucket_count(rows: int, rows_per_bucket: int = ROWS_PER_BUCKET) -> int:
+    """How many buckets `rows` requests need."""
+    return max(1, math.ceil(rows / rows_per_bucket))
+
+
+def bucket_of(client_id: pl.Expr, buckets: int) -> pl.Expr:
+    """A client's bucket: its id (hex digits of an md5) read as a number, modulo `buckets`; the same
+    on every machine and engine."""
+    return (client_id.str.slice(0, 8).str.to_integer(base=16) % buckets).cast(pl.Int32)
+
+
+SESSION_GAP = 30 * 60  # seconds
+
+
+def sessionise(events: pl.DataFrame) -> pl.DataFrame:
+    """`events` (with client_id, page_type and endpoint) sorted by client and time, each with its
+    `session_id` (a new session at a client's first request and after every gap of more than 30
+    minutes: the client id and the session's number, as `sessionise_sql` numbers them), and what
+    the features read of its place among its client's requests: `counted` (a range fetch counts
+    only where its session has no other request for the path, and then only the first), `gap` and
+    `gap_all` (seconds since the previous counted request of its session, of its client).
+
+    Vectorised over the bucket's rows sorted once, where SQL window functions would sort them for
+    every window."""
+    df = events.sort("client_id", "ts", "source", "line_no", nulls_last=False)
+    new_client = (pl.col("client_id") != pl.col("client_id").shift(1)).fill_null(True)
+    step = (pl.col("ts") - pl.col("ts").shift(1)).dt.total_microseconds() / 1e6
+    # Sorted by client: a session's number is the running count of new sessions since the
+    # client's first row, without grouping.
+    df = df.with_columns(_client=new_client, _new=new_client | (step > SESSION_GAP)).with_columns(
+        _n=pl.col("_new").cast(pl.Int64).cum_sum()
+    )
+    start = pl.when(pl.col("_client")).then(pl.col("_n")).forward_fill()
+    df = df.with_columns(session_id=pl.col("client_id") + "-" + (pl.col("_n") - start + 1).cast(pl.String))
+    # Range fetches are few: which of them count is worked out on them alone.
+    ranged = df.filter(pl.col("status") == 206).select("session_id", "path", "source", "line_no")
+    if ranged.height:
+        fetched_whole = (
+            df.filter(pl.col("status").fill_null(0) != 206)
+            .select("session_id", "path")
+            .join(ranged.select("session_id", "path").unique(), on=["session_id", "path"], how="semi", nulls_equal=True)
+            .unique()
+        )
+        kept = (
+            ranged.unique(["session_id", "path"], keep="first", maintain_order=True)
+            .join(fetched_whole, on=["session_id", "path"], how="anti", nulls_equal=True)
+            .select("source", "line_no", _keep=pl.lit(True))
+        )
+        df = df.join(kept, on=["source", "line_no"], how="left", maintain_order="left").with_columns(
+            counted=(pl.col("status").fill_null(0) != 206) | pl.col("_keep").fill_null(False)
+        )
+    else:
+        df = df.with_columns(counted=pl.lit(True))
+    # Gaps to the previous counted request: carried forward past the rows that do not count.
+    prev = {
+        c: pl.when(pl.col("counted")).then(pl.col(c)).shift(1).forward_fill() for c in ("ts", "session_id", "client_id")
+    }
+    since = (pl.col("ts") - prev["ts"]).dt.total_microseconds() / 1e6
+    return df.with_columns(
+        gap=pl.when(pl.col("counted") & (prev["session_id"] == pl.col("session_id"))).then(since),
+        gap_all=pl.when(pl.col("counted") & (prev["client_id"] == pl.col("client_id"))).then(since),
+    ).drop("_client", "_new", "_n", "_keep", strict=False)
+
+
+def sessionise_sql(source: str) -> str:
+    """`source` (events with client_id, page_type and endpoint) with each request's session_id: a
+    new session at a client's first request and after every gap of more than 30 minutes; ids are
+    the client id and the session's number."""
+    gap = SESSION_GAP_MINUTES
+    return f"""
+        SELECT * EXCLUDE (prev),
+               client_id || '-' || sum(CASE WHEN prev IS NULL OR ts - prev > INTERVAL {gap} MINUTE THEN 1 ELSE 0 END)
+                   OVER (PARTITION BY client_id ORDER BY ts, source, line_no ROWS UNBOUNDED PRECEDING) AS session_id
+        FROM (SELECT *, lag(ts) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS prev FROM {source})"""
+
+
+def shared_aggregates(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Creates the SHARED_TABLES over `source`: every bucket's events."""
+    for name in SHARED_CTES:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED_TABLES[name]} AS {shared_aggregates_sql(name, source)}")
+
+
+@dataclass
+class BucketResult:
+    """What one bucket gives the rest of classify: per client, the models' reading with the raw
+    aggregates the evidence reads (`readings`), and the features written to the clients table."""
+
+    readings: pl.DataFrame
+    features: pl.DataFrame
+
+
+def classify_bucket(
+    con: duckdb.DuckDBPyConnection, source: str, model: BehaviourModel | None, sessionised: str = "sessionised"
+) -> BucketResult:
+    """One bucket: `source` (a table or query of the bucket's events with client_id, page_type and
+    endpoint) -> the table `sessionised` (registered in `con`: the bucket's requests, sessionised,
+    with ORDERED_COLUMNS) and the features and model readings of its clients.
+    The SHARED_TABLES must exist in `con`."""
+    events = con.sql(f"SELECT * FROM {source}").pl()
+    con.register(sessionised, sessionise(events))
+    feats = client_features(con, sessionised, shared=True, ordered=True)
+    readings = feats.select("client_id", *EVIDENCE_INPUTS)
+    if model is not None:
+        readings = readings.join(model.predict(feats), on="client_id", how="left")
+    return BucketResult(readings, feats.select("client_id", *FEATURES))
+
+
+def classify_bucket_arrow(
+    events: pa.Table, shared: dict[str, pa.Table], model: BehaviourModel | None
+) -> dict[str, pa.Table]:
+    """`classify_bucket` for engines that pass Arrow: the bucket's events and the shared tables in
+    (by SHARED_CTES name), `sessionised`, `sessions` (without labels), `readings` and `features` out."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.register("bucket_events", events)
+        for name, table in shared.items():
+            con.register(f"_arrow_{name}", table)
+            con.execute(f"CREATE TEMP TABLE {SHARED_TABLES[name]} AS SELECT * FROM _arrow_{name}")
+        result = classify_bucket(con, "bucket_events", model)
+        return {
+            "sessionised": con.sql(
+                f"SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM sessionised"
+            ).fetch_arrow_table(),
+            "sessions": con.sql(session_features_sql("sessionised")).fetch_arrow_table(),
+            "readings": result.readings.to_arrow(),
+            "features": result.features.to_arrow(),
+        }
+    finally:
+        con.close()
+
+
+__all__ = [
+    "ROWS_PER_BUCKET",
+    "SESSION_GAP_MINUTES",
+    "BucketResult",
+    "bucket_count",
+    "bucket_of",
+    "classify_bucket",
+    "classify_bucket_arrow",
+    "sessionise_sql",
+    "shared_aggregates",
+]
