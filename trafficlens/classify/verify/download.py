@@ -21,22 +21,29 @@ from trafficlens.errors import InputError, RangesDownloadError, TrafficlensError
 Fetch = Callable[[str, float], bytes]
 
 
-def _http_get(url: str, timeout: float) -> bytes:
+def http_get(
+    url: str,
+    timeout: float,
+    purpose: str = "range files update",
+    accept: str = "application/json, text/plain;q=0.9, */*;q=0.1",
+    limit: int = MAX_HOSTING_BYTES,
+) -> bytes:
+    """`url`'s body, at most `limit` + 1 bytes (the caller refuses what is larger)."""
     request = urllib.request.Request(
-        url,
-        headers={
-            "User-Agent": f"trafficlens/{__version__} (range files update)",
-            "Accept": "application/json, text/plain;q=0.9, */*;q=0.1",
-        },
+        url, headers={"User-Agent": f"trafficlens/{__version__} ({purpose})", "Accept": accept}
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        # The largest file read (Azure's service tags) bounds every download; each parser then
-        # refuses what is larger than its own kind of file holds.
-        data: bytes = response.read(MAX_HOSTING_BYTES + 1)
+        data: bytes = response.read(limit + 1)
     return data
 
 
-def _why(exc: BaseException) -> str:
+# The largest file read (Azure's service tags) bounds every range download; each parser then
+# refuses what is larger than its own kind of file holds. (A name of its own: tests replace it.)
+_http_get = http_get
+
+
+def why(exc: BaseException) -> str:
+    """A failed download's cause, in a few words."""
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code}"
     if isinstance(exc, urllib.error.URLError):
@@ -130,7 +137,7 @@ def _download(
                 check(file, data)
                 payloads[file] = data
             except Exception as e:  # noqa: BLE001 - any failure of one download only skips that file
-                result.failed[file] = _why(e)
+                result.failed[file] = why(e)
     if not payloads:
         first = next(iter(sorted(result.failed.items())), ("", "no sources"))
         raise RangesDownloadError(

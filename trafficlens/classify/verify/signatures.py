@@ -19,8 +19,6 @@ import concurrent.futures as cf
 import functools
 import hashlib
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,8 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from http_message_signatures import HTTPMessageVerifier, HTTPSignatureComponentResolver, MappingKeyResolver, algorithms
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
-from trafficlens import __version__
 from trafficlens.classify.verify.cache import default_keys_dir, write_atomic
+from trafficlens.classify.verify.download import http_get, why
 from trafficlens.errors import InputError, RangesDownloadError, TrafficlensError
 from trafficlens.schema import UTC_TS
 
@@ -148,26 +146,8 @@ Fetch = Callable[[str, float], bytes]
 
 
 def _http_get(url: str, timeout: float) -> bytes:
-    request = urllib.request.Request(
-        url,
-        headers={
-            "User-Agent": f"trafficlens/{__version__} (key directory update)",
-            "Accept": "application/http-message-signatures-directory+json, application/json;q=0.9",
-        },
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        data: bytes = response.read(MAX_DIRECTORY_BYTES + 1)
-    return data
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code}"
-    if isinstance(exc, urllib.error.URLError):
-        return str(exc.reason)
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return str(exc) or type(exc).__name__
+    accept = "application/http-message-signatures-directory+json, application/json;q=0.9"
+    return http_get(url, timeout, purpose="key directory update", accept=accept, limit=MAX_DIRECTORY_BYTES)
 
 
 @dataclass
@@ -234,7 +214,7 @@ def update_keys(
                 parse_directory(doc, host, stamp)
                 docs[host] = doc
             except Exception as e:  # noqa: BLE001 - a failure of one host only skips that host
-                result.failed[host] = "not a key directory" if isinstance(e, json.JSONDecodeError) else _why(e)
+                result.failed[host] = "not a key directory" if isinstance(e, json.JSONDecodeError) else why(e)
     if not docs:
         first = next(iter(sorted(result.failed.items())), ("", "no hosts"))
         raise RangesDownloadError(
