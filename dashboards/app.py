@@ -37,6 +37,7 @@ ROUTES = [
     Route("Traffic", "operators.py", "AI operators and agents", ":material/smart_toy:"),
     Route("Traffic", "agents_at_work.py", "Agents at work", ":material/shopping_cart:"),
     Route("Traffic", "paths.py", "Who reads a path", ":material/route:"),
+    Route("Traffic", "network.py", "Networks and countries", ":material/public:"),
     Route("Traffic", "referrals.py", "Referrals and robots.txt", ":material/swap_horiz:"),
     Route("Security", "security.py", "Security", ":material/shield:"),
     Route("Security", "client_explorer.py", "Client explorer", ":material/search:"),

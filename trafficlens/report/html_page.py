@@ -14,8 +14,8 @@ from trafficlens.report import colours as palette
 from trafficlens.report.core import jsonable
 from trafficlens.report.layout import (
     NUMERIC,
-    TABLES,
     Col,
+    Note,
     Table,
     clip,
     fmt_bytes,
@@ -24,8 +24,8 @@ from trafficlens.report.layout import (
     fmt_ratio,
     fmt_time,
     headline,
+    report_items,
     table_cells,
-    table_rows,
 )
 from trafficlens.schema import ACTOR_CLASSES, AI_CATEGORIES
 
@@ -290,6 +290,41 @@ def _charts(sections: dict[str, Any]) -> dict[str, str]:
         charts["Bandwidth by operator"] = svg_bars(
             [(r["operator"], float(r["bytes"]), palette.NEUTRAL) for r in bw.head(12).iter_rows(named=True)], fmt_bytes
         )
+    net = sections.get("network") or {}
+    hs = net.get("hosting_share")
+    if isinstance(hs, pl.DataFrame) and hs.height and (hs["hosting_requests"] > 0).any():
+        charts["Networks: the share of each class from hosting providers' ranges"] = svg_bars(
+            [
+                (
+                    r["actor_class"],
+                    float(r["hosting_share"] or 0),
+                    palette.CLASS_COLOURS.get(r["actor_class"], palette.NEUTRAL),
+                )
+                for r in hs.iter_rows(named=True)
+            ],
+            fmt_pct,
+        )
+    und = net.get("undeclared_by_provider")
+    if isinstance(und, pl.DataFrame) and und.height:
+        charts["Undeclared automation by hosting provider"] = svg_bars(
+            [
+                (r["provider"], float(r["requests"]), palette.IDENTITY_COLOURS["undeclared"])
+                for r in und.head(12).iter_rows(named=True)
+            ]
+        )
+    # Countries and networks a database named: the unknown rest is a figure in the table, not a bar.
+    for part, title, name in (
+        ("by_country", "Traffic by country", lambda r: str(r["country"])),
+        ("by_network", "Traffic by network (AS)", lambda r: f"AS{r['asn']} {r['as_org'] or ''}".strip()),
+    ):
+        df = net.get(part)
+        key = "country" if part == "by_country" else "asn"
+        if isinstance(df, pl.DataFrame) and key in df.columns:
+            known = df.filter(pl.col(key).is_not_null()).head(12)
+            if known.height:
+                charts[title] = svg_bars(
+                    [(name(r), float(r["requests"]), palette.NEUTRAL) for r in known.iter_rows(named=True)]
+                )
     return charts
 
 
@@ -314,10 +349,11 @@ def render_html(sections: dict[str, Any]) -> str:
         + "</div>",
     ]
     charts = _charts(sections)
-    for tb in TABLES:
-        df = table_rows(sections, tb)
-        if df is None:
+    for item in report_items(sections):
+        if isinstance(item, Note):  # a section the lake cannot fill: what would fill it
+            body.append(f'<h2>{_esc(item.title)}</h2><div class="card"><p class="note">{_esc(item.text)}</p></div>')
             continue
+        tb, df = item
         chart = charts.get(tb.title, "")
         body.append(
             f"<h2>{_esc(tb.title)}</h2>"

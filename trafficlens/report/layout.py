@@ -289,6 +289,64 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        "network",
+        "hosting_share",
+        "Networks: the share of each class from hosting providers' ranges",
+        (
+            Col("actor_class", "class", width=8),
+            Col("requests", "requests", "int"),
+            Col("hosting_requests", "from hosting", "int"),
+            Col("hosting_share", "share", "pct"),
+            Col("clients", "clients", "int"),
+            Col("hosting_clients", "hosting clients", "int"),
+        ),
+        note="hosting: the providers' published ranges (trafficlens ranges update)",
+    ),
+    Table(
+        "network",
+        "undeclared_by_provider",
+        "Undeclared automation by hosting provider",
+        (
+            Col("provider", "provider", width=22),
+            Col("requests", "requests", "int"),
+            Col("share", "of undeclared", "pct"),
+            Col("clients", "clients", "int"),
+            Col("services", "services", "list"),
+        ),
+    ),
+    Table(
+        "network",
+        "by_country",
+        "Traffic by country",
+        (
+            Col("country", "country", width=7),
+            Col("requests", "requests", "int"),
+            Col("share", "share", "pct"),
+            Col("clients", "clients", "int"),
+            Col("human", "human", "int"),
+            Col("crawler", "crawler", "int"),
+            Col("scraper", "scraper", "int"),
+            Col("agent", "agent", "int"),
+        ),
+        note="-: in no database given to classify (--geo PATH: a .mmdb or an iptoasn TSV)",
+    ),
+    Table(
+        "network",
+        "by_network",
+        "Traffic by network (AS)",
+        (
+            Col("asn", "ASN", "text"),
+            Col("as_org", "organisation", width=20),
+            Col("requests", "requests", "int"),
+            Col("share", "share", "pct"),
+            Col("human", "human", "int"),
+            Col("crawler", "crawler", "int"),
+            Col("scraper", "scraper", "int"),
+            Col("agent", "agent", "int"),
+        ),
+        note="-: in no database given to classify (--geo PATH: a .mmdb or an iptoasn TSV)",
+    ),
+    Table(
         "data_quality",
         "rejects",
         "Data quality: lines that could not be read",
@@ -320,6 +378,37 @@ def table_rows(sections: dict[str, Any], t: Table) -> pl.DataFrame | None:
     if t.part is not None:
         v = v.get(t.part) if isinstance(v, dict) else None
     return v if isinstance(v, pl.DataFrame) else None
+
+
+# The name a section goes by where its note stands in for its tables.
+SECTION_TITLES = {"network": "Networks and countries"}
+
+
+@dataclass(frozen=True)
+class Note:
+    """A section the lake cannot fill (it lacks the columns): its title and what would fill it."""
+
+    title: str
+    text: str
+
+
+def report_items(sections: dict[str, Any]) -> list[tuple[Table, pl.DataFrame] | Note]:
+    """The report's tables in order, each with its rows. Where a section's `note` says the lake
+    lacks columns, its tables left empty for that reason give way to the note, said once."""
+    items: list[tuple[Table, pl.DataFrame] | Note] = []
+    noted: set[str] = set()
+    for t in TABLES:
+        df = table_rows(sections, t)
+        if df is None:
+            continue
+        v = sections.get(t.section)
+        if df.is_empty() and isinstance(v, dict) and v.get("missing") and v.get("note"):
+            if t.section not in noted:
+                noted.add(t.section)
+                items.append(Note(SECTION_TITLES.get(t.section, t.section), str(v["note"])))
+            continue
+        items.append((t, df))
+    return items
 
 
 def table_cells(df: pl.DataFrame, t: Table) -> list[list[str]]:

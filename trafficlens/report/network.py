@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
+from trafficlens.classify.verify import hosting_sources
 from trafficlens.report.core import ReportBase, section
 from trafficlens.schema import ACTOR_CLASSES, AS_ORG, ASN, COUNTRY, HOSTING, HOSTING_SERVICE
 from trafficlens.store import sql_literal
@@ -21,6 +24,11 @@ NETWORK_TABLES: dict[str, tuple[str, ...]] = {
     "hosting_share": (HOSTING,),
     "undeclared_by_provider": (HOSTING, HOSTING_SERVICE),
 }
+
+
+def provider_names() -> dict[str, str]:
+    """Each hosting provider's id (the clients' `hosting`) and its name for readers."""
+    return {s.provider: s.name for s in hosting_sources()}
 
 
 def _per_class(col: str = "requests") -> str:
@@ -41,7 +49,7 @@ class NetworkSections(ReportBase):
         """`by_country` and `by_network` (requests and clients, with the requests of each class),
         `hosting_share` (per class: the requests and clients from hosting providers' ranges) and
         `undeclared_by_provider` (undeclared automation, i.e. browser-like user agents behaving as
-        automation, per hosting provider); `missing` lists the clients' network columns the lake
+        automation, per hosting provider, with the provider's name as `provider`); `missing` lists the clients' network columns the lake
         lacks and `note` says what adds them."""
         have = self._network_columns()
         missing = sorted({c for cols in NETWORK_TABLES.values() for c in cols} - have)
@@ -86,6 +94,12 @@ class NetworkSections(ReportBase):
                                 FILTER ({HOSTING_SERVICE} IS NOT NULL), []) AS services
                 FROM xn WHERE identity = 'undeclared' AND {HOSTING} IS NOT NULL
                 GROUP BY 1 ORDER BY requests DESC, {HOSTING}"""
+        )
+        # Reports and the dashboard name the provider ("Amazon Web Services"), not its id ("aws").
+        undeclared = undeclared.with_columns(
+            pl.col(HOSTING)
+            .replace_strict(provider_names(), default=pl.col(HOSTING), return_dtype=pl.String)
+            .alias("provider")
         )
         note = None
         if missing:

@@ -14,7 +14,7 @@ from typing import Any
 from trafficlens.errors import OptionError
 from trafficlens.report.html_page import render_html
 from trafficlens.report.lake_report import Report
-from trafficlens.report.layout import NUMERIC, TABLES, Col, clip, headline, table_cells, table_rows
+from trafficlens.report.layout import NUMERIC, Col, Note, clip, headline, report_items, table_cells
 from trafficlens.schema import REPORT_FORMATS
 
 WIDTH = 80
@@ -45,10 +45,15 @@ def render_table(sections: dict[str, Any], width: int = WIDTH) -> str:
     out = ["trafficlens report", "=" * 18]
     for line in headline(sections):
         out += textwrap.wrap(line, width, subsequent_indent="  ")
-    for t in TABLES:
-        df = table_rows(sections, t)
-        if df is None:
+    for item in report_items(sections):
+        if isinstance(item, Note):
+            out += ["", *textwrap.wrap(item.title, width), "-" * min(len(item.title), width)]
+            # Commands and options in the note stay whole (`--geo`, `ranges update`).
+            out += textwrap.wrap(
+                f"({item.text})", width, initial_indent="  ", subsequent_indent="   ", break_on_hyphens=False
+            )
             continue
+        t, df = item
         cols = [c for c in t.cols if c.name in df.columns]
         cells = table_cells(df, t)
         out += ["", *textwrap.wrap(t.title, width), "-" * min(len(t.title), width)]
@@ -85,10 +90,11 @@ def _md(text: str) -> str:
 def render_markdown(sections: dict[str, Any]) -> str:
     """The report as Markdown: a headline list, then one table per section."""
     out = ["# trafficlens report", ""] + [f"- {line}" for line in headline(sections)]
-    for t in TABLES:
-        df = table_rows(sections, t)
-        if df is None:
+    for item in report_items(sections):
+        if isinstance(item, Note):
+            out += ["", f"## {item.title}", "", f"_{_md(item.text)}_"]
             continue
+        t, df = item
         cols = [c for c in t.cols if c.name in df.columns]
         out += ["", f"## {t.title}", ""]
         cells = table_cells(df, t)
