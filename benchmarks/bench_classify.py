@@ -2,7 +2,7 @@
 polars parse of the same log measured in the same run.
 
     python benchmarks/bench_classify.py                       # about 1M, 10M and 30M lines
-    python benchmarks/bench_classify.py --scales 20           # about 1M (quick)
+    python benchmarks/bench_classify.py --scales 8.5          # about 1M (quick)
 
 For each size the simulated log (with its published ranges) is made once into benchmarks/data/
 and reused; then, each in its own subprocess with its peak RSS as the kernel counts it:
@@ -50,7 +50,7 @@ def simulated(scale: float, seed: int) -> tuple[Path, Path, int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scales", default="20,200,600", help="simulator scales (20: about 1M lines a week)")
+    ap.add_argument("--scales", default="8.5,85,256", help="simulator scales (8.5: about 1M lines a week)")
     ap.add_argument("--seed", type=int, default=99)
     args = ap.parse_args(argv)
     DATA.mkdir(parents=True, exist_ok=True)

@@ -263,6 +263,9 @@ def classify(
                 con.execute("SET temp_directory = ?", [str(Path(tx.dir) / ".spill")])
                 con.execute("SET memory_limit = ?", [memory_limit])
                 con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days, as DESIGN.md says
+                # Rows are written by bucket and read by key: their order in a file means nothing,
+                # and keeping it would hold whole results in memory.
+                con.execute("SET preserve_insertion_order = false")
                 labelled, n_uas = label_lake_clients(con, ranges, rdns, cat, stage, hosting, geo_dbs, keys)
                 rows = int(labelled["requests"].sum())
                 buckets = bucket_count(rows, bucket_rows)
@@ -297,7 +300,12 @@ def classify(
                     final = combine_threats(final, pl.concat(found, how="vertical_relaxed"))
                 request_findings(con, robots=bool(robots) and detect_threats)
                 final = with_automation_score(final)
-                con.register("client_labels", final.drop("signature_agent", "verify_ranges", "verify_rdns"))
+                con.register(
+                    "client_labels",
+                    final.drop("signature_agent", "verify_ranges", "verify_rdns").with_columns(
+                        bucket=bucket_of(pl.col("client_id"), buckets)
+                    ),
+                )
                 stage("writing requests, sessions and clients")
                 _write_tables(con, Path(tx.dir), work)
                 n_req = _count(con, tx.dir, "requests/*/*.parquet")
@@ -391,43 +399,44 @@ def _run_buckets(
 
 
 def _write_tables(con: duckdb.DuckDBPyConnection, out: Path, work: Path) -> None:
+    """requests, sessions and clients, one bucket at a time (each joined to its own clients'
+    labels only): memory stays that of a bucket; each bucket's files sit beside the others'."""
     labels = ", ".join(f"c.{c}" for c in LABELS)
     for t in ("requests", "sessions", "clients"):
         (out / t).mkdir(parents=True, exist_ok=True)
-
-    def part(name: str) -> str:
-        return glob_escape(str(work / name)) + "/*.parquet"
-
     # A request carries its client's verdict (threats, malicious, reasons) and, apart, what it
-    # matched itself (request_threats, request_reasons). One bucket at a time: memory stays that
-    # of a bucket; each bucket's files sit beside the others' in the date partitions.
+    # matched itself (request_threats, request_reasons).
     own = ", ".join(f"coalesce(a.{c}, []) AS {c}" for c in REQUEST_OWN_SCHEMA)
+    extras = ", ".join(f"c.{c}" for c in CLIENT_EXTRAS) + ", " + ", ".join(f"f.{c}" for c in FEATURES)
     for part_file in sorted((work / "sessionised").glob("part-*.parquet")):
         b = part_file.stem.removeprefix("part-")
+        mine = f"(SELECT * EXCLUDE (bucket) FROM client_labels WHERE bucket = {int(b)})"
+
+        def part(name: str, b: str = b) -> str:
+            return glob_escape(str(work / name / f"part-{b}.parquet"))
+
         con.execute(
             f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
                              s.page_type, {labels}, {own}, strftime(s.ts, '%Y-%m-%d') AS date
-                      FROM read_parquet(?) s JOIN client_labels c USING (client_id)
+                      FROM read_parquet(?) s JOIN {mine} c USING (client_id)
                       LEFT JOIN request_findings a USING (source, line_no))
                 TO ? (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{b}-{{i}}', OVERWRITE_OR_IGNORE)""",
-            [glob_escape(str(part_file)), str(out / "requests")],
+            [part("sessionised"), str(out / "requests")],
         )
-    con.execute(
-        f"""COPY (SELECT s.*, {labels}
-                  FROM read_parquet(?) s JOIN client_labels c USING (client_id))
-            TO ? (FORMAT parquet)""",
-        [part("sessions"), str(out / "sessions" / "part-0.parquet")],
-    )
-    extras = ", ".join(f"c.{c}" for c in CLIENT_EXTRAS) + ", " + ", ".join(f"f.{c}" for c in FEATURES)
-    con.execute(
-        f"""COPY (SELECT c.client_id, c.site, c.client_ip, c.user_agent, c.first_seen, c.last_seen, c.requests,
-                         s.sessions, {labels}, c.automation_score, {extras}
-                  FROM client_labels c
-                  JOIN (SELECT client_id, count(*) AS sessions FROM read_parquet(?) GROUP BY 1) s USING (client_id)
-                  LEFT JOIN read_parquet(?) f USING (client_id))
-            TO ? (FORMAT parquet)""",
-        [part("sessions"), part("features"), str(out / "clients" / "part-0.parquet")],
-    )
+        con.execute(
+            f"""COPY (SELECT s.*, {labels} FROM read_parquet(?) s JOIN {mine} c USING (client_id))
+                TO ? (FORMAT parquet)""",
+            [part("sessions"), str(out / "sessions" / f"part-{b}.parquet")],
+        )
+        con.execute(
+            f"""COPY (SELECT c.client_id, c.site, c.client_ip, c.user_agent, c.first_seen, c.last_seen, c.requests,
+                             s.sessions, {labels}, c.automation_score, {extras}
+                      FROM {mine} c
+                      JOIN (SELECT client_id, count(*) AS sessions FROM read_parquet(?) GROUP BY 1) s USING (client_id)
+                      LEFT JOIN read_parquet(?) f USING (client_id))
+                TO ? (FORMAT parquet)""",
+            [part("sessions"), part("features"), str(out / "clients" / f"part-{b}.parquet")],
+        )
 
 
 def _count(con: duckdb.DuckDBPyConnection, folder: Path, pattern: str) -> int:
