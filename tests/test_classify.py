@@ -415,3 +415,32 @@ def test_buckets_give_the_answers_of_one_pass(tmp_path: Path) -> None:
         a, b = table(one, name, key), table(many, name, key)
         assert a.height == b.height > 0
         assert a.equals(b), f"{name} differ between one pass and buckets"
+
+
+def test_one_bucket_from_arrow_gives_the_lake_s_features_and_sessions(tmp_path: Path) -> None:
+    """The unit an engine passing Arrow runs (`classify_bucket_arrow`): a lake's events in, with the
+    shared aggregates over them, give the sessions and features classify wrote."""
+    from trafficlens.classify.behaviour import FEATURES, SHARED_CTES
+    from trafficlens.classify.buckets import classify_bucket_arrow, shared_aggregates
+    from trafficlens.simulate import simulate
+
+    log = tmp_path / "day.log"
+    simulate(log, days=1, seed=23, scale=0.1, progress=False)
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, progress=False, behaviour=False, detect_threats=False)
+    req = pl.read_parquet(lake / "requests" / "*" / "*.parquet")
+    events = pl.read_parquet(lake / "events" / "*" / "*.parquet").drop("date", strict=False)
+    events = events.join(req.select("source", "line_no", "client_id", "page_type"), on=["source", "line_no"])
+    events = events.with_columns(endpoint=pl.lit(None, pl.String))
+    con = duckdb.connect()
+    con.register("bucket", events)
+    shared_aggregates(con, "bucket")
+    tables = {name: con.sql(f"SELECT * FROM shared_{name}").fetch_arrow_table() for name in SHARED_CTES}
+    out = classify_bucket_arrow(events.to_arrow(), tables, None)
+    assert out["sessionised"].num_rows == events.height
+    sessions = pl.read_parquet(lake / "sessions" / "*.parquet")
+    assert sorted(pl.from_arrow(out["sessions"])["session_id"].to_list()) == sorted(sessions["session_id"].to_list())
+    clients = pl.read_parquet(lake / "clients" / "*.parquet").select("client_id", *FEATURES).sort("client_id")
+    mine = pl.from_arrow(out["features"]).select("client_id", *FEATURES).sort("client_id")
+    assert mine.with_columns(pl.col(FEATURES).round(6)).equals(clients.with_columns(pl.col(FEATURES).round(6)))

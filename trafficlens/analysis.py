@@ -59,7 +59,15 @@ def analyze(
     nothing already ingested and rewrites the labels whole; `on_source` hears of each source as
     ingest ends it (skipped ones included).
     """
-    check_options(ranges_dir=ranges_dir, pages=pages, robots=robots, threats=threats, model_dir=model_dir)
+    check_options(
+        ranges_dir=ranges_dir,
+        pages=pages,
+        robots=robots,
+        threats=threats,
+        model_dir=model_dir,
+        geo=geo,
+        keys_dir=keys_dir,
+    )
     opts = options or IngestOptions()
     if opts.address_ranges is None:  # --ip-privacy records the range files classify will verify by
         opts = replace(opts, address_ranges=ingest_lookup(ranges_dir))

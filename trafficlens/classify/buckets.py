@@ -32,7 +32,6 @@ from trafficlens.classify.behaviour import (
 )
 from trafficlens.classify.model import BehaviourModel
 
-SESSION_GAP_MINUTES = 30  # DESIGN.md: a session ends after 30 minutes without a request
 # Requests per bucket: a bucket's sessionised rows and the windows over them stay well inside the
 # memory classify is given (DuckDB's memory_limit), whatever the log's length.
 ROWS_PER_BUCKET = 500_000
@@ -49,13 +48,13 @@ def bucket_of(client_id: pl.Expr, buckets: int) -> pl.Expr:
     return (client_id.str.slice(0, 8).str.to_integer(base=16) % buckets).cast(pl.Int32)
 
 
-SESSION_GAP = 30 * 60  # seconds
+SESSION_GAP = 30 * 60  # seconds; DESIGN.md: a session ends after 30 minutes without a request
 
 
 def sessionise(events: pl.DataFrame) -> pl.DataFrame:
     """`events` (with client_id, page_type and endpoint) sorted by client and time, each with its
     `session_id` (a new session at a client's first request and after every gap of more than 30
-    minutes: the client id and the session's number, as `sessionise_sql` numbers them), and what
+    minutes: the client id and the session's number, from 1), and what
     the features read of its place among its client's requests: `counted` (a range fetch counts
     only where its session has no other request for the path, and then only the first), `gap` and
     `gap_all` (seconds since the previous counted request of its session, of its client).
@@ -100,18 +99,6 @@ def sessionise(events: pl.DataFrame) -> pl.DataFrame:
         gap=pl.when(pl.col("counted") & (prev["session_id"] == pl.col("session_id"))).then(since),
         gap_all=pl.when(pl.col("counted") & (prev["client_id"] == pl.col("client_id"))).then(since),
     ).drop("_client", "_new", "_n", "_keep", strict=False)
-
-
-def sessionise_sql(source: str) -> str:
-    """`source` (events with client_id, page_type and endpoint) with each request's session_id: a
-    new session at a client's first request and after every gap of more than 30 minutes; ids are
-    the client id and the session's number."""
-    gap = SESSION_GAP_MINUTES
-    return f"""
-        SELECT * EXCLUDE (prev),
-               client_id || '-' || sum(CASE WHEN prev IS NULL OR ts - prev > INTERVAL {gap} MINUTE THEN 1 ELSE 0 END)
-                   OVER (PARTITION BY client_id ORDER BY ts, source, line_no ROWS UNBOUNDED PRECEDING) AS session_id
-        FROM (SELECT *, lag(ts) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS prev FROM {source})"""
 
 
 def shared_aggregates(con: duckdb.DuckDBPyConnection, source: str) -> None:
@@ -172,12 +159,12 @@ def classify_bucket_arrow(
 
 __all__ = [
     "ROWS_PER_BUCKET",
-    "SESSION_GAP_MINUTES",
+    "SESSION_GAP",
     "BucketResult",
     "bucket_count",
     "bucket_of",
     "classify_bucket",
     "classify_bucket_arrow",
-    "sessionise_sql",
+    "sessionise",
     "shared_aggregates",
 ]

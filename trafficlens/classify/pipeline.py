@@ -53,6 +53,7 @@ from trafficlens.classify.verify import (
     verify_claims,
     verify_signatures,
 )
+from trafficlens.classify.verify.geo import geo_paths
 from trafficlens.errors import LakeError, OptionError
 from trafficlens.progress import Stages
 from trafficlens.schema import LABEL_SCHEMA, NETWORK_SCHEMA, REQUEST_OWN_SCHEMA
@@ -187,8 +188,10 @@ def check_options(
     robots: str | Path | None = None,
     threats: str | Path | None = None,
     model_dir: str | Path | None = None,
+    geo: Sequence[str | Path] | None = None,
+    keys_dir: str | Path | None = None,
 ) -> None:
-    """Refuse missing files and folders among classify's options, each in one line."""
+    """Refuse missing files and folders among classify's options, each in one line, before any work."""
     for opt, value in (("--pages", pages), ("--robots", robots), ("--threats", threats)):
         if value and not Path(value).is_file():
             raise OptionError(f"{opt} {value}: no such file")
@@ -198,6 +201,9 @@ def check_options(
         raise OptionError(
             f"--ranges {ranges_dir}: no such folder; `trafficlens ranges update --dir {ranges_dir}` fills one"
         )
+    if keys_dir and not Path(keys_dir).is_dir():
+        raise OptionError(f"--keys {keys_dir}: no such folder; `trafficlens keys update --dir {keys_dir}` fills one")
+    geo_paths(geo)
 
 
 def classify(
@@ -235,7 +241,15 @@ def classify(
     run's staging folder), not by the length of the log; the labels are the same for any size.
     """
     started = time.perf_counter()
-    check_options(ranges_dir=ranges_dir, pages=pages, robots=robots, threats=threats, model_dir=model_dir)
+    check_options(
+        ranges_dir=ranges_dir,
+        pages=pages,
+        robots=robots,
+        threats=threats,
+        model_dir=model_dir,
+        geo=geo,
+        keys_dir=keys_dir,
+    )
     store = Lake(lake)
     if not store.has_table("events"):
         raise LakeError(f"the lake at {store.root} has no events yet; run `trafficlens ingest LOG --lake {lake}` first")

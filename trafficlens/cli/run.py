@@ -217,9 +217,7 @@ def classify(
         trafficlens classify --lake lake --model-dir ./my-model
     """
     from trafficlens.classify import classify as run
-    from trafficlens.classify.verify.geo import geo_paths
 
-    geo_paths(geo)  # a path that does not exist fails before any work
     summary = run(
         lake,
         ranges_dir=ranges_dir,
@@ -263,9 +261,7 @@ def analyze(
         trafficlens analyze /var/log/nginx/ --ranges ./ranges
     """
     from trafficlens.analysis import analyze as run
-    from trafficlens.classify.verify.geo import geo_paths
 
-    geo_paths(geo)  # a path that does not exist fails before any work
     lake, progress = kw.pop("lake"), kw.pop("progress")
     result = run(
         list(paths),

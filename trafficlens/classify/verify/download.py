@@ -154,7 +154,7 @@ def _download(
             if path.is_file() and path.read_bytes() == payload:
                 result.unchanged.append(file)
                 continue
-            write_atomic(path, functools.partial(_write_bytes, data=payload))
+            write_atomic(path, functools.partial(write_bytes, data=payload))
             result.updated.append(file)
     except OSError as e:
         raise TrafficlensError(
@@ -163,5 +163,6 @@ def _download(
     return result
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` (what `write_atomic` runs on its temporary file)."""
     path.write_bytes(data)

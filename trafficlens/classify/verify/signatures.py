@@ -32,7 +32,7 @@ from http_message_signatures import HTTPMessageVerifier, HTTPSignatureComponentR
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
 from trafficlens.classify.verify.cache import default_keys_dir, write_atomic
-from trafficlens.classify.verify.download import http_get, why
+from trafficlens.classify.verify.download import http_get, why, write_bytes
 from trafficlens.errors import InputError, RangesDownloadError, TrafficlensError
 from trafficlens.schema import UTC_TS
 
@@ -236,17 +236,13 @@ def update_keys(
                     pass  # an unreadable old copy is replaced
             body = {"host": host, "url": f"https://{host}{DIRECTORY_PATH}", "fetched": stamp.isoformat()}
             payload = json.dumps({**body, "directory": docs[host]}, indent=1).encode()
-            write_atomic(path, functools.partial(_write_bytes, data=payload))
+            write_atomic(path, functools.partial(write_bytes, data=payload))
             result.updated.append(host)
     except OSError as e:
         raise TrafficlensError(
             f"cannot write key directories to {folder}: {e.strerror}; choose a writable folder"
         ) from None
     return result
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
 
 
 # --- verifying --------------------------------------------------------------------------------
