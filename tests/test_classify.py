@@ -388,12 +388,17 @@ def test_a_site_maps_its_own_pages(tmp_path: Path, labelled: Path) -> None:
         classify(labelled, pages=rules)
 
 
-def test_buckets_give_the_answers_of_one_pass(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shards", [48, 3])
+def test_buckets_give_the_answers_of_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int) -> None:
     """Classify in many small client buckets and in one: the same clients, labels, features,
-    sessions and requests (only the order of the request files differs)."""
+    sessions and requests (only the order of the request files differs); also where there are
+    more buckets than one write opens at once, and events are staged by shard first."""
     import shutil
 
+    from trafficlens.classify import pipeline
     from trafficlens.simulate import simulate
+
+    monkeypatch.setattr(pipeline, "SHARDS", shards)
 
     log = tmp_path / "week.log"
     sim = simulate(log, days=2, seed=17, scale=0.3, ranges_out=tmp_path / "ranges", progress=False)
@@ -436,7 +441,7 @@ def test_one_bucket_from_arrow_gives_the_lake_s_features_and_sessions(tmp_path: 
     con = duckdb.connect()
     con.register("bucket", events)
     shared_aggregates(con, "bucket")
-    tables = {name: con.sql(f"SELECT * FROM shared_{name}").fetch_arrow_table() for name in SHARED_CTES}
+    tables = {name: con.sql(f"SELECT * FROM shared_{name}").to_arrow_table() for name in SHARED_CTES}
     out = classify_bucket_arrow(events.to_arrow(), tables, None)
     assert out["sessionised"].num_rows == events.height
     sessions = pl.read_parquet(lake / "sessions" / "*.parquet")
@@ -444,3 +449,118 @@ def test_one_bucket_from_arrow_gives_the_lake_s_features_and_sessions(tmp_path: 
     clients = pl.read_parquet(lake / "clients" / "*.parquet").select("client_id", *FEATURES).sort("client_id")
     mine = pl.from_arrow(out["features"]).select("client_id", *FEATURES).sort("client_id")
     assert mine.with_columns(pl.col(FEATURES).round(6)).equals(clients.with_columns(pl.col(FEATURES).round(6)))
+
+
+def test_the_clients_table_buckets_clients_as_bucket_of_does(tmp_path: Path) -> None:
+    """The bucket DuckDB gives each client in the clients table is `bucket_of`'s: the Spark and
+    Arrow engines compute it from the id alone."""
+    from trafficlens.classify.buckets import bucket_of
+    from trafficlens.classify.pipeline import _clients_table
+    from trafficlens.store import Lake, connect
+
+    rows = [
+        f'10.0.{i // 250}.{i % 250} - - [10/Oct/2026:13:55:{i % 60:02d} +0000] "GET /p{i} HTTP/1.1" 200 5 "-" "UA {i % 7}"'
+        for i in range(700)
+    ]
+    log = tmp_path / "a.log"
+    log.write_text("\n".join(rows) + "\n")
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    con = connect(Lake(lake))
+    for n in (1, 7, 64):
+        _clients_table(con, n)
+        got = con.sql("SELECT client_id, bucket FROM clients").pl()
+        assert got.height == 700
+        assert got["bucket"].to_list() == got.select(b=bucket_of(pl.col("client_id"), n))["b"].to_list()
+    con.close()
+
+
+def test_site_norms_and_cohorts_add_up_over_any_split_of_the_clients() -> None:
+    """The sites' norms and the user-agent cohorts, gathered bucket by bucket as sums, are those of
+    all the clients at once."""
+    from trafficlens.classify.evidence import site_norm_parts, site_norms
+    from trafficlens.classify.labels import cohort_counts
+
+    n = 400
+    clients = pl.DataFrame(
+        {
+            "client_id": [f"{i:016x}" for i in range(n)],
+            "site": [f"s{i % 3}" for i in range(n)],
+            "user_agent": [f"ua{i % 5}" for i in range(n)],
+            "identity": ["none" if i % 11 else "declared" for i in range(n)],
+            "pages": [i % 9 for i in range(n)],
+            "assets": [i % 4 for i in range(n)],
+            "favicon": [i % 6 == 0 for i in range(n)],
+            "http10": [i % 13 == 0 for i in range(n)],
+            "proto_requests": [1 + i % 3 for i in range(n)],
+        }
+    ).with_columns(pl.col("favicon", "http10").cast(pl.Int64))
+    pred = pl.DataFrame(
+        {
+            "client_id": clients["client_id"],
+            "b_class": ["human"] * n,
+            "b_human_proba": [(i * 37 % 100) / 100 for i in range(n)],
+            "b_nav_proba": [None if i % 7 == 0 else (i * 53 % 100) / 100 for i in range(n)],
+        }
+    )
+    whole_norms = site_norms(clients).sort("site")
+    whole_cohorts = cohort_counts(clients, pred).sort("site", "user_agent")
+    shares = [clients.filter(pl.col("client_id").str.slice(-1).is_in(list(d))) for d in ("0123", "4567", "89abcdef")]
+    parts = pl.concat([site_norm_parts(s) for s in shares])
+    assert site_norms(parts=parts).sort("site").equals(whole_norms)
+    summed = (
+        pl.concat([cohort_counts(s, pred) for s in shares])
+        .group_by("site", "user_agent")
+        .agg(pl.col("n", "found").sum())
+        .sort("site", "user_agent")
+    )
+    assert summed.equals(whole_cohorts)
+    assert whole_cohorts["n"].sum() > 0 and whole_cohorts["found"].sum() > 0
+
+
+def test_buckets_no_client_falls_into_are_skipped(tmp_path: Path) -> None:
+    """More buckets than clients: the empty ones write nothing, and the answers are one pass's."""
+    import shutil
+
+    rows = [
+        f'10.0.0.{i % 2} - - [10/Oct/2026:13:55:{i:02d} +0000] "GET /p{i} HTTP/1.1" 200 5 "-" "Mozilla/5.0 b{i % 2}"'
+        for i in range(12)
+    ]
+    log = tmp_path / "a.log"
+    log.write_text("\n".join(rows) + "\n")
+    one, many = tmp_path / "one", tmp_path / "many"
+    ingest([str(log)], one, progress=False)
+    shutil.copytree(one, many)
+    classify(one, progress=False)
+    classify(many, progress=False, bucket_rows=1)
+    for name in ("clients", "sessions"):
+        a = pl.read_parquet(one / name / "*.parquet").sort("client_id")
+        b = pl.read_parquet(many / name / "*.parquet").sort("client_id")
+        assert a.height == b.height == 2
+        assert a.equals(b)
+    assert pl.read_parquet(many / "requests" / "*" / "*.parquet").height == 12
+
+
+def test_events_sorted_by_duckdb_sessionise_as_polars_sorts_them() -> None:
+    """`SESSION_ORDER` in SQL is the order `sessionise` sorts in: nulls first, ties by file and line."""
+    from datetime import datetime, timedelta
+
+    from trafficlens.classify.buckets import SESSION_ORDER, sessionise
+
+    t0 = datetime(2026, 10, 1)
+    n = 300
+    events = pl.DataFrame(
+        {
+            "client_id": [f"c{i % 7}" for i in range(n)],
+            "ts": [None if i % 41 == 0 else t0 + timedelta(seconds=(i * 977) % 5000) for i in range(n)],
+            "source": [f"s{i % 2}" if i % 53 else None for i in range(n)],
+            "line_no": [(i * 31) % 97 for i in range(n)],
+            "status": [206 if i % 13 == 0 else 200 for i in range(n)],
+            "path": [f"/p{i % 5}" for i in range(n)],
+            "referer": [None if i % 3 else f"https://h{i % 4}.example/x" for i in range(n)],
+        }
+    ).sample(fraction=1.0, shuffle=True, seed=3)
+    con = duckdb.connect()
+    con.register("ev", events)
+    ordered = con.sql(f"SELECT * FROM ev ORDER BY {SESSION_ORDER}").pl()
+    assert sessionise(ordered, presorted=True).equals(sessionise(events))

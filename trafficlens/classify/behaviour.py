@@ -95,7 +95,9 @@ def _page_views() -> str:
 # --- feature families: each returns its CTEs, or its aggregates over `r` per client ----------------
 
 
-ORDERED_COLUMNS = ("counted", "gap", "gap_all")
+ORDERED_COLUMNS = ("counted", "gap", "gap_all", "ref_host")
+# The host a referrer names ('' where it names none, null without a referrer).
+REF_HOST = "^[a-zA-Z]+://([^/:]+)"
 
 
 def _requests(table: str, ordered: bool = False) -> str:
@@ -107,8 +109,7 @@ def _requests(table: str, ordered: bool = False) -> str:
         return f"""
     r AS (
         SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
-               status, bytes, referer, page_type, endpoint, host, protocol, gap, gap_all,
-               regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host,
+               status, bytes, referer, page_type, endpoint, host, protocol, gap, gap_all, ref_host,
                page_type IN ({_page_views()}) AS is_html
         FROM {table} WHERE counted
     )"""
@@ -120,7 +121,7 @@ def _requests(table: str, ordered: bool = False) -> str:
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS gap,
                -- Across sessions too: a monitor polling hourly has one request per session.
                epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS gap_all,
-               regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host,
+               regexp_extract(referer, {sql_literal(REF_HOST)}, 1) AS ref_host,
                page_type IN ({_page_views()}) AS is_html
         FROM src
     )"""
@@ -269,9 +270,28 @@ EVIDENCE_INPUTS = (
 )
 
 
+# The keys by which the large shared tables are read: only the rows of the bucket's own addresses,
+# networks and user agents (a join would otherwise build a table of the whole log's per bucket).
+_SHARED_KEYS = {
+    "ip": {"site": "site", "client_ip": "client_ip"},
+    "nets": {"site": "site", "net": _network("client_ip"), "user_agent": "user_agent"},
+    "netall": {"site": "site", "net": _network("client_ip")},
+}
+
+
 def _shared(name: str, shared: bool) -> str:
-    """The CTE `name` of SHARED_CTES: computed from `r`, or read from its shared table."""
-    return f"{name} AS ({f'SELECT * FROM {SHARED_TABLES[name]}' if shared else SHARED_CTES[name]})"
+    """The CTE `name` of SHARED_CTES: computed from `r`, or read from its shared table (the rows
+    whose keys occur in `r`)."""
+    if not shared:
+        return f"{name} AS ({SHARED_CTES[name]})"
+    keys = _SHARED_KEYS.get(name)
+    if keys is None:
+        return f"{name} AS (SELECT * FROM {SHARED_TABLES[name]})"
+    mine = ", ".join(f"{expr} AS {key}" for key, expr in keys.items())
+    on = " AND ".join(f"s.{key} IS NOT DISTINCT FROM k.{key}" for key in keys)
+    return f"""{name} AS (
+        SELECT s.* FROM {SHARED_TABLES[name]} s
+        SEMI JOIN (SELECT DISTINCT {mine} FROM (SELECT DISTINCT site, client_ip, user_agent FROM r)) k ON {on})"""
 
 
 def _address_sharing(shared: bool = False) -> str:
@@ -432,7 +452,7 @@ def shared_aggregates_sql(name: str, table: str = "sessionised") -> str:
     WITH {_sources(table, by="client_id")},
     r AS (
         SELECT site, client_id, client_ip, user_agent, path, method, status, endpoint,
-               regexp_extract(referer, '^[a-zA-Z]+://([^/:]+)', 1) AS ref_host
+               regexp_extract(referer, {sql_literal(REF_HOST)}, 1) AS ref_host
         FROM src
     ){"".join(", " + c for c in ctes)}
     {SHARED_CTES[name]}"""

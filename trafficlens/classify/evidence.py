@@ -90,27 +90,53 @@ DECISIVE = 0.99
 LIKELY_AUTOMATED = 0.5
 
 
-def site_norms(clients: pl.DataFrame) -> pl.DataFrame:
-    """`site, asset_norm, http10_share`: the share of a site's browser visitors with three or more
-    page views that loaded any asset or favicon; the share of its browsers' requests (of a known
-    protocol) made with HTTP/1.0."""
+def site_norm_parts(clients: pl.DataFrame) -> pl.DataFrame:
+    """What `site_norms` is made of, per site, as sums that add up over any split of the clients
+    (classify's buckets): `loaded` and `many`, of the browser visitors with three or more page
+    views those that loaded any asset or favicon and all of them; `http10` and `proto`, their
+    HTTP/1.0 requests and all their requests of a known protocol."""
     browsers = clients.filter(pl.col("identity") == "none")
     many = pl.col("pages") >= 3
-    loaded = ((pl.col("assets") > 0) | (pl.col("favicon") > 0)).cast(pl.Float64)
+    loaded = (pl.col("assets") > 0) | (pl.col("favicon") > 0)
     return browsers.group_by("site").agg(
-        asset_norm=loaded.filter(many).mean(), http10_share=pl.col("http10").sum() / pl.col("proto_requests").sum()
+        loaded=loaded.filter(many).sum().cast(pl.Int64),
+        many=many.sum().cast(pl.Int64),
+        http10=pl.col("http10").sum().cast(pl.Int64),
+        proto=pl.col("proto_requests").sum().cast(pl.Int64),
+    )
+
+
+def site_norms(clients: pl.DataFrame | None = None, parts: pl.DataFrame | None = None) -> pl.DataFrame:
+    """`site, asset_norm, http10_share`: the share of a site's browser visitors with three or more
+    page views that loaded any asset or favicon; the share of its browsers' requests (of a known
+    protocol) made with HTTP/1.0. From the client rows, or from `site_norm_parts` of every share
+    of them stacked."""
+    if parts is None:
+        if clients is None:
+            raise ValueError("site_norms needs the clients or their site_norm_parts")
+        parts = site_norm_parts(clients)
+    summed = parts.group_by("site").agg(pl.col("loaded", "many", "http10", "proto").sum())
+    return summed.select(
+        "site",
+        asset_norm=pl.when(pl.col("many") > 0).then(pl.col("loaded") / pl.col("many")),
+        http10_share=pl.col("http10") / pl.col("proto"),
     )
 
 
 def gather(
-    frame: pl.DataFrame, style: pl.Expr, cfg: EvidenceConfig = DEFAULT, agree: pl.Expr | None = None
+    frame: pl.DataFrame,
+    style: pl.Expr,
+    cfg: EvidenceConfig = DEFAULT,
+    agree: pl.Expr | None = None,
+    norms: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
     (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `form_fill_min_s`,
     `max_pages_per_day`, `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability of automation, `agree`
-    the smaller of the two models' (null where the navigation model does not read the client)."""
-    norms = site_norms(frame)
+    the smaller of the two models' (null where the navigation model does not read the client);
+    `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients."""
+    norms = site_norms(frame) if norms is None else norms
     df = frame.join(norms, on="site", how="left").with_columns(
         asset_norm=pl.col("asset_norm").fill_null(0.0), http10_share=pl.col("http10_share").fill_null(1.0)
     )
@@ -200,4 +226,13 @@ def with_automation_score(clients: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-__all__ = ["DEFAULT", "LIKELY_AUTOMATED", "EvidenceConfig", "decided", "gather", "site_norms", "with_automation_score"]
+__all__ = [
+    "DEFAULT",
+    "LIKELY_AUTOMATED",
+    "EvidenceConfig",
+    "decided",
+    "gather",
+    "site_norm_parts",
+    "site_norms",
+    "with_automation_score",
+]

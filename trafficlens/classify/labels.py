@@ -197,6 +197,18 @@ def client_signatures(checked: pl.DataFrame) -> pl.DataFrame:
 COHORT_WEIGHT = 20
 
 
+def cohort_counts(labelled: pl.DataFrame, pred: pl.DataFrame) -> pl.DataFrame:
+    """`site, user_agent, n, found`: per site and user agent, the browsers the navigation model
+    reads and how many of them either behaviour model reads as automated. Counts, so that the
+    shares of any split of the clients (classify's buckets) add up to the whole's."""
+    df = labelled.select("client_id", "site", "user_agent", "identity").join(pred, on="client_id", how="inner")
+    read = (pl.col("identity") == "none") & pl.col("b_class").is_not_null() & pl.col("b_nav_proba").is_not_null()
+    styled = pl.max_horizontal(1 - pl.col("b_human_proba"), pl.col("b_nav_proba").fill_null(0)) >= NAV_THRESHOLD
+    return (
+        df.filter(read).group_by("site", "user_agent").agg(n=pl.len().cast(pl.Int64), found=styled.sum().cast(pl.Int64))
+    )
+
+
 def combine_behaviour(
     labelled: pl.DataFrame,
     pred: pl.DataFrame,
@@ -204,6 +216,8 @@ def combine_behaviour(
     nav_rates: tuple[float, float] | None = None,
     feats: pl.DataFrame | None = None,
     cfg: EvidenceConfig = DEFAULT,
+    cohorts: pl.DataFrame | None = None,
+    norms: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Identity labels + behaviour evidence -> labels, each change with its reasons.
 
@@ -225,6 +239,10 @@ def combine_behaviour(
     people can hide a bot). `nav_rates` = (share of automated visits found, share of people
     flagged), out of fold in training: the share found in a cohort understates its automated share
     by the first and overstates it by the second, and is corrected for both (Rogan-Gladen).
+
+    Where `labelled` holds only some of the clients (one of classify's buckets), `cohorts`
+    (`cohort_counts` of every bucket, stacked) and `norms` (`evidence.site_norms`) say what the
+    whole log's do.
     """
     df = labelled.join(pred, on="client_id", how="left")
     if feats is not None:
@@ -238,8 +256,8 @@ def combine_behaviour(
     df = df.with_columns(_cohort=pl.lit(None, pl.Float64), _nav_p=pl.col("b_nav_proba"))
     if nav_prior is not None and 0 < nav_prior < 1:
         read = browser & pl.col("b_nav_proba").is_not_null()
-        styled = pl.max_horizontal(model_p, pl.col("b_nav_proba").fill_null(0)) >= NAV_THRESHOLD
-        cohorts = df.filter(read).group_by("site", "user_agent").agg(_n=pl.len(), _found=styled.sum())
+        counts = cohort_counts(labelled, pred) if cohorts is None else cohorts
+        cohorts = counts.group_by("site", "user_agent").agg(_n=pl.col("n").sum(), _found=pl.col("found").sum())
         if nav_rates is not None and nav_rates[0] > nav_rates[1]:
             found, false = nav_rates
             share = ((pl.col("_found") / pl.col("_n") - false) / (found - false)).clip(0.0, 1.0)
@@ -266,7 +284,7 @@ def combine_behaviour(
     agree = pl.when(browser & pl.col("b_nav_proba").is_not_null()).then(
         pl.min_horizontal(model_p, pl.col("b_nav_proba"))
     )
-    df = gather(df, style, cfg, agree)
+    df = gather(df, style, cfg, agree, norms)
     flips = browser & decided()
     klass = pl.when(pl.col("b_class") == "human").then(pl.lit("scraper")).otherwise(pl.col("b_class"))
     agentic = flips & (pl.col("b_class") == "agent")

@@ -16,12 +16,19 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from trafficlens.classify.agents import Catalogue, load_catalogue, match_user_agents
 from trafficlens.classify.behaviour import EVIDENCE_INPUTS, FEATURES, ORDERED_COLUMNS, session_features_sql
 from trafficlens.classify.buckets import ROWS_PER_BUCKET, bucket_count, bucket_of, classify_bucket, shared_aggregates
-from trafficlens.classify.evidence import with_automation_score
-from trafficlens.classify.labels import client_signatures, combine_behaviour, combine_threats, label_clients
+from trafficlens.classify.evidence import site_norm_parts, site_norms, with_automation_score
+from trafficlens.classify.labels import (
+    client_signatures,
+    cohort_counts,
+    combine_behaviour,
+    combine_threats,
+    label_clients,
+)
 from trafficlens.classify.model import BehaviourModel, load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
 from trafficlens.classify.threats import (
@@ -87,59 +94,94 @@ class ClassifySummary:
         )
 
 
-def _client_sql(recorded: bool) -> str:
-    # A stable id (md5, not a library hash that may change between versions), so client ids in
-    # reports and saved queries survive a re-classify. `recorded`: the events have `ip_ranges`
-    # (written with --ip-privacy), one list per pseudonymised address.
+def _clients_table(con: duckdb.DuckDBPyConnection, buckets: int) -> bool:
+    """Creates `clients` in DuckDB, one row per client of the events view, each with its bucket;
+    says whether the events record `ip_ranges` (written with --ip-privacy, one list per
+    pseudonymised address). A table, not a frame: a long log has millions of clients."""
+    recorded = "ip_ranges" in con.sql("SELECT * FROM events LIMIT 0").columns
     ranges = "any_value(ip_ranges)" if recorded else "NULL::VARCHAR[]"
-    return f"""
-        SELECT substr(md5(site || chr(31) || coalesce(client_ip, '-') || chr(31) || coalesce(user_agent, '-')), 1, 16)
-                   AS client_id,
-               site, client_ip, user_agent, min(ts) AS first_seen, max(ts) AS last_seen, count(*) AS requests,
-               max(signature_agent) AS signature_agent, {ranges} AS ip_ranges
-        FROM events GROUP BY site, client_ip, user_agent"""
+    # A stable id (md5, not a library hash that may change between versions), so client ids in
+    # reports and saved queries survive a re-classify; its bucket is `buckets.bucket_of`'s.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE clients AS
+            SELECT *, (('0x' || substr(client_id, 1, 8))::UBIGINT % {int(buckets)})::INTEGER AS bucket
+            FROM (SELECT substr(md5(site || chr(31) || coalesce(client_ip, '-') || chr(31)
+                                    || coalesce(user_agent, '-')), 1, 16) AS client_id,
+                         site, client_ip, user_agent, min(ts) AS first_seen, max(ts) AS last_seen,
+                         count(*) AS requests, max(signature_agent) AS signature_agent, {ranges} AS ip_ranges
+                  FROM events GROUP BY site, client_ip, user_agent)"""
+    )
+    return recorded
 
 
-def label_lake_clients(
+@dataclass
+class Identity:
+    """What the identity labels of any share of the clients read: the labels of every distinct
+    user agent, the checked claims of every (address, claimed agent), the logged signatures, and
+    the lookups of where an address is. Small, and computed once per run (`identity_inputs`)."""
+
+    ua_labels: pl.DataFrame
+    verified: pl.DataFrame
+    ranges: pl.DataFrame
+    catalogue: Catalogue
+    signatures: pl.DataFrame | None
+    recorded: bool
+    hosting: HostingRanges | None
+    geo: GeoDatabases | None
+
+    def label(self, clients: pl.DataFrame) -> pl.DataFrame:
+        """Client rows (`clients` table columns) -> their identity labels and where each address
+        is (NETWORK_SCHEMA: hosting provider, ASN, country; looked up once per distinct address)."""
+        browsers = clients.join(
+            self.ua_labels.filter(~pl.col("automated")).select("user_agent"), on="user_agent", nulls_equal=True
+        )
+        attributed = attribute_addresses(browsers["client_ip"].unique(), self.ranges) if self.ranges.height else None
+        if self.recorded:  # pseudonymised addresses: the ranges ingest recorded name the operator
+            attributed = pl.concat([a for a in (attributed, attribute_recorded(browsers)) if a is not None])
+        labelled = label_clients(
+            clients.drop("ip_ranges"), self.ua_labels, self.verified, attributed, self.catalogue, self.signatures
+        )
+        net = network_of(clients["client_ip"], self.hosting, self.geo, clients if self.recorded else None)
+        return labelled.join(net, on="client_ip", how="left")
+
+
+def identity_inputs(
     con: duckdb.DuckDBPyConnection,
     ranges: pl.DataFrame | None,
     rdns: bool,
     catalogue: Catalogue,
-    stage: Stages | None = None,
+    stage: Stages,
+    recorded: bool,
     hosting: HostingRanges | None = None,
     geo: GeoDatabases | None = None,
     keys: KeyDirectory | None = None,
-) -> tuple[pl.DataFrame, int]:
-    """Every client of the events view with its identity labels and where its address is
-    (NETWORK_SCHEMA: hosting provider, ASN, country; looked up once per distinct address); also
-    the distinct user agents. Logged Web Bot Auth signatures are checked against `keys` (default:
-    the key directories `trafficlens keys update` cached)."""
-    stage = stage or Stages("classify", False)
-    stage("grouping clients")
-    recorded = "ip_ranges" in con.sql("SELECT * FROM events LIMIT 0").columns
-    clients = con.sql(_client_sql(recorded)).pl()
-    uas = clients["user_agent"].unique()
+) -> Identity:
+    """The distinct user agents of the `clients` table matched against the catalogue, every
+    (address, claimed agent) verified, and logged Web Bot Auth signatures checked against `keys`
+    (default: the key directories `trafficlens keys update` cached)."""
+    uas = con.sql("SELECT DISTINCT user_agent FROM clients").pl()["user_agent"]
     stage(f"matching {uas.len():,} distinct user agents")
     ua_labels = match_user_agents(uas, catalogue)
     rng = ranges if ranges is not None else empty_ranges()
-    claims = (
-        clients.select("client_ip", "user_agent", "ip_ranges")
-        .join(ua_labels.filter(pl.col("agent").is_not_null()), on="user_agent", nulls_equal=True)
-        .select("client_ip", "agent", "operator", "verify_ranges", "verify_rdns", "ip_ranges")
-        .unique(["client_ip", "agent"], maintain_order=True)
+    con.register(
+        "claimed_user_agents",
+        ua_labels.filter(pl.col("agent").is_not_null()).select(
+            "user_agent", "agent", "operator", "verify_ranges", "verify_rdns"
+        ),
     )
+    # The operator and what to verify against are the agent's catalogue entry's, the same for every
+    # user agent naming it; an address's recorded ranges are the same on each of its rows.
+    claims = con.sql(
+        """SELECT c.client_ip, u.agent, any_value(u.operator) AS operator,
+                  any_value(u.verify_ranges) AS verify_ranges, any_value(u.verify_rdns) AS verify_rdns,
+                  any_value(c.ip_ranges) AS ip_ranges
+           FROM clients c JOIN claimed_user_agents u ON c.user_agent IS NOT DISTINCT FROM u.user_agent
+           GROUP BY c.client_ip, u.agent ORDER BY c.client_ip, u.agent"""
+    ).pl()
+    con.unregister("claimed_user_agents")
     stage(f"verifying {claims.height:,} claimed identities")
     verified = verify_claims(claims, rng, rdns=rdns)
-    browsers = clients.join(
-        ua_labels.filter(~pl.col("automated")).select("user_agent"), on="user_agent", nulls_equal=True
-    )
-    attributed = attribute_addresses(browsers["client_ip"].unique(), rng) if rng.height else None
-    if recorded:  # pseudonymised addresses: the ranges ingest recorded name the operator
-        attributed = pl.concat([a for a in (attributed, attribute_recorded(browsers)) if a is not None])
-    signatures = _checked_signatures(con, keys)
-    labelled = label_clients(clients.drop("ip_ranges"), ua_labels, verified, attributed, catalogue, signatures)
-    net = network_of(clients["client_ip"], hosting, geo, clients if recorded else None)
-    return labelled.join(net, on="client_ip", how="left"), uas.len()
+    return Identity(ua_labels, verified, rng, catalogue, _checked_signatures(con, keys), recorded, hosting, geo)
 
 
 def _checked_signatures(con: duckdb.DuckDBPyConnection, keys: KeyDirectory | None) -> pl.DataFrame | None:
@@ -218,7 +260,7 @@ def classify(
     robots: str | Path | None = None,
     attack_rules: str | Path | None = None,
     detect_threats: bool = True,
-    memory_limit: str = "1GB",
+    memory_limit: str = "700MB",
     model_dir: str | Path | None = None,
     bucket_rows: int = ROWS_PER_BUCKET,
     geo: Sequence[str | Path] | None = None,
@@ -280,48 +322,28 @@ def classify(
                 # Rows are written by bucket and read by key: their order in a file means nothing,
                 # and keeping it would hold whole results in memory.
                 con.execute("SET preserve_insertion_order = false")
-                labelled, n_uas = label_lake_clients(con, ranges, rdns, cat, stage, hosting, geo_dbs, keys)
-                rows = int(labelled["requests"].sum())
+                # Writing events by bucket keeps a buffer per bucket and thread: small ones keep the
+                # memory of that write bounded whatever the number of buckets (and it runs faster).
+                con.execute("SET partitioned_write_flush_threshold = 16384")
+                rows = _count_events(con)
                 buckets = bucket_count(rows, bucket_rows)
-                labelled = labelled.with_columns(bucket=bucket_of(pl.col("client_id"), buckets))
-                con.register("client_identity", labelled.drop("signature_agent", "verify_ranges", "verify_rdns"))
+                stage("grouping clients")
+                recorded = _clients_table(con, buckets)
+                identity = identity_inputs(con, ranges, rdns, cat, stage, recorded, hosting, geo_dbs, keys)
                 stage(f"page types, {buckets:,} bucket{'s' if buckets > 1 else ''} of clients")
                 _stage_events(con, page_sql, work, buckets)
+                _stage_clients(con, work, buckets)
                 model = model_future.result() if model_future is not None else None
-                readings = _run_buckets(con, work, buckets, model, stage)
-                final = labelled.drop("bucket")
+                sums = _run_buckets(con, work, buckets, model, identity, stage)
                 if model is not None:
-                    pred = readings.drop(*EVIDENCE_INPUTS)
-                    final = combine_behaviour(final, pred, model.nav_prior, model.nav_rates, readings)
+                    _combine_behaviour(work, buckets, model, sums, stage)
                 request_matches(con, rules, cfg)
+                found = pl.DataFrame(schema={"client_id": pl.String, "threat": pl.String, "reason": pl.String})
                 if detect_threats:
                     stage("attack patterns and behavioural threats")
-                    con.register(
-                        "client_browsers",
-                        final.filter(pl.col("identity").is_in(["none", "undeclared"])).select("client_id"),
-                    )
-                    con.register(
-                        "client_tools",
-                        final.filter(
-                            (pl.col("purpose") == "tool")
-                            | pl.col("reasons").list.contains("ua:empty")
-                            | pl.col("reasons").list.contains("ua:generic:bare_product")
-                        ).select("client_id"),
-                    )
-                    found = [client_threats(con, cfg), request_threat_summary(con)]
-                    if robots:
-                        found.append(robots_violations(con, robots, robots_tokens(final, cat)))
-                    final = combine_threats(final, pl.concat(found, how="vertical_relaxed"))
+                    found = _threats(con, work, buckets, cfg, robots, cat)
                 request_findings(con, robots=bool(robots) and detect_threats)
-                final = with_automation_score(final)
-                con.register(
-                    "client_labels",
-                    final.drop("signature_agent", "verify_ranges", "verify_rdns").with_columns(
-                        bucket=bucket_of(pl.col("client_id"), buckets)
-                    ),
-                )
-                stage("writing requests, sessions and clients")
-                _write_tables(con, Path(tx.dir), work)
+                _write_tables(con, Path(tx.dir), work, buckets, found if detect_threats else None, stage)
                 n_req = _count(con, tx.dir, "requests/*/*.parquet")
                 n_sessions = _count(con, tx.dir, "sessions/*.parquet")
                 con.close()
@@ -344,8 +366,8 @@ def classify(
         store.root,
         n_req,
         n_sessions,
-        labelled.height,
-        n_uas,
+        sums.clients,
+        identity.ua_labels.height,
         time.perf_counter() - started,
         0 if ranges is None else ranges.height,
     )
@@ -365,56 +387,202 @@ def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], wor
     # partition from `ts`.
     joined = """SELECT e.* EXCLUDE (date), c.client_id, c.bucket, p.page_type, p.endpoint
         FROM events e
-        JOIN client_identity c
+        JOIN clients c
           ON e.site = c.site AND e.client_ip IS NOT DISTINCT FROM c.client_ip
          AND e.user_agent IS NOT DISTINCT FROM c.user_agent
         JOIN page_types p ON e.path IS NOT DISTINCT FROM p.path AND e.query IS NOT DISTINCT FROM p.query"""
     if buckets == 1:
         con.execute(f"CREATE TEMP VIEW bucketed AS {joined}")
-    else:
+    elif buckets <= SHARDS:
         work.mkdir(parents=True, exist_ok=True)
-        con.execute(
-            f"COPY ({joined}) TO ? (FORMAT parquet, PARTITION_BY (bucket), FILENAME_PATTERN 'part-{{i}}')",
-            [str(work / "events")],
-        )
+        _write_by(con, joined, "bucket", work / "events", "part")
+    else:
+        # A write keeps a file and its buffers open per partition, more than DuckDB's memory limit
+        # holds for hundreds of buckets: first by shard (a few buckets each), then each shard by
+        # bucket.
+        work.mkdir(parents=True, exist_ok=True)
+        _write_by(con, f"SELECT *, bucket % {SHARDS} AS shard FROM ({joined})", "shard", work / "shards", "part")
+        for shard in range(SHARDS):
+            folder = work / "shards" / f"shard={shard}"
+            if folder.is_dir():
+                files = sql_literal(glob_escape(str(folder)) + "/*.parquet")
+                _write_by(
+                    con,
+                    f"SELECT * FROM read_parquet({files}, hive_partitioning = false)",
+                    "bucket",
+                    work / "events",
+                    f"part-{shard}",
+                )
+                shutil.rmtree(folder)
+    if buckets > 1:
         files = sql_literal(glob_escape(str(work / "events")) + "/*/*.parquet")
         con.execute(f"CREATE TEMP VIEW bucketed AS SELECT * FROM read_parquet({files}, hive_partitioning = true)")
     shared_aggregates(con, "bucketed")
 
 
+def _stage_clients(con: duckdb.DuckDBPyConnection, work: Path, buckets: int) -> None:
+    """The clients table written to `work` by bucket and dropped from memory: a long log has
+    millions of clients, and each bucket reads only its own."""
+    if buckets > 1:
+        con.execute("CREATE TEMP TABLE no_clients AS SELECT * EXCLUDE (bucket) FROM clients LIMIT 0")
+        _write_by(con, "SELECT * FROM clients", "bucket", work / "clients", "part")
+        con.execute("DROP TABLE clients")
+
+
+def _bucket_clients(con: duckdb.DuckDBPyConnection, work: Path, b: int, buckets: int) -> pl.DataFrame:
+    """The clients of bucket `b`: the `clients` table's columns, less the bucket."""
+    if buckets == 1:
+        return con.sql("SELECT * EXCLUDE (bucket) FROM clients").pl()
+    folder = work / "clients" / f"bucket={b}"
+    if not folder.is_dir():  # a bucket no client fell into
+        return con.sql("SELECT * FROM no_clients").pl()
+    files = sql_literal(glob_escape(str(folder)) + "/*.parquet")
+    return con.sql(f"SELECT * FROM read_parquet({files}, hive_partitioning = false)").pl()
+
+
+# The most partitions one write opens at once (see `_stage_events`).
+SHARDS = 48
+
+
+def _write_by(con: duckdb.DuckDBPyConnection, query: str, key: str, folder: Path, prefix: str) -> None:
+    """Rows of `query` written under `folder`, a folder per value of `key` (hive style)."""
+    con.execute(
+        f"""COPY ({query}) TO ? (FORMAT parquet, PARTITION_BY ({key}), FILENAME_PATTERN '{prefix}-{{i}}',
+            OVERWRITE_OR_IGNORE)""",
+        [str(folder)],
+    )
+
+
+def _save(frame: pl.DataFrame, path: Path) -> None:
+    """A frame written to the run's work folder, through Arrow: its errors say what the system
+    said (a full disk among them), where polars' would not."""
+    pq.write_table(frame.to_arrow(), path)
+
+
+def _labels_of(work: Path, name: str, b: int) -> Path:
+    return work / name / f"part-{b}.parquet"
+
+
+@dataclass
+class WholeLog:
+    """What the buckets add up to: per site and per (site, user agent), the sums the behaviour
+    evidence reads (`evidence.site_norm_parts`, `labels.cohort_counts`), and the clients."""
+
+    norms: list[pl.DataFrame]
+    cohorts: list[pl.DataFrame]
+    clients: int = 0
+
+
 def _run_buckets(
-    con: duckdb.DuckDBPyConnection, work: Path, buckets: int, model: BehaviourModel | None, stage: Stages
-) -> pl.DataFrame:
-    """Every bucket in turn: its sessionised requests, sessions (without labels) and features
-    written to `work`, its clients' readings returned; then `sessionised` is a view over them all."""
-    readings = []
-    for sub in ("sessionised", "sessions", "features"):
+    con: duckdb.DuckDBPyConnection,
+    work: Path,
+    buckets: int,
+    model: BehaviourModel | None,
+    identity: Identity,
+    stage: Stages,
+) -> WholeLog:
+    """Every bucket in turn: its clients' identity labels, its sessionised requests, sessions
+    (without labels), features and model readings written to `work`; then `sessionised` is a view
+    over them all. Returns the number of clients and the sums the behaviour evidence reads."""
+    for sub in ("sessionised", "sessions", "features", "readings", "identity"):
         (work / sub).mkdir(parents=True, exist_ok=True)
     units = stage.units(buckets, "bucket")
+    clients = 0
+    sums = WholeLog([], [])
     for b in range(buckets):
+        mine = _bucket_clients(con, work, b, buckets)
+        labelled = identity.label(mine)
+        _save(labelled, _labels_of(work, "identity", b))
+        clients += mine.height
+        del mine
         source = f"(SELECT * EXCLUDE (bucket) FROM bucketed WHERE bucket = {b})"
         result = classify_bucket(con, source, model, "bucket_sessionised")
         con.execute(
             f"COPY (SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM bucket_sessionised) TO ? (FORMAT parquet)",
-            [str(work / "sessionised" / f"part-{b}.parquet")],
+            [str(_labels_of(work, "sessionised", b))],
         )
         con.execute(
             f"COPY ({session_features_sql('bucket_sessionised')}) TO ? (FORMAT parquet)",
-            [str(work / "sessions" / f"part-{b}.parquet")],
+            [str(_labels_of(work, "sessions", b))],
         )
         con.unregister("bucket_sessionised")
-        result.features.write_parquet(work / "features" / f"part-{b}.parquet")
-        readings.append(result.readings)
-        units.advance()
+        _save(result.features, _labels_of(work, "features", b))
+        _save(result.readings, _labels_of(work, "readings", b))
+        if model is not None:
+            ident = labelled.select("client_id", "site", "user_agent", "identity")
+            sums.norms.append(site_norm_parts(ident.join(result.readings, on="client_id", how="left")))
+            sums.cohorts.append(cohort_counts(ident, result.readings.drop(*EVIDENCE_INPUTS)))
+        units.advance(note="sessions and behaviour")
     units.close()
     files = sql_literal(glob_escape(str(work / "sessionised")) + "/*.parquet")
     con.execute(f"CREATE TEMP VIEW sessionised AS SELECT * FROM read_parquet({files})")
-    return pl.concat(readings, how="diagonal_relaxed")
+    sums.clients = clients
+    return sums
 
 
-def _write_tables(con: duckdb.DuckDBPyConnection, out: Path, work: Path) -> None:
-    """requests, sessions and clients, one bucket at a time (each joined to its own clients'
-    labels only): memory stays that of a bucket; each bucket's files sit beside the others'."""
+def _combine_behaviour(work: Path, buckets: int, model: BehaviourModel, sums: WholeLog, stage: Stages) -> None:
+    """Each bucket's identity labels combined with its behaviour evidence (`labels/`), against the
+    sites' norms and the user-agent cohorts of every bucket (small sums, gathered as they ran)."""
+    norms = site_norms(parts=pl.concat(sums.norms))
+    counts = pl.concat(sums.cohorts)
+    (work / "labels").mkdir(parents=True, exist_ok=True)
+    units = stage.units(buckets, "bucket")
+    for b in range(buckets):
+        readings = pl.read_parquet(_labels_of(work, "readings", b), glob=False)
+        combined = combine_behaviour(
+            pl.read_parquet(_labels_of(work, "identity", b), glob=False),
+            readings.drop(*EVIDENCE_INPUTS),
+            model.nav_prior,
+            model.nav_rates,
+            readings,
+            cohorts=counts,
+            norms=norms,
+        )
+        _save(combined, _labels_of(work, "labels", b))
+        units.advance(note="behaviour evidence")
+    units.close()
+
+
+def _final_labels(work: Path, b: int) -> Path:
+    """A bucket's labels before threats: with behaviour where a model read them, else identity's."""
+    combined = _labels_of(work, "labels", b)
+    return combined if combined.exists() else _labels_of(work, "identity", b)
+
+
+def _threats(
+    con: duckdb.DuckDBPyConnection,
+    work: Path,
+    buckets: int,
+    cfg: ThreatConfig,
+    robots: str | Path | None,
+    cat: Catalogue,
+) -> pl.DataFrame:
+    """`client_id, threat, reason`: what the threat layer finds over every bucket's requests,
+    reading which clients are browsers and which are tools from the buckets' labels."""
+    parts = ", ".join(sql_literal(glob_escape(str(_final_labels(work, b)))) for b in range(buckets))
+    labels = f"read_parquet([{parts}])"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE client_browsers AS SELECT client_id FROM {labels} "
+        "WHERE identity IN ('none', 'undeclared')"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE client_tools AS SELECT client_id FROM {labels}
+            WHERE purpose = 'tool' OR list_contains(reasons, 'ua:empty')
+               OR list_contains(reasons, 'ua:generic:bare_product')"""
+    )
+    found = [client_threats(con, cfg), request_threat_summary(con)]
+    if robots:
+        tokens = [robots_tokens(pl.read_parquet(_final_labels(work, b), glob=False), cat) for b in range(buckets)]
+        found.append(robots_violations(con, robots, pl.concat(tokens)))
+    return pl.concat(found, how="vertical_relaxed")
+
+
+def _write_tables(
+    con: duckdb.DuckDBPyConnection, out: Path, work: Path, buckets: int, found: pl.DataFrame | None, stage: Stages
+) -> None:
+    """Each bucket's final labels (its threats combined, its automation scores), then its share of
+    requests, sessions and clients, joined to its own clients' labels only: memory stays that of a
+    bucket; each bucket's files sit beside the others'."""
     labels = ", ".join(f"c.{c}" for c in LABELS)
     for t in ("requests", "sessions", "clients"):
         (out / t).mkdir(parents=True, exist_ok=True)
@@ -422,35 +590,50 @@ def _write_tables(con: duckdb.DuckDBPyConnection, out: Path, work: Path) -> None
     # matched itself (request_threats, request_reasons).
     own = ", ".join(f"coalesce(a.{c}, []) AS {c}" for c in REQUEST_OWN_SCHEMA)
     extras = ", ".join(f"c.{c}" for c in CLIENT_EXTRAS) + ", " + ", ".join(f"f.{c}" for c in FEATURES)
-    for part_file in sorted((work / "sessionised").glob("part-*.parquet")):
-        b = part_file.stem.removeprefix("part-")
-        mine = f"(SELECT * EXCLUDE (bucket) FROM client_labels WHERE bucket = {int(b)})"
+    if found is not None:
+        found = found.with_columns(bucket=bucket_of(pl.col("client_id"), buckets))
+    units = stage.units(buckets, "bucket")
+    for b in range(buckets):
+        final = pl.read_parquet(_final_labels(work, b), glob=False)
+        if found is not None:
+            final = combine_threats(final, found.filter(pl.col("bucket") == b).drop("bucket"))
+        final = with_automation_score(final).drop("signature_agent", "verify_ranges", "verify_rdns")
+        con.register("bucket_labels", final)
+        del final
 
-        def part(name: str, b: str = b) -> str:
-            return glob_escape(str(work / name / f"part-{b}.parquet"))
+        def part(name: str, b: int = b) -> str:
+            return glob_escape(str(_labels_of(work, name, b)))
 
         con.execute(
             f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
                              s.page_type, {labels}, {own}, strftime(s.ts, '%Y-%m-%d') AS date
-                      FROM read_parquet(?) s JOIN {mine} c USING (client_id)
+                      FROM read_parquet(?) s JOIN bucket_labels c USING (client_id)
                       LEFT JOIN request_findings a USING (source, line_no))
                 TO ? (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{b}-{{i}}', OVERWRITE_OR_IGNORE)""",
             [part("sessionised"), str(out / "requests")],
         )
         con.execute(
-            f"""COPY (SELECT s.*, {labels} FROM read_parquet(?) s JOIN {mine} c USING (client_id))
+            f"""COPY (SELECT s.*, {labels} FROM read_parquet(?) s JOIN bucket_labels c USING (client_id))
                 TO ? (FORMAT parquet)""",
             [part("sessions"), str(out / "sessions" / f"part-{b}.parquet")],
         )
         con.execute(
             f"""COPY (SELECT c.client_id, c.site, c.client_ip, c.user_agent, c.first_seen, c.last_seen, c.requests,
                              s.sessions, {labels}, c.automation_score, {extras}
-                      FROM {mine} c
+                      FROM bucket_labels c
                       JOIN (SELECT client_id, count(*) AS sessions FROM read_parquet(?) GROUP BY 1) s USING (client_id)
                       LEFT JOIN read_parquet(?) f USING (client_id))
                 TO ? (FORMAT parquet)""",
             [part("sessions"), part("features"), str(out / "clients" / f"part-{b}.parquet")],
         )
+        con.unregister("bucket_labels")
+        units.advance(note="writing requests, sessions and clients")
+    units.close()
+
+
+def _count_events(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT count(*) FROM events").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _count(con: duckdb.DuckDBPyConnection, folder: Path, pattern: str) -> int:

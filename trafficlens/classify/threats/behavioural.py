@@ -166,12 +166,17 @@ def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
     script, which has no stale links to follow). Reads `request_attacks` (see `request_matches`)."""
     return ThreatSQL(
         {
+            # Distinct paths counted among the few requests that matched a rule or were answered
+            # 4xx, not over every request: on a long log that is most of the threat layer's time.
             "probes": """
-        SELECT r.client_id,
-               count(DISTINCT r.path) FILTER (WHERE a.attack_rules IS NOT NULL) AS rule_paths,
-               count(DISTINCT r.path) FILTER (WHERE r.status BETWEEN 400 AND 499) AS paths_4xx,
-               avg((r.status BETWEEN 400 AND 499)::INT) AS share_4xx
-        FROM r LEFT JOIN request_attacks a USING (source, line_no) GROUP BY r.client_id""",
+        SELECT c.client_id, coalesce(a.rule_paths, 0) AS rule_paths, coalesce(f.paths_4xx, 0) AS paths_4xx,
+               c.share_4xx
+        FROM (SELECT client_id, avg((status BETWEEN 400 AND 499)::INT) AS share_4xx FROM r GROUP BY client_id) c
+        LEFT JOIN (SELECT r.client_id, count(DISTINCT r.path) AS rule_paths
+                   FROM r JOIN request_attacks a USING (source, line_no)
+                   WHERE a.attack_rules IS NOT NULL GROUP BY r.client_id) a USING (client_id)
+        LEFT JOIN (SELECT client_id, count(DISTINCT path) AS paths_4xx
+                   FROM r WHERE status BETWEEN 400 AND 499 GROUP BY client_id) f USING (client_id)""",
             "scans": f"""
         SELECT client_id, 'vuln_scan' AS threat,
                CASE WHEN rule_paths >= {cfg.scan_rule_paths} THEN 'threat:vuln_scan:attack_paths=' || rule_paths
@@ -253,10 +258,15 @@ def ua_rotation(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         WHERE n.uas >= {cfg.rotation_user_agents}""",
             # Browser user agents only: a declared bot's user agent varies by itself (versions, a feed
             # reader's subscriber count) without anyone hiding behind it.
+            # Only an address with that many browser user agents in all can have them in one hour:
+            # the hours are counted for those few, not for every address of the log.
+            "rot_addrs": f"""
+        SELECT site, client_ip FROM r WHERE client_id IN (SELECT client_id FROM browsers)
+        GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents}""",
             "rot": f"""
         SELECT site, client_ip, time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(DISTINCT user_agent) AS uas,
                count(*) FILTER (WHERE page_type = 'static') AS assets
-        FROM r WHERE client_id IN (SELECT client_id FROM browsers)
+        FROM r JOIN rot_addrs USING (site, client_ip) WHERE client_id IN (SELECT client_id FROM browsers)
         GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents} AND assets = 0""",
             "rotation": """
         SELECT DISTINCT r.client_id, 'ua_rotation' AS threat,
@@ -334,7 +344,11 @@ def behavioural_sql(
     if not findings:
         raise ValueError("no behavioural threat to look for")
     findings.sort(key=lambda f: FINDINGS_ORDER.index(f) if f in FINDINGS_ORDER else len(FINDINGS_ORDER))
-    defined = ",\n".join(f"{name} AS ({sql}\n)" for name, sql in ctes.items())
+    # Every request is read by many steps: each reads the columns it needs from the table again,
+    # rather than DuckDB materialising whole requests once (spilling, and slower, on a long log).
+    defined = ",\n".join(
+        f"{name} AS {'NOT MATERIALIZED ' if name == 'r' else ''}({sql}\n)" for name, sql in ctes.items()
+    )
     # In FINDINGS_ORDER, whatever order the threads of the query finish in: a client's reasons
     # read the same on every run.
     union = "\nUNION ALL ".join(f"SELECT *, {i} AS _o FROM {f}" for i, f in enumerate(findings))
