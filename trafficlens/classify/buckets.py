@@ -35,7 +35,7 @@ from trafficlens.classify.model import BehaviourModel
 
 # Requests per bucket: a bucket's sessionised rows and the windows over them stay well inside the
 # memory classify is given (DuckDB's memory_limit), whatever the log's length.
-ROWS_PER_BUCKET = 250_000
+ROWS_PER_BUCKET = 200_000
 
 
 def bucket_count(rows: int, rows_per_bucket: int = ROWS_PER_BUCKET) -> int:
@@ -77,8 +77,9 @@ def sessionise(events: pl.DataFrame, presorted: bool = False) -> pl.DataFrame:
     )
     start = pl.when(pl.col("_client")).then(pl.col("_n")).forward_fill()
     df = df.with_columns(session_id=pl.col("client_id") + "-" + (pl.col("_n") - start + 1).cast(pl.String))
-    # Range fetches are few: which of them count is worked out on them alone.
-    ranged = df.filter(pl.col("status") == 206).select("session_id", "path", "source", "line_no")
+    # Range fetches are few: which of them count is worked out on them alone, and marked by row
+    # number (a join would copy the whole bucket).
+    ranged = df.with_row_index("_i").filter(pl.col("status") == 206).select("_i", "session_id", "path")
     if ranged.height:
         fetched_whole = (
             df.filter(pl.col("status").fill_null(0) != 206)
@@ -89,10 +90,11 @@ def sessionise(events: pl.DataFrame, presorted: bool = False) -> pl.DataFrame:
         kept = (
             ranged.unique(["session_id", "path"], keep="first", maintain_order=True)
             .join(fetched_whole, on=["session_id", "path"], how="anti", nulls_equal=True)
-            .select("source", "line_no", _keep=pl.lit(True))
+            .get_column("_i")
         )
-        df = df.join(kept, on=["source", "line_no"], how="left", maintain_order="left").with_columns(
-            counted=(pl.col("status").fill_null(0) != 206) | pl.col("_keep").fill_null(False)
+        df = df.with_columns(
+            counted=(pl.col("status").fill_null(0) != 206)
+            | pl.int_range(pl.len(), dtype=pl.UInt32).is_in(kept.implode())
         )
     else:
         df = df.with_columns(counted=pl.lit(True))
@@ -108,7 +110,7 @@ def sessionise(events: pl.DataFrame, presorted: bool = False) -> pl.DataFrame:
         ref_host=pl.when(pl.col("referer").is_not_null()).then(
             pl.col("referer").str.extract(REF_HOST, 1).fill_null("")
         ),
-    ).drop("_client", "_new", "_n", "_keep", strict=False)
+    ).drop("_client", "_new", "_n", strict=False)
 
 
 def shared_aggregates(con: duckdb.DuckDBPyConnection, source: str) -> None:

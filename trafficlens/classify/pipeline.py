@@ -1,8 +1,12 @@
 """events -> requests, sessions and clients, with labels and the reasons that decided them.
 
 Work that depends only on a user agent (catalogue match, browser parsing) is done once per
-distinct user agent, and verification once per distinct (address, claimed agent); DuckDB then
-joins the labels back onto every request and writes the tables, streaming and partitioned.
+distinct user agent, verification once per distinct (address, claimed agent), page types once per
+distinct path and query. Everything else per client runs in client buckets
+(`trafficlens.classify.buckets`), one at a time, each writing its share to the run's work folder:
+its clients' identity labels, sessions, features and readings; then its labels with behaviour;
+then, after the threats over every request, its requests, sessions and clients. What crosses
+buckets is small: the shared aggregates, the sums the evidence reads, the threat findings.
 """
 
 from __future__ import annotations
