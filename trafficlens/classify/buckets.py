@@ -174,6 +174,7 @@ def classify_bucket_arrow(
 __all__ = [
     "ROWS_PER_BUCKET",
     "SESSION_GAP",
+    "SESSION_ORDER",
     "BucketResult",
     "bucket_count",
     "bucket_of",
