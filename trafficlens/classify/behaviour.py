@@ -246,8 +246,11 @@ SHARED_CTES = {
     "nets": f"""SELECT site, {_network("client_ip")} AS net, user_agent, count(DISTINCT client_ip) AS same_ua
         FROM r GROUP BY ALL""",
     "netall": "SELECT site, net, sum(same_ua) AS clients FROM nets GROUP BY ALL",
-    # The site's own host, where the log has none: the host its referrers name most.
-    "home": "SELECT site, mode(ref_host) AS ref_home FROM r WHERE ref_host <> '' GROUP BY site",
+    # The site's own host, where the log has none: the host its referrers name most (the first by
+    # name among equals, so that every engine and run picks the same).
+    "home": """SELECT site, ref_host AS ref_home
+        FROM (SELECT site, ref_host, count(*) AS n FROM r WHERE ref_host <> '' GROUP BY ALL)
+        QUALIFY row_number() OVER (PARTITION BY site ORDER BY n DESC, ref_host) = 1""",
     # How many clients loaded each form page (a browser posts a form after loading it).
     "form_pages": """SELECT site, path, count(DISTINCT client_id) AS loaders
         FROM r WHERE endpoint IS NOT NULL AND method = 'GET' AND status < 400 GROUP BY ALL""",

@@ -338,16 +338,18 @@ def classify(
                 _stage_events(con, page_sql, work, buckets)
                 _stage_clients(con, work, buckets)
                 model = model_future.result() if model_future is not None else None
-                sums = _run_buckets(con, work, buckets, model, identity, stage)
+                sums = _run_buckets(con, work, range(buckets), buckets, model, identity, stage)
                 if model is not None:
-                    _combine_behaviour(work, buckets, model, sums, stage)
+                    _combine_behaviour(work, range(buckets), model, sums, stage)
                 request_matches(con, rules, cfg)
                 found = pl.DataFrame(schema={"client_id": pl.String, "threat": pl.String, "reason": pl.String})
                 if detect_threats:
                     stage("attack patterns and behavioural threats")
-                    found = _threats(con, work, buckets, cfg, robots, cat)
+                    found = _threats(con, work, range(buckets), cfg, robots, cat)
                 request_findings(con, robots=bool(robots) and detect_threats)
-                _write_tables(con, Path(tx.dir), work, buckets, found if detect_threats else None, stage)
+                _write_tables(
+                    con, Path(tx.dir), work, range(buckets), buckets, found if detect_threats else None, stage
+                )
                 n_req = _count(con, tx.dir, "requests/*/*.parquet")
                 n_sessions = _count(con, tx.dir, "sessions/*.parquet")
                 con.close()
@@ -480,43 +482,38 @@ class WholeLog:
 def _run_buckets(
     con: duckdb.DuckDBPyConnection,
     work: Path,
+    ids: Sequence[int],
     buckets: int,
     model: BehaviourModel | None,
     identity: Identity,
     stage: Stages,
+    computed: bool = False,
 ) -> WholeLog:
     """Every bucket in turn: its clients' identity labels, its sessionised requests, sessions
     (without labels), features and model readings written to `work`; then `sessionised` is a view
-    over them all. Returns the number of clients and the sums the behaviour evidence reads."""
+    over them all. Returns the number of clients and the sums the behaviour evidence reads.
+    `computed`: another engine ran the buckets (`classify_bucket`) and wrote their files; only the
+    identity labels and the sums are left."""
     for sub in ("sessionised", "sessions", "features", "readings", "identity"):
         (work / sub).mkdir(parents=True, exist_ok=True)
-    units = stage.units(buckets, "bucket")
+    units = stage.units(len(ids), "bucket")
     clients = 0
     sums = WholeLog([], [])
-    for b in range(buckets):
+    for b in ids:
         mine = _bucket_clients(con, work, b, buckets)
         labelled = identity.label(mine)
         _save(labelled, _labels_of(work, "identity", b))
         clients += mine.height
         del mine
-        source = f"(SELECT * EXCLUDE (bucket) FROM bucketed WHERE bucket = {b})"
-        result = classify_bucket(con, source, model, "bucket_sessionised")
-        con.execute(
-            f"COPY (SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM bucket_sessionised) TO ? (FORMAT parquet)",
-            [str(_labels_of(work, "sessionised", b))],
-        )
-        con.execute(
-            f"COPY ({session_features_sql('bucket_sessionised')}) TO ? (FORMAT parquet)",
-            [str(_labels_of(work, "sessions", b))],
-        )
-        con.unregister("bucket_sessionised")
-        _save(result.features, _labels_of(work, "features", b))
-        _save(result.readings, _labels_of(work, "readings", b))
+        if computed:
+            readings = pl.read_parquet(_labels_of(work, "readings", b), glob=False)
+        else:
+            readings = _classify_here(con, work, b, model)
         if model is not None:
             ident = labelled.select("client_id", "site", "user_agent", "identity")
-            sums.norms.append(site_norm_parts(ident.join(result.readings, on="client_id", how="left")))
-            sums.cohorts.append(cohort_counts(ident, result.readings.drop(*EVIDENCE_INPUTS)))
-        units.advance(note="sessions and behaviour")
+            sums.norms.append(site_norm_parts(ident.join(readings, on="client_id", how="left")))
+            sums.cohorts.append(cohort_counts(ident, readings.drop(*EVIDENCE_INPUTS)))
+        units.advance(note="identity labels" if computed else "sessions and behaviour")
     units.close()
     files = sql_literal(glob_escape(str(work / "sessionised")) + "/*.parquet")
     con.execute(f"CREATE TEMP VIEW sessionised AS SELECT * FROM read_parquet({files})")
@@ -524,14 +521,33 @@ def _run_buckets(
     return sums
 
 
-def _combine_behaviour(work: Path, buckets: int, model: BehaviourModel, sums: WholeLog, stage: Stages) -> None:
+def _classify_here(con: duckdb.DuckDBPyConnection, work: Path, b: int, model: BehaviourModel | None) -> pl.DataFrame:
+    """Bucket `b` classified in this process (`classify_bucket`), its files written to `work`;
+    returns its readings."""
+    source = f"(SELECT * EXCLUDE (bucket) FROM bucketed WHERE bucket = {b})"
+    result = classify_bucket(con, source, model, "bucket_sessionised")
+    con.execute(
+        f"COPY (SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM bucket_sessionised) TO ? (FORMAT parquet)",
+        [str(_labels_of(work, "sessionised", b))],
+    )
+    con.execute(
+        f"COPY ({session_features_sql('bucket_sessionised')}) TO ? (FORMAT parquet)",
+        [str(_labels_of(work, "sessions", b))],
+    )
+    con.unregister("bucket_sessionised")
+    _save(result.features, _labels_of(work, "features", b))
+    _save(result.readings, _labels_of(work, "readings", b))
+    return result.readings
+
+
+def _combine_behaviour(work: Path, ids: Sequence[int], model: BehaviourModel, sums: WholeLog, stage: Stages) -> None:
     """Each bucket's identity labels combined with its behaviour evidence (`labels/`), against the
     sites' norms and the user-agent cohorts of every bucket (small sums, gathered as they ran)."""
     norms = site_norms(parts=pl.concat(sums.norms))
     counts = pl.concat(sums.cohorts)
     (work / "labels").mkdir(parents=True, exist_ok=True)
-    units = stage.units(buckets, "bucket")
-    for b in range(buckets):
+    units = stage.units(len(ids), "bucket")
+    for b in ids:
         readings = pl.read_parquet(_labels_of(work, "readings", b), glob=False)
         combined = combine_behaviour(
             pl.read_parquet(_labels_of(work, "identity", b), glob=False),
@@ -556,14 +572,14 @@ def _final_labels(work: Path, b: int) -> Path:
 def _threats(
     con: duckdb.DuckDBPyConnection,
     work: Path,
-    buckets: int,
+    ids: Sequence[int],
     cfg: ThreatConfig,
     robots: str | Path | None,
     cat: Catalogue,
 ) -> pl.DataFrame:
     """`client_id, threat, reason`: what the threat layer finds over every bucket's requests,
     reading which clients are browsers and which are tools from the buckets' labels."""
-    parts = ", ".join(sql_literal(glob_escape(str(_final_labels(work, b)))) for b in range(buckets))
+    parts = ", ".join(sql_literal(glob_escape(str(_final_labels(work, b)))) for b in ids)
     labels = f"read_parquet([{parts}])"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE client_browsers AS SELECT client_id FROM {labels} "
@@ -576,63 +592,87 @@ def _threats(
     )
     found = [client_threats(con, cfg), request_threat_summary(con)]
     if robots:
-        tokens = [robots_tokens(pl.read_parquet(_final_labels(work, b), glob=False), cat) for b in range(buckets)]
+        tokens = [robots_tokens(pl.read_parquet(_final_labels(work, b), glob=False), cat) for b in ids]
         found.append(robots_violations(con, robots, pl.concat(tokens)))
     return pl.concat(found, how="vertical_relaxed")
 
 
 def _write_tables(
-    con: duckdb.DuckDBPyConnection, out: Path, work: Path, buckets: int, found: pl.DataFrame | None, stage: Stages
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    work: Path,
+    ids: Sequence[int],
+    buckets: int,
+    found: pl.DataFrame | None,
+    stage: Stages,
 ) -> None:
-    """Each bucket's final labels (its threats combined, its automation scores), then its share of
-    requests, sessions and clients, joined to its own clients' labels only: memory stays that of a
-    bucket; each bucket's files sit beside the others'."""
-    labels = ", ".join(f"c.{c}" for c in LABELS)
+    """Each bucket's final labels (`final_labels`), then its share of requests, sessions and
+    clients (`write_bucket`): memory stays that of a bucket; each bucket's files sit beside the
+    others'."""
+    final_labels(work, ids, buckets, found)
+    units = stage.units(len(ids), "bucket")
+    for b in ids:
+        write_bucket(con, out, work, b)
+        units.advance(note="writing requests, sessions and clients")
+    units.close()
+
+
+def final_labels(work: Path, ids: Sequence[int], buckets: int, found: pl.DataFrame | None) -> None:
+    """Each bucket's labels with its threats combined and its automation scores (`final/`)."""
+    (work / "final").mkdir(parents=True, exist_ok=True)
+    if found is not None:
+        found = found.with_columns(bucket=bucket_of(pl.col("client_id"), buckets))
+    for b in ids:
+        final = pl.read_parquet(_final_labels(work, b), glob=False)
+        if found is not None:
+            final = combine_threats(final, found.filter(pl.col("bucket") == b).drop("bucket"))
+        _save(
+            with_automation_score(final).drop("signature_agent", "verify_ranges", "verify_rdns"),
+            _labels_of(work, "final", b),
+        )
+
+
+def write_bucket(
+    con: duckdb.DuckDBPyConnection, out: Path, work: Path, b: int, findings: str = "request_findings"
+) -> None:
+    """Bucket `b`'s requests, sessions and clients written under `out`, each joined to its own
+    clients' final labels only. `findings`: the table (or query) of what requests matched
+    themselves (`threats.request_findings`). The unit every engine runs to write a bucket."""
     for t in ("requests", "sessions", "clients"):
         (out / t).mkdir(parents=True, exist_ok=True)
+
+    def part(name: str) -> str:
+        return sql_literal(glob_escape(str(_labels_of(work, name, b))))
+
+    labels = ", ".join(f"c.{c}" for c in LABELS)
     # A request carries its client's verdict (threats, malicious, reasons) and, apart, what it
     # matched itself (request_threats, request_reasons).
     own = ", ".join(f"coalesce(a.{c}, []) AS {c}" for c in REQUEST_OWN_SCHEMA)
     extras = ", ".join(f"c.{c}" for c in CLIENT_EXTRAS) + ", " + ", ".join(f"f.{c}" for c in FEATURES)
-    if found is not None:
-        found = found.with_columns(bucket=bucket_of(pl.col("client_id"), buckets))
-    units = stage.units(buckets, "bucket")
-    for b in range(buckets):
-        final = pl.read_parquet(_final_labels(work, b), glob=False)
-        if found is not None:
-            final = combine_threats(final, found.filter(pl.col("bucket") == b).drop("bucket"))
-        final = with_automation_score(final).drop("signature_agent", "verify_ranges", "verify_rdns")
-        con.register("bucket_labels", final)
-        del final
-
-        def part(name: str, b: int = b) -> str:
-            return glob_escape(str(_labels_of(work, name, b)))
-
-        con.execute(
-            f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
-                             s.page_type, {labels}, {own}, strftime(s.ts, '%Y-%m-%d') AS date
-                      FROM read_parquet(?) s JOIN bucket_labels c USING (client_id)
-                      LEFT JOIN request_findings a USING (source, line_no))
-                TO ? (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{b}-{{i}}', OVERWRITE_OR_IGNORE)""",
-            [part("sessionised"), str(out / "requests")],
-        )
-        con.execute(
-            f"""COPY (SELECT s.*, {labels} FROM read_parquet(?) s JOIN bucket_labels c USING (client_id))
-                TO ? (FORMAT parquet)""",
-            [part("sessions"), str(out / "sessions" / f"part-{b}.parquet")],
-        )
-        con.execute(
-            f"""COPY (SELECT c.client_id, c.site, c.client_ip, c.user_agent, c.first_seen, c.last_seen, c.requests,
-                             s.sessions, {labels}, c.automation_score, {extras}
-                      FROM bucket_labels c
-                      JOIN (SELECT client_id, count(*) AS sessions FROM read_parquet(?) GROUP BY 1) s USING (client_id)
-                      LEFT JOIN read_parquet(?) f USING (client_id))
-                TO ? (FORMAT parquet)""",
-            [part("sessions"), part("features"), str(out / "clients" / f"part-{b}.parquet")],
-        )
-        con.unregister("bucket_labels")
-        units.advance(note="writing requests, sessions and clients")
-    units.close()
+    final = f"read_parquet({part('final')})"
+    con.execute(
+        f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
+                         s.page_type, {labels}, {own}, strftime(s.ts, '%Y-%m-%d') AS date
+                  FROM read_parquet({part("sessionised")}) s JOIN {final} c USING (client_id)
+                  LEFT JOIN {findings} a USING (source, line_no))
+            TO ? (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{b}-{{i}}', OVERWRITE_OR_IGNORE)""",
+        [str(out / "requests")],
+    )
+    con.execute(
+        f"""COPY (SELECT s.*, {labels} FROM read_parquet({part("sessions")}) s JOIN {final} c USING (client_id))
+            TO ? (FORMAT parquet)""",
+        [str(out / "sessions" / f"part-{b}.parquet")],
+    )
+    con.execute(
+        f"""COPY (SELECT c.client_id, c.site, c.client_ip, c.user_agent, c.first_seen, c.last_seen, c.requests,
+                         s.sessions, {labels}, c.automation_score, {extras}
+                  FROM {final} c
+                  JOIN (SELECT client_id, count(*) AS sessions FROM read_parquet({part("sessions")}) GROUP BY 1) s
+                  USING (client_id)
+                  LEFT JOIN read_parquet({part("features")}) f USING (client_id))
+            TO ? (FORMAT parquet)""",
+        [str(out / "clients" / f"part-{b}.parquet")],
+    )
 
 
 def _count_events(con: duckdb.DuckDBPyConnection) -> int:
