@@ -101,6 +101,9 @@ class Setup:
             "--policy": ["block-nothing"],
             "--families": ["no_such_family"],
             "--keep-query-values": ["utm_*,a key with spaces"],
+            # Spark's options without --engine spark (the default engine is local).
+            "--master": ["local[2]"],
+            "--conf": ["spark.executor.memory=4g", "no_equals_sign"],
             "paths": [str(self.tmp / "no-such.log")],
             "sql": ["SELEC nonsense", "SELECT * FROM no_such_table"],
         }

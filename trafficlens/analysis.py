@@ -19,6 +19,7 @@ from trafficlens.classify.pipeline import check_options, classify
 from trafficlens.classify.verify import ingest_lookup
 from trafficlens.ingest import IngestOptions, ingest
 from trafficlens.report import lake_summary
+from trafficlens.spark import check_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,6 +50,9 @@ def analyze(
     model_dir: str | Path | None = None,
     geo: Sequence[str | Path] | None = None,
     keys_dir: str | Path | None = None,
+    engine: str = "local",
+    master: str | None = None,
+    spark_conf: Sequence[str] = (),
     top: int = 10,
     progress: bool | None = None,
     on_source: Callable[[SourceResult], None] | None = None,
@@ -57,8 +61,9 @@ def analyze(
 
     Each step is the library function of its own command (`ingest`, `classify`), so a re-run adds
     nothing already ingested and rewrites the labels whole; `on_source` hears of each source as
-    ingest ends it (skipped ones included).
+    ingest ends it (skipped ones included). `engine`, `master` and `spark_conf` are classify's.
     """
+    check_engine(engine, master, spark_conf)
     check_options(
         ranges_dir=ranges_dir,
         pages=pages,
@@ -83,6 +88,9 @@ def analyze(
         model_dir=model_dir,
         geo=geo,
         keys_dir=keys_dir,
+        engine=engine,
+        master=master,
+        spark_conf=spark_conf,
     )
     return AnalyzeResult(ingested, classified, lake_summary(lake, top=top))
 

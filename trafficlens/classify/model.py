@@ -240,6 +240,11 @@ def _read_estimator(path: Path, n_features: int) -> object:
         raise ModelError(f"{path}: not a readable skops model ({type(e).__name__}); run `trafficlens train`") from None
     if not hasattr(est, "predict_proba") or getattr(est, "n_features_in_", n_features) != n_features:
         raise ModelError(f"{path}: not a classifier of {n_features} features; run `trafficlens train` to rebuild it")
+    # A forest predicting on several threads adds its trees' probabilities in whatever order the
+    # threads finish: the last bits move between runs, and a reason's rounded probability with them.
+    # One thread gives the same figures on every run and engine (buckets are the parallel unit).
+    if hasattr(est, "n_jobs"):
+        est.n_jobs = 1
     return est
 
 

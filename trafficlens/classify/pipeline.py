@@ -11,17 +11,20 @@ buckets is small: the shared aggregates, the sums the evidence reads, the threat
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
+from trafficlens.classify import spark as on_spark
 from trafficlens.classify.agents import Catalogue, load_catalogue, match_user_agents
 from trafficlens.classify.behaviour import EVIDENCE_INPUTS, FEATURES, ORDERED_COLUMNS, session_features_sql
 from trafficlens.classify.buckets import ROWS_PER_BUCKET, bucket_count, bucket_of, classify_bucket, shared_aggregates
@@ -68,6 +71,7 @@ from trafficlens.classify.verify.geo import geo_paths
 from trafficlens.errors import LakeError, OptionError
 from trafficlens.progress import Stages
 from trafficlens.schema import LABEL_SCHEMA, NETWORK_SCHEMA, REQUEST_OWN_SCHEMA
+from trafficlens.spark import check_engine, spark_session
 from trafficlens.store import Lake, connect, glob_escape, sql_literal
 
 # Columns every labelled table carries (DESIGN.md, "requests add"), in this order: the labels of a
@@ -269,6 +273,9 @@ def classify(
     bucket_rows: int = ROWS_PER_BUCKET,
     geo: Sequence[str | Path] | None = None,
     keys_dir: str | Path | None = None,
+    engine: str = "local",
+    master: str | None = None,
+    spark_conf: Sequence[str] = (),
 ) -> ClassifySummary:
     """Label every event of the lake and (re)write requests, sessions and clients.
 
@@ -281,12 +288,15 @@ def classify(
     databases (.mmdb, iptoasn TSV, or folders of them; default: the cache's geo folder);
     `keys_dir` the signers' key directories Web Bot Auth signatures are checked against (default:
     the folder `trafficlens keys update` fills).
+    `engine="spark"` runs the buckets on Apache Spark (`trafficlens.classify.spark`): on `master`
+    (default `local[*]`, or the session already active) with `spark_conf` (`key=value` strings).
 
     Per-client work runs in buckets of about `bucket_rows` requests (`trafficlens.classify.buckets`),
     so that memory is set by `bucket_rows` and `memory_limit` (DuckDB's, spilling beyond it into the
     run's staging folder), not by the length of the log; the labels are the same for any size.
     """
     started = time.perf_counter()
+    check_engine(engine, master, spark_conf)
     check_options(
         ranges_dir=ranges_dir,
         pages=pages,
@@ -302,6 +312,7 @@ def classify(
     geo_dbs = load_geo(geo)
     # The model (and scikit-learn's import) loads on a thread while DuckDB groups the clients.
     loading = ThreadPoolExecutor(1)
+    engines = contextlib.ExitStack()
     model_future = loading.submit(load_model, None if model_dir is None else Path(model_dir)) if behaviour else None
     try:
         rdir = Path(ranges_dir) if ranges_dir else default_ranges_dir()
@@ -314,6 +325,7 @@ def classify(
         rules = load_attack_rules(attack_rules) if detect_threats else []
         cfg = ThreatConfig.load(threats)
         stage = Stages("classify", progress)
+        spark = engines.enter_context(spark_session(master, spark_conf)) if engine == "spark" else None
         with store.locked():
             con = connect(store)
             tx = store.begin()
@@ -331,25 +343,39 @@ def classify(
                 con.execute("SET partitioned_write_flush_threshold = 16384")
                 rows = _count_events(con)
                 buckets = bucket_count(rows, bucket_rows)
-                stage("grouping clients")
-                recorded = _clients_table(con, buckets)
+                ids: Sequence[int] = range(buckets)
+                if spark is None:
+                    stage("grouping clients")
+                    recorded = _clients_table(con, buckets)
+                else:
+                    stage("grouping clients on Spark")
+                    events, clients, recorded, ids = _spark_clients(spark, con, store, work, buckets)
                 identity = identity_inputs(con, ranges, rdns, cat, stage, recorded, hosting, geo_dbs, keys)
-                stage(f"page types, {buckets:,} bucket{'s' if buckets > 1 else ''} of clients")
-                _stage_events(con, page_sql, work, buckets)
-                _stage_clients(con, work, buckets)
+                if spark is None:
+                    stage(f"page types, {buckets:,} bucket{'s' if buckets > 1 else ''} of clients")
+                    _stage_events(con, page_sql, work, buckets)
+                    _stage_clients(con, work, buckets)
+                else:
+                    stage(f"sessions and behaviour of {len(ids):,} bucket{'s' if len(ids) != 1 else ''} on Spark")
+                    columns = _event_columns(con)
+                    on_spark.run_buckets(spark, events, clients, columns, page_sql, work, model_dir, behaviour)
                 model = model_future.result() if model_future is not None else None
-                sums = _run_buckets(con, work, range(buckets), buckets, model, identity, stage)
+                sums = _run_buckets(con, work, ids, buckets, model, identity, stage, computed=spark is not None)
                 if model is not None:
-                    _combine_behaviour(work, range(buckets), model, sums, stage)
+                    _combine_behaviour(work, ids, model, sums, stage)
                 request_matches(con, rules, cfg)
                 found = pl.DataFrame(schema={"client_id": pl.String, "threat": pl.String, "reason": pl.String})
                 if detect_threats:
                     stage("attack patterns and behavioural threats")
-                    found = _threats(con, work, range(buckets), cfg, robots, cat)
+                    found = _threats(con, work, ids, cfg, robots, cat)
                 request_findings(con, robots=bool(robots) and detect_threats)
-                _write_tables(
-                    con, Path(tx.dir), work, range(buckets), buckets, found if detect_threats else None, stage
-                )
+                if spark is None:
+                    _write_tables(con, Path(tx.dir), work, ids, buckets, found if detect_threats else None, stage)
+                else:
+                    final_labels(work, ids, buckets, found if detect_threats else None)
+                    con.execute("COPY request_findings TO ? (FORMAT parquet)", [str(work / "findings.parquet")])
+                    stage(f"writing requests, sessions and clients of {len(ids):,} buckets on Spark")
+                    on_spark.write_buckets(spark, Path(tx.dir), work, ids, memory_limit)
                 n_req = _count(con, tx.dir, "requests/*/*.parquet")
                 n_sessions = _count(con, tx.dir, "sessions/*.parquet")
                 con.close()
@@ -359,6 +385,8 @@ def classify(
                     tx.replace_table(t)
                 tx.commit()
             except BaseException:
+                if spark is not None:  # no task may write into the staging folder once it is gone
+                    spark.sparkContext.cancelAllJobs()
                 tx.abort()
                 raise
             finally:
@@ -368,6 +396,7 @@ def classify(
     finally:
         loading.shutdown(wait=True, cancel_futures=True)
         geo_dbs.close()
+        engines.close()
     return ClassifySummary(
         store.root,
         n_req,
@@ -444,6 +473,29 @@ def _bucket_clients(con: duckdb.DuckDBPyConnection, work: Path, b: int, buckets:
         return con.sql("SELECT * FROM no_clients").pl()
     files = sql_literal(glob_escape(str(folder)) + "/*.parquet")
     return con.sql(f"SELECT * FROM read_parquet({files}, hive_partitioning = false)").pl()
+
+
+def _event_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The events view's columns, less its partition column."""
+    return [c for c in con.sql("SELECT * FROM events LIMIT 0").columns if c != "date"]
+
+
+def _spark_clients(
+    spark: Any, con: duckdb.DuckDBPyConnection, store: Lake, work: Path, buckets: int
+) -> tuple[Any, Any, bool, list[int]]:
+    """The lake's events on Spark with each request's client id and bucket, and the clients grouped
+    there, written to `work` by bucket (the local engine's `_stage_clients`) and seen by `con` as
+    `clients`. Returns the events, the clients (as written), whether the events record ranges, and
+    the buckets that hold clients."""
+    columns = _event_columns(con)
+    recorded = "ip_ranges" in columns
+    events = on_spark.with_clients(on_spark.events_frame(spark, store, columns, buckets), buckets)
+    folder = work / "clients"
+    on_spark.clients_frame(events, recorded).write.partitionBy("bucket").parquet(str(folder))
+    ids = sorted(int(d.name.split("=", 1)[1]) for d in folder.iterdir() if d.name.startswith("bucket="))
+    files = sql_literal(glob_escape(str(folder)) + "/*/*.parquet")
+    con.execute(f"CREATE TEMP VIEW clients AS SELECT * FROM read_parquet({files}, hive_partitioning = true)")
+    return events, spark.read.parquet(str(folder)), recorded, ids
 
 
 # The most partitions one write opens at once (see `_stage_events`).

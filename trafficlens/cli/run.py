@@ -11,6 +11,7 @@ import click
 from trafficlens.cli.base import LAKE_HELP, default_lake, friendly, main
 from trafficlens.ingest.formats import FORMAT_NAMES
 from trafficlens.schema import IP_PRIVACY
+from trafficlens.spark import ENGINES, INSTALL
 
 
 def ingest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -183,6 +184,24 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Folder of signers' key directories to check Web Bot Auth signatures against (default: what "
             "`trafficlens keys update` cached).",
         ),
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            default="local",
+            show_default=True,
+            help=f"Where classify's client buckets run: in this process, or on Apache Spark ({INSTALL}).",
+        ),
+        click.option(
+            "--master",
+            help="With --engine spark: the Spark master URL (default local[*], or the session spark-submit started).",
+        ),
+        click.option(
+            "--conf",
+            "spark_conf",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="With --engine spark: a Spark setting, e.g. spark.executor.memory=4g; repeat for several.",
+        ),
     ]
     for opt in reversed(options):
         fn = opt(fn)
@@ -204,6 +223,9 @@ def classify(
     model_dir: str | None,
     geo: tuple[str, ...],
     keys_dir: str | None,
+    engine: str,
+    master: str | None,
+    spark_conf: tuple[str, ...],
     progress: bool | None,
 ) -> None:
     """Label every request: who it is (human, crawler, scraper, agent), who runs it, and whether
@@ -215,6 +237,7 @@ def classify(
         trafficlens classify --lake lake
         trafficlens classify --lake lake --ranges ./ranges --rdns
         trafficlens classify --lake lake --model-dir ./my-model
+        trafficlens classify --lake lake --engine spark --master spark://head:7077
     """
     from trafficlens.classify import classify as run
 
@@ -229,6 +252,9 @@ def classify(
         model_dir=model_dir,
         geo=geo,
         keys_dir=keys_dir,
+        engine=engine,
+        master=master,
+        spark_conf=spark_conf,
     )
     click.echo(f"classified {summary.lake}: {summary.describe()}")
 
@@ -250,6 +276,9 @@ def analyze(
     model_dir: str | None,
     geo: tuple[str, ...],
     keys_dir: str | None,
+    engine: str,
+    master: str | None,
+    spark_conf: tuple[str, ...],
     **kw: Any,
 ) -> None:
     """Ingest logs, classify them and summarise the traffic: the main job.
@@ -275,6 +304,9 @@ def analyze(
         model_dir=model_dir,
         geo=geo,
         keys_dir=keys_dir,
+        engine=engine,
+        master=master,
+        spark_conf=spark_conf,
         top=top,
         progress=progress,
     )

@@ -1,0 +1,288 @@
+"""classify's client buckets on Apache Spark (`--engine spark`).
+
+What runs where:
+- **Spark, over every request**: the clients (grouped by site, address and user agent, each with its
+  id and bucket computed as `buckets.bucket_of` does), the page types (once per distinct path and
+  query, by the same SQL the local engine runs, in Python tasks), and the aggregates a client's
+  features read of other clients (`behaviour.SHARED_CTES`): those per address and network are counts
+  over the clients, the site's home host and its form pages' loaders are small and collected.
+- **Spark, per bucket**: `buckets.classify_bucket_arrow`, the same function the local engine runs on
+  a bucket (sessions, features, both models), and later `pipeline.write_bucket`, which writes the
+  bucket's requests, sessions and clients into the run's staging folder.
+- **The driver, per client and per distinct value**: identity labels (the catalogue, verification,
+  signatures, hosting and geography), the behaviour evidence, the threat layer, then the lake's own
+  commit, so readers never see half a run.
+
+The tasks read and write the run's staging folder by its path: it must be one every executor sees
+(the machine itself in local mode, or a shared filesystem on a cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trafficlens.classify.behaviour import REF_HOST, SHARED_CTES
+from trafficlens.spark import quiet
+from trafficlens.store import Lake
+
+_SUMMARY = "bucket int, requests long"
+# Per client, what the shared aggregates per address and network count (see `_per_client`).
+_SHARED_COUNTS = ("net", "ip_user_agents", "same_ua", "net_clients")
+# Models loaded once per Python worker, not once per bucket.
+_MODELS: dict[str | None, Any] = {}
+
+
+def _network(ip: Any) -> Any:
+    """`behaviour._network` as a Spark column: /24 for IPv4, /48 for IPv6, the part before '~' of a
+    pseudonymised address."""
+    from pyspark.sql import functions as F
+
+    a = F.split_part(ip, F.lit("~"), F.lit(1))
+    return (
+        F.when(a.contains(":"), F.array_join(F.slice(F.split(a, ":"), 1, 3), ":"))
+        .otherwise(F.regexp_replace(a, r"\.[0-9]+$", ""))
+        .alias("net")
+    )
+
+
+def events_frame(spark: Any, lake: Lake, columns: Sequence[str], buckets: int) -> Any:
+    """The lake's events as a Spark DataFrame with `columns` (the local engine's events view's,
+    less the partition column), each file's schema merged."""
+    from pyspark.sql import functions as F
+
+    # A shuffle's partitions: a bucket each for the cogroup (Spark's default, 200, makes most of
+    # them empty tasks on a small log), unless the session was told otherwise.
+    if "spark.sql.shuffle.partitions" not in _set_by_user(spark):
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(buckets, spark.sparkContext.defaultParallelism)))
+
+    df = spark.read.option("mergeSchema", "true").parquet(str(lake.root / "events"))
+    return df.select(*[F.col(c) if c in df.columns else F.lit(None).cast("string").alias(c) for c in columns])
+
+
+def with_clients(events: Any, buckets: int) -> Any:
+    """`events` with each request's `client_id` and `bucket`: the local engine's md5 of site, address
+    and user agent, and the bucket `buckets.bucket_of` gives it."""
+    from pyspark.sql import functions as F
+
+    sep = F.lit(chr(31))
+    key = F.concat(
+        F.col("site"), sep, F.coalesce(F.col("client_ip"), F.lit("-")), sep, F.coalesce(F.col("user_agent"), F.lit("-"))
+    )
+    client_id = F.substring(F.md5(key), 1, 16)
+    bucket = (F.conv(F.substring(client_id, 1, 8), 16, 10).cast("long") % F.lit(buckets)).cast("int")
+    return events.withColumn("client_id", client_id).withColumn("bucket", bucket)
+
+
+def clients_frame(events: Any, recorded: bool) -> Any:
+    """One row per client (the local engine's `clients` table, with its bucket)."""
+    from pyspark.sql import functions as F
+
+    ranges = F.any_value("ip_ranges") if recorded else F.lit(None).cast("array<string>")
+    return events.groupBy("client_id", "bucket", "site", "client_ip", "user_agent").agg(
+        F.min("ts").alias("first_seen"),
+        F.max("ts").alias("last_seen"),
+        F.count(F.lit(1)).alias("requests"),
+        F.max("signature_agent").alias("signature_agent"),
+        ranges.alias("ip_ranges"),
+    )
+
+
+def _per_client(clients: Any) -> Any:
+    """Per client, the counts the shared aggregates `ip`, `nets` and `netall` hold for its keys.
+    Every client has a request the features count, so each is a count over clients: user agents
+    per address, addresses per network and user agent, addresses per network."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    c = clients.select("bucket", "site", "client_ip", "user_agent", _network(F.col("client_ip")))
+    return c.select(
+        "bucket",
+        "site",
+        "client_ip",
+        "user_agent",
+        "net",
+        F.count("user_agent").over(Window.partitionBy("site", "client_ip")).alias("ip_user_agents"),
+        F.count("client_ip").over(Window.partitionBy("site", "net", "user_agent")).alias("same_ua"),
+        F.count("client_ip").over(Window.partitionBy("site", "net")).alias("net_clients"),
+    )
+
+
+def page_types(events: Any, page_sql: tuple[str, str]) -> Any:
+    """(path, query, page_type, endpoint) per distinct path and query, by the local engine's SQL,
+    run in Python tasks over batches of distinct values."""
+    sql = f"SELECT path, query, {page_sql[0]} AS page_type, {page_sql[1]} AS endpoint FROM batch"
+
+    def typed(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import duckdb
+
+        con = duckdb.connect()
+        for batch in batches:
+            con.register("batch", pa.Table.from_batches([batch]))
+            yield from con.sql(sql).to_arrow_table().to_batches()
+            con.unregister("batch")
+
+    schema = "path string, query string, page_type string, endpoint string"
+    with quiet():
+        return events.select("path", "query").distinct().mapInArrow(typed, schema)
+
+
+def small_aggregates(bucketed: Any) -> dict[str, pa.Table]:
+    """The shared aggregates `home` and `form_pages` (small: per site, per form page), over the
+    requests the features count (a range fetch once per client and path, and not beside the whole
+    file), collected."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    first = Window.partitionBy("client_id", "path").orderBy(
+        F.col("ts").asc_nulls_last(), F.col("source").asc_nulls_last(), F.col("line_no").asc_nulls_last()
+    )
+    cols = ["site", "client_id", "path", "method", "status", "endpoint", "referer"]
+    is_range = F.col("status").eqNullSafe(206)
+    ranged = (
+        bucketed.filter(F.col("status") == 206)
+        .withColumn("_rn", F.row_number().over(first))
+        .filter(F.col("_rn") == 1)
+        .select(*cols)
+    )
+    whole = bucketed.filter(~is_range).select("client_id", "path").distinct()
+    on = (ranged["client_id"] == whole["client_id"]) & ranged["path"].eqNullSafe(whole["path"])
+    src = bucketed.filter(~is_range).select(*cols).unionByName(ranged.join(whole, on, "left_anti"))
+    r = src.withColumn("ref_host", F.regexp_extract("referer", REF_HOST, 1))
+    top = Window.partitionBy("site").orderBy(F.col("n").desc(), F.col("ref_host").asc())
+    home = (
+        r.filter(F.col("ref_host") != "")
+        .groupBy("site", "ref_host")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .withColumn("_rn", F.row_number().over(top))
+        .filter(F.col("_rn") == 1)
+        .select("site", F.col("ref_host").alias("ref_home"))
+    )
+    forms = (
+        r.filter(F.col("endpoint").isNotNull() & (F.col("method") == "GET") & (F.col("status") < 400))
+        .groupBy("site", "path")
+        .agg(F.count_distinct("client_id").alias("loaders"))
+    )
+    return {"home": home.toArrow(), "form_pages": forms.toArrow()}
+
+
+def _set_by_user(spark: Any) -> set[str]:
+    """The settings the session was started with (its `--conf`, spark-defaults, the cluster's)."""
+    return {k for k, _ in spark.sparkContext.getConf().getAll()}
+
+
+def _model(model_dir: str | None) -> Any:
+    if model_dir not in _MODELS:
+        from trafficlens.classify.model import load_model
+
+        _MODELS[model_dir] = load_model(None if model_dir is None else Path(model_dir))
+    return _MODELS[model_dir]
+
+
+def run_buckets(
+    spark: Any,
+    events: Any,
+    clients: Any,
+    columns: Sequence[str],
+    page_sql: tuple[str, str],
+    work: Path,
+    model_dir: str | Path | None,
+    behaviour: bool,
+) -> int:
+    """Every bucket classified in Spark tasks by `buckets.classify_bucket_arrow`, each writing its
+    sessionised requests, sessions, features and readings to `work` as the local engine does.
+    Returns the requests classified."""
+    from pyspark.sql import functions as F
+
+    from trafficlens.classify.buckets import classify_bucket_arrow
+
+    # Read twice (the small aggregates, the buckets): kept rather than computed again in Python.
+    types = page_types(events, page_sql).persist()
+    on = events["path"].eqNullSafe(types["path"]) & events["query"].eqNullSafe(types["query"])
+    bucketed = events.join(types, on).select(
+        *[events[c] for c in columns], events["client_id"], "page_type", "endpoint", events["bucket"]
+    )
+    small = small_aggregates(bucketed)
+    per_client = _per_client(clients)
+    model = None if model_dir is None else str(model_dir)
+    out = str(work)
+    wanted = [*columns, "client_id", "page_type", "endpoint"]
+    counts = list(_SHARED_COUNTS)
+
+    def bucket(events: pa.Table, mine: pa.Table) -> pa.Table:
+        import polars as pl
+
+        if events.num_rows == 0:
+            return pa.table({"bucket": pa.array([], pa.int32()), "requests": pa.array([], pa.int64())})
+        b = int(events.column("bucket")[0].as_py())
+        frame = pl.from_arrow(mine)
+        assert isinstance(frame, pl.DataFrame)
+        c = frame.select("site", "client_ip", "user_agent", *counts)
+        # The rows of the whole log's shared tables whose keys are this bucket's clients'.
+        shared = {
+            "ip": c.select("site", "client_ip", "ip_user_agents").unique().to_arrow(),
+            "nets": c.select("site", "net", "user_agent", "same_ua").unique().to_arrow(),
+            "netall": c.select("site", "net", pl.col("net_clients").alias("clients")).unique().to_arrow(),
+            **small,
+        }
+        result = classify_bucket_arrow(events.select(wanted), shared, _model(model) if behaviour else None)
+        for name, table in result.items():
+            pq.write_table(table, f"{out}/{name}/part-{b}.parquet")
+        return pa.table({"bucket": pa.array([b], pa.int32()), "requests": pa.array([events.num_rows], pa.int64())})
+
+    for name in ("sessionised", "sessions", "features", "readings"):
+        (work / name).mkdir(parents=True, exist_ok=True)
+    assert set(SHARED_CTES) == {"ip", "nets", "netall", "home", "form_pages"}, "a shared aggregate Spark lacks"
+    with quiet():
+        done = (
+            bucketed.groupBy("bucket")
+            .cogroup(per_client.groupBy("bucket"))
+            .applyInArrow(bucket, _SUMMARY)
+            .agg(F.sum("requests").alias("n"))
+            .collect()
+        )
+    types.unpersist()
+    return int(done[0]["n"] or 0)
+
+
+def write_buckets(spark: Any, out: Path, work: Path, ids: Sequence[int], memory_limit: str) -> None:
+    """Each bucket's requests, sessions and clients written under `out` by `pipeline.write_bucket`
+    in a Spark task of its own."""
+    from trafficlens.store import glob_escape, sql_literal
+
+    staging, folder = str(out), str(work)
+    findings = f"read_parquet({sql_literal(glob_escape(str(work / 'findings.parquet')))})"
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import duckdb
+
+        from trafficlens.classify.pipeline import write_bucket
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days
+        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET memory_limit = ?", [memory_limit])
+        for batch in batches:
+            for b in batch.column("bucket").to_pylist():
+                write_bucket(con, Path(staging), Path(folder), int(b), findings)
+                yield pa.RecordBatch.from_pydict({"bucket": pa.array([b], pa.int32())})
+        con.close()
+
+    frame = spark.createDataFrame([(int(b),) for b in ids], "bucket int")
+    with quiet():
+        frame.repartition(max(len(ids), 1), "bucket").mapInArrow(write, "bucket int").collect()
+
+
+__all__ = [
+    "clients_frame",
+    "events_frame",
+    "page_types",
+    "run_buckets",
+    "small_aggregates",
+    "with_clients",
+    "write_buckets",
+]
