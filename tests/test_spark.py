@@ -193,3 +193,59 @@ def test_without_pyspark_the_cli_says_how_to_install_it(monkeypatch: pytest.Monk
     assert r.exit_code == 1
     assert r.output == "Error: --engine spark needs PySpark: pip install 'trafficlens[spark]'\n"
     assert not (tmp_path / "lake").exists()
+
+
+def _split_week(folder: Path) -> list[Path]:
+    """The sample week as three logs, the second also gzipped under another name (the same
+    content twice in one run), and a file of no known format."""
+    import gzip
+
+    lines = gzip.decompress(SAMPLE.read_bytes()).splitlines(keepends=True)
+    third = len(lines) // 3
+    folder.mkdir()
+    parts = []
+    for i, chunk in enumerate((lines[:third], lines[third : 2 * third], lines[2 * third :])):
+        p = folder / f"access-{i}.log"
+        p.write_bytes(b"".join(chunk))
+        parts.append(p)
+    (folder / "access-1-copy.log.gz").write_bytes(gzip.compress(parts[1].read_bytes()))
+    (folder / "README.txt").write_text("not a log\n")
+    return parts
+
+
+def _events(lake: Path) -> pl.DataFrame:
+    return pl.read_parquet(f"{lake}/events/**/*.parquet", hive_partitioning=False).sort("source", "line_no")
+
+
+def _manifest(lake: Path) -> pl.DataFrame:
+    return pl.read_parquet(lake / "manifest.parquet").drop("run_id", "ingested_at").sort("source", "start_offset")
+
+
+@pytest.mark.spark
+def test_spark_ingest_reads_what_the_local_engine_reads(spark_ready: None, tmp_path: Path) -> None:
+    from trafficlens.ingest import ingest
+    from trafficlens.spark import spark_session
+
+    parts = _split_week(tmp_path / "logs")
+    local, spark = tmp_path / "local", tmp_path / "spark"
+    a = ingest([str(tmp_path / "logs")], local, progress=False)
+    with spark_session("local[2]"):  # one session for the three runs
+        b = ingest([str(tmp_path / "logs")], spark, progress=False, engine="spark")
+        assert [(r.source, r.status, r.lines, r.events) for r in a.results] == [
+            (r.source, r.status, r.lines, r.events) for r in b.results
+        ]
+        assert b.events == 184_705
+        twice = [r.status for r in b.results if "access-1" in r.source]
+        assert sorted(twice) == ["ingested", "unchanged"]  # the same content, read once
+        assert _events(local).equals(_events(spark))
+        assert _manifest(local).equals(_manifest(spark))
+        # Again: nothing new. Then the last log grows: only its new lines are read.
+        again = ingest([str(tmp_path / "logs")], spark, progress=False, engine="spark")
+        assert again.events == 0 and {r.status for r in again.results} <= {"unchanged", "skipped"}
+        with open(parts[2], "ab") as f:
+            f.write(parts[0].read_bytes().splitlines(keepends=True)[0])
+        grown = ingest([str(tmp_path / "logs")], spark, progress=False, engine="spark")
+        assert grown.events == 1
+        assert [r.status for r in grown.results if r.source.endswith("access-2.log")] == ["resumed"]
+    assert _events(spark).height == 184_706
+    assert not list((spark / ".staging").glob("*"))

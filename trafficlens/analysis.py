@@ -10,6 +10,7 @@ it directly:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from trafficlens.classify.pipeline import check_options, classify
 from trafficlens.classify.verify import ingest_lookup
 from trafficlens.ingest import IngestOptions, ingest
 from trafficlens.report import lake_summary
-from trafficlens.spark import check_engine
+from trafficlens.spark import check_engine, spark_session
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,22 +77,34 @@ def analyze(
     opts = options or IngestOptions()
     if opts.address_ranges is None:  # --ip-privacy records the range files classify will verify by
         opts = replace(opts, address_ranges=ingest_lookup(ranges_dir))
-    ingested = ingest(inputs, lake, opts, progress=progress, on_source=on_source)
-    classified = classify(
-        lake,
-        ranges_dir=ranges_dir,
-        rdns=rdns,
-        progress=progress,
-        pages=pages,
-        robots=robots,
-        threats=threats,
-        model_dir=model_dir,
-        geo=geo,
-        keys_dir=keys_dir,
-        engine=engine,
-        master=master,
-        spark_conf=spark_conf,
-    )
+    with contextlib.ExitStack() as engines:
+        if engine == "spark":  # one Spark session for both steps
+            engines.enter_context(spark_session(master, spark_conf))
+        ingested = ingest(
+            inputs,
+            lake,
+            opts,
+            progress=progress,
+            on_source=on_source,
+            engine=engine,
+            master=master,
+            spark_conf=spark_conf,
+        )
+        classified = classify(
+            lake,
+            ranges_dir=ranges_dir,
+            rdns=rdns,
+            progress=progress,
+            pages=pages,
+            robots=robots,
+            threats=threats,
+            model_dir=model_dir,
+            geo=geo,
+            keys_dir=keys_dir,
+            engine=engine,
+            master=master,
+            spark_conf=spark_conf,
+        )
     return AnalyzeResult(ingested, classified, lake_summary(lake, top=top))
 
 

@@ -94,7 +94,7 @@ def spark_session(master: str | None = None, conf: Sequence[str] = ()) -> Iterat
         from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
-    if active is not None and not master:
+    if active is not None:  # spark-submit's, a notebook's, or `analyze`'s for both its steps
         for key, value in {**SESSION_CONF, **parse_conf(conf)}.items():
             if not key.startswith("spark.hadoop.") and key != "spark.ui.showConsoleProgress":
                 active.conf.set(key, value)

@@ -52,6 +52,33 @@ def ingest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def engine_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the work runs: in this process, or on Apache Spark."""
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            default="local",
+            show_default=True,
+            help=f"Where the work runs (ingest's sources, classify's client buckets): in this process, or on Apache Spark ({INSTALL}).",
+        ),
+        click.option(
+            "--master",
+            help="With --engine spark: the Spark master URL (default local[*], or the session spark-submit started).",
+        ),
+        click.option(
+            "--conf",
+            "spark_conf",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="With --engine spark: a Spark setting, e.g. spark.executor.memory=4g; repeat for several.",
+        ),
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
 def _ingest_opts(
     fmt: str | None,
     log_format: str | None,
@@ -81,6 +108,7 @@ def _ingest_opts(
 @main.command()
 @click.argument("paths", nargs=-1)
 @ingest_options
+@engine_options
 @click.option(
     "--ranges",
     "ranges_dir",
@@ -89,7 +117,14 @@ def _ingest_opts(
     "before it is dropped (default: what `trafficlens ranges update` downloaded).",
 )
 @friendly
-def ingest(paths: tuple[str, ...], ranges_dir: str | None, **kw: Any) -> None:
+def ingest(
+    paths: tuple[str, ...],
+    ranges_dir: str | None,
+    engine: str,
+    master: str | None,
+    spark_conf: tuple[str, ...],
+    **kw: Any,
+) -> None:
     """Read access logs into the lake's events (idempotent: re-running adds nothing).
 
     PATHS are files, folders, globs, or - for standard input; plain, .gz, .bz2 or .zst.
@@ -106,7 +141,7 @@ def ingest(paths: tuple[str, ...], ranges_dir: str | None, **kw: Any) -> None:
     lake, progress = kw.pop("lake"), kw.pop("progress")
     opts = _ingest_opts(**kw)
     opts.address_ranges = ingest_lookup(ranges_dir)
-    summary = run(list(paths), lake, opts, progress=progress)
+    summary = run(list(paths), lake, opts, progress=progress, engine=engine, master=master, spark_conf=spark_conf)
     _echo_summary(summary)
     _exit_if_failed(summary)
 
@@ -184,24 +219,6 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Folder of signers' key directories to check Web Bot Auth signatures against (default: what "
             "`trafficlens keys update` cached).",
         ),
-        click.option(
-            "--engine",
-            type=click.Choice(ENGINES),
-            default="local",
-            show_default=True,
-            help=f"Where classify's client buckets run: in this process, or on Apache Spark ({INSTALL}).",
-        ),
-        click.option(
-            "--master",
-            help="With --engine spark: the Spark master URL (default local[*], or the session spark-submit started).",
-        ),
-        click.option(
-            "--conf",
-            "spark_conf",
-            multiple=True,
-            metavar="KEY=VALUE",
-            help="With --engine spark: a Spark setting, e.g. spark.executor.memory=4g; repeat for several.",
-        ),
     ]
     for opt in reversed(options):
         fn = opt(fn)
@@ -211,6 +228,7 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @main.command()
 @click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
 @classify_options
+@engine_options
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
 def classify(
@@ -263,6 +281,7 @@ def classify(
 @click.argument("paths", nargs=-1)
 @ingest_options
 @classify_options
+@engine_options
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1), help="Rows in each top list.")
 @friendly
 def analyze(

@@ -310,24 +310,27 @@ class Pseudonymiser:
 class PrivateWriter(PartWriter):
     """A PartWriter that pseudonymises each chunk on its writing thread, before it is buffered."""
 
-    def __init__(self, tx: Transaction, pseudonymiser: Pseudonymiser) -> None:
+    def __init__(self, tx: Transaction, pseudonymiser: Pseudonymiser, tag: str = "") -> None:
         self.pseudonymiser = pseudonymiser  # set before the writing thread starts
-        super().__init__(tx)
+        super().__init__(tx, tag)
 
     def _add(self, events: pl.DataFrame, rejects: pl.DataFrame) -> None:
         super()._add(self.pseudonymiser.events(events), self.pseudonymiser.rejects(rejects))
 
 
-def protected_writer(tx: Transaction, opts: IngestOptions, root: Path) -> PartWriter:
+def protected_writer(
+    tx: Transaction, opts: IngestOptions, root: Path, tag: str = "", record: bool = True
+) -> PartWriter:
     """The run's writer: a plain PartWriter, or one that applies the lake's privacy choice (which
-    the run records in the lake when it changes)."""
+    the run records in the lake when it changes, unless `record` is false: a run's other writers).
+    `tag`: see PartWriter."""
     privacy, changed = chosen(opts, root)
-    if changed:
+    if changed and record:
         tx.path(SETTINGS_FILE).write_text(json.dumps(asdict(privacy)) + "\n", encoding="utf-8")
     if not privacy.active:
-        return PartWriter(tx)
+        return PartWriter(tx, tag)
     ranges = opts.address_ranges if privacy.ip else None
-    return PrivateWriter(tx, Pseudonymiser(privacy, lake_secret(root), ranges))
+    return PrivateWriter(tx, Pseudonymiser(privacy, lake_secret(root), ranges), tag)
 
 
 __all__ = [

@@ -18,13 +18,15 @@ ingested, and the summary names it with its reason.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -36,9 +38,11 @@ from trafficlens.ingest.options import IngestOptions
 from trafficlens.ingest.parse import parse_chunk
 from trafficlens.ingest.privacy import protected_writer
 from trafficlens.ingest.sources import OpenSource, Source, iter_chunks, resolve_sources, split_lines
+from trafficlens.ingest.spark import ingest_sources
 from trafficlens.ingest.writer import PARSE_WORKERS, Parsed, PartWriter, parse_in_order, prefetch
 from trafficlens.progress import Progress
 from trafficlens.schema import MANIFEST_SCHEMA
+from trafficlens.spark import check_engine, spark_session
 from trafficlens.store import Lake, Transaction
 
 HEAD_BYTES = 64 * 1024  # fingerprint and format-detection sample
@@ -378,14 +382,19 @@ def ingest(
     options: IngestOptions | None = None,
     progress: bool | None = None,
     on_source: Callable[[SourceResult], None] | None = None,
+    engine: str = "local",
+    master: str | None = None,
+    spark_conf: Sequence[str] = (),
 ) -> IngestSummary:
     """Ingest log files, folders, globs or `-` (standard input) into the lake's `events`.
 
     Example: `ingest(["/var/log/nginx/"], "lake")`. Re-running it adds nothing; a grown log adds
     only its new lines; an interrupted run leaves the lake as it was. A source that cannot be
     read (unreadable, a truncated archive) fails alone: the others are ingested and the summary's
-    `failed` names it with its reason.
+    `failed` names it with its reason. `engine="spark"` reads the sources in Spark tasks
+    (`trafficlens.ingest.spark`) on `master` with `spark_conf`, as classify does.
     """
+    check_engine(engine, master, spark_conf)
     if not inputs:
         raise OptionError("give at least one log file, folder, glob, or - for standard input")
     opts = options or IngestOptions()
@@ -399,19 +408,42 @@ def ingest(
     summary = IngestSummary(store.root)
     total = sum(s.size or 0 for s in sources) or None
     bar = Progress(total, "ingest", enabled=progress)
+    with contextlib.ExitStack() as engines:
+        spark = engines.enter_context(spark_session(master, spark_conf)) if engine == "spark" else None
+        _run(sources, store, opts, window, summary, bar, on_source, spark)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run(
+    sources: list[Source],
+    store: Lake,
+    opts: IngestOptions,
+    window: tuple[datetime, datetime],
+    summary: IngestSummary,
+    bar: Progress,
+    on_source: Callable[[SourceResult], None] | None,
+    spark: Any,
+) -> None:
+    """Every source read into one transaction of the lake, committed when anything was read."""
     with store.locked():
         manifest = _conform(store.read_manifest())
         tx = store.begin()
         writer = protected_writer(tx, opts, store.root)  # applies --ip-privacy and --redact-query
         try:
             new_rows: list[dict] = []
-            for source in sources:
-                bar.start_source(source.name)
-                result, entry = _ingest_source(source, tx, writer, manifest, opts, window, bar)
+            if spark is None:
+                done: Iterator[tuple[SourceResult, dict | None]] = _each(
+                    sources, tx, writer, manifest, opts, window, bar
+                )
+            else:
+                bar.start_source(f"{len(sources)} source(s) on Spark")
+                done = iter(ingest_sources(spark, sources, store.root, tx.run_id, manifest, opts, window))
+            for result, entry in done:
                 summary.results.append(result)
                 if entry is not None:
                     new_rows.append(entry)
-                    # The next sources of this run see this one (the same file named twice).
+                    # What this run commits: the earlier runs' entries and its own.
                     manifest = pl.concat([manifest, pl.DataFrame([entry], schema=MANIFEST_SCHEMA)])
                 if on_source:
                     on_source(result)
@@ -428,10 +460,29 @@ def ingest(
                 tx.abort()
         except BaseException:
             writer.stop()
+            if spark is not None:  # no task may write into the staging folder once it is gone
+                spark.sparkContext.cancelAllJobs()
             tx.abort()
             raise
         finally:
             bar.close()
         store.refresh_views()
-    summary.seconds = time.perf_counter() - started
-    return summary
+
+
+def _each(
+    sources: list[Source],
+    tx: Transaction,
+    writer: PartWriter,
+    manifest: pl.DataFrame,
+    opts: IngestOptions,
+    window: tuple[datetime, datetime],
+    bar: Progress,
+) -> Iterator[tuple[SourceResult, dict | None]]:
+    """The sources read in turn in this process, each seeing the manifest entries of the ones before
+    (the same file named twice is read once)."""
+    for source in sources:
+        bar.start_source(source.name)
+        result, entry = _ingest_source(source, tx, writer, manifest, opts, window, bar)
+        if entry is not None:
+            manifest = pl.concat([manifest, pl.DataFrame([entry], schema=MANIFEST_SCHEMA)])
+        yield result, entry

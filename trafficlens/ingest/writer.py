@@ -28,10 +28,13 @@ F = TypeVar("F")
 
 
 class PartWriter:
-    """Buffers events per day and writes `events/date=YYYY-MM-DD/part-<run>-<n>.parquet` files."""
+    """Buffers events per day and writes `events/date=YYYY-MM-DD/part-<run><tag>-<n>.parquet` files."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, tag: str = "") -> None:
         self.tx = tx
+        # Beside the run's id in file names: writers of one run in several processes (`tag`
+        # each) never write the same file.
+        self.name = f"{tx.run_id}{tag}"
         self.buffers: dict[str, list[pl.DataFrame]] = {}
         self.rows: dict[str, int] = {}
         self.rejects: list[pl.DataFrame] = []
@@ -83,7 +86,7 @@ class PartWriter:
         frames = self.buffers.pop(day)
         self.rows.pop(day)
         self.seq += 1
-        out = self.tx.path(f"events/date={day}/part-{self.tx.run_id}-{self.seq:05d}.parquet")
+        out = self.tx.path(f"events/date={day}/part-{self.name}-{self.seq:05d}.parquet")
         # pyarrow's writer, fed polars' own string layout (no copy): the same values and
         # statistics as polars' writer for less work. Line numbers (consecutive) are
         # delta-encoded, byte counts plain, the rest dictionary-encoded.
@@ -100,7 +103,7 @@ class PartWriter:
         if not self.rejects:
             return
         self.seq += 1
-        out = self.tx.path(f"rejects/part-{self.tx.run_id}-{self.seq:05d}.parquet")
+        out = self.tx.path(f"rejects/part-{self.name}-{self.seq:05d}.parquet")
         pl.concat(self.rejects).write_parquet(out, compression="zstd")
         self.rejects, self.reject_rows = [], 0
 
