@@ -249,3 +249,79 @@ def test_spark_ingest_reads_what_the_local_engine_reads(spark_ready: None, tmp_p
         assert [r.status for r in grown.results if r.source.endswith("access-2.log")] == ["resumed"]
     assert _events(spark).height == 184_706
     assert not list((spark / ".staging").glob("*"))
+
+
+def _ranged_log(path: Path) -> None:
+    """Clients whose counted requests depend on range fetches (a viewer reading a PDF in pieces,
+    with and without the whole file, after a failed whole fetch), form pages loaded or posted
+    blind, and the site's home host (the log names none) decided by a tie: referrers counted as
+    the features count them name two hosts equally often. A wrong count of range fetches, or the
+    other host on the tie, changes the navigation of the clients whose referrers name
+    shop.example (they go back to a page they were on)."""
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+    lines = []
+    named = {"https://www.shop.example/": 0, "https://shop.example/": 0}
+
+    def hit(
+        ip: str, second: int, method: str, target: str, status: int, referer: str = "-", counts: bool = True
+    ) -> None:
+        minute, sec = divmod(second, 60)
+        ts = f"06/Oct/2025:10:{minute:02d}:{sec:02d} +0000"
+        lines.append(f'{ip} - - [{ts}] "{method} {target} HTTP/1.1" {status} 5120 "{referer}" "{ua}"')
+        for host in named:
+            if counts and referer.startswith(host):
+                named[host] += 1
+
+    for n in range(12):
+        ip, t = f"198.51.100.{n + 1}", n * 60
+        kind = n % 4
+        home = "https://shop.example/" if kind == 3 else "https://www.shop.example/"
+        hit(ip, t, "GET", "/docs", 200, home)
+        if kind == 0:  # ranges only: the first counts
+            for k in range(5):
+                hit(ip, t + 1 + k, "GET", "/files/manual.pdf", 206, home + "docs", counts=k == 0)
+        elif kind == 1:  # the whole file, then ranges: none of them counts
+            hit(ip, t + 1, "GET", "/files/manual.pdf", 200, home + "docs")
+            for k in range(3):
+                hit(ip, t + 2 + k, "GET", "/files/manual.pdf", 206, home + "docs", counts=False)
+        elif kind == 2:  # a failed whole fetch, then ranges: the failed one counts
+            hit(ip, t + 1, "GET", "/files/manual.pdf", 404, home + "docs")
+            for k in range(2):
+                hit(ip, t + 2 + k, "GET", "/files/manual.pdf", 206, home + "docs", counts=False)
+        else:  # the sign-in form loaded and posted, back to the docs' list; and one posted blind
+            hit(ip, t + 1, "GET", "/account/login", 200, home + "docs")
+            hit(ip, t + 20, "POST", "/account/login", 302, home + "account/login")
+            hit(ip, t + 40, "GET", "/faq", 200, home + "docs")
+            hit(f"203.0.113.{n}", t + 5, "POST", "/account/login", 200)
+    # Readers arriving from shop.example until both hosts are named equally often.
+    extra = named["https://www.shop.example/"] - named["https://shop.example/"]
+    assert extra > 0
+    for k in range(extra):
+        hit(f"192.0.2.{k + 1}", 900 + k, "GET", "/docs", 200, "https://shop.example/")
+    assert len(set(named.values())) == 1
+    path.write_text("\n".join(sorted(lines, key=lambda s: s.split("[", 1)[1])) + "\n")
+
+
+@pytest.mark.spark
+def test_range_fetches_forms_and_home_host_as_the_local_engine_counts_them(spark_ready: None, tmp_path: Path) -> None:
+    from trafficlens.classify import classify
+    from trafficlens.ingest import ingest
+
+    log = tmp_path / "ranged.log"
+    _ranged_log(log)
+    tables = {}
+    for engine in ("local", "spark"):
+        lake = tmp_path / engine
+        ingest([str(log)], lake, progress=False)
+        spark = {"master": "local[2]"} if engine == "spark" else {}
+        classify(lake, progress=False, bucket_rows=10, engine=engine, **spark)
+        tables[engine] = _tables(lake)
+    local, spark = tables["local"]["clients"], tables["spark"]["clients"]
+    assert local.height == spark.height
+    assert (local["return_share"].fill_null(0) > 0).any()  # the back steps the home host decides
+    for c, dtype in local.schema.items():
+        if dtype == pl.Float64:
+            assert ((local[c] - spark[c]).abs().fill_null(0) < 1e-9).all(), c
+        else:
+            assert local[c].equals(spark[c]), c
+    assert tables["local"]["requests"].equals(tables["spark"]["requests"])

@@ -149,7 +149,12 @@ def small_aggregates(bucketed: Any) -> dict[str, pa.Table]:
         .filter(F.col("_rn") == 1)
         .select(*cols)
     )
-    whole = bucketed.filter(~is_range).select("client_id", "path").distinct()
+    # Of those files, the ones the client also fetched whole: looked for among the few ranged ones.
+    keys = ranged.select("client_id", "path").distinct()
+    rest = bucketed.filter(~is_range).select("client_id", "path")
+    whole = rest.join(
+        keys, (rest["client_id"] == keys["client_id"]) & rest["path"].eqNullSafe(keys["path"]), "left_semi"
+    ).distinct()
     on = (ranged["client_id"] == whole["client_id"]) & ranged["path"].eqNullSafe(whole["path"])
     src = bucketed.filter(~is_range).select(*cols).unionByName(ranged.join(whole, on, "left_anti"))
     r = src.withColumn("ref_host", F.regexp_extract("referer", REF_HOST, 1))
