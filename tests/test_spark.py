@@ -325,3 +325,11 @@ def test_range_fetches_forms_and_home_host_as_the_local_engine_counts_them(spark
         else:
             assert local[c].equals(spark[c]), c
     assert tables["local"]["requests"].equals(tables["spark"]["requests"])
+
+
+def test_a_lake_on_object_storage_is_one_line_that_says_what_works(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["classify", "--lake", "s3a://bucket/lake", "--engine", "local"])
+    assert r.exit_code == 1
+    assert r.output.startswith("Error: s3a://bucket/lake: a lake on object storage is not supported yet; ")
+    assert len(r.output.strip().splitlines()) == 1
+    assert not Path("s3a:").exists()

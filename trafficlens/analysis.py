@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trafficlens.classify.buckets import ROWS_PER_BUCKET
 from trafficlens.classify.pipeline import check_options, classify
 from trafficlens.classify.verify import ingest_lookup
 from trafficlens.ingest import IngestOptions, ingest
@@ -51,6 +52,7 @@ def analyze(
     model_dir: str | Path | None = None,
     geo: Sequence[str | Path] | None = None,
     keys_dir: str | Path | None = None,
+    bucket_rows: int = ROWS_PER_BUCKET,
     engine: str = "local",
     master: str | None = None,
     spark_conf: Sequence[str] = (),
@@ -62,7 +64,8 @@ def analyze(
 
     Each step is the library function of its own command (`ingest`, `classify`), so a re-run adds
     nothing already ingested and rewrites the labels whole; `on_source` hears of each source as
-    ingest ends it (skipped ones included). `engine`, `master` and `spark_conf` are classify's.
+    ingest ends it (skipped ones included). `bucket_rows` is classify's; `engine`, `master` and
+    `spark_conf` are both steps'.
     """
     check_engine(engine, master, spark_conf)
     check_options(
@@ -101,6 +104,7 @@ def analyze(
             model_dir=model_dir,
             geo=geo,
             keys_dir=keys_dir,
+            bucket_rows=bucket_rows,
             engine=engine,
             master=master,
             spark_conf=spark_conf,

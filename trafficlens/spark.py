@@ -84,8 +84,9 @@ def quiet() -> Iterator[None]:
 
 @contextlib.contextmanager
 def spark_session(master: str | None = None, conf: Sequence[str] = ()) -> Iterator[Any]:
-    """The active Spark session, or a new one on `master` (default `local[*]`) with `conf`
-    (`key=value` strings) over SESSION_CONF; a new one is stopped on leaving."""
+    """The active Spark session, or a new one on `master` (default: spark-submit's, else
+    `local[*]`) with `conf` (`key=value` strings) over SESSION_CONF; a new one is stopped on
+    leaving."""
     check_engine("spark", master, conf)
     # Spark's Python workers must run this interpreter, with trafficlens and its packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -100,7 +101,10 @@ def spark_session(master: str | None = None, conf: Sequence[str] = ()) -> Iterat
                 active.conf.set(key, value)
         yield active
         return
-    builder = SparkSession.builder.master(master or DEFAULT_MASTER).appName("trafficlens")
+    builder = SparkSession.builder.appName("trafficlens")
+    # Under spark-submit the master is spark-submit's (--master there); else ours, or local[*].
+    if master or "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = builder.master(master or DEFAULT_MASTER)
     for key, value in {**SESSION_CONF, **parse_conf(conf)}.items():
         builder = builder.config(key, value)
     try:

@@ -54,6 +54,9 @@ _LAKE_DIR_SQL = (
 )
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def glob_escape(path: str) -> str:
     """`path` matching only itself in a DuckDB glob: `[`, `*` and `?` as one-character classes."""
     return re.sub(r"([\[*?])", r"[\1]", path)
@@ -68,6 +71,12 @@ class Lake:
     """A lake folder. Creating one makes the folder; reading one that does not exist fails clearly."""
 
     def __init__(self, root: str | Path, create: bool = False) -> None:
+        if isinstance(root, str) and _URI.match(root):
+            # A path would be made of it (`s3a:/bucket/lake`, here): say so instead.
+            raise LakeError(
+                f"{root}: a lake on object storage is not supported yet; give a folder on a local disk, or on a "
+                "filesystem every machine of a cluster mounts (NFS, EFS)"
+            )
         self.root = Path(root).expanduser().resolve()
         if create:
             try:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from trafficlens.classify.buckets import ROWS_PER_BUCKET
 from trafficlens.cli.base import LAKE_HELP, default_lake, friendly, main
 from trafficlens.ingest.formats import FORMAT_NAMES
 from trafficlens.schema import IP_PRIVACY
@@ -219,6 +220,14 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Folder of signers' key directories to check Web Bot Auth signatures against (default: what "
             "`trafficlens keys update` cached).",
         ),
+        click.option(
+            "--bucket-rows",
+            type=click.IntRange(min=1000),
+            default=ROWS_PER_BUCKET,
+            show_default=True,
+            help="Requests per client bucket of classify: memory per bucket grows with it (a client is never "
+            "split), the number of buckets and of Spark tasks with its inverse.",
+        ),
     ]
     for opt in reversed(options):
         fn = opt(fn)
@@ -241,6 +250,7 @@ def classify(
     model_dir: str | None,
     geo: tuple[str, ...],
     keys_dir: str | None,
+    bucket_rows: int,
     engine: str,
     master: str | None,
     spark_conf: tuple[str, ...],
@@ -270,6 +280,7 @@ def classify(
         model_dir=model_dir,
         geo=geo,
         keys_dir=keys_dir,
+        bucket_rows=bucket_rows,
         engine=engine,
         master=master,
         spark_conf=spark_conf,
@@ -295,6 +306,7 @@ def analyze(
     model_dir: str | None,
     geo: tuple[str, ...],
     keys_dir: str | None,
+    bucket_rows: int,
     engine: str,
     master: str | None,
     spark_conf: tuple[str, ...],
@@ -323,6 +335,7 @@ def analyze(
         model_dir=model_dir,
         geo=geo,
         keys_dir=keys_dir,
+        bucket_rows=bucket_rows,
         engine=engine,
         master=master,
         spark_conf=spark_conf,
