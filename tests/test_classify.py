@@ -468,11 +468,51 @@ def test_the_clients_table_buckets_clients_as_bucket_of_does(tmp_path: Path) -> 
     ingest([str(log)], lake, progress=False)
     con = connect(Lake(lake))
     for n in (1, 7, 64):
-        _clients_table(con, n)
+        assert _clients_table(con, 700, 700 // n + (700 % n > 0)) == (False, n)
         got = con.sql("SELECT client_id, bucket FROM clients").pl()
         assert got.height == 700
         assert got["bucket"].to_list() == got.select(b=bucket_of(pl.col("client_id"), n))["b"].to_list()
     con.close()
+
+
+def test_a_client_of_more_than_half_a_bucket_gets_a_bucket_of_its_own(tmp_path: Path) -> None:
+    """Two busy clients each alone in a bucket numbered after the others, in the order of their
+    ids; the rest where `bucket_of` puts them; the answers those of one pass."""
+    import shutil
+
+    from trafficlens.classify.buckets import bucket_of
+    from trafficlens.classify.pipeline import _clients_table
+    from trafficlens.store import Lake, connect
+
+    rows = [
+        f'10.0.0.{i % 40} - - [10/Oct/2026:13:{i // 60 % 60:02d}:{i % 60:02d} +0000] "GET /p{i % 9} HTTP/1.1" 200 5 "-" "UA {i % 3}"'
+        for i in range(240)
+    ]
+    busy = [
+        f'192.0.2.{k} - - [10/Oct/2026:14:{i // 60:02d}:{i % 60:02d} +0000] "GET /q{i % 5} HTTP/1.1" 200 5 "-" "curl/8.{k}"'
+        for k in (1, 2)
+        for i in range(60)
+    ]
+    log = tmp_path / "a.log"
+    log.write_text("\n".join(rows + busy) + "\n")
+    one, many = tmp_path / "one", tmp_path / "many"
+    ingest([str(log)], one, progress=False)
+    shutil.copytree(one, many)
+    con = connect(Lake(one))
+    assert _clients_table(con, 360, 100) == (False, 4 + 2)  # four by hash, two of their own
+    got = con.sql("SELECT client_id, requests, bucket FROM clients ORDER BY client_id").pl()
+    con.close()
+    heavy = got.filter(pl.col("requests") > 50)
+    assert heavy["requests"].to_list() == [60, 60] and heavy["bucket"].to_list() == [4, 5]
+    rest = got.filter(pl.col("requests") <= 50)
+    assert rest["bucket"].to_list() == rest.select(b=bucket_of(pl.col("client_id"), 4))["b"].to_list()
+    classify(one, progress=False)
+    classify(many, progress=False, bucket_rows=100)
+    for name in ("clients", "sessions"):
+        a = pl.read_parquet(one / name / "*.parquet").sort(f"{name[:-1]}_id")
+        b = pl.read_parquet(many / name / "*.parquet").sort(f"{name[:-1]}_id")
+        assert a.equals(b)
+    assert {f.name.split("-")[1] for f in (many / "requests").glob("*/*.parquet")} >= {"4", "5"}
 
 
 def test_site_norms_and_cohorts_add_up_over_any_split_of_the_clients() -> None:

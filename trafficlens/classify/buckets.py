@@ -45,8 +45,15 @@ def bucket_count(rows: int, rows_per_bucket: int = ROWS_PER_BUCKET) -> int:
 
 def bucket_of(client_id: pl.Expr, buckets: int) -> pl.Expr:
     """A client's bucket: its id (hex digits of an md5) read as a number, modulo `buckets`; the same
-    on every machine and engine."""
+    on every machine and engine. But for the clients of more than `heavy_requests` requests: those
+    get buckets of their own, numbered from `buckets` in the order of their ids."""
     return (client_id.str.slice(0, 8).str.to_integer(base=16) % buckets).cast(pl.Int32)
+
+
+def heavy_requests(rows_per_bucket: int) -> float:
+    """A client of more requests than this gets a bucket of its own: one busy crawler or proxy
+    address would otherwise make its bucket several times the others' (a client is never split)."""
+    return rows_per_bucket / 2
 
 
 SESSION_GAP = 30 * 60  # seconds; DESIGN.md: a session ends after 30 minutes without a request
@@ -180,6 +187,7 @@ __all__ = [
     "bucket_of",
     "classify_bucket",
     "classify_bucket_arrow",
+    "heavy_requests",
     "sessionise",
     "shared_aggregates",
 ]

@@ -27,7 +27,13 @@ import pyarrow.parquet as pq
 from trafficlens.classify import spark as on_spark
 from trafficlens.classify.agents import Catalogue, load_catalogue, match_user_agents
 from trafficlens.classify.behaviour import EVIDENCE_INPUTS, FEATURES, ORDERED_COLUMNS, session_features_sql
-from trafficlens.classify.buckets import ROWS_PER_BUCKET, bucket_count, bucket_of, classify_bucket, shared_aggregates
+from trafficlens.classify.buckets import (
+    ROWS_PER_BUCKET,
+    bucket_count,
+    classify_bucket,
+    heavy_requests,
+    shared_aggregates,
+)
 from trafficlens.classify.evidence import site_norm_parts, site_norms, with_automation_score
 from trafficlens.classify.labels import (
     client_signatures,
@@ -102,24 +108,32 @@ class ClassifySummary:
         )
 
 
-def _clients_table(con: duckdb.DuckDBPyConnection, buckets: int) -> bool:
+def _clients_table(con: duckdb.DuckDBPyConnection, rows: int, bucket_rows: int) -> tuple[bool, int]:
     """Creates `clients` in DuckDB, one row per client of the events view, each with its bucket;
-    says whether the events record `ip_ranges` (written with --ip-privacy, one list per
-    pseudonymised address). A table, not a frame: a long log has millions of clients."""
+    returns whether the events record `ip_ranges` (written with --ip-privacy, one list per
+    pseudonymised address) and the number of buckets. A table, not a frame: a long log has
+    millions of clients."""
     recorded = "ip_ranges" in con.sql("SELECT * FROM events LIMIT 0").columns
     ranges = "any_value(ip_ranges)" if recorded else "NULL::VARCHAR[]"
+    n = bucket_count(rows, bucket_rows)
     # A stable id (md5, not a library hash that may change between versions), so client ids in
-    # reports and saved queries survive a re-classify; its bucket is `buckets.bucket_of`'s.
+    # reports and saved queries survive a re-classify; its bucket is `buckets.bucket_of`'s, but for
+    # a client of more than half a bucket's requests, which gets one of its own (`heavy_buckets`).
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE clients AS
-            SELECT *, (('0x' || substr(client_id, 1, 8))::UBIGINT % {int(buckets)})::INTEGER AS bucket
-            FROM (SELECT substr(md5(site || chr(31) || coalesce(client_ip, '-') || chr(31)
-                                    || coalesce(user_agent, '-')), 1, 16) AS client_id,
-                         site, client_ip, user_agent, min(ts) AS first_seen, max(ts) AS last_seen,
-                         count(*) AS requests, max(signature_agent) AS signature_agent, {ranges} AS ip_ranges
-                  FROM events GROUP BY site, client_ip, user_agent)"""
+            WITH g AS MATERIALIZED (
+                SELECT substr(md5(site || chr(31) || coalesce(client_ip, '-') || chr(31)
+                                  || coalesce(user_agent, '-')), 1, 16) AS client_id,
+                       site, client_ip, user_agent, min(ts) AS first_seen, max(ts) AS last_seen,
+                       count(*) AS requests, max(signature_agent) AS signature_agent, {ranges} AS ip_ranges
+                FROM events GROUP BY site, client_ip, user_agent),
+            h AS (SELECT client_id, row_number() OVER (ORDER BY client_id) - 1 AS k
+                  FROM g WHERE requests > {heavy_requests(bucket_rows)})
+            SELECT g.*, coalesce({n} + h.k, ('0x' || substr(client_id, 1, 8))::UBIGINT % {n})::INTEGER AS bucket
+            FROM g LEFT JOIN h USING (client_id)"""
     )
-    return recorded
+    ((heavy,),) = con.execute(f"SELECT count(*) FROM clients WHERE bucket >= {n}").fetchall()
+    return recorded, n + int(heavy)
 
 
 @dataclass
@@ -342,14 +356,14 @@ def classify(
                 # memory of that write bounded whatever the number of buckets (and it runs faster).
                 con.execute("SET partitioned_write_flush_threshold = 16384")
                 rows = _count_events(con)
-                buckets = bucket_count(rows, bucket_rows)
-                ids: Sequence[int] = range(buckets)
                 if spark is None:
                     stage("grouping clients")
-                    recorded = _clients_table(con, buckets)
+                    recorded, buckets = _clients_table(con, rows, bucket_rows)
+                    ids: Sequence[int] = range(buckets)
                 else:
                     stage("grouping clients on Spark")
-                    events, clients, recorded, ids = _spark_clients(spark, con, store, work, buckets)
+                    events, clients, recorded, ids = _spark_clients(spark, con, store, work, rows, bucket_rows)
+                    buckets = max(ids, default=0) + 1
                 identity = identity_inputs(con, ranges, rdns, cat, stage, recorded, hosting, geo_dbs, keys)
                 if spark is None:
                     stage(f"page types, {buckets:,} bucket{'s' if buckets > 1 else ''} of clients")
@@ -372,7 +386,7 @@ def classify(
                 if spark is None:
                     _write_tables(con, Path(tx.dir), work, ids, buckets, found if detect_threats else None, stage)
                 else:
-                    final_labels(work, ids, buckets, found if detect_threats else None)
+                    final_labels(work, ids, found if detect_threats else None)
                     con.execute("COPY request_findings TO ? (FORMAT parquet)", [str(work / "findings.parquet")])
                     stage(f"writing requests, sessions and clients of {len(ids):,} buckets on Spark")
                     on_spark.write_buckets(spark, Path(tx.dir), work, ids, memory_limit)
@@ -481,17 +495,22 @@ def _event_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _spark_clients(
-    spark: Any, con: duckdb.DuckDBPyConnection, store: Lake, work: Path, buckets: int
+    spark: Any, con: duckdb.DuckDBPyConnection, store: Lake, work: Path, rows: int, bucket_rows: int
 ) -> tuple[Any, Any, bool, list[int]]:
     """The lake's events on Spark with each request's client id and bucket, and the clients grouped
-    there, written to `work` by bucket (the local engine's `_stage_clients`) and seen by `con` as
-    `clients`. Returns the events, the clients (as written), whether the events record ranges, and
-    the buckets that hold clients."""
+    there, written to `work` by bucket (the local engine's `_clients_table` and `_stage_clients`)
+    and seen by `con` as `clients`. Returns the events, the clients (as written), whether the
+    events record ranges, and the buckets that hold clients."""
     columns = _event_columns(con)
     recorded = "ip_ranges" in columns
-    events = on_spark.with_clients(on_spark.events_frame(spark, store, columns, buckets), buckets)
+    n = bucket_count(rows, bucket_rows)
+    events = on_spark.with_clients(on_spark.events_frame(spark, store, columns, n), n)
+    # Read twice (the heavy clients, then written): kept rather than grouped again.
+    grouped = on_spark.clients_frame(events, recorded).persist()
+    clients, events = on_spark.heavy_buckets(grouped, events, n, bucket_rows)
     folder = work / "clients"
-    on_spark.clients_frame(events, recorded).write.partitionBy("bucket").parquet(str(folder))
+    clients.write.partitionBy("bucket").parquet(str(folder))
+    grouped.unpersist()
     ids = sorted(int(d.name.split("=", 1)[1]) for d in folder.iterdir() if d.name.startswith("bucket="))
     files = sql_literal(glob_escape(str(folder)) + "/*/*.parquet")
     con.execute(f"CREATE TEMP VIEW clients AS SELECT * FROM read_parquet({files}, hive_partitioning = true)")
@@ -661,7 +680,7 @@ def _write_tables(
     """Each bucket's final labels (`final_labels`), then its share of requests, sessions and
     clients (`write_bucket`): memory stays that of a bucket; each bucket's files sit beside the
     others'."""
-    final_labels(work, ids, buckets, found)
+    final_labels(work, ids, found)
     units = stage.units(len(ids), "bucket")
     for b in ids:
         write_bucket(con, out, work, b)
@@ -669,15 +688,13 @@ def _write_tables(
     units.close()
 
 
-def final_labels(work: Path, ids: Sequence[int], buckets: int, found: pl.DataFrame | None) -> None:
+def final_labels(work: Path, ids: Sequence[int], found: pl.DataFrame | None) -> None:
     """Each bucket's labels with its threats combined and its automation scores (`final/`)."""
     (work / "final").mkdir(parents=True, exist_ok=True)
-    if found is not None:
-        found = found.with_columns(bucket=bucket_of(pl.col("client_id"), buckets))
     for b in ids:
         final = pl.read_parquet(_final_labels(work, b), glob=False)
         if found is not None:
-            final = combine_threats(final, found.filter(pl.col("bucket") == b).drop("bucket"))
+            final = combine_threats(final, found.join(final.select("client_id"), on="client_id", how="semi"))
         _save(
             with_automation_score(final).drop("signature_agent", "verify_ranges", "verify_rdns"),
             _labels_of(work, "final", b),

@@ -92,6 +92,28 @@ def clients_frame(events: Any, recorded: bool) -> Any:
     )
 
 
+def heavy_buckets(clients: Any, events: Any, buckets: int, bucket_rows: int) -> tuple[Any, Any]:
+    """The clients and the events with the buckets of the local engine's
+    `_clients_table`: a client of more than `buckets.heavy_requests` requests in a bucket of its
+    own, numbered from `buckets` in the order of the clients' ids."""
+    from pyspark.sql import functions as F
+
+    from trafficlens.classify.buckets import heavy_requests
+
+    heavy = [r["client_id"] for r in clients.filter(F.col("requests") > heavy_requests(bucket_rows)).collect()]
+    if not heavy:
+        return clients, events
+    own = clients.sparkSession.createDataFrame(
+        [(c, buckets + k) for k, c in enumerate(sorted(heavy))], "client_id string, own_bucket int"
+    )
+
+    def moved(frame: Any) -> Any:
+        joined = frame.join(F.broadcast(own), "client_id", "left")
+        return joined.withColumn("bucket", F.coalesce("own_bucket", "bucket")).drop("own_bucket")
+
+    return moved(clients).select(*clients.columns), moved(events).select(*events.columns)
+
+
 def _per_client(clients: Any) -> Any:
     """Per client, the counts the shared aggregates `ip`, `nets` and `netall` hold for its keys.
     Every client has a request the features count, so each is a count over clients: user agents
