@@ -12,7 +12,9 @@ buckets is small: the shared aggregates, the sums the evidence reads, the threat
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trafficlens.classify import spark as on_spark
@@ -584,6 +587,7 @@ def _run_buckets(
             ident = labelled.select("client_id", "site", "user_agent", "identity")
             sums.norms.append(site_norm_parts(ident.join(readings, on="client_id", how="left")))
             sums.cohorts.append(cohort_counts(ident, readings.drop(*EVIDENCE_INPUTS)))
+        release_memory()
         units.advance(note="identity labels" if computed else "sessions and behaviour")
     units.close()
     files = sql_literal(glob_escape(str(work / "sessionised")) + "/*.parquet")
@@ -630,6 +634,7 @@ def _combine_behaviour(work: Path, ids: Sequence[int], model: BehaviourModel, su
             norms=norms,
         )
         _save(combined, _labels_of(work, "labels", b))
+        release_memory()
         units.advance(note="behaviour evidence")
     units.close()
 
@@ -684,6 +689,7 @@ def _write_tables(
     units = stage.units(len(ids), "bucket")
     for b in ids:
         write_bucket(con, out, work, b)
+        release_memory()
         units.advance(note="writing requests, sessions and clients")
     units.close()
 
@@ -742,6 +748,27 @@ def write_bucket(
             TO ? (FORMAT parquet)""",
         [str(out / "clients" / f"part-{b}.parquet")],
     )
+
+
+def release_memory() -> None:
+    """What a bucket freed handed back to the system: Arrow's and the C library's allocators keep
+    freed pages for reuse, and a run's resident memory would otherwise creep up bucket after
+    bucket."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl): nothing to trim
+        return None
+
+
+_LIBC = _libc()
 
 
 def _count_events(con: duckdb.DuckDBPyConnection) -> int:
