@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from trafficlens.classify.pipeline import LABELS
 from trafficlens.cli import main
 from trafficlens.errors import OptionError
 from trafficlens.spark import check_engine, parse_conf
@@ -27,19 +28,6 @@ SAMPLE = ROOT / "sample_logs" / "shop-week.log.gz"
 RANGES = ROOT / "sample_logs" / "ranges"
 # Five buckets of the sample week's 184,705 requests: bucket boundaries matter.
 BUCKET_ROWS = 40_000
-LABEL_COLUMNS = (
-    "actor_class",
-    "automated",
-    "ai_driven",
-    "purpose",
-    "operator",
-    "agent",
-    "identity",
-    "malicious",
-    "threats",
-    "confidence",
-    "reasons",
-)
 
 
 def _java() -> None:
@@ -110,7 +98,7 @@ def test_every_client_has_the_local_engines_labels(both: dict[str, dict[str, pl.
     assert local.height == spark.height == 5_236
     assert local.columns == spark.columns
     assert local["client_id"].to_list() == spark["client_id"].to_list()
-    for c in (*LABEL_COLUMNS, "automation_score", "requests", "sessions", "first_seen", "last_seen", "hosting"):
+    for c in (*LABELS, "automation_score", "requests", "sessions", "first_seen", "last_seen", "hosting"):
         assert local[c].equals(spark[c]), c
     # Features are float aggregates summed in another order: equal to the last bits.
     for c, dtype in local.schema.items():

@@ -121,7 +121,7 @@ def _clients_table(con: duckdb.DuckDBPyConnection, rows: int, bucket_rows: int) 
     n = bucket_count(rows, bucket_rows)
     # A stable id (md5, not a library hash that may change between versions), so client ids in
     # reports and saved queries survive a re-classify; its bucket is `buckets.bucket_of`'s, but for
-    # a client of more than half a bucket's requests, which gets one of its own (`heavy_buckets`).
+    # a client of more than `buckets.heavy_requests`, which gets one of its own.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE clients AS
             WITH g AS MATERIALIZED (

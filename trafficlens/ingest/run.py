@@ -443,8 +443,6 @@ def _run(
                 summary.results.append(result)
                 if entry is not None:
                     new_rows.append(entry)
-                    # What this run commits: the earlier runs' entries and its own.
-                    manifest = pl.concat([manifest, pl.DataFrame([entry], schema=MANIFEST_SCHEMA)])
                 if on_source:
                     on_source(result)
             writer.close()
@@ -454,7 +452,10 @@ def _run(
                 # Nothing to commit and nothing there before: an error, naming every bad source.
                 raise InputError("nothing could be read: " + "; ".join(f"{r.source}: {r.note}" for r in summary.failed))
             if new_rows:
-                manifest.write_parquet(tx.path("manifest.parquet"))
+                # What this run commits: the earlier runs' entries and its own.
+                pl.concat([manifest, pl.DataFrame(new_rows, schema=MANIFEST_SCHEMA)]).write_parquet(
+                    tx.path("manifest.parquet")
+                )
                 tx.commit()
             else:
                 tx.abort()

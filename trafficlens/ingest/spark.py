@@ -28,7 +28,10 @@ from trafficlens.ingest.sources import OpenSource, Source
 from trafficlens.schema import MANIFEST_SCHEMA
 from trafficlens.spark import quiet
 
+# What a task returns per group of sources: their results as JSON, or the format error that
+# stopped it (as Spark's DDL, and as the Arrow batches the task yields).
 _DONE = "results string, error string"
+_ARROW = pa.schema([("results", pa.string()), ("error", pa.string())])
 FIRST_LINE_BYTES = 4096
 
 
@@ -122,7 +125,5 @@ def ingest_sources(
             out[d["i"]] = (SourceResult(**d["result"]), entry)
     return [out[i] for i in range(len(sources))]
 
-
-_ARROW = pa.schema([("results", pa.string()), ("error", pa.string())])
 
 __all__ = ["groups", "ingest_sources"]
