@@ -234,6 +234,47 @@ def test_behavioural_threats_are_found_with_reasons(attacked: dict, ip: str, thr
     assert any(r.startswith(reason) for r in c["reasons"]), c["reasons"]
 
 
+def _swarm_lake(tmp: Path, threats: Path | None = None) -> dict[str, dict]:
+    """A day of a shop: 40 people loading pages and assets; a swarm of 30 residential addresses
+    (each of another /16) arriving within ten minutes, one to three product pages each, all
+    different, no asset, no referrer; 30 people brought at once by a newsletter to its two
+    articles, bare too (they read one page); 12 bare one-page visits scattered over the day."""
+    lines: list[str] = []
+    for i in range(40):
+        lines += _human(f"100.64.20.{i}", 3600 + i * 600)
+    swarm = [f"{11 + a * 7}.{(a * 37) % 250}.{a % 9}.{a + 2}" for a in range(30)]
+    for a, ip in enumerate(swarm):
+        lines += [_line(ip, 7200 + a * 15 + k * 4, "GET", f"/p/item-{a}-{k}", 200) for k in range(1 + a % 3)]
+    news = [f"100.66.{i}.7" for i in range(30)]
+    lines += [_line(ip, 18000 + i * 17, "GET", f"/p/news-{i % 2}", 200) for i, ip in enumerate(news)]
+    lines += [_line(f"100.67.{i}.8", 1800 + i * 7000, "GET", f"/p/old-{i}", 200) for i in range(12)]
+    log = tmp / "swarm.log"
+    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
+    lake = tmp / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, threats=threats, progress=False)
+    df = pl.read_parquet(lake / "clients" / "*.parquet")
+    return {"swarm": swarm, "news": news} | {r["client_ip"]: r for r in df.iter_rows(named=True)}
+
+
+def test_a_swarm_of_residential_addresses_is_scraping_and_a_newsletter_crowd_is_not(tmp_path: Path) -> None:
+    c = _swarm_lake(tmp_path)
+    for ip in c["swarm"]:
+        assert "abusive_scraping" in c[ip]["threats"] and c[ip]["actor_class"] == "scraper", c[ip]["reasons"]
+        assert any(r.startswith("threat:abusive_scraping:swarm=30_addresses/10min") for r in c[ip]["reasons"])
+    people = c["news"] + [f"100.64.20.{i}" for i in range(40)] + [f"100.67.{i}.8" for i in range(12)]
+    for ip in people:
+        assert c[ip]["threats"] == [] and c[ip]["actor_class"] == "human", (ip, c[ip]["reasons"])
+
+
+def test_a_newsletter_crowd_is_a_swarm_only_to_a_site_that_asks_for_no_spread(tmp_path: Path) -> None:
+    # The spread of pages is what tells the crowd from the swarm: without it, the crowd is one.
+    conf = tmp_path / "threats.yml"
+    conf.write_text("swarm_spread: 0\n")
+    c = _swarm_lake(tmp_path, conf)
+    assert all("abusive_scraping" in c[ip]["threats"] for ip in c["news"])
+
+
 def test_threats_set_class_and_malice(attacked: dict) -> None:
     assert attacked["100.64.1.1"]["actor_class"] == "agent" and attacked["100.64.1.1"]["malicious"]
     assert attacked["100.64.1.1"]["identity"] == "undeclared" and not attacked["100.64.1.1"]["ai_driven"]

@@ -204,7 +204,8 @@ def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
                count(*) FILTER (WHERE page_type IN ({content})) AS pages,
                count(*) FILTER (WHERE page_type = 'static') AS assets,
                count(*) FILTER (WHERE referer IS NOT NULL) AS referred,
-               count(*) / greatest((epoch(max(ts)) - epoch(min(ts))) / 60.0, 1.0) AS rate
+               count(*) / greatest((epoch(max(ts)) - epoch(min(ts))) / 60.0, 1.0) AS rate,
+               min(ts) AS first_ts
         FROM r GROUP BY client_id""",
         "bare": """
         SELECT s.*, regexp_extract(s.client_ip, '^([0-9]+\\.[0-9]+)\\.', 1) AS net
@@ -219,9 +220,39 @@ def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
     }
 
 
+def _swarms(cfg: ThreatConfig) -> dict[str, str]:
+    """`arrivals`: every client with the window of its first request and whether it is a bare
+    browser (content, no asset, no referrer); `swarms`: the windows where bare browsers arrive in
+    numbers, far beyond the site's share of them, fetching mostly different pages (see
+    `ThreatConfig.swarm_*`)."""
+    content = ", ".join(sql_literal(t) for t in CONTENT_PAGE_TYPES)
+    return {
+        "arrivals": f"""
+        SELECT client_id, site, time_bucket(INTERVAL {cfg.swarm_minutes} MINUTE, first_ts) AS win,
+               assets = 0 AND pages > 0 AND referred = 0 AND client_id IN (SELECT client_id FROM browsers)
+               AS is_bare
+        FROM sweep""",
+        "swarm_wins": f"""
+        SELECT a.site, a.win, count(*) FILTER (WHERE a.is_bare) AS bare, count(*) AS arrived
+        FROM arrivals a
+        JOIN (SELECT site, count(*) FILTER (WHERE is_bare) AS b, count(*) AS n FROM arrivals GROUP BY site) s
+        USING (site)
+        GROUP BY a.site, a.win, s.b, s.n
+        HAVING bare >= {cfg.swarm_addresses} AND bare >= {cfg.swarm_share} * arrived
+           AND bare * (s.n - s.b) >= {cfg.swarm_odds} * (arrived - bare) * s.b""",
+        "swarms": f"""
+        SELECT w.site, w.win, w.bare, count(DISTINCT r.path) AS paths, count(*) AS pages
+        FROM r JOIN arrivals a USING (client_id) JOIN swarm_wins w ON a.site = w.site AND a.win = w.win
+        WHERE a.is_bare AND r.page_type IN ({content})
+        GROUP BY w.site, w.win, w.bare
+        HAVING count(DISTINCT r.path) >= {cfg.swarm_spread} * count(*)""",
+    }
+
+
 def abusive_scraping(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
     """Many content pages at machine pace with no assets, by a browser user agent or an HTTP tool;
-    or a network of addresses sweeping content with browser user agents (rotating proxies)."""
+    a network of addresses sweeping content with browser user agents (rotating proxies of one
+    provider); or a swarm of bare browsers from anywhere (residential proxies)."""
     sweeps = _sweeps(cfg)
     return ThreatSQL(
         {
@@ -240,8 +271,14 @@ def abusive_scraping(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
                'threat:abusive_scraping:network=' || n.net || '.0.0/16,addresses=' || n.addrs || ',pages=' || n.pages
                AS reason
         FROM bare s JOIN nets n ON s.site = n.site AND s.net = n.net""",
+            **_swarms(cfg),
+            "swarmscrape": f"""
+        SELECT a.client_id, 'abusive_scraping' AS threat,
+               'threat:abusive_scraping:swarm=' || w.bare || '_addresses/{cfg.swarm_minutes}min,distinct_pages='
+               || w.paths || '/' || w.pages AS reason
+        FROM arrivals a JOIN swarms w ON a.site = w.site AND a.win = w.win WHERE a.is_bare""",
         },
-        ("scrape", "netscrape"),
+        ("scrape", "netscrape", "swarmscrape"),
     )
 
 
@@ -321,6 +358,7 @@ FINDINGS_ORDER = (
     "scans",
     "scrape",
     "netscrape",
+    "swarmscrape",
     "netrotation",
     "rotation",
     "flood",

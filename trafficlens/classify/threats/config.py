@@ -48,6 +48,18 @@ class ThreatConfig:
     scrape_rate_per_min: float = 10.0
     scrape_net_clients: int = 10
     scrape_net_pages: int = 100
+    # A swarm: residential proxies give each request or few a new home address anywhere, so no
+    # network holds many. In one 10-minute window, 20+ browsers arriving bare (content, no asset,
+    # no referrer, from first request to last), 80%+ of the window's new clients and at odds of
+    # being bare 4 times the site's (a site whose people land bare, behind a CDN, needs a window
+    # nearer all bare), together fetching mostly different pages (70%+ of
+    # their page requests to distinct paths): a newsletter or a shared link brings many people at
+    # once too, but to the few pages it names, and on a site serving assets they load them.
+    swarm_minutes: int = 10
+    swarm_addresses: int = 20
+    swarm_share: float = 0.8
+    swarm_odds: float = 4.0
+    swarm_spread: float = 0.7
     # One address cycling through 5+ user agents within an hour, fetching no assets; or a
     # sweeping network (above) whose addresses share a pool of 5+ user agents.
     rotation_user_agents: int = 5
