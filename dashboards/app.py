@@ -39,6 +39,7 @@ ROUTES = [
     Route("Traffic", "paths.py", "Who reads a path", ":material/route:"),
     Route("Traffic", "network.py", "Networks and countries", ":material/public:"),
     Route("Traffic", "referrals.py", "Referrals and robots.txt", ":material/swap_horiz:"),
+    Route("Traffic", "discovery.py", "AI discovery", ":material/travel_explore:"),
     Route("Security", "security.py", "Security", ":material/shield:"),
     Route("Security", "client_explorer.py", "Client explorer", ":material/search:"),
     Route("Lake", "data_quality.py", "Data quality", ":material/fact_check:"),

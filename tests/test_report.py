@@ -258,6 +258,42 @@ def test_robots_and_bandwidth(rep: Report, req: pl.DataFrame) -> None:
     assert bw["by_operator"]["bytes"].is_sorted(descending=True)
 
 
+def test_discovery_funnel_matches_the_requests_and_the_truth(sim_lake: Path, rep: Report, req: pl.DataFrame) -> None:
+    d = rep.discovery()
+    by = {r["agent"]: r for r in d["by_agent"].iter_rows(named=True)}
+    path = pl.col("path").str.to_lowercase()
+    stage = (
+        pl.when(pl.col("page_type") == "robots")
+        .then(pl.lit("robots"))
+        .when(pl.col("page_type") == "sitemap")
+        .then(pl.lit("sitemap"))
+        .when(path.str.ends_with("/llms.txt"))
+        .then(pl.lit("llms_txt"))
+        .when(path.str.ends_with("/llms-full.txt"))
+        .then(pl.lit("llms_full_txt"))
+        .when(path.str.ends_with(".md"))
+        .then(pl.lit("markdown"))
+        .when(pl.col("page_type").is_in(["static", "robots", "sitemap", "feed", "api"]).not_())
+        .then(pl.lit("pages"))
+    )
+    named = req.filter(pl.col("automated") & pl.col("agent").is_not_null()).with_columns(stage=stage)
+    mine = named.drop_nulls("stage").group_by("agent", "stage").agg(n=pl.len(), first=pl.col("ts").min())
+    assert mine.height > 0
+    for r in mine.iter_rows(named=True):
+        assert by[r["agent"]][r["stage"]] == r["n"], r
+        assert by[r["agent"]][f"first_{r['stage']}"] == r["first"], r
+    # Against the simulator's truth: every verified agent's llms.txt fetches, and who read it.
+    truth = pl.read_parquet(sim_lake.parent / "shop.log.truth.parquet")
+    llms = truth.filter(pl.col("path") == "/llms.txt").group_by("agent").len()
+    assert llms.height > 0
+    for a, n in llms.iter_rows():
+        assert by[a]["llms_txt"] == n
+    readers = truth.filter(pl.col("path").is_in(["/llms.txt", "/llms-full.txt"]))["agent"].unique()
+    assert sorted(d["summary"]["llms_txt_readers"]) == sorted(readers)
+    assert d["summary"]["reached"]["llms_txt"] == llms.height
+    assert all(by[a]["llms_txt"] == 0 for a in ("Googlebot", "bingbot") if a in by)
+
+
 def test_data_quality(rep: Report) -> None:
     dq = rep.data_quality()
     assert dq["summary"]["sources"] == 1 and dq["summary"]["events"] == rep.totals()["requests"]

@@ -8,6 +8,7 @@ from typing import Any
 from trafficlens.errors import OptionError
 from trafficlens.report.actors import ActorSections
 from trafficlens.report.core import jsonable
+from trafficlens.report.discovery import DiscoverySections
 from trafficlens.report.network import NetworkSections
 from trafficlens.report.overview import LakeSections
 from trafficlens.report.referrals import ReferralSections
@@ -30,13 +31,16 @@ SECTIONS = (
     "threats",
     "referrals",
     "robots",
+    "discovery",
     "bandwidth",
     "network",
     "data_quality",
 )
 
 
-class Report(TrafficSections, ActorSections, ThreatSections, ReferralSections, NetworkSections, LakeSections):
+class Report(
+    TrafficSections, ActorSections, ThreatSections, ReferralSections, DiscoverySections, NetworkSections, LakeSections
+):
     """The report sections over one lake, filtered by period, sites and classes.
 
     `since` and `until` are dates (both inclusive) or times (`until` exclusive); `by` is the

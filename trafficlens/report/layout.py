@@ -277,6 +277,20 @@ TABLES: tuple[Table, ...] = (
         note="violations are recorded when classify is given --robots",
     ),
     Table(
+        "discovery",
+        "by_agent",
+        "Discovery: robots.txt, sitemaps, llms.txt, Markdown copies, pages",
+        (
+            Col("agent", "agent", width=22),
+            Col("robots", "robots", "int"),
+            Col("sitemap", "sitemaps", "int"),
+            Col("llms_txt", "llms.txt", "int"),
+            Col("llms_full_txt", "llms-full", "int"),
+            Col("markdown", "markdown", "int"),
+            Col("pages", "pages", "int"),
+        ),
+    ),
+    Table(
         "bandwidth",
         "by_operator",
         "Bandwidth by operator",

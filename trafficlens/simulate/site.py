@@ -74,6 +74,8 @@ ROLES: dict[str, Role] = {
     "probe_xss": Role(GET, ((200, 0.5), (400, 0.3), (403, 0.2)), 0, 0.0, 40, 0.6, False),
     "probe_generic": Role(GET, ((404, 0.95), (405, 0.05)), 0, 0.0, 6, 0.5, False),
     "beacon": Role(POST, ((204, 1.0),), 0, 0.0, 3, 0.4, False),
+    "llms": Role(GET, ((200, 1.0),), 9_000, 0.4, 3, 0.4, False),
+    "markdown": Role(GET, ((200, 0.97), (404, 0.03)), 8_000, 0.5, 20, 0.5, False),
 }
 ROLE_NAMES = tuple(ROLES)
 R = {name: i for i, name in enumerate(ROLE_NAMES)}
@@ -448,6 +450,10 @@ def _blocks(kind: str, rng: np.random.Generator, start: dt.date) -> dict[str, li
     b["css"] = ["/static/css/main.3f9a1c.css", "/static/css/vendor.8b2e4d.css"]
     b["js"] = ["/static/js/app.5c7d2e.js", "/static/js/vendor.1a9f3b.js", "/static/js/analytics.77c0e1.js"]
     b["beacon"] = ["/api/collect"]
+    # What a site offers language models (llmstxt.org): an index, the whole text, and a Markdown
+    # copy of each item's page beside it.
+    b["llms"] = ["/llms.txt", "/llms-full.txt"]
+    b["markdown"] = [p.split("?", 1)[0] + ".md" for p in b["product"]]
     return b
 
 

@@ -43,6 +43,7 @@ REGISTRY: dict[str, Scenario] = {
     "paced_bot": automation.paced_bot,
     "paced_crawler": automation.paced_crawler,
     "proxy_scraper": automation.proxy_scraper,
+    "ai_discovery": declared.ai_discovery,
 }
 SCENARIOS = tuple(REGISTRY)
 # The families (families.FAMILIES) each scenario makes: people's browsing is one scenario of many
@@ -67,5 +68,6 @@ FAMILY_OF: dict[str, tuple[str, ...]] = {
     "paced_bot": ("bot:humanised_automation",),
     "paced_crawler": ("bot:paced_crawler",),
     "proxy_scraper": ("bot:stealth_scraper",),
+    "ai_discovery": ("bot:ai_crawler",),
 }
 assert set(FAMILY_OF) == set(REGISTRY) and {f for v in FAMILY_OF.values() for f in v} == set(FAMILIES)

@@ -12,6 +12,7 @@ from trafficlens.simulate.addresses import take
 from trafficlens.simulate.agents import AGENTS
 from trafficlens.simulate.browse import Sessions, flat
 from trafficlens.simulate.rows import DAY_US, US, Day, Rows, choice, diurnal, poisson, rows
+from trafficlens.simulate.site import R
 
 if TYPE_CHECKING:
     from trafficlens.simulate.sim import Sim
@@ -220,3 +221,54 @@ def http_tool(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> list[Ro
             jitter=0.6,
         )
     ]
+
+
+# Visits a day, at scale 1, in which an AI agent reads what a site offers language models
+# (llms.txt, its Markdown copies of pages). Assumed, not measured: published counts of llms.txt
+# fetches are few and vary by operator, so most agents here never read it.
+AI_DISCOVERY = {"ClaudeBot": 0.6, "GPTBot": 0.3, "PerplexityBot": 0.5, "OAI-SearchBot": 0.2, "ChatGPT-User": 0.3}
+
+
+def ai_discovery(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> list[Rows]:
+    """An AI agent's walk through a site's discovery files: robots.txt (mostly), a sitemap (often),
+    /llms.txt, /llms-full.txt (sometimes), then Markdown copies of items, now and then the page
+    itself; a few seconds apart, from one of its operator's addresses."""
+    out = []
+    site = sim.site
+    sitemaps = site.off[R["sitemap"]] + np.arange(site.size[R["sitemap"]])
+    # At least one walk in a run, on its last day (the first day is the baseline of AI growth).
+    least = int(day.index == sim.days - 1)
+    for k, (name, daily) in enumerate(AI_DISCOVERY.items()):
+        for _ in range(poisson(rng, daily * sim.scale * day.growth, least if k == 0 else 0)):
+            steps: list[int] = []
+            if rng.random() < 0.9:
+                steps.append(site.off[R["robots"]])
+            if rng.random() < 0.6:
+                steps.append(int(sitemaps[0]))
+            steps.append(site.off[R["llms"]])
+            if rng.random() < 0.4:
+                steps.append(site.off[R["llms"]] + 1)
+            items = rng.integers(0, site.size[R["markdown"]], int(rng.geometric(1 / 6)))
+            for i in items:
+                steps.append(int(site.off[R["markdown"]] + i))
+                if rng.random() < 0.3:  # the page the copy stands for
+                    steps.append(int(site.off[R["product"]] + i))
+            n = len(steps)
+            path = np.array(steps, dtype=np.int32)
+            t0 = day.start_us + int(rng.random() * DAY_US)
+            ts = t0 + np.round(np.cumsum(rng.uniform(0.5, 4.0, n)) * US).astype(np.int64)
+            fleet = sim.fleet[name]
+            ip = take(fleet, np.full(n, rng.integers(0, len(fleet[0]))))
+            out.append(
+                rows(
+                    n,
+                    ts=ts,
+                    ip=ip,
+                    ua=sim.bot_ua[name][0],
+                    path=path,
+                    resp=site.respond(rng, path),
+                    profile=sim.agent_profile(sid, name),
+                    sess=np.repeat(day.sessions(sid, 1), n),
+                )
+            )
+    return out
