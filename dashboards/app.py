@@ -40,6 +40,7 @@ ROUTES = [
     Route("Traffic", "network.py", "Networks and countries", ":material/public:"),
     Route("Traffic", "referrals.py", "Referrals and robots.txt", ":material/swap_horiz:"),
     Route("Traffic", "discovery.py", "AI discovery", ":material/travel_explore:"),
+    Route("Traffic", "pay_per_crawl.py", "Pay-per-crawl replay", ":material/paid:"),
     Route("Security", "security.py", "Security", ":material/shield:"),
     Route("Security", "client_explorer.py", "Client explorer", ":material/search:"),
     Route("Lake", "data_quality.py", "Data quality", ":material/fact_check:"),

@@ -30,6 +30,7 @@ from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PAGE_TYPES, PERIODS, T
 from trafficlens.store import DEFAULT_LAKE, Lake
 
 LAKE_ENV = "TRAFFICLENS_LAKE"
+PRICING_ENV = "TRAFFICLENS_PRICING"  # the pay-per-crawl policy (trafficlens dashboard --pricing)
 
 # One colour language with the HTML report, defined once in trafficlens.report.colours (Okabe–Ito
 # for the classes; colour by meaning elsewhere), so a reader learns it once.
@@ -194,6 +195,7 @@ def _open_report(lake: str, stamp: str, filters: Filters) -> _Shared:
             sites=list(filters.sites) or None,
             classes=list(filters.classes) or None,
             by=report_period(filters.by),
+            pricing=os.environ.get(PRICING_ENV) or None,
         ),
         threading.Lock(),
     )

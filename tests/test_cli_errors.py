@@ -58,6 +58,8 @@ class Setup:
         self.yaml_list.write_text("- 1\n- 2\n")
         self.yaml_badvalue = tmp / "badvalue.yml"
         self.yaml_badvalue.write_text("scan_404_paths: many\n")
+        self.pricing_bad = tmp / "pricing.yml"
+        self.pricing_bad.write_text("purposes:\n  ai_training: {action: charge}\n")  # a charge with no price
         self.model_corrupt = tmp / "model-corrupt"
         self.model_corrupt.mkdir()
         for f in ("behaviour.skops", "navigation.skops"):
@@ -121,6 +123,13 @@ class Setup:
             "--pages": [str(self.yaml_broken), str(self.yaml_list), str(self.tmp / "no.yml")],
             "--robots": [str(self.tmp / "no-robots.txt")],
             "--threats": [str(self.yaml_broken), str(self.yaml_unknown), str(self.yaml_list), str(self.yaml_badvalue)],
+            "--pricing": [
+                str(self.yaml_broken),
+                str(self.yaml_unknown),
+                str(self.yaml_list),
+                str(self.pricing_bad),
+                str(self.tmp / "no-pricing.yml"),
+            ],
             "--model-dir": [str(self.model_corrupt), str(self.model_pickle), str(self.tmp / "no-model")],
         }
         return values + extra.get(opt, [])

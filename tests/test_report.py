@@ -294,6 +294,90 @@ def test_discovery_funnel_matches_the_requests_and_the_truth(sim_lake: Path, rep
     assert all(by[a]["llms_txt"] == 0 for a in ("Googlebot", "bingbot") if a in by)
 
 
+def _replayed(req: pl.DataFrame, identities: dict, agents: dict, purposes: dict) -> pl.DataFrame:
+    """The pay-per-crawl replay recomputed from the requests: (action, price) per request by
+    identity, then agent, then purpose, then allow; robots.txt free; a charge only for 2xx."""
+
+    def pick(r: dict) -> tuple[str, float]:
+        for table, key in ((identities, r["identity"]), (agents, r["agent"]), (purposes, r["purpose"])):
+            if key in table:
+                return table[key]
+        return ("allow", 0.0)
+
+    auto = req.filter(pl.col("automated")).select(
+        "operator", "agent", "purpose", "identity", "page_type", "status", "bytes"
+    )
+    picked = [pick(r) for r in auto.select("identity", "agent", "purpose").to_dicts()]
+    df = auto.with_columns(
+        action=pl.Series([a for a, _ in picked]),
+        price=pl.Series([p for _, p in picked], dtype=pl.Float64),
+        operator=pl.coalesce(
+            "operator",
+            pl.when(pl.col("identity") == "spoofed").then(pl.lit("(spoofed)")).otherwise(pl.lit("(undeclared)")),
+        ),
+    ).with_columns(
+        action=pl.when(
+            (pl.col("page_type") == "robots")
+            | ((pl.col("action") == "charge") & ~pl.col("status").is_between(200, 299))
+        )
+        .then(pl.lit("allow"))
+        .otherwise("action")
+    )
+    return df.group_by("operator").agg(
+        requests=pl.len(),
+        charged=(pl.col("action") == "charge").sum(),
+        amount=pl.col("price").filter(pl.col("action") == "charge").sum(),
+        refused=(pl.col("action") == "refuse").sum(),
+        bytes_refused=pl.col("bytes").filter(pl.col("action") == "refuse").fill_null(0).sum(),
+    )
+
+
+@pytest.mark.parametrize("custom", [False, True], ids=["shipped", "custom"])
+def test_pay_per_crawl_replay_matches_the_requests(
+    sim_lake: Path, req: pl.DataFrame, tmp_path: Path, custom: bool
+) -> None:
+    identities = {"spoofed": ("refuse", 0.0), "undeclared": ("refuse", 0.0)}
+    agents: dict = {}
+    purposes = {"ai_training": ("charge", 0.001)} | {
+        p: ("allow", 0.0) for p in ("ai_search", "ai_assistant", "ai_agent", "search_engine")
+    }
+    pricing = None
+    if custom:
+        pricing = tmp_path / "pricing.yml"
+        pricing.write_text(
+            "currency: EUR\nidentities: {declared: refuse, spoofed: refuse}\n"
+            "agents: {GPTBot: {action: charge, price: 0.005}, ClaudeBot: allow}\n"
+            "purposes: {ai_training: {action: charge, price: 0.002}, ai_assistant: refuse}\n"
+        )
+        identities = {"declared": ("refuse", 0.0), "spoofed": ("refuse", 0.0)}
+        agents = {"GPTBot": ("charge", 0.005), "ClaudeBot": ("allow", 0.0)}
+        purposes = {"ai_training": ("charge", 0.002), "ai_assistant": ("refuse", 0.0)}
+    with Report(sim_lake, pricing=pricing) as rep:
+        ppc = rep.pay_per_crawl()
+        referred = {r["operator"]: r["visits"] for r in rep.referrals()["by_operator"].iter_rows(named=True)}
+    got = {r["operator"]: r for r in ppc["by_operator"].iter_rows(named=True)}
+    want = _replayed(req, identities, agents, purposes)
+    assert want["charged"].sum() > 0 and want["refused"].sum() > 0
+    assert set(got) == set(want["operator"])
+    for w in want.iter_rows(named=True):
+        g = got[w["operator"]]
+        assert (g["requests"], g["charged"], g["refused"], g["bytes_refused"]) == (
+            w["requests"],
+            w["charged"],
+            w["refused"],
+            w["bytes_refused"],
+        ), w
+        assert g["amount"] == pytest.approx(w["amount"] or 0.0)
+        assert g["referred_visits"] == referred.get(w["operator"], 0)
+    s = ppc["summary"]
+    assert s["currency"] == ("EUR" if custom else "USD")
+    assert s["amount"] == pytest.approx(float(want["amount"].sum()))
+    at_risk = sum(referred.get(o, 0) for o in want.filter(pl.col("refused") > 0)["operator"])
+    assert s["referrals_at_risk_refused"] == at_risk
+    if custom:  # assistants refused: the visits they referred are at risk
+        assert at_risk > 0 and got["OpenAI"]["refused"] > 0
+
+
 def test_data_quality(rep: Report) -> None:
     dq = rep.data_quality()
     assert dq["summary"]["sources"] == 1 and dq["summary"]["events"] == rep.totals()["requests"]

@@ -26,6 +26,11 @@ from trafficlens.schema import ACTOR_CLASSES, EXPORT_TARGETS, IP_PRIVACY, PERIOD
 @click.option("--by", default="day", show_default=True, type=click.Choice(PERIODS), help="Trend period.")
 @click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="Rows in the top-client lists.")
 @click.option("--section", "only", multiple=True, help="Only this JSON section (repeat for several).")
+@click.option(
+    "--pricing",
+    type=click.Path(dir_okay=False),
+    help="Pay-per-crawl policy (YAML) for the pay_per_crawl section (default: the shipped one).",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
 @friendly
 def report(
@@ -38,6 +43,7 @@ def report(
     by: str,
     top: int,
     only: tuple[str, ...],
+    pricing: str | None,
     out: str | None,
 ) -> None:
     """Shares, AI traffic, operators, agents, trends, threats, referrals and robots.txt.
@@ -48,13 +54,14 @@ def report(
         trafficlens report --lake trafficlens-lake
         trafficlens report --format html --by week --out report.html
         trafficlens report --format json --since 2025-10-01 --until 2025-10-31 --section ai_share
+        trafficlens report --format json --section pay_per_crawl --pricing my-prices.yml
     """
     import json
 
     from trafficlens.report import Report
     from trafficlens.report.render import render
 
-    with Report(lake, since=since, until=until, sites=sites, classes=classes, by=by, top=top) as rep:
+    with Report(lake, since=since, until=until, sites=sites, classes=classes, by=by, top=top, pricing=pricing) as rep:
         if not rep.totals()["requests"]:
             raise TrafficlensError(_nothing_matches(lake, since, until, sites, classes))
         if only:
@@ -185,8 +192,13 @@ def export_cmd(
     "--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="Port to serve the dashboard on."
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option(
+    "--pricing",
+    type=click.Path(dir_okay=False),
+    help="Pay-per-crawl policy (YAML) for the pay-per-crawl page (default: the shipped one).",
+)
 @friendly
-def dashboard(lake: str, port: int, host: str) -> None:
+def dashboard(lake: str, port: int, host: str, pricing: str | None) -> None:
     """Open the Streamlit dashboard on a lake.
 
     Example:
@@ -205,6 +217,11 @@ def dashboard(lake: str, port: int, host: str) -> None:
 
     Lake(lake)  # no lake there: say so here rather than in a page the browser opens
     env = {**os.environ, "TRAFFICLENS_LAKE": str(Path(lake).resolve())}
+    if pricing:
+        from trafficlens.report.replay import Pricing
+
+        Pricing.load(pricing)  # a bad file is said here, not in the page
+        env["TRAFFICLENS_PRICING"] = str(Path(pricing).resolve())
     cmd = [
         sys.executable,
         "-m",

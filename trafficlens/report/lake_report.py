@@ -12,6 +12,7 @@ from trafficlens.report.discovery import DiscoverySections
 from trafficlens.report.network import NetworkSections
 from trafficlens.report.overview import LakeSections
 from trafficlens.report.referrals import ReferralSections
+from trafficlens.report.replay import Pricing, ReplaySections
 from trafficlens.report.threats import ThreatSections
 from trafficlens.report.traffic import TrafficSections
 
@@ -32,6 +33,7 @@ SECTIONS = (
     "referrals",
     "robots",
     "discovery",
+    "pay_per_crawl",
     "bandwidth",
     "network",
     "data_quality",
@@ -39,7 +41,14 @@ SECTIONS = (
 
 
 class Report(
-    TrafficSections, ActorSections, ThreatSections, ReferralSections, DiscoverySections, NetworkSections, LakeSections
+    TrafficSections,
+    ActorSections,
+    ThreatSections,
+    ReplaySections,
+    ReferralSections,
+    DiscoverySections,
+    NetworkSections,
+    LakeSections,
 ):
     """The report sections over one lake, filtered by period, sites and classes.
 
@@ -47,6 +56,11 @@ class Report(
     trend period (day, week or month). Each section is a method returning a polars DataFrame
     (or a dict of them); results are computed once per Report.
     """
+
+    def __init__(self, lake: str | Path, *args: Any, pricing: str | Path | None = None, **kwargs: Any) -> None:
+        # A bad pricing file is said before the lake is read.
+        self.pricing = Pricing.load(pricing)
+        super().__init__(lake, *args, **kwargs)
 
     def sections(self, names: tuple[str, ...] | list[str] = SECTIONS) -> dict[str, Any]:
         """The named sections (default: all), in order, as frames and dicts."""

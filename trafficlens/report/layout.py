@@ -44,6 +44,10 @@ def fmt_num(v: Any) -> str:
     return "-" if v is None else f"{float(v):,.1f}"
 
 
+def fmt_money(v: Any) -> str:
+    return "-" if v is None else f"{float(v):,.2f}"
+
+
 def fmt_time(v: Any) -> str:
     if v is None:
         return "-"
@@ -66,11 +70,12 @@ FORMATS: dict[str, Callable[[Any], str]] = {
     "bytes": fmt_bytes,
     "x": fmt_ratio,
     "num": fmt_num,
+    "money": fmt_money,
     "time": fmt_time,
     "list": fmt_list,
     "text": fmt_text,
 }
-NUMERIC = {"int", "pct", "bytes", "x", "num"}
+NUMERIC = {"int", "pct", "bytes", "x", "num", "money"}
 
 
 @dataclass(frozen=True)
@@ -289,6 +294,21 @@ TABLES: tuple[Table, ...] = (
             Col("markdown", "markdown", "int"),
             Col("pages", "pages", "int"),
         ),
+    ),
+    Table(
+        "pay_per_crawl",
+        "by_operator",
+        "Pay-per-crawl replay: what the pricing policy would charge or refuse",
+        (
+            Col("operator", "operator", width=18),
+            Col("requests", "requests", "int"),
+            Col("charged", "charged", "int"),
+            Col("amount", "owed", "money"),
+            Col("refused", "refused", "int"),
+            Col("bytes_refused", "saved", "bytes"),
+            Col("referred_visits", "referred", "int"),
+        ),
+        note="by the shipped policy (USD per request) unless given --pricing FILE",
     ),
     Table(
         "bandwidth",
