@@ -43,6 +43,7 @@ ROUTES = [
     Route("Traffic", "pay_per_crawl.py", "Pay-per-crawl replay", ":material/paid:"),
     Route("Security", "security.py", "Security", ":material/shield:"),
     Route("Security", "client_explorer.py", "Client explorer", ":material/search:"),
+    Route("Security", "alerts.py", "Alerts", ":material/notifications:"),
     Route("Lake", "data_quality.py", "Data quality", ":material/fact_check:"),
 ]
 

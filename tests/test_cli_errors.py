@@ -123,6 +123,7 @@ class Setup:
             "--pages": [str(self.yaml_broken), str(self.yaml_list), str(self.tmp / "no.yml")],
             "--robots": [str(self.tmp / "no-robots.txt")],
             "--threats": [str(self.yaml_broken), str(self.yaml_unknown), str(self.yaml_list), str(self.yaml_badvalue)],
+            "--config": [str(self.yaml_broken), str(self.yaml_unknown), str(self.yaml_list), str(self.yaml_badvalue)],
             "--pricing": [
                 str(self.yaml_broken),
                 str(self.yaml_unknown),

@@ -19,6 +19,7 @@ from trafficlens.simulate import (
     FAMILY_OF,
     FORMATS,
     HUMAN_FAMILIES,
+    OPT_IN,
     SCENARIOS,
     TRUTH_SCHEMA,
     SimulateSummary,
@@ -90,7 +91,7 @@ def test_truth_labels_are_in_the_closed_sets(run: dict) -> None:
     assert set(t["purpose"].unique()) <= set(PURPOSES)
     assert set(t["identity"].unique()) <= set(IDENTITIES)
     assert set(t["threats"].explode().drop_nulls().unique()) <= set(THREATS)
-    assert set(t["scenario"].unique()) == set(SCENARIOS)
+    assert set(t["scenario"].unique()) == set(SCENARIOS) - set(OPT_IN)
     assert t["line_no"].to_list() == list(range(1, t.height + 1))
     assert t["ts"].is_sorted()
     # malicious exactly when a threat other than robots_violation holds
@@ -295,13 +296,13 @@ def test_other_site_kinds(kind: str, marker: str, tmp_path: Path) -> None:
     r = ingest([str(s.path)], tmp_path / "lake")
     assert r.rejects == 0 and r.events == s.lines
     assert marker in s.path.read_text()
-    assert set(pl.read_parquet(s.truth_path)["scenario"]) == set(SCENARIOS)
+    assert set(pl.read_parquet(s.truth_path)["scenario"]) == set(SCENARIOS) - set(OPT_IN)
 
 
 def test_summary_describes_the_run(run: dict) -> None:
     s = run["summary"]
     assert s.lines == run["truth"].height == sum(s.scenarios.values())
-    assert all(s.scenarios[name] > 0 for name in SCENARIOS)
+    assert all(s.scenarios[name] > 0 for name in SCENARIOS if name not in OPT_IN)
     assert s.truth_path.name == "access.log.truth.parquet" and s.bytes == s.path.stat().st_size
     text = s.describe()
     assert "\n" not in text and f"{s.lines:,} lines" in text
@@ -394,7 +395,8 @@ def test_every_family_is_in_the_truth_and_each_scenario_keeps_its_family(mix: di
     assert sum(s.families.values()) == s.lines and set(t["site_layout"]) == {"origin"}
     kinds = t.select("scenario", "family", "actor_class").unique()
     for scenario, fams in FAMILY_OF.items():
-        assert set(kinds.filter(pl.col("scenario") == scenario)["family"]) == set(fams), scenario
+        made = set(kinds.filter(pl.col("scenario") == scenario)["family"])
+        assert made == (set() if scenario in OPT_IN else set(fams)), scenario
     people = kinds.filter(pl.col("family").str.starts_with("human:"))
     assert set(people["actor_class"]) == {"human"}
     assert set(kinds.filter(pl.col("family").str.starts_with("bot:"))["actor_class"]) <= {"crawler", "scraper", "agent"}

@@ -57,6 +57,16 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
     "ingested_at": UTC_TS,
 }
 
+# The lake's `alerts` table (trafficlens alerts): what fired, for which day; `recorded` is when.
+ALERT_SCHEMA: dict[str, pl.DataType] = {
+    "kind": pl.String(),
+    "subject": pl.String(),
+    "day": pl.Date(),
+    "value": pl.Float64(),
+    "baseline": pl.Float64(),
+    "threshold": pl.Float64(),
+    "message": pl.String(),
+}
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),  # path as given (resolved), or "-" for standard input
     "fingerprint": pl.String(),  # blake2b of the first head_len decompressed bytes
@@ -201,6 +211,7 @@ PERIODS = ("day", "week", "month")
 
 # What the commands offer (the CLI's choices read these; each module that acts on them does too).
 REPORT_FORMATS = ("table", "json", "markdown", "html")
+ALERT_FORMATS = ("text", "json")
 QUERY_FORMATS = ("table", "csv", "json", "parquet")
 EXPORT_TARGETS = ("robots", "nginx", "apache", "caddy", "haproxy")
 # The log formats and site kinds the simulator writes.

@@ -30,9 +30,9 @@ import duckdb
 import polars as pl
 
 from trafficlens.errors import LakeError, TrafficlensError, disk_full
-from trafficlens.schema import EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA
+from trafficlens.schema import ALERT_SCHEMA, EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA
 
-TABLES = ("events", "requests", "sessions", "clients", "rejects")
+TABLES = ("events", "requests", "sessions", "clients", "rejects", "alerts")
 PARTITIONED = ("events", "requests")
 DEFAULT_LAKE = "trafficlens-lake"
 MARKER = ".trafficlens"
@@ -117,7 +117,7 @@ class Lake:
     def scan(self, table: str) -> pl.LazyFrame:
         """A LazyFrame over one table (empty, with its schema, when nothing was written yet)."""
         if not self.has_table(table):
-            schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA}.get(table)
+            schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA, "alerts": ALERT_SCHEMA}.get(table)
             if schema is None:
                 raise LakeError(f"the lake has no {table} yet; run `trafficlens classify --lake {self.root}`")
             return pl.LazyFrame(schema=schema)
@@ -251,7 +251,14 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _empty_select(schema: dict[str, pl.DataType]) -> str:
-    duck = {pl.String: "VARCHAR", pl.Int32: "INTEGER", pl.Int64: "BIGINT", pl.Float64: "DOUBLE", pl.Boolean: "BOOLEAN"}
+    duck = {
+        pl.String: "VARCHAR",
+        pl.Int32: "INTEGER",
+        pl.Int64: "BIGINT",
+        pl.Float64: "DOUBLE",
+        pl.Boolean: "BOOLEAN",
+        pl.Date: "DATE",
+    }
     cols = []
     for name, dtype in schema.items():
         if isinstance(dtype, pl.Datetime):
@@ -275,7 +282,7 @@ def view_sql(lake: Lake, table: str) -> str:
     if lake.has_table(table):
         hive = ", hive_partitioning = true" if table in PARTITIONED else ""
         return f"SELECT * FROM read_parquet({_LAKE_DIR_SQL} || '{table_pattern(table)}', union_by_name = true{hive})"
-    schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA}.get(table)
+    schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA, "alerts": ALERT_SCHEMA}.get(table)
     return _empty_select(schema) if schema else "SELECT NULL::VARCHAR AS empty WHERE false"
 
 

@@ -45,6 +45,12 @@ from trafficlens.schema import ESTIMATORS, SIMULATED_FORMATS, SITE_KINDS, SITE_L
     type=click.Path(file_okay=False),
     help="Also write the operators' range files the simulated bots come from (for --ranges).",
 )
+@click.option(
+    "--incidents",
+    is_flag=True,
+    help="On the last day: a new AI crawler, a crawler's volume surging, new spoofers, a credential-stuffing "
+    "surge, GPTBot from unpublished addresses (for trafficlens alerts).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
 def simulate(
@@ -57,6 +63,7 @@ def simulate(
     site_layout: str,
     families: str | None,
     ranges_out: str | None,
+    incidents: bool,
     progress: bool | None,
 ) -> None:
     """Write labelled synthetic traffic (humans, AI crawlers and agents, scrapers, attacks) and its
@@ -83,6 +90,7 @@ def simulate(
         progress=progress,
         families=families,
         site_layout=site_layout,
+        incidents=incidents,
     )
     click.echo(result.describe())
 

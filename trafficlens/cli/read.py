@@ -9,7 +9,15 @@ import click
 
 from trafficlens.cli.base import LAKE_HELP, default_lake, emit, friendly, main
 from trafficlens.errors import TrafficlensError
-from trafficlens.schema import ACTOR_CLASSES, EXPORT_TARGETS, IP_PRIVACY, PERIODS, QUERY_FORMATS, REPORT_FORMATS
+from trafficlens.schema import (
+    ACTOR_CLASSES,
+    ALERT_FORMATS,
+    EXPORT_TARGETS,
+    IP_PRIVACY,
+    PERIODS,
+    QUERY_FORMATS,
+    REPORT_FORMATS,
+)
 
 
 @main.command()
@@ -387,3 +395,61 @@ def keys_update(hosts: tuple[str, ...], lake: str | None, dest: str | None, time
         wanted += list(signer_hosts()) if not hosts else []
     result = update_keys(wanted, dest, timeout=timeout)
     click.echo(result.describe())
+
+
+@main.command()
+@click.option("--lake", default=default_lake, show_default=False, help=LAKE_HELP)
+@click.option("--since", help="First day to look at (YYYY-MM-DD, UTC; default: the lake's last day).")
+@click.option(
+    "--config", type=click.Path(dir_okay=False), help="Thresholds (YAML, the names of the shipped alerts.yml)."
+)
+@click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(ALERT_FORMATS))
+@click.option("--no-record", is_flag=True, help="Do not record what fired in the lake's alerts table.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
+@friendly
+def alerts(lake: str, since: str | None, config: str | None, fmt: str, no_record: bool, out: str | None) -> None:
+    """What changed: new agents, volume surges, new spoofing, threat surges, identity checks off.
+
+    The days from --since to the lake's end are compared with the days of data before them.
+    Exits 1 when an alert fires (cron mails the output), 0 when none does.
+
+    Example:
+
+    \b
+        trafficlens alerts --lake trafficlens-lake
+        trafficlens alerts --since 2025-10-10 --format json --config my-alerts.yml
+    """
+    import datetime as dt
+    import json
+
+    from trafficlens.report.alerts import run_alerts
+    from trafficlens.report.core import jsonable
+
+    day = None
+    if since:
+        try:
+            day = dt.date.fromisoformat(since)
+        except ValueError:
+            raise TrafficlensError(f"--since {since!r} is not a day: give YYYY-MM-DD") from None
+    found, scope = run_alerts(lake, day, config, record=not no_record)
+    if fmt == "json":
+        doc = {"days": scope["days"], "baseline_days": len(scope["baseline_days"]), "alerts": found}
+        text = json.dumps(jsonable(doc), indent=1) + "\n"
+    else:
+        days = scope["days"]
+        looked = f"{days[0]}" + (f" to {days[-1]}" if len(days) > 1 else "") if days else "no day"
+        base = f"{len(scope['baseline_days'])} day(s) of baseline"
+        if days and not found.height and len(scope["baseline_days"]) == 0:
+            head = f"no alerts for {looked}: no days of data before it to compare with"
+        else:
+            head = (
+                f"{found.height} alert(s) for {looked} against {base}"
+                if found.height
+                else f"no alerts for {looked} ({base})"
+            )
+        width = max([len(k) for k in found["kind"]] + [0])
+        lines = [f"  {k:<{width}}  {m}" for k, m in found.select("kind", "message").iter_rows()]
+        text = "\n".join([head, *lines]) + "\n"
+    emit(text, out, "alerts")
+    if found.height:
+        sys.exit(1)

@@ -7,6 +7,7 @@ from typing import Any
 
 from trafficlens.errors import OptionError
 from trafficlens.report.actors import ActorSections
+from trafficlens.report.alerts import AlertSections
 from trafficlens.report.core import jsonable
 from trafficlens.report.discovery import DiscoverySections
 from trafficlens.report.network import NetworkSections
@@ -36,6 +37,7 @@ SECTIONS = (
     "pay_per_crawl",
     "bandwidth",
     "network",
+    "alerts",
     "data_quality",
 )
 
@@ -48,6 +50,7 @@ class Report(
     ReferralSections,
     DiscoverySections,
     NetworkSections,
+    AlertSections,
     LakeSections,
 ):
     """The report sections over one lake, filtered by period, sites and classes.

@@ -46,7 +46,7 @@ from __future__ import annotations
 from trafficlens.simulate.families import BOT_FAMILIES, FAMILIES, HUMAN_FAMILIES, select_families
 from trafficlens.simulate.output import FORMATS, TRUTH_SCHEMA
 from trafficlens.simulate.run import SimulateSummary, simulate
-from trafficlens.simulate.scenarios import FAMILY_OF, SCENARIOS
+from trafficlens.simulate.scenarios import FAMILY_OF, OPT_IN, SCENARIOS
 from trafficlens.simulate.site import SITE_KINDS
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "FAMILY_OF",
     "FORMATS",
     "HUMAN_FAMILIES",
+    "OPT_IN",
     "SCENARIOS",
     "SITE_KINDS",
     "TRUTH_SCHEMA",

@@ -72,6 +72,7 @@ def simulate(
     progress: bool | None = None,
     families: Sequence[str] | str | None = None,
     site_layout: str = "origin",
+    incidents: bool = False,
 ) -> SimulateSummary:
     """Write a labelled synthetic access log to `out` and its truth to `<out>.truth.parquet`.
 
@@ -82,7 +83,8 @@ def simulate(
         `["human:tab_opener"]`, or `"-human:tab_opener"` for all others): the people of the families
         chosen make as many visits as all people do in the full mix. `site_layout` is where the
         site's assets come from (`SITE_LAYOUTS`): `origin`, `cdn` (no asset in the log, whoever asks)
-        or `spa` (a single-page app: one document, then API calls for each screen).
+        or `spa` (a single-page app: one document, then API calls for each screen). `incidents` adds
+        the last day's incidents that `trafficlens alerts` should report (scenarios/incidents.py).
     """
     if fmt not in FORMATS:
         raise OptionError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -106,6 +108,7 @@ def simulate(
         site=site,
         layout=site_layout,
         families=chosen,
+        incidents=incidents,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_log = path.with_name(path.name + ".partial")

@@ -62,8 +62,10 @@ class Sim:
         site: str,
         layout: str = "origin",
         families: Sequence[str] = FAMILIES,
+        incidents: bool = False,
     ) -> None:
         self.seed, self.scale, self.days, self.start, self.host = seed, scale, days, start, site
+        self.incidents = incidents  # the opt-in scenario's last-day incidents (scenarios/incidents.py)
         self.families = frozenset(families)
         rng = np.random.default_rng([seed, 7_000_001])
         # The site's own analytics script, if it has one, posts a beacon when a page opens and then
@@ -89,6 +91,10 @@ class Sim:
         self.agent_ua = np.array([self.ua(u) for u in AGENT_BROWSER_UAS])
         self.headless_ua = {k: np.array([self.ua(u) for u in v]) for k, v in HEADLESS_UAS.items()}
         self.bot_ua = {name: np.array([self.ua(u) for u in a.uas]) for name, a in AGENTS.items()}
+        if incidents:  # the user agents the output knows are those made here, before any day
+            from trafficlens.simulate.scenarios.incidents import NEW_AGENT
+
+            self.ua(NEW_AGENT[2])
         self.scanner_ua = {k: np.array([self.ua(u) for u in v]) for k, v in SCANNER_UAS.items()}
 
         # Addresses.
@@ -185,7 +191,7 @@ class Sim:
             self.profiles.append(p)
         return self._profile_index[p]
 
-    def agent_profile(self, sid: int, name: str) -> int:
+    def agent_profile(self, sid: int, name: str, family: str | None = None) -> int:
         """The profile of a declared agent: `verified` where its operator publishes its ranges."""
         a = AGENTS[name]
         published = bool(AGENT_PREFIXES.get(name, ("",))[0])
@@ -197,6 +203,7 @@ class Sim:
             ai_driven=a.ai_driven,
             operator=a.operator,
             agent=a.name,
+            family=family,
         )
 
     # -- one day ------------------------------------------------------------------------------

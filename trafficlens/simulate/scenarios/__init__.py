@@ -16,7 +16,7 @@ import numpy as np
 
 from trafficlens.simulate.families import FAMILIES, HUMAN_FAMILIES
 from trafficlens.simulate.rows import Day, Rows
-from trafficlens.simulate.scenarios import attacks, automation, declared, people
+from trafficlens.simulate.scenarios import attacks, automation, declared, incidents, people
 
 if TYPE_CHECKING:
     from trafficlens.simulate.sim import Sim
@@ -44,6 +44,7 @@ REGISTRY: dict[str, Scenario] = {
     "paced_crawler": automation.paced_crawler,
     "proxy_scraper": automation.proxy_scraper,
     "ai_discovery": declared.ai_discovery,
+    "incidents": incidents.incidents,
 }
 SCENARIOS = tuple(REGISTRY)
 # The families (families.FAMILIES) each scenario makes: people's browsing is one scenario of many
@@ -69,5 +70,8 @@ FAMILY_OF: dict[str, tuple[str, ...]] = {
     "paced_crawler": ("bot:paced_crawler",),
     "proxy_scraper": ("bot:stealth_scraper",),
     "ai_discovery": ("bot:ai_crawler",),
+    "incidents": ("bot:ai_crawler", "bot:spoofed_crawler", "bot:credential_stuffing"),
 }
+# Scenarios a run has only when asked for (`--incidents`).
+OPT_IN = ("incidents",)
 assert set(FAMILY_OF) == set(REGISTRY) and {f for v in FAMILY_OF.values() for f in v} == set(FAMILIES)
