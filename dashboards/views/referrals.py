@@ -136,6 +136,55 @@ if by_source.height:
         },
     )
 
+st.subheader("Inferred from assistants' fetches")
+inferred = ctx.section("inferred_referrals")
+inf_sum = inferred["summary"]
+i1, i2, i3 = st.columns(3)
+i1.metric(
+    "Inferred AI visits",
+    fmt_count(inf_sum["visits"]),
+    help=f"People landing with no referrer on a page a user-triggered assistant fetched at most "
+    f"{inf_sum['window_s']:,.0f} s before; not among the AI-referred visits above.",
+    border=True,
+)
+i2.metric(
+    "Expected by chance",
+    fmt_count(inf_sum["expected_by_chance"]),
+    help="The same count with time reversed (landings just before such a fetch, which a click "
+    "from an answer cannot make): about how many of the inferred are coincidence.",
+    border=True,
+)
+i3.metric(
+    "Net estimate",
+    fmt_count(inf_sum["net_estimate"]),
+    help="Inferred visits less those expected by chance.",
+    border=True,
+)
+if inferred["by_agent"].height:
+    common.table(
+        inferred["by_agent"],
+        {
+            "agent": "Assistant",
+            "operator": "Operator",
+            "visits": common.count_column("Inferred visits"),
+            "median_seconds": st.column_config.NumberColumn("Median seconds after the fetch", format="%.0f"),
+        },
+    )
+    with st.expander("The inferred visits and their evidence"):
+        common.table(
+            inferred["visits"].select("landed", "path", "agent", "seconds_after", "reason"),
+            {
+                "landed": common.time_column("Landed"),
+                "path": "Page",
+                "agent": "Fetched by",
+                "seconds_after": st.column_config.NumberColumn("Seconds after", format="%.0f"),
+                "reason": "Reason",
+            },
+            height=common.rows_height(inferred["visits"].height),
+        )
+else:
+    common.empty("No person landed without a referrer on a page an assistant had just fetched.")
+
 st.subheader("robots.txt")
 if robots.height:
     rb = robots.with_columns(pl.col("purpose").map_elements(label, return_dtype=pl.String).alias("purpose_label"))

@@ -39,6 +39,14 @@ from trafficlens.schema import (
     type=click.Path(dir_okay=False),
     help="Pay-per-crawl policy (YAML) for the pay_per_crawl section (default: the shipped one).",
 )
+@click.option(
+    "--ai-window",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    help="Seconds after an AI assistant fetched a page within which a person landing on it, with no "
+    "referrer, counts as an inferred AI referral.",
+)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal.")
 @friendly
 def report(
@@ -52,6 +60,7 @@ def report(
     top: int,
     only: tuple[str, ...],
     pricing: str | None,
+    ai_window: float,
     out: str | None,
 ) -> None:
     """Shares, AI traffic, operators, agents, trends, threats, referrals and robots.txt.
@@ -69,7 +78,17 @@ def report(
     from trafficlens.report import Report
     from trafficlens.report.render import render
 
-    with Report(lake, since=since, until=until, sites=sites, classes=classes, by=by, top=top, pricing=pricing) as rep:
+    with Report(
+        lake,
+        since=since,
+        until=until,
+        sites=sites,
+        classes=classes,
+        by=by,
+        top=top,
+        pricing=pricing,
+        ai_window=ai_window,
+    ) as rep:
         if not rep.totals()["requests"]:
             raise TrafficlensError(_nothing_matches(lake, since, until, sites, classes))
         if only:

@@ -12,7 +12,7 @@ from trafficlens.report.core import jsonable
 from trafficlens.report.discovery import DiscoverySections
 from trafficlens.report.network import NetworkSections
 from trafficlens.report.overview import LakeSections
-from trafficlens.report.referrals import ReferralSections
+from trafficlens.report.referrals import AI_WINDOW_S, ReferralSections
 from trafficlens.report.replay import Pricing, ReplaySections
 from trafficlens.report.threats import ThreatSections
 from trafficlens.report.traffic import TrafficSections
@@ -32,6 +32,7 @@ SECTIONS = (
     "growth",
     "threats",
     "referrals",
+    "inferred_referrals",
     "robots",
     "discovery",
     "pay_per_crawl",
@@ -60,9 +61,19 @@ class Report(
     (or a dict of them); results are computed once per Report.
     """
 
-    def __init__(self, lake: str | Path, *args: Any, pricing: str | Path | None = None, **kwargs: Any) -> None:
-        # A bad pricing file is said before the lake is read.
+    def __init__(
+        self,
+        lake: str | Path,
+        *args: Any,
+        pricing: str | Path | None = None,
+        ai_window: float = AI_WINDOW_S,
+        **kwargs: Any,
+    ) -> None:
+        # A bad pricing file or window is said before the lake is read.
         self.pricing = Pricing.load(pricing)
+        if not 0 < ai_window <= 86_400:
+            raise OptionError(f"--ai-window {ai_window:g}: give seconds, more than 0 and at most a day (86400)")
+        self.ai_window = float(ai_window)
         super().__init__(lake, *args, **kwargs)
 
     def sections(self, names: tuple[str, ...] | list[str] = SECTIONS) -> dict[str, Any]:

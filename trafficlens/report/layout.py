@@ -268,6 +268,18 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        "inferred_referrals",
+        "by_agent",
+        "AI referrals inferred: no referrer, a page an assistant had just fetched",
+        (
+            Col("agent", "assistant", width=18),
+            Col("operator", "operator", width=14),
+            Col("visits", "visits", "int"),
+            Col("median_seconds", "median s after", "num"),
+        ),
+        note="not among the visits above; --format json has expected_by_chance",
+    ),
+    Table(
         "robots",
         None,
         "robots.txt: fetches and violations",

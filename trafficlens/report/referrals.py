@@ -12,6 +12,8 @@ import polars as pl
 import yaml
 
 from trafficlens.report.core import ReportBase, section
+from trafficlens.schema import PAGE_VIEW_TYPES
+from trafficlens.store import sql_literal
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,15 @@ def ai_referrers() -> tuple[Referrer, ...]:
     )
 
 
+# Seconds from an assistant's fetch of a page to a person landing on it that still count as the
+# person following the answer (`trafficlens report --ai-window`).
+AI_WINDOW_S = 300.0
+
+
 class ReferralSections(ReportBase):
     """AI referrals and robots.txt."""
+
+    ai_window: float = AI_WINDOW_S
 
     @section
     def referrals(self) -> dict[str, Any]:
@@ -107,6 +116,82 @@ class ReferralSections(ReportBase):
             "share_of_human_visits": visits / human_visits if human_visits else 0.0,
         }
         return {"summary": summary, "by_operator": by_operator, "by_source": by_source}
+
+    @section
+    def inferred_referrals(self) -> dict[str, Any]:
+        """Human visits that followed an AI assistant's fetch of their landing page: a person
+        landing on page P, with no referrer and no utm_source, at most `ai_window` seconds after a
+        user-triggered assistant fetcher (ChatGPT-User, Perplexity-User, Claude-User, …; a claim
+        that failed verification does not count) fetched P. Apart from the referrer-attributed
+        visits of `referrals` (which carry the assistant's host or utm_source). `summary` also
+        gives `expected_by_chance`: the same count with time reversed (landings that came at most
+        the window *before* such a fetch), which a click from an answer cannot make, so it
+        estimates the coincidences among the inferred, and `net_estimate` the visits less them;
+        `by_operator`, `by_agent`; `visits`: each inferred visit with its evidence (the fetch, its
+        agent, the seconds between and a reason)."""
+        window = float(self.ai_window)
+        pages = ", ".join(sql_literal(t) for t in PAGE_VIEW_TYPES)
+        # The fetches of pages by user-triggered assistants whose identity held.
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE ai_fetch AS
+                SELECT site, path, ts AS fetched, agent, operator
+                FROM requests {self._where(extra=f"automated AND purpose = 'ai_assistant' AND identity <> 'spoofed' AND page_type IN ({pages})")}"""
+        )
+        # Human visits landing on a page with no referrer and no utm_source.
+        self.con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE bare_landing AS
+                SELECT session_id, site, path, ts FROM (
+                    SELECT session_id, site, path, ts, referer, query, page_type FROM requests
+                    {self._where(extra="actor_class = 'human'")}
+                    QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY ts, source, line_no) = 1)
+                WHERE referer IS NULL AND coalesce(query, '') NOT ILIKE '%utm_source=%' AND page_type IN ({pages})"""
+        )
+        visits = self.q(
+            f"""SELECT l.session_id, l.site, l.path, l.ts AS landed, f.fetched, f.agent, f.operator,
+                       epoch(l.ts) - epoch(f.fetched) AS seconds_after,
+                       'inferred:ai_fetch:' || f.agent || ':' || l.path || ':' ||
+                       round(epoch(l.ts) - epoch(f.fetched))::BIGINT || 's_after' AS reason
+                FROM bare_landing l ASOF JOIN ai_fetch f
+                  ON l.site = f.site AND l.path = f.path AND l.ts >= f.fetched
+                WHERE epoch(l.ts) - epoch(f.fetched) <= {window}
+                ORDER BY landed, session_id"""
+        )
+        chance = int(
+            self.con.sql(
+                f"""SELECT count(*) FROM bare_landing l ASOF JOIN ai_fetch f
+                      ON l.site = f.site AND l.path = f.path AND l.ts < f.fetched
+                    WHERE epoch(f.fetched) - epoch(l.ts) <= {window}"""
+            ).fetchall()[0][0]
+        )
+        by_operator = (
+            visits.group_by("operator")
+            .agg(visits=pl.len(), median_seconds=pl.col("seconds_after").median())
+            .sort(["visits", "operator"], descending=[True, False])
+        )
+        by_agent = (
+            visits.group_by("agent", "operator")
+            .agg(visits=pl.len(), median_seconds=pl.col("seconds_after").median())
+            .sort(["visits", "agent"], descending=[True, False])
+        )
+        fetches = int(self.con.sql("SELECT count(*) FROM ai_fetch").fetchall()[0][0])
+        human_visits = self._sessions(human_only=True)
+        referred = self.referrals()["summary"]["visits"]
+        summary = {
+            "window_s": window,
+            "visits": visits.height,
+            "expected_by_chance": chance,
+            "net_estimate": max(visits.height - chance, 0),
+            "assistant_fetches": fetches,
+            "bare_landings": int(self.con.sql("SELECT count(*) FROM bare_landing").fetchall()[0][0]),
+            "referrer_attributed": referred,
+            "share_of_human_visits": visits.height / human_visits if human_visits else 0.0,
+        }
+        return {
+            "summary": summary,
+            "by_operator": by_operator,
+            "by_agent": by_agent,
+            "visits": visits.head(max(self.top, 50)),
+        }
 
     @section
     def robots(self) -> pl.DataFrame:

@@ -140,6 +140,7 @@ class Route:
     tab_return: float = 0.5
     site_search: np.ndarray | None = None
     fresh: bool = False
+    landing_path: np.ndarray | None = None  # a given landing page (a path index), for visits that follow a link
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,8 @@ def browse(
     avoid = np.where(after, before, np.roll(on, 1))
     skew = 2.0 if isinstance(pace, (ReadingPace, DwellPace)) else 1.0
     path = site.pick(rng, role, skew=skew)
+    if route.landing_path is not None:
+        path[pos == 0] = route.landing_path[owner[pos == 0]]
     for _ in range(3 if route.fresh else 2):
         # A popular page drawn twice in a row is not a visit's next step: draw again.
         dup = (pos > 0) & (path == np.roll(path, 1)) & (role == np.roll(role, 1))

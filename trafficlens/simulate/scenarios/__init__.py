@@ -45,6 +45,7 @@ REGISTRY: dict[str, Scenario] = {
     "proxy_scraper": automation.proxy_scraper,
     "ai_discovery": declared.ai_discovery,
     "incidents": incidents.incidents,
+    "ai_fetch_visit": people.ai_fetch_visit,
 }
 SCENARIOS = tuple(REGISTRY)
 # The families (families.FAMILIES) each scenario makes: people's browsing is one scenario of many
@@ -71,6 +72,7 @@ FAMILY_OF: dict[str, tuple[str, ...]] = {
     "proxy_scraper": ("bot:stealth_scraper",),
     "ai_discovery": ("bot:ai_crawler",),
     "incidents": ("bot:ai_crawler", "bot:spoofed_crawler", "bot:credential_stuffing"),
+    "ai_fetch_visit": ("bot:ai_assistant", "human:ai_referral"),
 }
 # Scenarios a run has only when asked for (`--incidents`).
 OPT_IN = ("incidents",)

@@ -41,7 +41,7 @@ from trafficlens.simulate.families import (
     Family,
     draw,
 )
-from trafficlens.simulate.rows import US, Day, Rows, choice, diurnal, poisson, working_hours
+from trafficlens.simulate.rows import US, Day, Rows, choice, diurnal, poisson, rows, working_hours
 from trafficlens.simulate.site import REF, REFERERS, ROLES, R
 
 if TYPE_CHECKING:
@@ -401,3 +401,77 @@ def human_ai_referral(sim: Sim, rng: np.random.Generator, day: Day, sid: int) ->
     who = Sessions(starts, ip, ua, prof, day.sessions(sid, n))
     route = Route(landing, ref, nbrowse, flow, self_link=0.005, back=rng.beta(2.0, 5.0, n), back_cached=0.5)
     return [browse(sim.site, rng, who, route, ReadingPace(*think), Browser(returning, beacons=rng.random(n) < 0.7))]
+
+
+# User-triggered fetches whose answer a person then follows: the assistant fetches the pages it
+# cites while answering, the person clicks one of them seconds to minutes later. Assistants'
+# apps and several of their web clients send no referrer and no utm_source for such clicks, so
+# only the fetch before the landing connects them (trafficlens's inferred AI referrals). Assumed
+# shares: a third of the answers citing the site get a click.
+FETCH_VISITS = {"ChatGPT-User": 9.0, "Perplexity-User": 4.0, "Claude-User": 2.0}
+
+
+def ai_fetch_visit(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> list[Rows]:
+    """An assistant's fetch of one to three pages, then, after 3-300 s (log-uniform), a person
+    landing on one of them with no referrer and browsing on."""
+    out = []
+    for name, daily in FETCH_VISITS.items():
+        n = poisson(rng, daily * sim.scale * day.growth, 1 if day.index == 0 and name == "ChatGPT-User" else 0)
+        if not n:
+            continue
+        starts = day.start_us + np.round(diurnal(rng, n) * US).astype(np.int64)
+        k = choice(rng, n, [1, 2, 3], [0.5, 0.3, 0.2])
+        owner = np.repeat(np.arange(n), k)
+        items = rng.integers(0, sim.site.size[R["product"]], len(owner))
+        path = (sim.site.off[R["product"]] + items).astype(np.int32)
+        ts = starts[owner] + np.round(rng.uniform(0.1, 1.5, len(owner)) * US).astype(np.int64)
+        fleet = sim.fleet[name]
+        ip = take(fleet, rng.integers(0, len(fleet[0]), n)[owner])
+        out.append(
+            rows(
+                len(owner),
+                ts=ts,
+                ip=ip,
+                ua=sim.bot_ua[name][0],
+                path=path,
+                resp=sim.site.respond(rng, path),
+                profile=sim.agent_profile(sid, name, family="bot:ai_assistant"),
+                sess=day.sessions(sid, n)[owner],
+            )
+        )
+        # The person's click: one of the cited pages, after a while, from a home or phone line.
+        first = np.searchsorted(owner, np.arange(n))
+        pick = first + (rng.random(n) * k).astype(np.int64)
+        delay = np.exp(rng.uniform(np.log(3.0), np.log(300.0), n))
+        p_starts = starts + np.round((1.5 + delay) * US).astype(np.int64)
+        six = rng.random(n) < 0.15
+        v4, v6 = sim.residential.sample(rng, n), sim.residential6.sample(rng, n)
+        p_ip = tuple(np.where(six, b, a) for a, b in zip(v4, v6))
+        ua = choice(rng, n, sim.browser_ua, sim.browser_p)
+        bounce = rng.random(n) < 0.35
+        nbrowse = np.where(bounce, 1, 1 + np.clip(np.round(rng.wald(3.3, 4.0, n)), 1, 60).astype(np.int64))
+        flow = np.where(bounce, 0, choice(rng, n, [0, 1, 2], [0.85, 0.1, 0.05]))
+        prof = sim.profile(sid, "human", "human", "none", automated=False, http2=True, family="human:ai_referral")
+        think = (22.0 * np.exp(0.35 * rng.standard_normal(n)), rng.uniform(0.6, 1.3, n))
+        who = Sessions(p_starts, p_ip, ua, prof, day.sessions(sid, n))
+        route = Route(
+            np.full(n, R["product"]),
+            np.full(n, -1),
+            nbrowse,
+            flow,
+            self_link=0.005,
+            back=rng.beta(2.0, 5.0, n),
+            back_cached=0.5,
+            landing_path=path[pick],
+        )
+        out.append(
+            browse(
+                sim.site,
+                rng,
+                who,
+                route,
+                ReadingPace(*think),
+                Browser(np.zeros(n, dtype=bool), beacons=rng.random(n) < 0.7),
+            )
+        )
+    return out
