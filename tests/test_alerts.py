@@ -1,6 +1,7 @@
 """`trafficlens alerts` and the report's `alerts` section on a simulated week whose last day holds
 the incidents the simulator plants (`--incidents`): each is found, with figures recomputed from
-the lake's requests and the truth; the alerts table records a run once however often it runs."""
+the lake's requests and the truth; the alerts table records a run once however often it runs.
+The same week's sweeping assistant is what the report's `purpose_check` must find."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from trafficlens.cli import main
-from trafficlens.report import Report
+from trafficlens.report import Report, ai_referrers
 from trafficlens.report.alerts import AlertConfig
 from trafficlens.simulate import simulate
-from trafficlens.simulate.scenarios.incidents import MOVED, NEW_AGENT, SPOOFED
+from trafficlens.simulate.scenarios.incidents import MOVED, NEW_AGENT, SPOOFED, SWEEPER
 
 LAST = "2025-10-12"
 
@@ -114,3 +115,40 @@ def test_a_quiet_week_raises_no_surge(tmp_path: Path) -> None:
     code, doc = _alerts(tmp_path / "lake", "--no-record")
     kinds = {a["kind"] for a in doc["alerts"]}
     assert not kinds & {"volume_surge", "threat_surge", "identity_checks"}, doc["alerts"]
+    # Nor does any assistant's fetcher act other than for a question.
+    with Report(tmp_path / "lake") as rep:
+        pc = rep.purpose_check()["by_agent"]
+    assert pc.filter((pl.col("purpose") == "ai_assistant") & (pl.col("score") >= 0.5)).is_empty()
+
+
+def test_purpose_check_finds_the_sweeping_assistant(lake: Path) -> None:
+    with Report(lake) as rep:
+        pc = rep.purpose_check()
+        referrals = {r["operator"]: r["visits"] for r in rep.referrals()["by_operator"].iter_rows(named=True)}
+    by = {r["agent"]: r for r in pc["by_agent"].iter_rows(named=True)}
+    sweeper = by[SWEEPER]
+    assert sweeper["score"] >= 0.5 and SWEEPER in pc["summary"]["flagged_agents"]
+    assert any(r.startswith("purpose:ai_assistant:sweep:max_pages_per_visit=") for r in sweeper["reasons"])
+    # Its figures, from the requests: pages per visit, and the largest visit.
+    req = pl.read_parquet(lake / "requests" / "**" / "*.parquet", hive_partitioning=False)
+    views = ~pl.col("page_type").is_in(["static", "robots", "sitemap", "feed", "api"])
+    honest = req.filter(pl.col("automated") & pl.col("agent").is_not_null() & (pl.col("identity") != "spoofed"))
+    visits = honest.group_by("agent", "session_id").agg(pages=views.sum())
+    for agent in (SWEEPER, "Googlebot", "ChatGPT-User"):
+        v = visits.filter(pl.col("agent") == agent)["pages"]
+        assert by[agent]["max_pages_per_visit"] == v.max()
+        assert by[agent]["pages_per_visit_p90"] == pytest.approx(v.quantile(0.9, "linear"))
+        assert by[agent]["pages"] == v.sum()
+    # Google's visits back: Gemini's referrals and clicks on its results (the human visits whose
+    # landing referrer is a google.* host).
+    sessions = pl.read_parquet(lake / "sessions" / "*.parquet")
+    host = pl.col("landing_referer").str.extract(r"^[a-zA-Z]+://([^/:?#]+)", 1).str.to_lowercase()
+    ai_hosts = {h for r in ai_referrers() for h in r.hosts}
+    assistant = pl.any_horizontal([(host == h) | host.str.ends_with("." + h) for h in ai_hosts])
+    google = sessions.filter(
+        (pl.col("actor_class") == "human")
+        & host.str.contains(r"(^|\.)google\.[a-z.]+$|(^|\.)news\.google\.com$")
+        & ~assistant.fill_null(False)
+    ).height
+    assert by["Googlebot"]["referred_visits"] == google + referrals.get("Google", 0) > 0
+    assert by["Googlebot"]["score"] == 0

@@ -86,3 +86,40 @@ if by_agent.height:
     )
 else:
     common.empty("No automated traffic in this selection.")
+
+st.subheader("Declared purpose against behaviour")
+st.caption(
+    "Does each agent do what its operator says it is for? An assistant's fetcher acting for a "
+    "question reads a few pages; a search crawler's operator sends visitors back; a monitor checks a "
+    "few paths. Only claims that held are judged."
+)
+pc = ctx.section("purpose_check")
+checked: pl.DataFrame = pc["by_agent"]
+if checked.height:
+    flagged = checked.filter(pl.col("score") >= 0.5)
+    if flagged.height:
+        for r in flagged.iter_rows(named=True):
+            st.markdown(
+                f"- **{md(r['agent'])}** ({md(r['purpose'])}), score {r['score']:.1f}: {md(', '.join(r['reasons']))}"
+            )
+    else:
+        st.caption("Every agent behaves as its purpose says.")
+    common.table(
+        checked.with_columns(pl.col("reasons").list.join(", ")),
+        {
+            "agent": "Agent",
+            "operator": "Operator",
+            "purpose": "Declared purpose",
+            "score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0, format="%.1f"),
+            "reasons": "Reasons",
+            "pages": common.count_column("Pages"),
+            "visits": common.count_column("Visits"),
+            "pages_per_visit_p90": st.column_config.NumberColumn("Pages a visit (90th pct)", format="%.0f"),
+            "max_pages_per_visit": common.count_column("Largest visit (pages)"),
+            "coverage": common.pct_column("Coverage of the site's pages"),
+            "referred_visits": common.count_column("Visits its operator sent"),
+        },
+        height=common.rows_height(checked.height),
+    )
+else:
+    common.empty("No agent whose claim held in this selection.")

@@ -49,7 +49,8 @@ from trafficlens.schema import ESTIMATORS, SIMULATED_FORMATS, SITE_KINDS, SITE_L
     "--incidents",
     is_flag=True,
     help="On the last day: a new AI crawler, a crawler's volume surging, new spoofers, a credential-stuffing "
-    "surge, GPTBot from unpublished addresses (for trafficlens alerts).",
+    "surge, GPTBot from unpublished addresses, an assistant's fetcher sweeping the site (for trafficlens alerts "
+    "and the report's purpose_check).",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly

@@ -12,6 +12,7 @@ from trafficlens.report.core import jsonable
 from trafficlens.report.discovery import DiscoverySections
 from trafficlens.report.network import NetworkSections
 from trafficlens.report.overview import LakeSections
+from trafficlens.report.purpose import PurposeSections
 from trafficlens.report.referrals import AI_WINDOW_S, ReferralSections
 from trafficlens.report.replay import Pricing, ReplaySections
 from trafficlens.report.threats import ThreatSections
@@ -35,6 +36,7 @@ SECTIONS = (
     "inferred_referrals",
     "robots",
     "discovery",
+    "purpose_check",
     "pay_per_crawl",
     "bandwidth",
     "network",
@@ -48,6 +50,7 @@ class Report(
     ActorSections,
     ThreatSections,
     ReplaySections,
+    PurposeSections,
     ReferralSections,
     DiscoverySections,
     NetworkSections,

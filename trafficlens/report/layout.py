@@ -308,6 +308,21 @@ TABLES: tuple[Table, ...] = (
         ),
     ),
     Table(
+        "purpose_check",
+        "by_agent",
+        "Declared purpose against behaviour",
+        (
+            Col("agent", "agent", width=18),
+            Col("purpose", "purpose", width=13),
+            Col("pages", "pages", "int"),
+            Col("pages_per_visit_p90", "pages/visit", "num"),
+            Col("coverage", "coverage", "pct"),
+            Col("referred_visits", "referred", "int"),
+            Col("score", "score", "num"),
+        ),
+        limit=10,
+    ),
+    Table(
         "pay_per_crawl",
         "by_operator",
         "Pay-per-crawl replay: what the pricing policy would charge or refuse",

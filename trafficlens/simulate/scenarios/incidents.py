@@ -1,8 +1,9 @@
 """Incidents on the last day of a run, for the alerts (`trafficlens simulate --incidents`; off by
 default, so every other output stays as it was): an AI crawler the site never saw, another whose
 volume jumps eightfold, a wave of addresses claiming to be Googlebot, a credential-stuffing
-campaign five times the usual size, and most of GPTBot's crawling arriving from addresses its
-operator has not yet published (its requests no longer verify)."""
+campaign five times the usual size, most of GPTBot's crawling arriving from addresses its
+operator has not yet published (its requests no longer verify), and Perplexity-User, a fetcher
+that acts for a person's question, sweeping hundreds of pages in one visit."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from trafficlens.simulate.addresses import take
 from trafficlens.simulate.browse import Sessions, flat
-from trafficlens.simulate.rows import DAY_US, US, Day, Rows, poisson
+from trafficlens.simulate.rows import DAY_US, US, Day, Rows, poisson, rows
 from trafficlens.simulate.site import R
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ SURGING = "Bytespider"  # its volume on the last day, eightfold
 SURGE = 8.0
 SPOOFED = "Googlebot"
 MOVED = "GPTBot"  # from addresses outside its published ranges
+SWEEPER = "Perplexity-User"  # a user-triggered fetcher sweeping the site
 
 
 def incidents(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> list[Rows]:
@@ -81,6 +83,27 @@ def incidents(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> list[Ro
     )
     n = max(3, round(3 * AI_CRAWLERS[MOVED] * sim.scale * day.growth / 45))  # most of its crawling
     out.append(visits(n, sim.cloud.sample(rng, n), np.full(n, sim.bot_ua[MOVED][0]), prof, (30, 60)))
+    # A user-triggered fetcher sweeping like an indexer: its sitemap, then hundreds of items.
+    prof = sim.agent_profile(sid, SWEEPER, family="bot:ai_crawler")
+    n_items = int(rng.integers(200, 400))
+    path = np.concatenate(
+        [[site.off[R["sitemap"]]], site.off[R["product"]] + rng.integers(0, site.size[R["product"]], n_items)]
+    )
+    t0 = day.start_us + int(rng.random() * (DAY_US - 3 * 3600 * US))
+    ts = t0 + np.round(np.cumsum(rng.uniform(0.8, 3.0, len(path))) * US).astype(np.int64)
+    fleet = sim.fleet[SWEEPER]
+    out.append(
+        rows(
+            len(path),
+            ts=ts,
+            ip=take(fleet, np.full(len(path), rng.integers(0, len(fleet[0])))),
+            ua=sim.bot_ua[SWEEPER][0],
+            path=path.astype(np.int32),
+            resp=site.respond(rng, path.astype(np.int32)),
+            profile=prof,
+            sess=np.repeat(day.sessions(sid, 1), len(path)),
+        )
+    )
     # A credential-stuffing campaign five times the usual number of addresses, within two hours.
     prof = sim.profile(
         sid, "agent", "unknown", "undeclared", threats=("credential_stuffing",), family="bot:credential_stuffing"
