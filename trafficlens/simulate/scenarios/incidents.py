@@ -128,4 +128,5 @@ def incidents(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> list[Ro
             status={R["login_post"]: ((401, 403, 429, 302), (0.82, 0.12, 0.03, 0.03))},
         )
     )
-    return out
+    # A run of chosen families makes only their incidents (each block is one profile's).
+    return [b for b in out if sim.profiles[int(b["profile"][0])].family in sim.families]

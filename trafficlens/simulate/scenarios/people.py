@@ -427,18 +427,19 @@ def ai_fetch_visit(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> li
         ts = starts[owner] + np.round(rng.uniform(0.1, 1.5, len(owner)) * US).astype(np.int64)
         fleet = sim.fleet[name]
         ip = take(fleet, rng.integers(0, len(fleet[0]), n)[owner])
-        out.append(
-            rows(
-                len(owner),
-                ts=ts,
-                ip=ip,
-                ua=sim.bot_ua[name][0],
-                path=path,
-                resp=sim.site.respond(rng, path),
-                profile=sim.agent_profile(sid, name, family="bot:ai_assistant"),
-                sess=day.sessions(sid, n)[owner],
-            )
+        fetch = rows(
+            len(owner),
+            ts=ts,
+            ip=ip,
+            ua=sim.bot_ua[name][0],
+            path=path,
+            resp=sim.site.respond(rng, path),
+            profile=sim.agent_profile(sid, name, family="bot:ai_assistant"),
+            sess=day.sessions(sid, n)[owner],
         )
+        # A run of chosen families makes only its part (the draws stay the same either way).
+        if "bot:ai_assistant" in sim.families:
+            out.append(fetch)
         # The person's click: one of the cited pages, after a while, from a home or phone line.
         first = np.searchsorted(owner, np.arange(n))
         pick = first + (rng.random(n) * k).astype(np.int64)
@@ -464,14 +465,14 @@ def ai_fetch_visit(sim: Sim, rng: np.random.Generator, day: Day, sid: int) -> li
             back_cached=0.5,
             landing_path=path[pick],
         )
-        out.append(
-            browse(
-                sim.site,
-                rng,
-                who,
-                route,
-                ReadingPace(*think),
-                Browser(np.zeros(n, dtype=bool), beacons=rng.random(n) < 0.7),
-            )
+        visit = browse(
+            sim.site,
+            rng,
+            who,
+            route,
+            ReadingPace(*think),
+            Browser(np.zeros(n, dtype=bool), beacons=rng.random(n) < 0.7),
         )
+        if "human:ai_referral" in sim.families:
+            out.append(visit)
     return out
