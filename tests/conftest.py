@@ -60,7 +60,18 @@ def simulated_lake(folder: Path, days: int = 3, scale: float = 0.3, seed: int = 
     assert r.exit_code == 0, (r.output, r.exception)
     with open(log, "a") as f:
         f.write("this is not a log line\n\x00\x01 neither is this\n")
-    r = runner.invoke(main, ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--no-progress"])
+    # Two versions of the site's robots.txt (the simulated days start on 6 October 2025): from the
+    # second day GPTBot is disallowed everything and training is signalled unwelcome.
+    robots = folder / "robots"
+    robots.mkdir(exist_ok=True)
+    (robots / "robots-2025-10-06.txt").write_text("User-agent: *\nDisallow: /checkout\nContent-Signal: ai-train=yes\n")
+    (robots / "robots-2025-10-07.txt").write_text(
+        "User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nDisallow: /checkout\nContent-Signal: search=yes, ai-train=no\n"
+    )
+    r = runner.invoke(
+        main,
+        ["analyze", str(log), "--lake", str(lake), "--ranges", str(ranges), "--robots", str(robots), "--no-progress"],
+    )
     assert r.exit_code == 0, (r.output, r.exception)
     return lake
 

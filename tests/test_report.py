@@ -267,13 +267,14 @@ def _inferred(req: pl.DataFrame, window: float, reverse: bool = False) -> pl.Dat
         .select("session_id", "site", "path", "ts")
         .sort("ts")
     )
-    joined = landings.join_asof(
+    joined = landings.join_asof(  # sorted by time overall, hence within each page
         fetches,
         left_on="ts",
         right_on="fetched",
         by=["site", "path"],
         strategy="forward" if reverse else "backward",
         allow_exact_matches=not reverse,
+        check_sortedness=False,
     ).drop_nulls("fetched")
     gap = (pl.col("fetched") - pl.col("ts")) if reverse else (pl.col("ts") - pl.col("fetched"))
     return joined.filter(gap.dt.total_microseconds() <= window * 1e6)

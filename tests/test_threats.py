@@ -612,3 +612,93 @@ def test_rule_kinds_are_checked(tmp_path: Path, extra: str, message: str) -> Non
     f.write_text(f"- id: x\n  threat: admin_probe\n  {extra}\n  pattern: '^/x'\n")
     with pytest.raises(CatalogueError, match=message):
         load_attack_rules(f)
+
+
+def _at(ip: str, when: str, path: str, ua: str, status: int = 200) -> str:
+    """A combined line at `when` (YYYY-MM-DD HH:MM:SS, UTC)."""
+    import datetime as dt
+
+    t = dt.datetime.fromisoformat(when)
+    return f'{ip} - - [{t:%d/%b/%Y:%H:%M:%S} +0000] "GET {path} HTTP/1.1" {status} 2048 "-" "{ua}"'
+
+
+GPTBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+CLAUDEBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)"
+
+
+@pytest.fixture(scope="module")
+def robots_history(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two versions of a robots.txt: from 9 October the site keeps /private/ to itself and lets
+    AI training in; from 10 October it disallows GPTBot everything and signals ai-train=no to all.
+    GPTBot crawls on for three hours after the change, reading robots.txt again after two;
+    ClaudeBot keeps fetching pages under the new signal; a request before 9 October has no version
+    to be judged by."""
+    tmp = tmp_path_factory.mktemp("robots-history")
+    versions = tmp / "robots"
+    versions.mkdir()
+    (versions / "robots-2025-10-09.txt").write_text(
+        "User-agent: *\nDisallow: /private/\nContent-Signal: search=yes, ai-train=yes\n"
+    )
+    (versions / "robots-2025-10-10.txt").write_text(
+        "User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nDisallow: /private/\n"
+        "Content-Signal: search=yes, ai-input=yes, ai-train=no\n"
+    )
+    (versions / "notes.txt").write_text("not a version\n")
+    g, c = "20.171.207.2", "216.73.216.9"
+    lines = [_at(g, "2025-10-08 12:00:00", "/private/early", GPTBOT)]  # before any version
+    lines += [_at(g, "2025-10-09 10:00:00", "/robots.txt", GPTBOT), _at(g, "2025-10-09 10:00:05", "/private/x", GPTBOT)]
+    lines += [_at(g, f"2025-10-09 1{h}:00:00", f"/p/item-{h}", GPTBOT) for h in range(1, 5)]
+    # After the change: 00:30 to 03:00, one page every half hour; robots.txt read at 02:00.
+    after = [f"2025-10-10 0{m // 60}:{m % 60:02d}:00" for m in range(30, 181, 30)]
+    lines += [_at(g, t, f"/p/late-{i}", GPTBOT) for i, t in enumerate(after)]
+    lines += [_at(g, "2025-10-10 02:00:00", "/robots.txt", GPTBOT)]
+    lines += [_at(c, f"2025-10-09 0{h}:00:00", f"/p/c-{h}", CLAUDEBOT) for h in range(1, 4)]
+    lines += [_at(c, f"2025-10-10 1{h}:00:00", f"/p/d-{h}", CLAUDEBOT) for h in range(1, 5)]
+    log = tmp / "access.log"
+    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
+    lake = tmp / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, robots=versions, progress=False)
+    req = pl.read_parquet(lake / "requests" / "*" / "*.parquet", hive_partitioning=False)
+    return {"lake": lake, "req": req, "versions": versions}
+
+
+def test_each_request_is_judged_by_the_robots_txt_in_force(robots_history: dict) -> None:
+    req = robots_history["req"]
+    hit = req.filter(pl.col("request_threats").list.contains("robots_violation"))["path"].sort().to_list()
+    assert hit == ["/p/late-0", "/p/late-1", "/p/late-2", "/p/late-3", "/p/late-4", "/p/late-5", "/private/x"]
+
+
+def test_time_to_obey_and_usage_signals(robots_history: dict) -> None:
+    from trafficlens.report import Report
+
+    with Report(robots_history["lake"]) as rep:
+        h = rep.robots_history()
+    assert h["summary"]["versions"] == 2 and h["summary"]["changes"] == 1
+    assert h["versions"]["name"].to_list() == ["robots-2025-10-09.txt", "robots-2025-10-10.txt"]
+    (o,) = h["obey"].filter(pl.col("agent") == "GPTBot").iter_rows(named=True)
+    assert o["new_disallows"] == ["/"] and o["disallowed_after"] == 6
+    assert o["time_to_obey_s"] == 3 * 3600 and o["refetched_before_obeying"] and o["robots_fetches_after"] == 1
+    assert o["obeyed"] and h["summary"]["agents_not_obeying"] == []
+    assert h["obey"].filter(pl.col("agent") == "ClaudeBot").is_empty()  # nothing new disallowed it
+    sig = {(r["agent"], r["version"], r["signal"]): r for r in h["signals"].iter_rows(named=True)}
+    late = sig[("ClaudeBot", "robots-2025-10-10.txt", "ai-train")]
+    assert not late["allowed"] and late["pages"] == 4
+    assert sig[("ClaudeBot", "robots-2025-10-09.txt", "ai-train")]["allowed"]
+    assert h["summary"]["agents_against_signals"] == ["ClaudeBot"]
+    assert h["summary"]["agents_slow_to_obey"] == ["GPTBot"]
+
+
+def test_a_robots_folder_without_versions_is_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from trafficlens.cli import main
+
+    (tmp_path / "robots").mkdir()
+    (tmp_path / "robots" / "robots.txt").write_text("User-agent: *\nDisallow: /\n")
+    log = tmp_path / "a.log"
+    log.write_text(_at("1.2.3.4", "2025-10-09 10:00:00", "/", GPTBOT) + "\n")
+    r = CliRunner().invoke(
+        main, ["analyze", str(log), "--lake", str(tmp_path / "lake"), "--robots", str(tmp_path / "robots")]
+    )
+    assert r.exit_code == 1 and "no robots-YYYY-MM-DD.txt in this folder" in r.output

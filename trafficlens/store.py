@@ -32,7 +32,7 @@ import polars as pl
 from trafficlens.errors import LakeError, TrafficlensError, disk_full
 from trafficlens.schema import ALERT_SCHEMA, EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA
 
-TABLES = ("events", "requests", "sessions", "clients", "rejects", "alerts")
+TABLES = ("events", "requests", "sessions", "clients", "rejects", "alerts", "robots_txt")
 PARTITIONED = ("events", "requests")
 DEFAULT_LAKE = "trafficlens-lake"
 MARKER = ".trafficlens"

@@ -244,3 +244,57 @@ if robots.height:
     )
 else:
     common.empty("No automated traffic in this selection.")
+
+st.subheader("robots.txt as it was")
+hist = ctx.section("robots_history")
+if hist["summary"]["versions"]:
+    st.caption(
+        f"{hist['summary']['versions']} version(s), each request judged by the one in force when it came "
+        "(classify --robots FOLDER of robots-YYYY-MM-DD.txt)."
+    )
+    common.table(
+        hist["versions"].with_columns(pl.col("signals").list.join("; ")),
+        {
+            "start": common.time_column("In force from"),
+            "name": "File",
+            "groups": common.count_column("Groups"),
+            "disallow_rules": common.count_column("Disallow rules"),
+            "signals": "Usage signals",
+        },
+    )
+    if hist["obey"].height:
+        st.markdown("**Time to obey a change that disallowed more**")
+        common.table(
+            hist["obey"].with_columns(pl.col("new_disallows").list.join(" ")),
+            {
+                "change": common.time_column("Change"),
+                "agent": "Agent",
+                "new_disallows": "Newly disallowed",
+                "disallowed_after": common.count_column("Disallowed requests after"),
+                "last_disallowed": common.time_column("Last of them"),
+                "obeyed": st.column_config.CheckboxColumn("Obeyed"),
+                "time_to_obey_s": st.column_config.NumberColumn("Seconds to obey", format="%.0f"),
+                "refetched_before_obeying": st.column_config.CheckboxColumn("Read robots.txt again before"),
+                "first_robots_after": common.time_column("First robots.txt read after"),
+            },
+        )
+    against = hist["signals"].filter(~pl.col("allowed") & (pl.col("pages") > 0))
+    if against.height:
+        st.markdown("**Pages fetched against a usage signal about the agent's own purpose**")
+        common.table(
+            against.drop("allowed"),
+            {
+                "agent": "Agent",
+                "purpose": "Purpose",
+                "version": "Version",
+                "signal": "Signal (set to no)",
+                "pages": common.count_column("Pages fetched"),
+            },
+        )
+    elif hist["signals"].height:
+        st.caption("No agent fetched pages against a signal about its purpose.")
+else:
+    st.caption(
+        "Give classify the site's robots.txt versions to judge each request by the one in force: "
+        "`trafficlens classify --robots FOLDER` (files named robots-YYYY-MM-DD.txt)."
+    )

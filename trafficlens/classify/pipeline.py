@@ -51,11 +51,13 @@ from trafficlens.classify.threats import (
     ThreatConfig,
     client_threats,
     load_attack_rules,
+    load_robots,
     request_findings,
     request_matches,
     request_threat_summary,
     robots_tokens,
     robots_violations,
+    write_robots_versions,
 )
 from trafficlens.classify.verify import (
     GeoDatabases,
@@ -259,9 +261,13 @@ def check_options(
     keys_dir: str | Path | None = None,
 ) -> None:
     """Refuse missing files and folders among classify's options, each in one line, before any work."""
-    for opt, value in (("--pages", pages), ("--robots", robots), ("--threats", threats)):
+    for opt, value in (("--pages", pages), ("--threats", threats)):
         if value and not Path(value).is_file():
             raise OptionError(f"{opt} {value}: no such file")
+    if robots:
+        if not Path(robots).exists():
+            raise OptionError(f"--robots {robots}: no such file or folder")
+        load_robots(robots)  # a folder without dated versions, or an unreadable file, is said now
     if model_dir and not Path(model_dir).is_dir():
         raise OptionError(f"--model-dir {model_dir}: no such folder")
     if ranges_dir and not Path(ranges_dir).is_dir():
@@ -398,7 +404,10 @@ def classify(
                 con.close()
                 for leftover in (".spill", ".work"):
                     shutil.rmtree(Path(tx.dir) / leftover, ignore_errors=True)
-                for t in ("requests", "sessions", "clients"):
+                if robots and detect_threats:
+                    write_robots_versions(load_robots(robots), Path(tx.dir) / "robots_txt" / "versions.parquet")
+                # robots_txt too: a run without --robots leaves no versions it did not judge by.
+                for t in ("requests", "sessions", "clients", "robots_txt"):
                     tx.replace_table(t)
                 tx.commit()
             except BaseException:

@@ -192,8 +192,9 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--robots",
-            type=click.Path(dir_okay=False),
-            help="The site's robots.txt: record the automated clients that fetch what it disallows.",
+            type=click.Path(),
+            help="The site's robots.txt, or a folder of its versions (robots-YYYY-MM-DD.txt, each in force from "
+            "that day): record the automated clients that fetch what the version in force disallows.",
         ),
         click.option(
             "--threats",

@@ -15,6 +15,7 @@ from trafficlens.report.overview import LakeSections
 from trafficlens.report.purpose import PurposeSections
 from trafficlens.report.referrals import AI_WINDOW_S, ReferralSections
 from trafficlens.report.replay import Pricing, ReplaySections
+from trafficlens.report.robots_history import RobotsHistorySections
 from trafficlens.report.threats import ThreatSections
 from trafficlens.report.traffic import TrafficSections
 
@@ -35,6 +36,7 @@ SECTIONS = (
     "referrals",
     "inferred_referrals",
     "robots",
+    "robots_history",
     "discovery",
     "purpose_check",
     "pay_per_crawl",
@@ -53,6 +55,7 @@ class Report(
     PurposeSections,
     ReferralSections,
     DiscoverySections,
+    RobotsHistorySections,
     NetworkSections,
     AlertSections,
     LakeSections,

@@ -294,6 +294,20 @@ TABLES: tuple[Table, ...] = (
         note="violations are recorded when classify is given --robots",
     ),
     Table(
+        "robots_history",
+        "obey",
+        "robots.txt changes: how long each agent took to obey",
+        (
+            Col("agent", "agent", width=18),
+            Col("change", "change", "time"),
+            Col("disallowed_after", "disallowed", "int"),
+            Col("obeyed", "obeyed", "text"),
+            Col("time_to_obey_s", "seconds to obey", "num"),
+            Col("refetched_before_obeying", "re-read", "text"),
+        ),
+        note="from classify --robots FOLDER of robots-YYYY-MM-DD.txt versions",
+    ),
+    Table(
         "discovery",
         "by_agent",
         "Discovery: robots.txt, sitemaps, llms.txt, Markdown copies, pages",

@@ -24,7 +24,13 @@ from trafficlens.classify.threats.behavioural import (
     client_threats,
 )
 from trafficlens.classify.threats.config import ThreatConfig
-from trafficlens.classify.threats.robots import parse_robots, robots_tokens, robots_violations
+from trafficlens.classify.threats.robots import (
+    load_robots,
+    parse_robots,
+    robots_tokens,
+    robots_violations,
+    write_robots_versions,
+)
 from trafficlens.classify.threats.rules import (
     AttackRule,
     field_sql,
@@ -46,12 +52,14 @@ __all__ = [
     "client_threats",
     "field_sql",
     "load_attack_rules",
+    "load_robots",
     "parse_robots",
     "request_findings",
     "request_matches",
     "request_threat_summary",
     "robots_tokens",
     "robots_violations",
+    "write_robots_versions",
     "rules_path",
     "served_probes",
 ]

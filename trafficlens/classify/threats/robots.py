@@ -3,8 +3,9 @@ read as RFC 9309 reads it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -22,6 +23,75 @@ FINDING_SCHEMA: dict[str, pl.DataType] = {"client_id": pl.String(), "threat": pl
 class RobotsGroup:
     agents: list[str]
     rules: list[tuple[bool, str]]  # (allow, path pattern)
+    # Usage preferences the group states for the whole site (Cloudflare's Content Signals,
+    # `Content-Signal: search=yes, ai-train=no`; the IETF AIPREF vocabulary, `Content-Usage:
+    # train-ai=n`): key -> allowed. Statements scoped to a path are left out.
+    signals: dict[str, bool] = field(default_factory=dict)
+
+
+# The usage keys of both vocabularies, and the purposes (schema.PURPOSES) each one speaks of.
+SIGNAL_PURPOSES: dict[str, tuple[str, ...]] = {
+    "search": ("search_engine", "ai_search"),
+    "ai-input": ("ai_assistant", "ai_agent", "ai_search"),
+    "ai-train": ("ai_training",),
+    "train-ai": ("ai_training",),
+    "train-genai": ("ai_training",),
+    "ai-use": ("ai_assistant", "ai_agent"),
+}
+_YES = {"yes", "y", "true", "1"}
+_NO = {"no", "n", "false", "0"}
+ROBOTS_VERSION_NAME = re.compile(r"^robots-(\d{4}-\d{2}-\d{2})\.txt$")
+
+
+@dataclass
+class RobotsVersion:
+    """One robots.txt as it was: in force from `start` (UTC midnight; None: always) until the next."""
+
+    start: dt.datetime | None
+    name: str
+    text: str
+
+    @property
+    def groups(self) -> list[RobotsGroup]:
+        return parse_robots(self.text)
+
+
+def load_robots(path: str | Path) -> list[RobotsVersion]:
+    """The versions of the site's robots.txt: one file (in force throughout), or a folder of
+    `robots-YYYY-MM-DD.txt`, each in force from that day (UTC) until the next one's."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            dated = sorted((m.group(1), f) for f in p.iterdir() if (m := ROBOTS_VERSION_NAME.match(f.name)))
+            if not dated:
+                raise CatalogueError(f"--robots {p}: no robots-YYYY-MM-DD.txt in this folder")
+            out = []
+            for day, f in dated:
+                try:
+                    start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+                except ValueError:
+                    raise CatalogueError(f"--robots {f}: {day} is not a date") from None
+                out.append(RobotsVersion(start, f.name, f.read_text(encoding="utf-8", errors="replace")))
+            return out
+        return [RobotsVersion(None, p.name, p.read_text(encoding="utf-8", errors="replace"))]
+    except OSError as e:
+        raise CatalogueError(f"--robots {p}: cannot read it ({e.strerror})") from None
+
+
+def _signals(value: str) -> dict[str, bool]:
+    """`search=yes, ai-train=no` (or `train-ai=n`) -> {key: allowed}; a leading path scopes the
+    statement to part of the site, which is not read here."""
+    if value.startswith("/"):
+        return {}
+    out = {}
+    for part in re.split(r"[,;\s]+", value):
+        if "=" not in part:
+            continue
+        key, _, v = part.partition("=")
+        key, v = key.strip().lower(), v.strip().lower()
+        if key in SIGNAL_PURPOSES and (v in _YES or v in _NO):
+            out[key] = v in _YES
+    return out
 
 
 def parse_robots(text: str) -> list[RobotsGroup]:
@@ -46,6 +116,9 @@ def parse_robots(text: str) -> list[RobotsGroup]:
             last_was_agent = False
             if value or key == "allow":
                 current.rules.append((key == "allow", value))
+        elif key in ("content-signal", "content-usage") and current is not None:
+            last_was_agent = False
+            current.signals.update(_signals(value))
         else:
             last_was_agent = False
     return groups
@@ -73,9 +146,10 @@ def robots_tokens(labelled: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
 
 
 def robots_violations(
-    con: duckdb.DuckDBPyConnection, robots_file: str | Path, tokens: pl.DataFrame, table: str = "sessionised"
+    con: duckdb.DuckDBPyConnection, robots: str | Path, tokens: pl.DataFrame, table: str = "sessionised"
 ) -> pl.DataFrame:
-    """`client_id, threat, reason` for automated clients fetching paths their group disallows;
+    """`client_id, threat, reason` for automated clients fetching paths their group disallows,
+    each request judged by the version of robots.txt in force when it came (`load_robots`);
     also `request_robots(source, line_no, client_id, token, reason)`, the disallowed requests.
 
     `tokens` has client_id and token (a robots.txt token the client's agent answers to, or `*`
@@ -86,16 +160,29 @@ def robots_violations(
         "CREATE OR REPLACE TEMP TABLE request_robots "
         "(source VARCHAR, line_no BIGINT, client_id VARCHAR, token VARCHAR, reason VARCHAR)"
     )
-    p = Path(robots_file)
-    try:
-        groups = parse_robots(p.read_text(encoding="utf-8", errors="replace"))
-    except OSError as e:
-        raise CatalogueError(f"--robots {p}: cannot read it ({e.strerror})") from None
-    rows = [(a, i) for i, g in enumerate(groups) for a in g.agents]
-    if not rows or tokens.height == 0:
+    versions = load_robots(robots)
+    if tokens.height == 0:
         return pl.DataFrame(schema=FINDING_SCHEMA)
-    con.register("robots_groups", pl.DataFrame(rows, schema={"token": pl.String, "grp": pl.Int32}, orient="row"))
     con.register("client_tokens", tokens.with_columns(pl.col("token").str.to_lowercase()))
+    for i, v in enumerate(versions):
+        until = versions[i + 1].start if i + 1 < len(versions) else None
+        when = " ".join(
+            f"AND s.ts {op} TIMESTAMPTZ '{t.isoformat()}'" for op, t in ((">=", v.start), ("<", until)) if t is not None
+        )
+        _version_violations(con, v.groups, table, when)
+    return con.sql(
+        """SELECT client_id, 'robots_violation' AS threat,
+                  'robots:disallowed:' || any_value(token) || ':requests=' || count(*) AS reason
+           FROM request_robots GROUP BY client_id"""
+    ).pl()
+
+
+def _version_violations(con: duckdb.DuckDBPyConnection, groups: list[RobotsGroup], table: str, when: str) -> None:
+    """Add to `request_robots` the requests (of `table`, within `when`) that `groups` disallow."""
+    rows = [(a, i) for i, g in enumerate(groups) for a in g.agents]
+    if not rows:
+        return
+    con.register("robots_groups", pl.DataFrame(rows, schema={"token": pl.String, "grp": pl.Int32}, orient="row"))
     # Each client's group: its own token's, else the `*` group.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE client_group AS
@@ -113,19 +200,36 @@ def robots_violations(
                 f"{sql_literal(rx)}) THEN {score} END"
             )
     if not cases:
-        return pl.DataFrame(schema=FINDING_SCHEMA)
+        return
     best = f"greatest({', '.join(cases)})" if len(cases) > 1 else cases[0]
     # Each disallowed request keeps its own finding (`request_robots`), its client the count.
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE request_robots AS
+        f"""INSERT INTO request_robots
             SELECT source, line_no, client_id, token, 'robots:disallowed:' || token AS reason
             FROM (SELECT s.source, s.line_no, s.client_id, c.token, {best} AS score
                   FROM {table} s JOIN client_group c USING (client_id)
-                  WHERE s.page_type <> 'robots')
+                  WHERE s.page_type <> 'robots' {when})
             WHERE score IS NOT NULL AND score % 2 = 0"""
     )
-    return con.sql(
-        """SELECT client_id, 'robots_violation' AS threat,
-                  'robots:disallowed:' || any_value(token) || ':requests=' || count(*) AS reason
-           FROM request_robots GROUP BY client_id"""
-    ).pl()
+
+
+def group_for(groups: list[RobotsGroup], tokens: list[str]) -> RobotsGroup | None:
+    """The group an agent answering to `tokens` follows: its longest token's, else `*`'s."""
+    best: tuple[int, RobotsGroup] | None = None
+    for g in groups:
+        for a in g.agents:
+            if a in tokens or a == "*":
+                rank = len(a) if a != "*" else 0
+                if best is None or rank > best[0]:
+                    best = (rank, g)
+    return best[1] if best else None
+
+
+def write_robots_versions(versions: list[RobotsVersion], path: Path) -> None:
+    """The versions as the lake keeps them (`robots_txt`): `start` (null: in force throughout),
+    `name` and `text`, for the report to judge against what classify did."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(
+        {"start": [v.start for v in versions], "name": [v.name for v in versions], "text": [v.text for v in versions]},
+        schema={"start": pl.Datetime("us", "UTC"), "name": pl.String, "text": pl.String},
+    ).write_parquet(path)
