@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf trafficlens-lake
-	$(BIN)/trafficlens analyze sample_logs/shop-week.log.gz --ranges sample_logs/ranges --lake trafficlens-lake
+	$(BIN)/trafficlens analyze sample_logs/shop-week.log.gz --ranges sample_logs/ranges --robots sample_logs/robots --lake trafficlens-lake
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

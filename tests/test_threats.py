@@ -702,3 +702,52 @@ def test_a_robots_folder_without_versions_is_one_line(tmp_path: Path) -> None:
         main, ["analyze", str(log), "--lake", str(tmp_path / "lake"), "--robots", str(tmp_path / "robots")]
     )
     assert r.exit_code == 1 and "no robots-YYYY-MM-DD.txt in this folder" in r.output
+
+
+def test_time_to_obey_matches_the_simulated_truth(tmp_path: Path) -> None:
+    # The simulator's site changes its robots.txt mid-run; GPTBot and CCBot obey once they read
+    # it afresh (a day after their last read). The report must say when, from the log alone.
+    from click.testing import CliRunner
+
+    from trafficlens.cli import main
+    from trafficlens.report import Report
+    from trafficlens.simulate import simulate
+    from trafficlens.simulate.robots import OBEYING
+
+    log = tmp_path / "week.log"
+    simulate(
+        log, days=6, seed=8, scale=0.5, ranges_out=tmp_path / "ranges", robots_out=tmp_path / "robots", progress=False
+    )
+    r = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(log),
+            "--lake",
+            str(tmp_path / "lake"),
+            "--ranges",
+            str(tmp_path / "ranges"),
+            "--robots",
+            str(tmp_path / "robots"),
+            "--no-progress",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    with Report(tmp_path / "lake") as rep:
+        h = rep.robots_history()
+    (change,) = h["versions"]["start"].drop_nulls().to_list()[1:]
+    truth = pl.read_parquet(str(log) + ".truth.parquet").filter(pl.col("identity") != "spoofed")
+    obey = {o["agent"]: o for o in h["obey"].iter_rows(named=True)}
+    assert set(obey) == set(OBEYING)
+    for agent in OBEYING:
+        mine = truth.filter((pl.col("agent") == agent) & (pl.col("ts") >= change))
+        read = mine.filter(pl.col("path") == "/robots.txt")["ts"].min()
+        before = mine.filter((pl.col("path") != "/robots.txt") & (pl.col("ts") <= read))
+        o = obey[agent]
+        assert o["disallowed_after"] == before.height and o["obeyed"]
+        if before.height:
+            assert o["time_to_obey_s"] == (before["ts"].max() - change).total_seconds()
+        else:
+            assert o["time_to_obey_s"] == 0
+        assert o["first_robots_after"] == read
+    assert sum(o["disallowed_after"] for o in obey.values()) > 0  # one went on a while

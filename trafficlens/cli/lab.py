@@ -52,6 +52,12 @@ from trafficlens.schema import ESTIMATORS, SIMULATED_FORMATS, SITE_KINDS, SITE_L
     "surge, GPTBot from unpublished addresses, an assistant's fetcher sweeping the site (for trafficlens alerts "
     "and the report's purpose_check).",
 )
+@click.option(
+    "--robots-out",
+    type=click.Path(file_okay=False),
+    help="Also write the site's robots.txt versions (robots-YYYY-MM-DD.txt, for classify --robots): a change in "
+    "the middle of the run, which the crawlers honouring robots.txt obey once they read it again.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress line (default: on a terminal).")
 @friendly
 def simulate(
@@ -65,6 +71,7 @@ def simulate(
     families: str | None,
     ranges_out: str | None,
     incidents: bool,
+    robots_out: str | None,
     progress: bool | None,
 ) -> None:
     """Write labelled synthetic traffic (humans, AI crawlers and agents, scrapers, attacks) and its
@@ -92,6 +99,7 @@ def simulate(
         families=families,
         site_layout=site_layout,
         incidents=incidents,
+        robots_out=robots_out,
     )
     click.echo(result.describe())
 

@@ -46,6 +46,7 @@ class AlertConfig:
     checks_baseline_min: float = 0.5
     checks_drop: float = 0.3
     checks_min_requests: int = 20
+    checks_rise: float = 3.0
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> AlertConfig:
@@ -263,9 +264,23 @@ def find_alerts(
         (pl.col("share") >= cfg.checks_baseline_min) & (pl.col("n") >= cfg.checks_min_requests)
     )
     daily = share(claims.filter(pl.col("day").is_in(look))).join(base.select("agent", base_share="share"), on="agent")
-    off = daily.filter(
-        (pl.col("n") >= cfg.checks_min_requests) & (pl.col("share") <= pl.col("base_share") - cfg.checks_drop)
-    ).sort("day", "agent")
+    # The claims failing their check must also have risen: an agent that stops coming leaves its
+    # impostors alone in its name, which lowers the share but is no failure of the checks.
+    failing = claims.filter(pl.col("identity") != "verified").group_by("agent", "day").agg(pl.col("n").sum())
+    usual = _robust(failing.filter(pl.col("day").is_in(base_days)), "agent", base_days).select(
+        "agent", fail_median="median"
+    )
+    off = (
+        daily.join(usual, on="agent", how="left")
+        .with_columns(failed=pl.col("n") - pl.col("verified"))
+        .filter(
+            (pl.col("n") >= cfg.checks_min_requests)
+            & (pl.col("share") <= pl.col("base_share") - cfg.checks_drop)
+            & (pl.col("failed") >= cfg.checks_min_requests)
+            & (pl.col("failed") >= cfg.checks_rise * pl.col("fail_median").fill_null(0.0))
+        )
+        .sort("day", "agent")
+    )
     for r in off.iter_rows(named=True):
         add(
             "identity_checks",
@@ -275,7 +290,8 @@ def find_alerts(
             r["base_share"],
             r["base_share"] - cfg.checks_drop,
             f"{r['agent']}: {r['share']:.0%} of its {r['n']:,} requests verified on {r['day']}, "
-            f"{r['base_share']:.0%} before (its ranges changed, or the lake's range files are stale or missing)",
+            f"{r['base_share']:.0%} before; {r['failed']:,} failed their check, {r['failed'] / max(r['fail_median'] or 0, 1):.1f}x "
+            "the usual (its ranges changed, the lake's range files are stale or missing, or impostors came in numbers)",
         )
     out = pl.DataFrame(rows, schema=ALERT_SCHEMA, orient="row") if rows else empty
     order = {k: i for i, k in enumerate(ALERT_KINDS)}

@@ -161,7 +161,8 @@ class RobotsHistorySections(ReportBase):
                         "robots_fetches_after": r["robots_fetches"],
                         "first_robots_after": r["first_robots"],
                         "refetched_before_obeying": r["first_robots"] is not None
-                        and (last is None or r["first_robots"] <= last),
+                        and last is not None
+                        and r["first_robots"] <= last,
                     }
                 )
         obey_df = pl.DataFrame(obey, schema=OBEY_SCHEMA).sort("change", "agent")

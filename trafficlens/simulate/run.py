@@ -20,9 +20,10 @@ from trafficlens.schema import SITE_LAYOUTS
 from trafficlens.simulate.addresses import published_ranges, write_hosting, write_ranges
 from trafficlens.simulate.families import select_families
 from trafficlens.simulate.output import FORMATS, Output, Renderer, w3c_directives
+from trafficlens.simulate.robots import Obedience, change_day, write_robots_versions
 from trafficlens.simulate.scenarios import SCENARIOS
 from trafficlens.simulate.sim import Sim
-from trafficlens.simulate.site import SITE_KINDS
+from trafficlens.simulate.site import SITE_KINDS, R
 
 DEFAULT_START = dt.date(2025, 10, 6)  # fixed, so a seed alone fixes the output
 SLICE_ROWS = 100_000  # rows rendered at once: bounds the memory of the line strings
@@ -73,6 +74,7 @@ def simulate(
     families: Sequence[str] | str | None = None,
     site_layout: str = "origin",
     incidents: bool = False,
+    robots_out: str | Path | None = None,
 ) -> SimulateSummary:
     """Write a labelled synthetic access log to `out` and its truth to `<out>.truth.parquet`.
 
@@ -85,6 +87,8 @@ def simulate(
         site's assets come from (`SITE_LAYOUTS`): `origin`, `cdn` (no asset in the log, whoever asks)
         or `spa` (a single-page app: one document, then API calls for each screen). `incidents` adds
         the last day's incidents that `trafficlens alerts` should report (scenarios/incidents.py).
+        `robots_out` writes the site's robots.txt versions there (simulate/robots.py), a change
+        in the middle of the run that the crawlers honouring it obey once they read it again.
     """
     if fmt not in FORMATS:
         raise OptionError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -120,6 +124,11 @@ def simulate(
     terminator = "\r\n" if fmt == "w3c" else "\n"  # IIS writes CRLF
     output = Output(tmp_log, tmp_truth, gz=path.name.endswith(".gz"))
     renderer = Renderer(sim, fmt, seed)
+    obedience = None
+    if robots_out is not None:
+        write_robots_versions(robots_out, start, days)
+        change_us = int(np.datetime64(start + dt.timedelta(days=change_day(days)), "us").astype(np.int64))
+        obedience = Obedience(sim.profiles, int(sim.site.off[R["robots"]]), change_us)
     try:
         carry: pl.DataFrame | None = None
         written = 0
@@ -129,6 +138,8 @@ def simulate(
             frame = sim.day_frame(d)
             if carry is not None:
                 frame = pl.concat([carry, frame])
+            if obedience is not None:
+                frame = obedience.apply(frame)
             # A stable sort (ties keep their order, so runs repeat), one copy of the frame.
             ts = frame["ts"].to_numpy()
             order = np.argsort(ts, kind="stable")
