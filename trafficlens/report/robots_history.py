@@ -47,8 +47,9 @@ SIGNALS_SCHEMA: dict[str, pl.DataType] = {
 
 
 # An agent still fetching what a version disallows within this long of the version's end (or of
-# the data's) has not obeyed it yet, as far as the log can tell.
-OBEY_QUIET = dt.timedelta(days=1)
+# the data's) has not obeyed it yet, as far as the log can tell: crawlers that mean to go on come
+# back within hours.
+OBEY_QUIET = dt.timedelta(hours=6)
 
 
 def _disallows(g: RobotsGroup | None) -> set[str]:
@@ -67,7 +68,7 @@ class RobotsHistorySections(ReportBase):
         """`versions` (each: `start`, `name`, `groups`, `disallow_rules`, `signals`); `obey` (per
         change that disallowed an agent more, and per agent seen after it: `change`, `agent`,
         `new_disallows`, `disallowed_after` (its requests the new version disallows), `last_disallowed`,
-        `obeyed` (false: still at it within a day of the version's or the data's end),
+        `obeyed` (false: still at it within six hours of the version's or the data's end),
         `time_to_obey_s` (from the change to that last request; 0: at once; null: not obeyed), `robots_fetches_after`,
         `first_robots_after`, `refetched_before_obeying`); `signals` (per agent and version whose
         group states a signal about the agent's purpose: `signal`, `allowed`, `pages` fetched while
@@ -140,7 +141,7 @@ class RobotsHistorySections(ReportBase):
                     continue
                 start = versions[i].start
                 last = r["last_disallowed"]
-                # Still at it within a day of the version's end (or of the data's): not obeyed yet,
+                # Still at it within OBEY_QUIET of the version's end (or of the data's): not obeyed yet,
                 # as far as the log shows.
                 end = bounds[i][1] or data_end
                 obeyed = last is None or end is None or last < end - OBEY_QUIET
