@@ -345,13 +345,11 @@ class AlertSections(ReportBase):
     """Alerts over the report's period: its days (the last day of data when no period is given)
     against the days before them."""
 
-    alert_config: AlertConfig | None = None
-
     @section
     def alerts(self) -> dict[str, Any]:
         """`alerts` (kind, subject, day, value, baseline, threshold, message), `days` looked at,
         `baseline_days` and `counts` per kind."""
-        cfg = self.alert_config or AlertConfig.load()
+        cfg = AlertConfig.load()  # the shipped thresholds; `trafficlens alerts --config` for others
         since = self.since.date() if self.since else None
         until = (self.until - dt.timedelta(microseconds=1)).date() if self.until else None
         where = self._where(times=False).removeprefix("WHERE ")
