@@ -102,6 +102,7 @@ class Setup:
             "--section": ["no_such_section"],
             "--policy": ["block-nothing"],
             "--families": ["no_such_family"],
+            "--robots": [str(self.tmp / "no-robots.txt"), str(self.tmp), f"{self.yaml_list}@2025-13-01"],
             "--keep-query-values": ["utm_*,a key with spaces"],
             # Spark's options without --engine spark (the default engine is local).
             "--master": ["local[2]"],
@@ -121,7 +122,6 @@ class Setup:
             "--log": [str(self.tmp / "no-such.log")],
             "--ranges": [str(self.tmp / "no-ranges")],
             "--pages": [str(self.yaml_broken), str(self.yaml_list), str(self.tmp / "no.yml")],
-            "--robots": [str(self.tmp / "no-robots.txt")],
             "--threats": [str(self.yaml_broken), str(self.yaml_unknown), str(self.yaml_list), str(self.yaml_badvalue)],
             "--config": [str(self.yaml_broken), str(self.yaml_unknown), str(self.yaml_list), str(self.yaml_badvalue)],
             "--pricing": [

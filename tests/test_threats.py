@@ -751,3 +751,35 @@ def test_time_to_obey_matches_the_simulated_truth(tmp_path: Path) -> None:
             assert o["time_to_obey_s"] == 0
         assert o["first_robots_after"] == read
     assert sum(o["disallowed_after"] for o in obey.values()) > 0  # one went on a while
+
+
+def test_robots_versions_one_by_one_judge_as_the_folder_does(robots_history: dict, tmp_path: Path) -> None:
+    # The same two versions given as files (one by its name, one as PATH@DAY) give the same findings.
+    from click.testing import CliRunner
+
+    from trafficlens.cli import main
+
+    folder = robots_history["versions"]
+    other = tmp_path / "later.txt"
+    other.write_text((folder / "robots-2025-10-10.txt").read_text())
+    log = robots_history["lake"].parent / "access.log"
+    lake = tmp_path / "lake"
+    args = ["analyze", str(log), "--lake", str(lake), "--no-progress"]
+    r = CliRunner().invoke(
+        main, [*args, "--robots", str(folder / "robots-2025-10-09.txt"), "--robots", f"{other}@2025-10-10"]
+    )
+    assert r.exit_code == 0, r.output
+    req = pl.read_parquet(lake / "requests" / "*" / "*.parquet", hive_partitioning=False)
+    mine = req.filter(pl.col("request_threats").list.contains("robots_violation"))["path"].sort().to_list()
+    theirs = robots_history["req"].filter(pl.col("request_threats").list.contains("robots_violation"))["path"].sort()
+    assert mine == theirs.to_list()
+    # A version with no date, two for one day, a bad date: one line each, before any work.
+    for bad, says in (
+        ([str(other), str(folder / "robots-2025-10-09.txt")], "name each version robots-YYYY-MM-DD.txt"),
+        ([f"{other}@2025-10-10", str(folder / "robots-2025-10-10.txt")], "two versions for one day"),
+        ([f"{other}@2025-13-01", str(folder / "robots-2025-10-09.txt")], "is not a date"),
+        ([str(tmp_path / "nowhere.txt")], "no such file or folder"),
+    ):
+        flags = [x for b in bad for x in ("--robots", b)]
+        r = CliRunner().invoke(main, ["analyze", str(log), "--lake", str(tmp_path / "other"), *flags])
+        assert r.exit_code == 1 and says in r.output and len(r.output.strip().splitlines()) == 1, r.output

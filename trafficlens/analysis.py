@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from trafficlens.classify.buckets import ROWS_PER_BUCKET
 from trafficlens.classify.pipeline import check_options, classify
+from trafficlens.classify.threats import RobotsSource
 from trafficlens.classify.verify import ingest_lookup
 from trafficlens.ingest import IngestOptions, ingest
 from trafficlens.report import lake_summary
@@ -47,7 +48,7 @@ def analyze(
     ranges_dir: str | Path | None = None,
     rdns: bool = False,
     pages: str | Path | None = None,
-    robots: str | Path | None = None,
+    robots: RobotsSource | None = None,
     threats: str | Path | None = None,
     model_dir: str | Path | None = None,
     geo: Sequence[str | Path] | None = None,

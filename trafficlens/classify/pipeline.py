@@ -48,6 +48,7 @@ from trafficlens.classify.labels import (
 from trafficlens.classify.model import BehaviourModel, load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
 from trafficlens.classify.threats import (
+    RobotsSource,
     ThreatConfig,
     client_threats,
     load_attack_rules,
@@ -254,7 +255,7 @@ def check_options(
     *,
     ranges_dir: str | Path | None = None,
     pages: str | Path | None = None,
-    robots: str | Path | None = None,
+    robots: RobotsSource | None = None,
     threats: str | Path | None = None,
     model_dir: str | Path | None = None,
     geo: Sequence[str | Path] | None = None,
@@ -265,9 +266,7 @@ def check_options(
         if value and not Path(value).is_file():
             raise OptionError(f"{opt} {value}: no such file")
     if robots:
-        if not Path(robots).exists():
-            raise OptionError(f"--robots {robots}: no such file or folder")
-        load_robots(robots)  # a folder without dated versions, or an unreadable file, is said now
+        load_robots(robots)  # a missing file, a folder without dated versions, a bad date: said now
     if model_dir and not Path(model_dir).is_dir():
         raise OptionError(f"--model-dir {model_dir}: no such folder")
     if ranges_dir and not Path(ranges_dir).is_dir():
@@ -288,7 +287,7 @@ def classify(
     pages: str | Path | None = None,
     behaviour: bool = True,
     threats: str | Path | None = None,
-    robots: str | Path | None = None,
+    robots: RobotsSource | None = None,
     attack_rules: str | Path | None = None,
     detect_threats: bool = True,
     memory_limit: str = "700MB",
@@ -659,7 +658,7 @@ def _threats(
     work: Path,
     ids: Sequence[int],
     cfg: ThreatConfig,
-    robots: str | Path | None,
+    robots: RobotsSource | None,
     cat: Catalogue,
 ) -> pl.DataFrame:
     """`client_id, threat, reason`: what the threat layer finds over every bucket's requests,

@@ -192,9 +192,10 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--robots",
-            type=click.Path(),
-            help="The site's robots.txt, or a folder of its versions (robots-YYYY-MM-DD.txt, each in force from "
-            "that day): record the automated clients that fetch what the version in force disallows.",
+            multiple=True,
+            help="The site's robots.txt, a folder of its versions (robots-YYYY-MM-DD.txt, each in force from that "
+            "day), or its versions one by one (repeat; FILE@YYYY-MM-DD for other names): record the automated "
+            "clients that fetch what the version in force disallows.",
         ),
         click.option(
             "--threats",
@@ -246,7 +247,7 @@ def classify(
     ranges_dir: str | None,
     rdns: bool,
     pages: str | None,
-    robots: str | None,
+    robots: tuple[str, ...],
     threats_file: str | None,
     model_dir: str | None,
     geo: tuple[str, ...],
@@ -276,7 +277,7 @@ def classify(
         rdns=rdns,
         progress=progress,
         pages=pages,
-        robots=robots,
+        robots=robots or None,
         threats=threats_file,
         model_dir=model_dir,
         geo=geo,
@@ -302,7 +303,7 @@ def analyze(
     ranges_dir: str | None,
     rdns: bool,
     pages: str | None,
-    robots: str | None,
+    robots: tuple[str, ...],
     threats_file: str | None,
     model_dir: str | None,
     geo: tuple[str, ...],
@@ -331,7 +332,7 @@ def analyze(
         ranges_dir=ranges_dir,
         rdns=rdns,
         pages=pages,
-        robots=robots,
+        robots=robots or None,
         threats=threats_file,
         model_dir=model_dir,
         geo=geo,

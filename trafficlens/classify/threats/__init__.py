@@ -25,6 +25,7 @@ from trafficlens.classify.threats.behavioural import (
 )
 from trafficlens.classify.threats.config import ThreatConfig
 from trafficlens.classify.threats.robots import (
+    RobotsSource,
     load_robots,
     parse_robots,
     robots_tokens,
@@ -52,6 +53,7 @@ __all__ = [
     "client_threats",
     "field_sql",
     "load_attack_rules",
+    "RobotsSource",
     "load_robots",
     "parse_robots",
     "request_findings",

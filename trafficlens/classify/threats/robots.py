@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,26 +57,66 @@ class RobotsVersion:
         return parse_robots(self.text)
 
 
-def load_robots(path: str | Path) -> list[RobotsVersion]:
-    """The versions of the site's robots.txt: one file (in force throughout), or a folder of
-    `robots-YYYY-MM-DD.txt`, each in force from that day (UTC) until the next one's."""
-    p = Path(path)
+# Where a site's robots.txt comes from: one file, a folder of dated versions, or dated files
+# given one by one (`robots-YYYY-MM-DD.txt`, or any file as `PATH@YYYY-MM-DD`).
+RobotsSource = str | Path | Sequence[str | Path]
+
+
+def _day(text: str, where: object) -> dt.datetime:
     try:
-        if p.is_dir():
-            dated = sorted((m.group(1), f) for f in p.iterdir() if (m := ROBOTS_VERSION_NAME.match(f.name)))
-            if not dated:
-                raise CatalogueError(f"--robots {p}: no robots-YYYY-MM-DD.txt in this folder")
-            out = []
-            for day, f in dated:
-                try:
-                    start = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
-                except ValueError:
-                    raise CatalogueError(f"--robots {f}: {day} is not a date") from None
-                out.append(RobotsVersion(start, f.name, f.read_text(encoding="utf-8", errors="replace")))
-            return out
-        return [RobotsVersion(None, p.name, p.read_text(encoding="utf-8", errors="replace"))]
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+    except ValueError:
+        raise CatalogueError(f"--robots {where}: {text} is not a date (YYYY-MM-DD)") from None
+
+
+def _read(p: Path) -> str:
+    if not p.exists():
+        raise CatalogueError(f"--robots {p}: no such file or folder")
+    try:
+        return p.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise CatalogueError(f"--robots {p}: cannot read it ({e.strerror})") from None
+
+
+def _dated_file(item: str | Path) -> RobotsVersion:
+    """One version given alone: `robots-YYYY-MM-DD.txt`, or `PATH@YYYY-MM-DD`."""
+    text = str(item)
+    path, at, day = text.rpartition("@")
+    if at and not Path(text).exists():
+        p = Path(path)
+        return RobotsVersion(_day(day, text), p.name, _read(p))
+    p = Path(text)
+    m = ROBOTS_VERSION_NAME.match(p.name)
+    if not m:
+        raise CatalogueError(f"--robots {p}: name each version robots-YYYY-MM-DD.txt, or give it as {p}@YYYY-MM-DD")
+    return RobotsVersion(_day(m.group(1), p), p.name, _read(p))
+
+
+def load_robots(source: RobotsSource) -> list[RobotsVersion]:
+    """The versions of the site's robots.txt, in time order: one file (in force throughout), a
+    folder of `robots-YYYY-MM-DD.txt`, or several dated files; each version is in force from its
+    day (UTC) until the next one's."""
+    if not isinstance(source, (str, Path)):
+        items = list(source)
+        if len(items) != 1:
+            versions = sorted((_dated_file(i) for i in items), key=lambda v: v.start or dt.datetime.min)
+            days = [v.start for v in versions]
+            if len(set(days)) != len(days):
+                raise CatalogueError("--robots: two versions for one day")
+            return versions
+        source = items[0]
+    p = Path(source)
+    if "@" in str(source) and not p.exists():
+        return [_dated_file(source)]
+    if p.is_dir():
+        try:
+            dated = sorted((m.group(1), f) for f in p.iterdir() if (m := ROBOTS_VERSION_NAME.match(f.name)))
+        except OSError as e:
+            raise CatalogueError(f"--robots {p}: cannot read it ({e.strerror})") from None
+        if not dated:
+            raise CatalogueError(f"--robots {p}: no robots-YYYY-MM-DD.txt in this folder")
+        return [RobotsVersion(_day(day, f), f.name, _read(f)) for day, f in dated]
+    return [RobotsVersion(None, p.name, _read(p))]
 
 
 def _signals(value: str) -> dict[str, bool]:
@@ -146,7 +187,7 @@ def robots_tokens(labelled: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
 
 
 def robots_violations(
-    con: duckdb.DuckDBPyConnection, robots: str | Path, tokens: pl.DataFrame, table: str = "sessionised"
+    con: duckdb.DuckDBPyConnection, robots: RobotsSource, tokens: pl.DataFrame, table: str = "sessionised"
 ) -> pl.DataFrame:
     """`client_id, threat, reason` for automated clients fetching paths their group disallows,
     each request judged by the version of robots.txt in force when it came (`load_robots`);
