@@ -67,6 +67,13 @@ ALERT_SCHEMA: dict[str, pl.DataType] = {
     "threshold": pl.Float64(),
     "message": pl.String(),
 }
+# The lake's `robots_txt` table: the versions of the site's robots.txt classify judged by
+# (`start`: in force from, null for one given without a day).
+ROBOTS_TXT_SCHEMA: dict[str, pl.DataType] = {
+    "start": pl.Datetime("us", "UTC"),
+    "name": pl.String(),
+    "text": pl.String(),
+}
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),  # path as given (resolved), or "-" for standard input
     "fingerprint": pl.String(),  # blake2b of the first head_len decompressed bytes

@@ -30,7 +30,7 @@ import duckdb
 import polars as pl
 
 from trafficlens.errors import LakeError, TrafficlensError, disk_full
-from trafficlens.schema import ALERT_SCHEMA, EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA
+from trafficlens.schema import ALERT_SCHEMA, EVENT_SCHEMA, MANIFEST_SCHEMA, REJECT_SCHEMA, ROBOTS_TXT_SCHEMA
 
 TABLES = ("events", "requests", "sessions", "clients", "rejects", "alerts", "robots_txt")
 PARTITIONED = ("events", "requests")
@@ -117,7 +117,12 @@ class Lake:
     def scan(self, table: str) -> pl.LazyFrame:
         """A LazyFrame over one table (empty, with its schema, when nothing was written yet)."""
         if not self.has_table(table):
-            schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA, "alerts": ALERT_SCHEMA}.get(table)
+            schema = {
+                "events": EVENT_SCHEMA,
+                "rejects": REJECT_SCHEMA,
+                "alerts": ALERT_SCHEMA,
+                "robots_txt": ROBOTS_TXT_SCHEMA,
+            }.get(table)
             if schema is None:
                 raise LakeError(f"the lake has no {table} yet; run `trafficlens classify --lake {self.root}`")
             return pl.LazyFrame(schema=schema)
@@ -282,7 +287,12 @@ def view_sql(lake: Lake, table: str) -> str:
     if lake.has_table(table):
         hive = ", hive_partitioning = true" if table in PARTITIONED else ""
         return f"SELECT * FROM read_parquet({_LAKE_DIR_SQL} || '{table_pattern(table)}', union_by_name = true{hive})"
-    schema = {"events": EVENT_SCHEMA, "rejects": REJECT_SCHEMA, "alerts": ALERT_SCHEMA}.get(table)
+    schema = {
+        "events": EVENT_SCHEMA,
+        "rejects": REJECT_SCHEMA,
+        "alerts": ALERT_SCHEMA,
+        "robots_txt": ROBOTS_TXT_SCHEMA,
+    }.get(table)
     return _empty_select(schema) if schema else "SELECT NULL::VARCHAR AS empty WHERE false"
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
-import yaml
 
+from trafficlens.classify.threats.config import read_yaml, thresholds
 from trafficlens.errors import OptionError
 from trafficlens.report.core import ReportBase, section
 from trafficlens.schema import ALERT_SCHEMA
@@ -51,30 +50,8 @@ class AlertConfig:
     @classmethod
     def load(cls, path: str | Path | None = None) -> AlertConfig:
         """The thresholds in `path` (YAML), over the shipped ones."""
-        where = str(path) if path else "the shipped alerts.yml"
-        try:
-            text = (
-                Path(path).read_text(encoding="utf-8")
-                if path
-                else resources.files("trafficlens").joinpath("catalogues/alerts.yml").read_text()
-            )
-            doc = yaml.safe_load(text) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            reason = e.strerror if isinstance(e, OSError) else " ".join(str(e).split())
-            raise OptionError(f"--config {where}: cannot read it as YAML ({reason})") from None
-        if not isinstance(doc, dict):
-            raise OptionError(f"--config {where}: expected name: value lines, e.g. `surge_factor: 4`")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(str(k) for k in set(doc) - set(fields))
-        if unknown:
-            raise OptionError(f"--config {where}: unknown setting {unknown[0]!r}; known: {', '.join(fields)}")
-        for name, value in doc.items():
-            kind = type(getattr(cls, name))
-            ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
-            if not ok or value < 0:
-                what = "a number" if kind is float else "a whole number"
-                raise OptionError(f"--config {where}: {name} must be {what} of 0 or more (got {value!r})")
-        return cls(**doc)
+        doc, where = read_yaml("--config", path, "alerts.yml", OptionError)
+        return thresholds(cls, doc, "--config", where, "surge_factor: 4", OptionError)
 
 
 def _robust(baseline: pl.DataFrame, key: str, days: list[dt.date]) -> pl.DataFrame:

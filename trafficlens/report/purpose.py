@@ -57,27 +57,26 @@ class PurposeSections(ReferralSections):
         `sitemap_fetches`, `referred_visits` (its operator's: AI referrals and search result
         clicks), `score` and `reasons`; `summary`: agents judged, and those scored 0.5 or more."""
         pages = ", ".join(sql_literal(t) for t in PAGE_VIEW_TYPES)
+        # The agents' requests are read once: per agent, and per visit for the visits' sizes.
         agents = self.q(
             f"""WITH r AS (SELECT agent, operator, purpose, session_id, site, path, page_type
                            FROM requests {self._where(extra="automated AND agent IS NOT NULL AND identity <> 'spoofed'")}),
-                     v AS (SELECT agent, session_id, count(*) FILTER (page_type IN ({pages})) AS pages
-                           FROM r GROUP BY ALL),
+                     v AS (SELECT agent, quantile_cont(pages, 0.9) AS pages_per_visit_p90,
+                                  max(pages) AS max_pages_per_visit
+                           FROM (SELECT agent, session_id, count(*) FILTER (page_type IN ({pages})) AS pages
+                                 FROM r GROUP BY ALL)
+                           GROUP BY agent),
                      site_pages AS (SELECT count(DISTINCT (site, path)) AS n FROM requests
-                                    {self._where(extra=f"page_type IN ({pages})")})
-                SELECT r.agent, any_value(operator) AS operator, any_value(purpose) AS purpose,
-                       count(*) AS requests, count(*) FILTER (page_type IN ({pages})) AS pages,
-                       count(DISTINCT session_id) AS visits,
-                       count(DISTINCT (site, path)) FILTER (page_type IN ({pages})) AS distinct_pages,
-                       count(DISTINCT (site, path)) FILTER (page_type IN ({pages}))
-                           / greatest(any_value(sp.n), 1) AS coverage,
-                       count(*) FILTER (page_type = 'sitemap') AS sitemap_fetches
-                FROM r, site_pages sp GROUP BY r.agent"""
-        )
-        p90 = self.q(
-            f"""SELECT agent, quantile_cont(pages, 0.9) AS pages_per_visit_p90, max(pages) AS max_pages_per_visit FROM (
-                    SELECT agent, session_id, count(*) FILTER (page_type IN ({pages})) AS pages
-                    FROM requests {self._where(extra="automated AND agent IS NOT NULL AND identity <> 'spoofed'")}
-                    GROUP BY ALL) GROUP BY agent"""
+                                    {self._where(extra=f"page_type IN ({pages})")}),
+                     a AS (SELECT r.agent, any_value(operator) AS operator, any_value(purpose) AS purpose,
+                                  count(*) AS requests, count(*) FILTER (page_type IN ({pages})) AS pages,
+                                  count(DISTINCT session_id) AS visits,
+                                  count(DISTINCT (site, path)) FILTER (page_type IN ({pages})) AS distinct_pages,
+                                  count(DISTINCT (site, path)) FILTER (page_type IN ({pages}))
+                                      / greatest(any_value(sp.n), 1) AS coverage,
+                                  count(*) FILTER (page_type = 'sitemap') AS sitemap_fetches
+                           FROM r, site_pages sp GROUP BY r.agent)
+                SELECT a.*, v.pages_per_visit_p90, v.max_pages_per_visit FROM a JOIN v USING (agent)"""
         )
         # Visits each operator sent: its AI assistants' (the referrals section) and clicks on its
         # search results.
@@ -100,8 +99,7 @@ class PurposeSections(ReferralSections):
                 FROM d JOIN search_ref s ON regexp_matches(d.host, s.pattern) GROUP BY s.operator"""
         )
         df = (
-            agents.join(p90, on="agent", how="left")
-            .join(ai, on="operator", how="left")
+            agents.join(ai, on="operator", how="left")
             .join(search, on="operator", how="left")
             .with_columns(
                 referred_visits=(pl.col("ai_visits").fill_null(0) + pl.col("search_visits").fill_null(0)).cast(pl.Int64)

@@ -5,13 +5,12 @@ refused, the bandwidth that saves and the visits its assistants referred that it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-import yaml
 
+from trafficlens.classify.threats.config import read_yaml
 from trafficlens.errors import OptionError
 from trafficlens.report.core import section
 from trafficlens.report.referrals import ReferralSections
@@ -41,17 +40,7 @@ class Pricing:
     @classmethod
     def load(cls, path: str | Path | None = None) -> Pricing:
         """The policy in `path` (YAML), or the shipped one; a bad file is one line naming what is wrong."""
-        where = str(path) if path else "the shipped pricing"
-        try:
-            text = (
-                Path(path).read_text(encoding="utf-8")
-                if path
-                else resources.files("trafficlens").joinpath("catalogues/pay_per_crawl.yml").read_text()
-            )
-            doc = yaml.safe_load(text) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            reason = e.strerror if isinstance(e, OSError) else " ".join(str(e).split())
-            raise OptionError(f"--pricing {where}: cannot read it as YAML ({reason})") from None
+        doc, where = read_yaml("--pricing", path, "pay_per_crawl.yml", OptionError)
         if not isinstance(doc, dict):
             raise OptionError(
                 f"--pricing {where}: expected a mapping (currency, default, identities, purposes, agents)"

@@ -73,11 +73,7 @@ class RobotsHistorySections(ReportBase):
         `first_robots_after`, `refetched_before_obeying`); `signals` (per agent and version whose
         group states a signal about the agent's purpose: `signal`, `allowed`, `pages` fetched while
         it was in force); `summary`. Empty where classify was given no `--robots`."""
-        rows = (
-            self.q("SELECT start, name, text FROM robots_txt ORDER BY start NULLS FIRST")
-            if self._has_robots()
-            else None
-        )
+        rows = self.q("SELECT start, name, text FROM robots_txt ORDER BY start NULLS FIRST")
         empty = {
             "summary": {
                 "versions": 0,
@@ -90,7 +86,7 @@ class RobotsHistorySections(ReportBase):
             "obey": pl.DataFrame(schema=OBEY_SCHEMA),
             "signals": pl.DataFrame(schema=SIGNALS_SCHEMA),
         }
-        if rows is None or rows.is_empty():
+        if rows.is_empty():
             return empty
         versions = [RobotsVersion(r["start"], r["name"], r["text"]) for r in rows.iter_rows(named=True)]
         parsed = [parse_robots(v.text) for v in versions]
@@ -194,11 +190,6 @@ class RobotsHistorySections(ReportBase):
             "agents_against_signals": against,
         }
         return {"summary": summary, "versions": vtable, "obey": obey_df, "signals": sig_df}
-
-    def _has_robots(self) -> bool:
-        return bool(
-            self.con.sql("SELECT count(*) FROM duckdb_views() WHERE view_name = 'robots_txt'").fetchall()[0][0]
-        ) and ("start" in self.con.sql("SELECT * FROM robots_txt LIMIT 0").columns)
 
 
 __all__ = ["RobotsHistorySections"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 
@@ -90,23 +92,46 @@ class ThreatConfig:
     def load(cls, path: str | Path | None) -> ThreatConfig:
         if not path:
             return cls()
-        try:
-            doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-            reason = e.strerror if isinstance(e, OSError) else " ".join(str(e).split())
-            raise CatalogueError(f"--threats {path}: cannot read it as YAML ({reason})") from None
-        if not isinstance(doc, dict):
-            raise CatalogueError(f"--threats {path}: expected name: value lines, e.g. `scrape_pages: 300`")
-        names = {f.name for f in fields(cls)}
-        bad = sorted(str(k) for k in set(doc) - names)
-        if bad:
-            raise CatalogueError(
-                f"--threats {path}: unknown setting(s) {', '.join(bad)}; known: {', '.join(sorted(names))}"
-            )
-        for name, value in doc.items():
-            # A threshold is a number of the default's kind (bool is an int to Python, not here).
-            kind = type(getattr(cls, name))
-            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value < 0:
-                what = "a number" if kind is float else "a whole number"
-                raise CatalogueError(f"--threats {path}: {name} must be {what} of 0 or more (got {value!r})")
-        return cls(**doc)
+        doc, where = read_yaml("--threats", path)
+        return thresholds(cls, doc, "--threats", where, "scrape_pages: 300")
+
+
+T = TypeVar("T")
+
+
+def read_yaml(
+    option: str, path: str | Path | None, shipped: str | None = None, error: type[Exception] = CatalogueError
+) -> tuple[Any, str]:
+    """The YAML document of `OPTION path`, or of the shipped catalogue file `shipped` when no path
+    is given, and the file's name for messages; a file that cannot be read as YAML is one line."""
+    where = str(path) if path else f"the shipped {shipped}"
+    try:
+        text = (
+            Path(path).read_text(encoding="utf-8")
+            if path
+            else resources.files("trafficlens").joinpath(f"catalogues/{shipped}").read_text()
+        )
+        return yaml.safe_load(text) or {}, where
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        reason = e.strerror if isinstance(e, OSError) else " ".join(str(e).split())
+        raise error(f"{option} {where}: cannot read it as YAML ({reason})") from None
+
+
+def thresholds(
+    cls: type[T], doc: Any, option: str, where: str, example: str, error: type[Exception] = CatalogueError
+) -> T:
+    """A dataclass of thresholds from `name: value` lines over its defaults: every name known,
+    every value a number of its default's kind, 0 or more; anything else one line."""
+    if not isinstance(doc, dict):
+        raise error(f"{option} {where}: expected name: value lines, e.g. `{example}`")
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    bad = sorted(str(k) for k in set(doc) - names)
+    if bad:
+        raise error(f"{option} {where}: unknown setting(s) {', '.join(bad)}; known: {', '.join(sorted(names))}")
+    for name, value in doc.items():
+        # A threshold is a number of the default's kind (bool is an int to Python, not here).
+        kind = type(getattr(cls, name))
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value < 0:
+            what = "a number" if kind is float else "a whole number"
+            raise error(f"{option} {where}: {name} must be {what} of 0 or more (got {value!r})")
+    return cls(**doc)

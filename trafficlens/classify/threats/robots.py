@@ -14,6 +14,7 @@ import polars as pl
 
 from trafficlens.classify.agents import Catalogue
 from trafficlens.errors import CatalogueError
+from trafficlens.schema import ROBOTS_TXT_SCHEMA
 from trafficlens.store import sql_literal
 
 # The rows a threat check finds, typed for when it finds none.
@@ -272,5 +273,5 @@ def write_robots_versions(versions: list[RobotsVersion], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(
         {"start": [v.start for v in versions], "name": [v.name for v in versions], "text": [v.text for v in versions]},
-        schema={"start": pl.Datetime("us", "UTC"), "name": pl.String, "text": pl.String},
+        schema=ROBOTS_TXT_SCHEMA,
     ).write_parquet(path)
