@@ -275,6 +275,41 @@ def test_a_newsletter_crowd_is_a_swarm_only_to_a_site_that_asks_for_no_spread(tm
     assert all("abusive_scraping" in c[ip]["threats"] for ip in c["news"])
 
 
+def test_a_sign_up_farm_across_a_clock_hour_is_found_and_people_signing_up_are_not(tmp_path: Path) -> None:
+    """Five addresses each read one page and post the sign-up form 4 s after loading it, no
+    asset, between 10:40 and 11:35 (no clock hour holds five); five people sign up at the same
+    times, reading a page first and typing for 40 s, or letting autofill post in 4 s but loading
+    the page's assets."""
+    lines: list[str] = []
+    farm = [f"100.80.{a}.9" for a in range(5)]
+    slow = [f"100.81.{a}.9" for a in range(5)]
+    quick = [f"100.82.{a}.9" for a in range(5)]
+    for a, start in enumerate(38400 + m * 60 for m in (0, 15, 25, 40, 55)):
+        lines += [
+            _line(farm[a], start, "GET", "/blog/welcome", 200),
+            _line(farm[a], start + 2, "GET", "/join", 200),
+            _line(farm[a], start + 6, "POST", "/join", 302),
+        ]
+        for ip, fill in ((slow[a], 40), (quick[a], 4)):
+            lines += [_line(ip, start - 30, "GET", "/blog/welcome", 200)] if ip in slow else []
+            lines += [_line(ip, start + 1, "GET", "/join", 200)]
+            lines += [_line(ip, start + 2, "GET", "/static/site.css", 200)] if ip in quick else []
+            lines += [_line(ip, start + 1 + fill, "POST", "/join", 302)]
+    for i in range(10):
+        lines += _human(f"100.64.21.{i}", 30000 + i * 900)
+    log = tmp_path / "signup.log"
+    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, progress=False)
+    c = {r["client_ip"]: r for r in pl.read_parquet(lake / "clients" / "*.parquet").iter_rows(named=True)}
+    for ip in farm:
+        assert "fake_signup" in c[ip]["threats"], (ip, c[ip]["reasons"])
+        assert "threat:fake_signup:burst>=5_from_3+_addresses/60min" in c[ip]["reasons"]
+    for ip in slow + quick:
+        assert c[ip]["threats"] == [] and c[ip]["actor_class"] == "human", (ip, c[ip]["reasons"])
+
+
 def test_threats_set_class_and_malice(attacked: dict) -> None:
     assert attacked["100.64.1.1"]["actor_class"] == "agent" and attacked["100.64.1.1"]["malicious"]
     assert attacked["100.64.1.1"]["identity"] == "undeclared" and not attacked["100.64.1.1"]["ai_driven"]

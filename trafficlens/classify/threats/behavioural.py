@@ -46,6 +46,10 @@ Builder = Callable[[ThreatConfig, Inputs], ThreatSQL]
 _FAILED = "(status IN (401, 403, 429) OR status >= 400 AND status < 500)"
 
 
+def _content() -> str:
+    return ", ".join(sql_literal(t) for t in CONTENT_PAGE_TYPES)
+
+
 def _window(cfg: ThreatConfig) -> str:
     return f"time_bucket(INTERVAL {cfg.window_minutes} MINUTE, ts)"
 
@@ -127,8 +131,9 @@ def card_testing(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
 
 
 def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
-    """Repeated sign-ups from one client, or a burst of sessions that only sign up from several
-    addresses (a sign-up farm)."""
+    """Repeated sign-ups from one client, or a burst of sessions from several addresses that only
+    touch the sign-up form, or post it without typing it, loading no asset and reading at most
+    one page (a sign-up farm)."""
     w = cfg.window_minutes
     return ThreatSQL(
         {
@@ -136,17 +141,37 @@ def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         SELECT client_id, client_ip, site, session_id, {_window(cfg)} AS win,
                count(*) FILTER (WHERE method = 'POST') AS n
         FROM r WHERE endpoint = 'signup' GROUP BY ALL""",
-            # Sessions that did nothing but touch the sign-up endpoint.
-            "lonely": """
+            # Each sign-up post and the time since the session's page before it (none: posted blind).
+            "signup_gaps": """
+        SELECT session_id, method, endpoint, ts - lag(ts) OVER (PARTITION BY session_id ORDER BY ts) AS since
+        FROM r WHERE page_type IS DISTINCT FROM 'static'
+          AND session_id IN (SELECT session_id FROM r WHERE endpoint = 'signup' AND method = 'POST')""",
+            # Sessions that did nothing but touch the sign-up endpoint; or that posted the form
+            # unloaded or faster than it can be typed, loading no asset and reading at most one page.
+            "lonely": f"""
         SELECT session_id FROM r GROUP BY session_id
-        HAVING count(*) FILTER (WHERE endpoint IS DISTINCT FROM 'signup') = 0 AND count(*) <= 4""",
-            "lonely_signup": f"""
-        SELECT s.*, {_campaign_window("s.win", cfg)} AS hr
-        FROM signup s JOIN lonely USING (session_id)""",
+        HAVING count(*) FILTER (WHERE endpoint IS DISTINCT FROM 'signup') = 0 AND count(*) <= 4
+        UNION
+        SELECT session_id FROM r
+        WHERE session_id IN (SELECT session_id FROM signup_gaps WHERE endpoint = 'signup' AND method = 'POST'
+                             AND (since IS NULL OR since <= INTERVAL {cfg.signup_typing_s} SECOND))
+        GROUP BY session_id
+        HAVING count(*) FILTER (WHERE page_type = 'static') = 0
+           AND count(*) FILTER (WHERE page_type IN ({_content()})) <= 1""",
+            "lonely_signup": """
+        SELECT session_id, any_value(client_id) AS client_id, any_value(client_ip) AS client_ip,
+               any_value(site) AS site, min(ts) AS t
+        FROM r WHERE endpoint = 'signup' AND session_id IN (SELECT session_id FROM lonely) GROUP BY session_id""",
+            # Any hour holding enough of them, not only a clock hour: each session opens a window
+            # of its own, and a window that holds enough marks all of its sessions.
+            "burst_from": f"""
+        SELECT a.site, a.t FROM lonely_signup a JOIN lonely_signup b
+          ON a.site = b.site AND b.t >= a.t AND b.t < a.t + INTERVAL {cfg.campaign_minutes} MINUTE
+        GROUP BY a.site, a.t HAVING count(DISTINCT b.session_id) >= {cfg.signup_burst}
+                                AND count(DISTINCT b.client_ip) >= {cfg.signup_burst_addresses}""",
             "burst": f"""
-        SELECT site, hr FROM lonely_signup
-        GROUP BY ALL HAVING count(DISTINCT session_id) >= {cfg.signup_burst}
-                        AND count(DISTINCT client_ip) >= {cfg.signup_burst_addresses}""",
+        SELECT DISTINCT s.client_id FROM burst_from w JOIN lonely_signup s
+          ON s.site = w.site AND s.t >= w.t AND s.t < w.t + INTERVAL {cfg.campaign_minutes} MINUTE""",
             "signups": f"""
         SELECT DISTINCT client_id, 'fake_signup' AS threat,
                'threat:fake_signup:signups=' || n || '/' || {w} || 'min' AS reason
@@ -155,7 +180,7 @@ def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         SELECT DISTINCT s.client_id, 'fake_signup',
                'threat:fake_signup:burst>=' || {cfg.signup_burst} || '_from_' || {cfg.signup_burst_addresses}
                || '+_addresses/' || {cfg.campaign_minutes} || 'min'
-        FROM lonely_signup s JOIN burst USING (site, hr)""",
+        FROM burst s""",
         },
         ("signups",),
     )
@@ -196,7 +221,7 @@ def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
     """`sweep`: per client, the content pages, assets and referrers it fetched and its pace;
     `bare`: browsers fetching content with no assets and no referrers, with their IPv4 /16;
     `nets`: the networks where many such addresses sweep many pages."""
-    content = ", ".join(sql_literal(t) for t in CONTENT_PAGE_TYPES)
+    content = _content()
     return {
         "sweep": f"""
         SELECT client_id, any_value(client_ip) AS client_ip, any_value(site) AS site,
@@ -225,7 +250,7 @@ def _swarms(cfg: ThreatConfig) -> dict[str, str]:
     browser (content, no asset, no referrer); `swarms`: the windows where bare browsers arrive in
     numbers, far beyond the site's share of them, fetching mostly different pages (see
     `ThreatConfig.swarm_*`)."""
-    content = ", ".join(sql_literal(t) for t in CONTENT_PAGE_TYPES)
+    content = _content()
     return {
         "arrivals": f"""
         SELECT client_id, site, time_bucket(INTERVAL {cfg.swarm_minutes} MINUTE, first_ts) AS win,

@@ -30,11 +30,14 @@ class ThreatConfig:
     card_attempts: int = 5
     card_decline_share: float = 0.5
     # Nobody signs up 3 times in 10 minutes. A session that touches nothing but the sign-up
-    # form (no page, no asset) is not a person finding it; 5 of them from 3+ addresses within an
-    # hour is a sign-up farm.
+    # form (no page, no asset) is not a person finding it; nor is one that posts it unloaded or
+    # within 15 s of its page (typing a name, an address and a password twice takes a person
+    # longer at 40 words a minute; autofill is faster, hence only in a burst), loading no asset
+    # and reading at most one page. 5 of them from 3+ addresses within an hour is a sign-up farm.
     signup_per_client: int = 3
     signup_burst: int = 5
     signup_burst_addresses: int = 3
+    signup_typing_s: int = 15
     # Scanners: 8 distinct attack-rule paths, or 30 distinct paths answered 4xx mostly; a
     # script (a tool user agent, or none) needs only 3 distinct missing paths: it has no
     # stale links to follow.
