@@ -21,6 +21,7 @@ import os
 import platform
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -111,7 +112,7 @@ class BehaviourModel:
                 }
             )
         x = feats.select(FEATURES).to_numpy().astype(np.float64)
-        proba = self.estimator.predict_proba(x)  # type: ignore[attr-defined]
+        proba = predict_proba(self.estimator, x)
         classes = np.array(self.classes)
         best = proba.argmax(axis=1)
         nav = np.full(feats.height, np.nan)
@@ -119,7 +120,7 @@ class BehaviourModel:
         rows = _nav_rows(feats)
         if self.navigation is not None and rows.any():
             sub = feats.filter(pl.Series(rows))
-            p = self.navigation.predict_proba(sub.select(NAV_FEATURES).to_numpy().astype(np.float64))  # type: ignore[attr-defined]
+            p = predict_proba(self.navigation, sub.select(NAV_FEATURES).to_numpy().astype(np.float64))
             nav[rows] = p[:, 1]
             info = self.meta["navigation"]
             explained = explain(sub, self.meta, cols=NAV_FEATURES, importance=info["importance"])
@@ -139,6 +140,21 @@ class BehaviourModel:
             },
             schema_overrides={"b_reasons": pl.List(pl.String), "b_nav_reasons": pl.List(pl.String)},
         )
+
+
+# Rows per share of a prediction: below it, a thread costs more than it saves.
+_PREDICT_SHARE = 2_000
+
+
+def predict_proba(est: object, x: np.ndarray) -> np.ndarray:
+    """`est.predict_proba(x)` with the rows in shares, one thread each (the trees release the
+    interpreter's lock): each row's trees are still added in one order, on one thread, so the
+    figures are those of a single thread, bit for bit (see `_read_estimator`)."""
+    shares = min(os.cpu_count() or 1, max(1, len(x) // _PREDICT_SHARE))
+    if shares == 1:
+        return est.predict_proba(x)  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(shares) as pool:
+        return np.vstack(list(pool.map(est.predict_proba, np.array_split(x, shares))))  # type: ignore[attr-defined]
 
 
 def explain(
@@ -242,7 +258,8 @@ def _read_estimator(path: Path, n_features: int) -> object:
         raise ModelError(f"{path}: not a classifier of {n_features} features; run `trafficlens train` to rebuild it")
     # A forest predicting on several threads adds its trees' probabilities in whatever order the
     # threads finish: the last bits move between runs, and a reason's rounded probability with them.
-    # One thread gives the same figures on every run and engine (buckets are the parallel unit).
+    # One thread per row gives the same figures on every run and engine (`predict_proba` shares the
+    # rows among threads instead).
     if hasattr(est, "n_jobs"):
         est.n_jobs = 1
     return est
