@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from trafficlens.classify.pipeline import LABELS
 from trafficlens.cli import main
-from trafficlens.errors import OptionError
+from trafficlens.errors import InputError, OptionError
 from trafficlens.spark import check_engine, parse_conf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,3 +321,48 @@ def test_a_lake_on_object_storage_is_one_line_that_says_what_works(tmp_path: Pat
     assert r.output.startswith("Error: s3a://bucket/lake: a lake on object storage is not supported yet; ")
     assert len(r.output.strip().splitlines()) == 1
     assert not Path("s3a:").exists()
+
+
+@pytest.mark.spark
+def test_spark_ingest_reads_uris_through_sparks_filesystem(spark_ready: None, tmp_path: Path) -> None:
+    """`file://` URIs (a folder, a glob) go through Spark's filesystem as `s3a://` or `hdfs://` do:
+    the same events as the local engine reads from the paths, content named twice read once, a
+    repeated run a no-op, a grown file resumed."""
+    from trafficlens.ingest import ingest
+    from trafficlens.spark import spark_session
+
+    parts = _split_week(tmp_path / "logs")
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    a = ingest([str(tmp_path / "logs")], local, progress=False)
+    uri = (tmp_path / "logs").as_uri()
+    with spark_session("local[2]"):
+        b = ingest([uri, uri + "/access-0.log"], remote, progress=False, engine="spark")
+        assert {r.source for r in b.results} == {"file:" + r.source for r in a.results}
+        assert sorted((r.status, r.lines, r.events) for r in a.results) == sorted(
+            (r.status, r.lines, r.events) for r in b.results
+        )
+        assert b.events == 190_070
+        assert sorted(r.status for r in b.results if "access-1" in r.source) == ["ingested", "unchanged"]
+        renamed = _events(remote).with_columns(pl.col("source").str.strip_prefix("file:"))
+        assert renamed.sort("source", "line_no").equals(_events(local))
+        again = ingest([uri + "/access-*.log*"], remote, progress=False, engine="spark")
+        assert again.events == 0 and {r.status for r in again.results} == {"unchanged"}
+        with open(parts[2], "ab") as f:
+            f.write(parts[0].read_bytes().splitlines(keepends=True)[0])
+        grown = ingest([uri], remote, progress=False, engine="spark")
+        assert grown.events == 1
+        assert [r.status for r in grown.results if r.source.endswith("access-2.log")] == ["resumed"]
+        with pytest.raises(InputError, match=r"^no file matches file:"):
+            ingest([uri + "/nothing-*.log"], remote, progress=False, engine="spark")
+    assert _events(remote).height == 190_071
+    assert not list((remote / ".staging").glob("*"))
+
+
+def test_a_uri_without_spark_is_one_line(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["ingest", "s3a://bucket/logs/", "--lake", str(tmp_path / "lake")])
+    assert r.exit_code == 1
+    assert r.output.strip() == (
+        "Error: s3a://bucket/logs/: a URI is read through Spark's filesystem: add --engine spark (a file on "
+        "this machine is given by its path)"
+    )
+    assert not (tmp_path / "lake").exists()

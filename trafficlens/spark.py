@@ -65,7 +65,7 @@ def check_engine(engine: str, master: str | None = None, conf: Sequence[str] = (
         )
 
 
-def _first_line(e: BaseException) -> str:
+def error_line(e: BaseException) -> str:
     """What a Spark error says, in one line: the Java exception's message where there is one."""
     java = getattr(e, "java_exception", None)
     text = str(java.toString()) if java is not None else str(e)
@@ -111,7 +111,7 @@ def spark_session(master: str | None = None, conf: Sequence[str] = ()) -> Iterat
         with quiet():
             session = builder.getOrCreate()
     except Exception as e:  # Spark's own errors are long Java traces: keep what the JVM said, in a line
-        raise OptionError(f"Spark did not start on {master or DEFAULT_MASTER}: {_first_line(e)}") from e
+        raise OptionError(f"Spark did not start on {master or DEFAULT_MASTER}: {error_line(e)}") from e
     session.sparkContext.setLogLevel("ERROR")
     try:
         yield session
@@ -125,6 +125,7 @@ __all__ = [
     "INSTALL",
     "SESSION_CONF",
     "check_engine",
+    "error_line",
     "parse_conf",
     "quiet",
     "spark_session",

@@ -54,7 +54,8 @@ _LAKE_DIR_SQL = (
 )
 
 
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A URI (`s3a://bucket/logs/`, `hdfs://…`, `file:///…`): a place on Spark's filesystem, not a path.
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def glob_escape(path: str) -> str:
@@ -71,7 +72,7 @@ class Lake:
     """A lake folder. Creating one makes the folder; reading one that does not exist fails clearly."""
 
     def __init__(self, root: str | Path, create: bool = False) -> None:
-        if isinstance(root, str) and _URI.match(root):
+        if isinstance(root, str) and URI.match(root):
             # A path would be made of it (`s3a:/bucket/lake`, here): say so instead.
             raise LakeError(
                 f"{root}: a lake on object storage is not supported yet; give a folder on a local disk, or on a "

@@ -38,7 +38,7 @@ from trafficlens.ingest.options import IngestOptions
 from trafficlens.ingest.parse import parse_chunk
 from trafficlens.ingest.privacy import protected_writer
 from trafficlens.ingest.sources import OpenSource, Source, iter_chunks, resolve_sources, split_lines
-from trafficlens.ingest.spark import ingest_sources
+from trafficlens.ingest.spark import ingest_sources, list_remote
 from trafficlens.ingest.writer import PARSE_WORKERS, Parsed, PartWriter, parse_in_order, prefetch
 from trafficlens.progress import Progress
 from trafficlens.schema import MANIFEST_SCHEMA
@@ -402,14 +402,22 @@ def ingest(
     window = opts.window()
     if opts.log_format:
         compile_log_format(opts.log_format)  # fail on a bad format string before touching the lake
-    sources = resolve_sources(inputs, exclude=Path(lake).expanduser().resolve())
-    store = Lake(lake, create=True)
+    exclude = Path(lake).expanduser().resolve()
+
+    # Local paths are checked before Spark starts; URIs are listed by Spark's filesystem once it has.
+    def unlisted(uri: str) -> list[Source]:
+        return [Source(uri, None, remote=True)]
+
+    sources = resolve_sources(inputs, exclude=exclude, remote=unlisted if engine == "spark" else None)
     started = time.perf_counter()
-    summary = IngestSummary(store.root)
-    total = sum(s.size or 0 for s in sources) or None
-    bar = Progress(total, "ingest", enabled=progress)
     with contextlib.ExitStack() as engines:
         spark = engines.enter_context(spark_session(master, spark_conf)) if engine == "spark" else None
+        if spark is not None and any(s.remote for s in sources):
+            sources = resolve_sources(inputs, exclude=exclude, remote=lambda uri: list_remote(spark, uri))
+        store = Lake(lake, create=True)
+        summary = IngestSummary(store.root)
+        total = sum(s.size or 0 for s in sources) or None
+        bar = Progress(total, "ingest", enabled=progress)
         _run(sources, store, opts, window, summary, bar, on_source, spark)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from trafficlens.errors import InputError
+from trafficlens.store import URI
 
 CHUNK_BYTES = 8 * 1024 * 1024  # larger chunks cost more in fresh-memory page faults than they save
 # A plain file unchanged for this long is no longer being written: its unterminated last line is
@@ -33,14 +34,19 @@ STDIN = "-"
 
 @dataclass(frozen=True)
 class Source:
-    """One input: a file path, or standard input."""
+    """One input: a file path, standard input, or a file on Spark's filesystem (`remote`: named by
+    its URI, `path` None, `length` its size as listed)."""
 
     name: str  # what the manifest and the events' `source` column record
-    path: Path | None  # None for standard input
+    path: Path | None  # None for standard input and remote files
     stream: bool = False  # read once, to its end: standard input, a FIFO, /dev/stdin
+    remote: bool = False
+    length: int | None = None
 
     @property
     def size(self) -> int | None:
+        if self.remote:
+            return self.length
         return self.path.stat().st_size if self.path is not None and not self.stream else None
 
 
@@ -53,14 +59,25 @@ def _is_stream(p: Path) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
 
 
-def resolve_sources(inputs: list[str], exclude: Path | None = None) -> list[Source]:
-    """Expand files, folders (recursively, sorted) and globs; `-` is standard input.
+def resolve_sources(
+    inputs: list[str], exclude: Path | None = None, remote: Callable[[str], list[Source]] | None = None
+) -> list[Source]:
+    """Expand files, folders (recursively, sorted) and globs; `-` is standard input; a URI is
+    listed by `remote` (Spark's filesystem), and refused without it.
 
     Hidden files and folders, anything under `exclude` (the lake itself), and FIFOs (which would
     block) are left out of folders. A FIFO or `/dev/stdin` named on its own is read as a stream.
     """
     sources: list[Source] = []
     for item in inputs:
+        if URI.match(item):
+            if remote is None:
+                raise InputError(
+                    f"{item}: a URI is read through Spark's filesystem: add --engine spark (a file on this "
+                    "machine is given by its path)"
+                )
+            sources.extend(remote(item))
+            continue
         if item == STDIN:
             sources.append(Source(STDIN, None))
             continue
