@@ -432,3 +432,45 @@ def test_automation_score_counts_declarations_and_threats_as_decisive() -> None:
         schema_overrides={"automation_score": pl.Float64},
     )
     assert with_automation_score(clients)["automation_score"].to_list() == [1.0, 0.99, 0.85, 0.6, 0.0]
+
+
+def test_crowds_behind_one_carrier_address_stay_human_on_a_site_behind_a_cdn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hundreds of phone users a day behind each of a few carrier addresses [CF25: up to
+    thousands], on a site whose assets come from a CDN: one address shows many browsers an hour
+    and no asset, and one browser build there views hundreds of distinct pages a day. Neither
+    makes them bots: they follow links (referrers), and re-read the popular pages."""
+    import dataclasses
+
+    import trafficlens.simulate.families as families
+    import trafficlens.simulate.scenarios.people as people
+
+    monkeypatch.setattr(people, "SHARED", dataclasses.replace(families.SHARED, nat_visitors=(1000, 3000)))
+    log = tmp_path / "crowd.log"
+    simulate(
+        log,
+        days=2,
+        seed=5,
+        scale=6,
+        site_kind="media",
+        families=["human:carrier_nat"],
+        site_layout="cdn",
+        progress=False,
+    )
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, progress=False)
+    r = pl.read_parquet(f"{lake}/requests/*/*.parquet")
+    # What the old rules read as automation is there: 5+ browsers an hour on one address with no
+    # asset, and one browser build viewing 500+ distinct pages in a day.
+    per_hour = r.group_by("client_ip", pl.col("ts").dt.truncate("1h")).agg(pl.col("user_agent").n_unique())
+    assert per_hour["user_agent"].max() >= 5 and r.filter(pl.col("page_type") == "static").height == 0
+    daily = r.group_by("client_id", pl.col("ts").dt.date()).agg(pl.col("path").n_unique())
+    assert daily["path"].max() >= 500
+    truth = pl.read_parquet(f"{log}.truth.parquet").select("client_ip", "user_agent", "family").unique()
+    c = pl.read_parquet(f"{lake}/clients/*.parquet").join(truth, on=["client_ip", "user_agent"])
+    crowd = c.filter(pl.col("family") == "human:carrier_nat")
+    assert crowd.height > 20
+    assert crowd.filter("automated").height == 0, crowd.filter("automated")["reasons"].to_list()[:3]
+    assert crowd.filter(pl.col("threats").list.len() > 0).height == 0

@@ -351,10 +351,17 @@ def _navigation(shared: bool = False) -> str:
     )"""
 
 
+# Many people behind one address and one browser build (a carrier's NAT, an office) can view
+# hundreds of distinct pages in a day between them, but mostly the same popular ones, each many
+# times; one program sweeping the site views most of its pages once.
+SWEEP_SHARE = 0.5
+
+
 def _evidence(shared: bool = False) -> str:
     """CTEs `forms`: the fastest a client submitted a sign-up or payment form after loading it;
     `protocols`: its HTTP/1.0 requests, and its visits that used both HTTP/1.0 and a later
-    version; `daily`: the most distinct pages it viewed in one day. Read by `trafficlens.classify.evidence`,
+    version; `daily`: the most distinct pages it viewed in one day of sweeping (at least half of
+    its page views that day to pages it had not viewed yet). Read by `trafficlens.classify.evidence`,
     not by the model: what a person cannot do (fill in a form in two seconds, read hundreds of
     pages a day) rather than a style."""
     # The form's page and its POST share a path (GET /register, POST /register); a site posting
@@ -396,8 +403,8 @@ def _evidence(shared: bool = False) -> str:
         FROM proto_visits GROUP BY client_id
     ),
     daily AS (
-        SELECT client_id, max(n) AS max_pages_per_day FROM (
-            SELECT client_id, ts::DATE AS d, count(DISTINCT path) AS n FROM r WHERE is_html GROUP BY ALL
+        SELECT client_id, coalesce(max(n) FILTER (WHERE n >= {SWEEP_SHARE} * v), 0) AS max_pages_per_day FROM (
+            SELECT client_id, ts::DATE AS d, count(DISTINCT path) AS n, count(*) AS v FROM r WHERE is_html GROUP BY ALL
         ) GROUP BY client_id
     )"""
 

@@ -308,8 +308,9 @@ def abusive_scraping(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
 
 
 def ua_rotation(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
-    """One address cycling through many browser user agents with no assets; or a sweeping network
-    (see `abusive_scraping`) whose addresses share a pool of user agents."""
+    """One address cycling through many browser user agents with no assets and (nearly) no
+    referrers; or a sweeping network (see `abusive_scraping`) whose addresses share a pool of user
+    agents."""
     return ThreatSQL(
         {
             **_sweeps(cfg),
@@ -325,11 +326,15 @@ def ua_rotation(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
             "rot_addrs": f"""
         SELECT site, client_ip FROM r WHERE client_id IN (SELECT client_id FROM browsers)
         GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents}""",
+            # Bare, too: people behind one carrier's or office's address are many browsers in an
+            # hour, and on a site whose assets come from a CDN they load none here either; but they
+            # follow links, and their page views name the page they came from.
             "rot": f"""
         SELECT site, client_ip, time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(DISTINCT user_agent) AS uas,
                count(*) FILTER (WHERE page_type = 'static') AS assets
         FROM r JOIN rot_addrs USING (site, client_ip) WHERE client_id IN (SELECT client_id FROM browsers)
-        GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents} AND assets = 0""",
+        GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents} AND assets = 0
+                        AND count(*) FILTER (WHERE referer IS NULL) >= {cfg.rotation_bare_share} * count(*)""",
             "rotation": """
         SELECT DISTINCT r.client_id, 'ua_rotation' AS threat,
                'threat:ua_rotation:user_agents=' || rot.uas || '/hour' AS reason

@@ -65,9 +65,11 @@ class ThreatConfig:
     swarm_share: float = 0.8
     swarm_odds: float = 4.0
     swarm_spread: float = 0.7
-    # One address cycling through 5+ user agents within an hour, fetching no assets; or a
-    # sweeping network (above) whose addresses share a pool of 5+ user agents.
+    # One address cycling through 5+ user agents within an hour, fetching no assets, 90%+ of its
+    # requests naming no referrer (a carrier's NAT carries as many people's browsers, following
+    # links); or a sweeping network (above) whose addresses share a pool of 5+ user agents.
     rotation_user_agents: int = 5
+    rotation_bare_share: float = 0.9
     # 300 requests in one minute from one client is a flood, not a visit.
     dos_per_minute: int = 300
     # Nobody submits a login form 5 times in one minute, whatever the server answers (some login
