@@ -818,3 +818,24 @@ def test_robots_versions_one_by_one_judge_as_the_folder_does(robots_history: dic
         flags = [x for b in bad for x in ("--robots", b)]
         r = CliRunner().invoke(main, ["analyze", str(log), "--lake", str(tmp_path / "other"), *flags])
         assert r.exit_code == 1 and says in r.output and len(r.output.strip().splitlines()) == 1, r.output
+
+
+@pytest.mark.parametrize("served", [True, False])
+def test_scraping_pace_reads_whether_the_site_serves_assets(tmp_path: Path, served: bool) -> None:
+    """A browser reading 250 pages at 12 a minute, no asset: scraping where the site's people
+    load assets, a person flicking through "next" links where they come from a CDN (nobody loads
+    any here); 250 pages at 40 a minute is scraping on both."""
+    lines: list[str] = []
+    for i in range(20):
+        visit = _human(f"{101 + i}.30.0.1", 3600 + i * 400)  # people of many networks
+        lines += visit if served else [v for v in visit if "/static/" not in v and "favicon" not in v]
+    lines += [_line("100.64.31.1", 20000 + i * 5, "GET", f"/p/gallery-{i}", 200) for i in range(250)]
+    lines += [_line("100.64.31.2", 40000 + i * 3 // 2, "GET", f"/p/sweep-{i}", 200) for i in range(250)]
+    log = tmp_path / "pace.log"
+    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, progress=False)
+    c = {r["client_ip"]: r for r in pl.read_parquet(lake / "clients" / "*.parquet").iter_rows(named=True)}
+    assert ("abusive_scraping" in c["100.64.31.1"]["threats"]) is served, c["100.64.31.1"]["reasons"]
+    assert "abusive_scraping" in c["100.64.31.2"]["threats"], c["100.64.31.2"]["reasons"]

@@ -218,7 +218,8 @@ def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
 
 
 def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
-    """`sweep`: per client, the content pages, assets and referrers it fetched and its pace;
+    """`sweep`: per client, the content pages, assets, other requests and referrers it fetched and
+    its pace;
     `bare`: browsers fetching content with no assets and no referrers, with their IPv4 /16;
     `nets`: the networks where many such addresses sweep many pages."""
     content = _content()
@@ -228,6 +229,7 @@ def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
                any_value(user_agent) AS user_agent,
                count(*) FILTER (WHERE page_type IN ({content})) AS pages,
                count(*) FILTER (WHERE page_type = 'static') AS assets,
+               count(*) FILTER (WHERE page_type IS DISTINCT FROM 'static') AS views,
                count(*) FILTER (WHERE referer IS NOT NULL) AS referred,
                count(*) / greatest((epoch(max(ts)) - epoch(min(ts))) / 60.0, 1.0) AS rate,
                min(ts) AS first_ts
@@ -284,11 +286,21 @@ def abusive_scraping(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
             "sweep": sweeps["sweep"],
             # A crawler that says who it is (GPTBot, Bingbot) crawls at machine pace by nature; the
             # threat is the one that hides behind a browser's or a library's user agent.
+            # Where the site's own browsers load no assets (they come from a CDN), a browser's lack of
+            # them says nothing, and a person flicking through "next" links reads ten pages a
+            # minute: only a pace no reader keeps counts there. An HTTP tool loads none anywhere.
+            "asset_norms": """
+        SELECT site, avg((assets > 0)::DOUBLE) AS norm FROM sweep
+        WHERE views >= 3 AND client_id IN (SELECT client_id FROM browsers) GROUP BY site""",
             "scrape": f"""
         SELECT client_id, 'abusive_scraping' AS threat,
                'threat:abusive_scraping:pages=' || pages || ',rate=' || round(rate, 1) || '/min,assets=0' AS reason
-        FROM sweep WHERE pages >= {cfg.scrape_pages} AND rate >= {cfg.scrape_rate_per_min} AND assets = 0
-          AND (client_id IN (SELECT client_id FROM browsers) OR client_id IN (SELECT client_id FROM {inputs.tools}))""",
+        FROM sweep LEFT JOIN asset_norms USING (site)
+        WHERE pages >= {cfg.scrape_pages} AND assets = 0
+          AND (client_id IN (SELECT client_id FROM {inputs.tools}) AND rate >= {cfg.scrape_rate_per_min}
+               OR client_id IN (SELECT client_id FROM browsers)
+                  AND rate >= CASE WHEN coalesce(norm, 0) >= {cfg.scrape_asset_norm} THEN {cfg.scrape_rate_per_min}
+                                   ELSE {cfg.scrape_bare_rate_per_min} END)""",
             "bare": sweeps["bare"],
             "nets": sweeps["nets"],
             "netscrape": """
