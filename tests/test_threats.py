@@ -839,3 +839,13 @@ def test_scraping_pace_reads_whether_the_site_serves_assets(tmp_path: Path, serv
     c = {r["client_ip"]: r for r in pl.read_parquet(lake / "clients" / "*.parquet").iter_rows(named=True)}
     assert ("abusive_scraping" in c["100.64.31.1"]["threats"]) is served, c["100.64.31.1"]["reasons"]
     assert "abusive_scraping" in c["100.64.31.2"]["threats"], c["100.64.31.2"]["reasons"]
+
+
+def test_a_bad_pattern_is_named_by_its_rule(tmp_path: Path) -> None:
+    from trafficlens.classify.threats.rules import load_attack_rules, rules_path
+
+    rules = tmp_path / "rules.yml"
+    rules.write_text(rules_path().read_text() + "\n- {id: my-bad-rule, threat: sqli, field: path, pattern: 'a('}\n")
+    with pytest.raises(CatalogueError, match=r"^rules.yml: rule my-bad-rule: bad pattern: .*missing \)"):
+        load_attack_rules(rules)
+    assert len(load_attack_rules()) == len(load_attack_rules(rules_path()))

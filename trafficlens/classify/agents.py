@@ -120,6 +120,7 @@ class Catalogue:
     agents: tuple[Agent, ...]
     combined: str = ""
     _compiled: list[tuple[int, re.Pattern[str]]] = field(default_factory=list, repr=False)
+    _frame: pl.DataFrame | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # Robots-only tokens are matched too (at the lowest priority): one seen in a user agent is a
@@ -142,7 +143,12 @@ class Catalogue:
         return {host.lower(): i for i, a in enumerate(self.agents) for host in a.signature_agent}
 
     def frame(self) -> pl.DataFrame:
-        """One row per entry: `entry` (its index) and its labels."""
+        """One row per entry: `entry` (its index) and its labels (built once: every bucket asks)."""
+        if self._frame is None:
+            self._frame = self._build_frame()
+        return self._frame
+
+    def _build_frame(self) -> pl.DataFrame:
         a = self.agents
         return pl.DataFrame(
             {
