@@ -529,7 +529,7 @@ def _spark_clients(
 
 
 # The most partitions one write opens at once (see `_stage_events`).
-SHARDS = 64
+SHARDS = 48
 
 
 def _write_by(con: duckdb.DuckDBPyConnection, query: str, key: str, folder: Path, prefix: str) -> None:
