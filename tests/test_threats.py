@@ -136,6 +136,16 @@ def _human(ip: str, start: int) -> list[str]:
     return out
 
 
+def _clients(tmp: Path, lines: list[str], threats: Path | None = None) -> dict[str, dict]:
+    """`lines` (in any order) as a log, ingested and classified: each client's row by address."""
+    log = tmp / "access.log"
+    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
+    lake = tmp / "lake"
+    ingest([str(log)], lake, progress=False)
+    classify(lake, threats=threats, progress=False)
+    return {r["client_ip"]: r for r in pl.read_parquet(lake / "clients" / "*.parquet").iter_rows(named=True)}
+
+
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     tmp = tmp_path_factory.mktemp("threats")
@@ -248,13 +258,7 @@ def _swarm_lake(tmp: Path, threats: Path | None = None) -> dict[str, dict]:
     news = [f"100.66.{i}.7" for i in range(30)]
     lines += [_line(ip, 18000 + i * 17, "GET", f"/p/news-{i % 2}", 200) for i, ip in enumerate(news)]
     lines += [_line(f"100.67.{i}.8", 1800 + i * 7000, "GET", f"/p/old-{i}", 200) for i in range(12)]
-    log = tmp / "swarm.log"
-    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
-    lake = tmp / "lake"
-    ingest([str(log)], lake, progress=False)
-    classify(lake, threats=threats, progress=False)
-    df = pl.read_parquet(lake / "clients" / "*.parquet")
-    return {"swarm": swarm, "news": news} | {r["client_ip"]: r for r in df.iter_rows(named=True)}
+    return {"swarm": swarm, "news": news} | _clients(tmp, lines, threats)
 
 
 def test_a_swarm_of_residential_addresses_is_scraping_and_a_newsletter_crowd_is_not(tmp_path: Path) -> None:
@@ -297,12 +301,7 @@ def test_a_sign_up_farm_across_a_clock_hour_is_found_and_people_signing_up_are_n
             lines += [_line(ip, start + 1 + fill, "POST", "/join", 302)]
     for i in range(10):
         lines += _human(f"100.64.21.{i}", 30000 + i * 900)
-    log = tmp_path / "signup.log"
-    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
-    lake = tmp_path / "lake"
-    ingest([str(log)], lake, progress=False)
-    classify(lake, progress=False)
-    c = {r["client_ip"]: r for r in pl.read_parquet(lake / "clients" / "*.parquet").iter_rows(named=True)}
+    c = _clients(tmp_path, lines)
     for ip in farm:
         assert "fake_signup" in c[ip]["threats"], (ip, c[ip]["reasons"])
         assert "threat:fake_signup:burst>=5_from_3+_addresses/60min" in c[ip]["reasons"]
@@ -831,12 +830,7 @@ def test_scraping_pace_reads_whether_the_site_serves_assets(tmp_path: Path, serv
         lines += visit if served else [v for v in visit if "/static/" not in v and "favicon" not in v]
     lines += [_line("100.64.31.1", 20000 + i * 5, "GET", f"/p/gallery-{i}", 200) for i in range(250)]
     lines += [_line("100.64.31.2", 40000 + i * 3 // 2, "GET", f"/p/sweep-{i}", 200) for i in range(250)]
-    log = tmp_path / "pace.log"
-    log.write_text("\n".join(sorted(lines, key=lambda x: x.split("[", 1)[1])) + "\n")
-    lake = tmp_path / "lake"
-    ingest([str(log)], lake, progress=False)
-    classify(lake, progress=False)
-    c = {r["client_ip"]: r for r in pl.read_parquet(lake / "clients" / "*.parquet").iter_rows(named=True)}
+    c = _clients(tmp_path, lines)
     assert ("abusive_scraping" in c["100.64.31.1"]["threats"]) is served, c["100.64.31.1"]["reasons"]
     assert "abusive_scraping" in c["100.64.31.2"]["threats"], c["100.64.31.2"]["reasons"]
 

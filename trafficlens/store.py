@@ -54,6 +54,14 @@ _LAKE_DIR_SQL = (
 )
 
 
+# The tables a reader may ask for before anything wrote them: read as empty, with their schema.
+EMPTY_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "events": EVENT_SCHEMA,
+    "rejects": REJECT_SCHEMA,
+    "alerts": ALERT_SCHEMA,
+    "robots_txt": ROBOTS_TXT_SCHEMA,
+}
+
 # A URI (`s3a://bucket/logs/`, `hdfs://…`, `file:///…`): a place on Spark's filesystem, not a path.
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -118,12 +126,7 @@ class Lake:
     def scan(self, table: str) -> pl.LazyFrame:
         """A LazyFrame over one table (empty, with its schema, when nothing was written yet)."""
         if not self.has_table(table):
-            schema = {
-                "events": EVENT_SCHEMA,
-                "rejects": REJECT_SCHEMA,
-                "alerts": ALERT_SCHEMA,
-                "robots_txt": ROBOTS_TXT_SCHEMA,
-            }.get(table)
+            schema = EMPTY_SCHEMAS.get(table)
             if schema is None:
                 raise LakeError(f"the lake has no {table} yet; run `trafficlens classify --lake {self.root}`")
             return pl.LazyFrame(schema=schema)
@@ -288,12 +291,7 @@ def view_sql(lake: Lake, table: str) -> str:
     if lake.has_table(table):
         hive = ", hive_partitioning = true" if table in PARTITIONED else ""
         return f"SELECT * FROM read_parquet({_LAKE_DIR_SQL} || '{table_pattern(table)}', union_by_name = true{hive})"
-    schema = {
-        "events": EVENT_SCHEMA,
-        "rejects": REJECT_SCHEMA,
-        "alerts": ALERT_SCHEMA,
-        "robots_txt": ROBOTS_TXT_SCHEMA,
-    }.get(table)
+    schema = EMPTY_SCHEMAS.get(table)
     return _empty_select(schema) if schema else "SELECT NULL::VARCHAR AS empty WHERE false"
 
 

@@ -190,29 +190,25 @@ def ingest_sources(
 
     def read_remote(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # One file per batch, in its group's order (sorted within the partition): each is written
-        # to a local file of the task's and read there under its URI.
-        rows = ((int(r["i"]), int(r["g"]), r["content"]) for b in batches for r in b.to_pylist())
-        pending: list[tuple[int, bytes]] = []
+        # to the task's disk as it comes, so a group's files are never in memory together, and the
+        # group is read there under its URIs.
+        group: list[tuple[int, Source]] = []
         current = None
-
-        def flush() -> pa.RecordBatch:
-            ids = [i for i, _ in pending]
-            with tempfile.TemporaryDirectory(prefix="trafficlens-") as tmp:
-                copies = []
-                for i, content in pending:
-                    local = Path(tmp) / f"{i}"
-                    local.write_bytes(content)
-                    copies.append((i, Source(sources[i].name, local)))
-                pending.clear()
-                return read_group(ids, iter(copies))
-
-        for i, g, content in rows:
-            if current is not None and g != current and pending:
-                yield flush()
-            current = g
-            pending.append((i, content))
-        if pending:
-            yield flush()
+        with tempfile.TemporaryDirectory(prefix="trafficlens-") as tmp:
+            for batch in batches:
+                for row in batch.to_pylist():
+                    i, g = int(row["i"]), int(row["g"])
+                    if group and g != current:
+                        yield read_group([k for k, _ in group], iter(group))
+                        for _, done in group:  # read: the disk holds one group at a time
+                            Path(str(done.path)).unlink()
+                        group = []
+                    current = g
+                    local = Path(tmp) / f"{g}-{i}"
+                    local.write_bytes(row["content"])
+                    group.append((i, Source(sources[i].name, local)))
+            if group:
+                yield read_group([k for k, _ in group], iter(group))
 
     rows = []
     with quiet():

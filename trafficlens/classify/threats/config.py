@@ -49,8 +49,8 @@ class ThreatConfig:
     # browser user agent or an HTTP tool (declared crawlers crawl that way by nature); or a
     # network (IPv4 /16) of 10+ addresses sweeping 100+ of them with browser user agents, no
     # assets and no referrers (rotating proxies of one provider).
-    # Where fewer than 60% of the site's browsers (of 3+ requests besides assets) load an asset, the assets come
-    # from elsewhere (a CDN) and a browser needs 30 pages a minute (2 s a page) to count.
+    # Where fewer than 60% of the site's browsers (of 3+ requests besides assets) load an asset,
+    # the assets come from elsewhere (a CDN) and a browser needs 30 pages a minute (2 s a page).
     scrape_pages: int = 200
     scrape_rate_per_min: float = 10.0
     scrape_asset_norm: float = 0.6
