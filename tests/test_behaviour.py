@@ -474,3 +474,44 @@ def test_crowds_behind_one_carrier_address_stay_human_on_a_site_behind_a_cdn(
     assert crowd.height > 20
     assert crowd.filter("automated").height == 0, crowd.filter("automated")["reasons"].to_list()[:3]
     assert crowd.filter(pl.col("threats").list.len() > 0).height == 0
+
+
+def _spa_visit(ip: str, dwell: list[float], polls: float = 0.0) -> str:
+    """A visit to a single-page app: its document and assets once, then a screen per `dwell`
+    entry (the time before the next), each screen's data as GET API calls naming the app's route
+    as referrer, an analytics beacon posted on each; every third screen is the list again. With
+    `polls`, a widget polls one route's notifications every `polls` seconds throughout."""
+    ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
+    site = "https://app.example"
+    reqs: list[tuple[float, str, str, str]] = [(0.0, "GET", "/destinations", "-")]
+    reqs += [(0.2, "GET", f"/static/{a}", f"{site}/destinations") for a in ("app.js", "app.css")]
+    t = 0.5
+    for i, d in enumerate(dwell):
+        route = "/destinations" if i % 3 == 0 else f"/hotels/h{i}"
+        api = "/api/places" if i % 3 == 0 else f"/api/hotels/{i}"
+        reqs += [(t, "GET", api, site + route), (t + 0.1, "GET", f"{api}/prices", site + route)]
+        reqs.append((t + 0.3, "POST", "/api/collect", site + route))
+        t += d
+    if polls:
+        reqs += [(p * polls, "GET", "/api/notifications", f"{site}/destinations") for p in range(1, int(t / polls))]
+    lines = []
+    for s, m, p, ref in sorted(reqs):
+        ts = f"06/Oct/2025:12:{int(s) // 60:02d}:{int(s) % 60:02d} +0000"
+        lines.append(f'{ip} - - [{ts}] "{m} {p} HTTP/1.1" 200 512 "{ref}" "{ua}"\n')
+    return "".join(lines)
+
+
+def test_a_sweep_of_a_single_page_app_is_timed_by_its_screens(tmp_path: Path) -> None:
+    """On a single-page app the log holds one page view a visit: the time between screens (the
+    routes its API calls name, each first shown) is what says whether anyone read them. A program
+    stepping through 16 screens two seconds apart is automated, back to the list between items
+    included; a person reading the same screens (a widget polling all along) is not."""
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "person").mkdir()
+    bot = _one_client(tmp_path / "bot", _spa_visit("198.51.100.7", [2.0] * 24))
+    assert bot["automated"], bot["reasons"]
+    assert "evidence:timing:no_reading:screens:max_gap=2.0s" in bot["reasons"]
+    dwell = [4.0, 25.0, 3.0, 40.0, 12.0, 3.0, 60.0, 8.0, 2.0, 30.0, 15.0, 3.0] * 2
+    person = _one_client(tmp_path / "person", _spa_visit("198.51.100.8", dwell, polls=2.0))
+    assert not person["automated"], person["reasons"]
+    assert not any(r.startswith("evidence:timing") for r in person["reasons"])

@@ -264,6 +264,9 @@ EVIDENCE_INPUTS = (
     "page_gaps",
     "page_gap_max",
     "page_gap_cv",
+    "screen_gaps",
+    "screen_gap_max",
+    "screen_gap_cv",
     "form_fill_min_s",
     "blind_posts",
     "max_pages_per_day",
@@ -304,8 +307,8 @@ def _address_sharing(shared: bool = False) -> str:
 
 
 def _navigation(shared: bool = False) -> str:
-    """CTE `pages`: how a client moves from page to page (time on a page, links to the page
-    itself, returns to a page it was on)."""
+    """CTEs `pages`: how a client moves from page to page (time on a page, links to the page
+    itself, returns to a page it was on); `screens`: the time between a single-page app's screens."""
     # Page to page: the time a visitor spends on a page, which beacons and assets in between do
     # not shorten; and page views whose referrer is the page itself (a click on a link to the
     # page already open, which people rarely make and a bot picking random links makes often).
@@ -315,6 +318,11 @@ def _navigation(shared: bool = False) -> str:
     # when the next page names as its referrer a page the visit was on, or was sent from, before
     # the one it was just on (so do pages opened from one list in tabs). A bot following random
     # links names the page it was just on, and comes back only as often as a page links back.
+    # `sc0`..`screens`: a single-page app loads its document once, then each screen's data from its
+    # API (GET; beacons post), and a browser names the document's current address (the app's
+    # route) as the referrer of those calls. A screen's gap is the time from the visitor's last
+    # move (to any screen, back to a list too) to its first showing. First showings only: calls of
+    # pages open in several tabs interleave, and polling repeats one screen's calls.
     return f"""
     {_shared("home", shared)},
     pg0 AS (
@@ -348,6 +356,26 @@ def _navigation(shared: bool = False) -> str:
                stddev_pop(page_gap) / nullif(avg(page_gap), 0) AS page_gap_cv, max(page_gap) AS page_gap_max,
                avg(coalesce(self_ref, false)::INT) AS self_referral_share, avg(back_step::INT) AS return_share
         FROM pg GROUP BY client_id
+    ),
+    sc0 AS (
+        SELECT client_id, session_id, ts, source, line_no,
+               CASE WHEN ref_host = coalesce(host, ref_home) THEN coalesce(nullif(regexp_extract(
+                   referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/') END AS screen
+        FROM r LEFT JOIN home USING (site) WHERE page_type = 'api' AND method = 'GET'
+    ),
+    sc1 AS (
+        SELECT *, lag(screen) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS prev
+        FROM sc0 WHERE screen IS NOT NULL
+    ),
+    sc2 AS (
+        SELECT client_id, epoch(ts) - lag(epoch(ts)) OVER w AS gap,
+               row_number() OVER (PARTITION BY session_id, screen ORDER BY ts, source, line_no) AS shown
+        FROM sc1 WHERE prev IS DISTINCT FROM screen WINDOW w AS (PARTITION BY session_id ORDER BY ts, source, line_no)
+    ),
+    screens AS (
+        SELECT client_id, count(gap) AS screen_gaps, max(gap) AS screen_gap_max,
+               stddev_pop(gap) / nullif(avg(gap), 0) AS screen_gap_cv
+        FROM sc2 WHERE shown = 1 GROUP BY client_id
     )"""
 
 
@@ -435,12 +463,14 @@ def client_features_sql(table: str = "sessionised", shared: bool = False, ordere
     SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
            coalesce(n.same_ua, 1) AS net_same_ua, pa.page_gap_median, pa.page_gap_cv, pa.page_gap_max,
            pa.self_referral_share, pa.return_share, f.form_fill_min_s, coalesce(f.blind_posts, 0) AS blind_posts,
-           coalesce(pa.page_gaps, 0) AS page_gaps, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day,
+           coalesce(pa.page_gaps, 0) AS page_gaps, coalesce(sc.screen_gaps, 0) AS screen_gaps, sc.screen_gap_max,
+           sc.screen_gap_cv, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day,
            coalesce(pr.http10, 0) AS http10, coalesce(pr.proto_requests, 0) AS proto_requests,
            coalesce(pr.switched_visits, 0) AS switched_visits
     FROM agg a
     JOIN per_min p USING (client_id)
     LEFT JOIN pages pa USING (client_id)
+    LEFT JOIN screens sc USING (client_id)
     LEFT JOIN forms f USING (client_id)
     LEFT JOIN daily d USING (client_id)
     LEFT JOIN protocols pr USING (client_id)

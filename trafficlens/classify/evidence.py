@@ -8,7 +8,8 @@ holds (tabs, "next" links, search landings, apps, caches, CDNs, offices behind o
 
 Families, each with a strength in [0, 1] and its reasons:
 - `timing` (decisive): no page read for longer than a few seconds over many page views; page
-  views at a metronome's regularity; a sign-up or payment form submitted within two seconds of
+  views at a metronome's regularity (on a single-page app, its screens: the routes its API calls
+  name as their referrer, each first shown); a sign-up or payment form submitted within two seconds of
   loading it.
 - `coverage` (decisive): more distinct pages in one day than a reader views.
 - `protocol` (decisive): one visit switching between HTTP/1.0 and a later version (a proxy
@@ -132,7 +133,8 @@ def gather(
 ) -> pl.DataFrame:
     """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
-    (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `form_fill_min_s`,
+    (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `screen_gaps`,
+    `screen_gap_max`, `screen_gap_cv`, `form_fill_min_s`,
     `max_pages_per_day`, `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability of automation, `agree`
     the smaller of the two models' (null where the navigation model does not read the client);
     `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients."""
@@ -141,9 +143,19 @@ def gather(
         asset_norm=pl.col("asset_norm").fill_null(0.0), http10_share=pl.col("http10_share").fill_null(1.0)
     )
     pages = pl.col("pages").fill_null(0)
-    gaps = pl.col("page_gaps").fill_null(0)
-    no_reading = (gaps >= cfg.no_reading_gaps) & (pl.col("page_gap_max") < cfg.no_reading_max_gap_s)
-    metronome = (gaps >= cfg.metronome_gaps) & pl.col("page_gap_cv").is_between(0, cfg.metronome_cv)
+    # The views read for timing: page views, or an app's screens where the pages are too few to
+    # read and the screens more (a single-page app loads one document a visit).
+    page_gaps = pl.col("page_gaps").fill_null(0)
+    screens = (page_gaps < cfg.no_reading_gaps) & (pl.col("screen_gaps").fill_null(0) > page_gaps)
+    df = df.with_columns(
+        view_gaps=pl.when(screens).then(pl.col("screen_gaps")).otherwise(page_gaps),
+        view_gap_max=pl.when(screens).then(pl.col("screen_gap_max")).otherwise(pl.col("page_gap_max")),
+        view_gap_cv=pl.when(screens).then(pl.col("screen_gap_cv")).otherwise(pl.col("page_gap_cv")),
+        view_kind=pl.when(screens).then(pl.lit("screens:")).otherwise(pl.lit("")),
+    )
+    gaps = pl.col("view_gaps")
+    no_reading = (gaps >= cfg.no_reading_gaps) & (pl.col("view_gap_max") < cfg.no_reading_max_gap_s)
+    metronome = (gaps >= cfg.metronome_gaps) & pl.col("view_gap_cv").is_between(0, cfg.metronome_cv)
     form_fill = pl.col("form_fill_min_s") <= cfg.form_fill_s
     coverage = pl.col("max_pages_per_day").fill_null(0) >= cfg.coverage_pages_per_day
     switched = pl.col("switched_visits").fill_null(0) > 0
@@ -184,8 +196,16 @@ def gather(
         ev_support=support,
         automation_score=score.round(3),
         ev_reasons=pl.concat_list(
-            reason(no_reading, pl.format("evidence:timing:no_reading:max_gap={}s", pl.col("page_gap_max").round(1))),
-            reason(metronome, pl.format("evidence:timing:metronome:cv={}", pl.col("page_gap_cv").round(2))),
+            reason(
+                no_reading,
+                pl.format(
+                    "evidence:timing:no_reading:{}max_gap={}s", pl.col("view_kind"), pl.col("view_gap_max").round(1)
+                ),
+            ),
+            reason(
+                metronome,
+                pl.format("evidence:timing:metronome:{}cv={}", pl.col("view_kind"), pl.col("view_gap_cv").round(2)),
+            ),
             reason(form_fill, pl.format("evidence:timing:form_fill={}s", pl.col("form_fill_min_s").round(1))),
             reason(coverage, pl.format("evidence:coverage:pages_per_day={}", pl.col("max_pages_per_day"))),
             reason(switched, pl.format("evidence:protocol:switched_in_visit={}", pl.col("switched_visits"))),
@@ -204,7 +224,7 @@ def gather(
             ),
             reason(s_network >= cfg.support_min, hosting_reason(hosting)),
         ),
-    ).drop("asset_norm", "http10_share")
+    ).drop("asset_norm", "http10_share", "view_gaps", "view_gap_max", "view_gap_cv", "view_kind")
 
 
 def decided() -> pl.Expr:

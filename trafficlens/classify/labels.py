@@ -246,9 +246,10 @@ def combine_behaviour(
     """
     df = labelled.join(pred, on="client_id", how="left")
     if feats is not None:
-        df = df.join(feats.select("client_id", *EVIDENCE_INPUTS), on="client_id", how="left")
-    else:
-        df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in EVIDENCE_INPUTS])
+        df = df.join(
+            feats.select("client_id", *(c for c in EVIDENCE_INPUTS if c in feats.columns)), on="client_id", how="left"
+        )
+    df = df.with_columns([pl.lit(None, pl.Float64).alias(c) for c in EVIDENCE_INPUTS if c not in df.columns])
     has = pl.col("b_class").is_not_null()
     browser = (pl.col("identity") == "none") & has
     spoofed = (pl.col("identity") == "spoofed") & has & (pl.col("b_class") != "human")
