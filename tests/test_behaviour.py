@@ -269,13 +269,14 @@ def _evidence_feats(ids: list[str], bare: set[str]) -> pl.DataFrame:
             "page_gap_max": [240.0] * n,
             "page_gap_cv": [1.2] * n,
             "form_fill_min_s": [None] * n,
+            "pay_fill_min_s": [None] * n,
             "blind_posts": [0] * n,
             "max_pages_per_day": [20] * n,
             "http10": [0] * n,
             "proto_requests": [32] * n,
             "switched_visits": [0] * n,
         },
-        schema_overrides={"form_fill_min_s": pl.Float64},
+        schema_overrides={"form_fill_min_s": pl.Float64, "pay_fill_min_s": pl.Float64},
     )
 
 
@@ -515,3 +516,42 @@ def test_a_sweep_of_a_single_page_app_is_timed_by_its_screens(tmp_path: Path) ->
     person = _one_client(tmp_path / "person", _spa_visit("198.51.100.8", dwell, polls=2.0))
     assert not person["automated"], person["reasons"]
     assert not any(r.startswith("evidence:timing") for r in person["reasons"])
+
+
+def test_a_card_kept_by_the_site_is_paid_in_a_click_a_sign_up_is_not_filled_in_one(tmp_path: Path) -> None:
+    """A returning buyer whose card the site keeps pays a second after the payment page loads: that
+    only supports other evidence. A sign-up form posted a second after loading it is no person's."""
+    ua = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+
+    def visit(ip: str, steps: list[tuple[str, str, int]]) -> str:
+        out = []
+        for method, path, s in steps:
+            ts = f"06/Oct/2025:18:{s // 60:02d}:{s % 60:02d} +0000"
+            ref = "-" if s == 0 else "https://shop.example/"
+            out.append(f'{ip} - - [{ts}] "{method} {path} HTTP/1.1" 200 2048 "{ref}" "{ua}"\n')
+            if method == "GET":
+                out += [
+                    f'{ip} - - [{ts}] "GET /static/{a} HTTP/1.1" 200 512 "https://shop.example{path}" "{ua}"\n'
+                    for a in ("site.css", "app.js")
+                ]
+        return "".join(out)
+
+    (tmp_path / "buyer").mkdir()
+    (tmp_path / "farm").mkdir()
+    buyer = visit(
+        "203.0.113.20",
+        [
+            ("GET", "/", 0),
+            ("GET", "/products/kettle", 25),
+            ("GET", "/cart", 70),
+            ("GET", "/checkout/payment", 82),
+            ("POST", "/checkout/payment", 83),
+            ("GET", "/orders", 90),
+        ],
+    )
+    row = _one_client(tmp_path / "buyer", buyer)
+    assert not row["automated"], row["reasons"]
+    assert "evidence:forms:paid_within=1.0s" in row["reasons"]
+    signup = visit("203.0.113.21", [("GET", "/", 0), ("GET", "/register", 30), ("POST", "/register", 31)])
+    row = _one_client(tmp_path / "farm", signup)
+    assert row["automated"] and "evidence:timing:form_fill=1.0s" in row["reasons"], row["reasons"]

@@ -268,6 +268,7 @@ EVIDENCE_INPUTS = (
     "screen_gap_max",
     "screen_gap_cv",
     "form_fill_min_s",
+    "pay_fill_min_s",
     "blind_posts",
     "max_pages_per_day",
     "http10",
@@ -386,7 +387,8 @@ SWEEP_SHARE = 0.5
 
 
 def _evidence(shared: bool = False) -> str:
-    """CTEs `forms`: the fastest a client submitted a sign-up or payment form after loading it;
+    """CTEs `forms`: the fastest a client submitted a sign-up form, and a payment form, after
+    loading it;
     `protocols`: its HTTP/1.0 requests, and its visits that used both HTTP/1.0 and a later
     version; `daily`: the most distinct pages it viewed in one day of sweeping (at least half of
     its page views that day to pages it had not viewed yet). Read by `trafficlens.classify.evidence`,
@@ -414,7 +416,8 @@ def _evidence(shared: bool = False) -> str:
     {_shared("form_pages", shared)},
     forms AS (
         SELECT client_id,
-               min(fill) FILTER (WHERE endpoint IN ('signup', 'payment')) AS form_fill_min_s,
+               min(fill) FILTER (WHERE endpoint = 'signup') AS form_fill_min_s,
+               min(fill) FILTER (WHERE endpoint = 'payment') AS pay_fill_min_s,
                count(*) FILTER (WHERE loaded = 0 AND coalesce(fp.loaders, 0) >= 3) AS blind_posts
         FROM form_posts LEFT JOIN form_pages fp USING (site, path)
         WHERE method = 'POST' GROUP BY client_id
@@ -462,7 +465,8 @@ def client_features_sql(table: str = "sessionised", shared: bool = False, ordere
     )
     SELECT a.*, p.max_per_min, i.ip_user_agents, coalesce(na.clients, 1) AS net_clients,
            coalesce(n.same_ua, 1) AS net_same_ua, pa.page_gap_median, pa.page_gap_cv, pa.page_gap_max,
-           pa.self_referral_share, pa.return_share, f.form_fill_min_s, coalesce(f.blind_posts, 0) AS blind_posts,
+           pa.self_referral_share, pa.return_share, f.form_fill_min_s, f.pay_fill_min_s,
+           coalesce(f.blind_posts, 0) AS blind_posts,
            coalesce(pa.page_gaps, 0) AS page_gaps, coalesce(sc.screen_gaps, 0) AS screen_gaps, sc.screen_gap_max,
            sc.screen_gap_cv, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day,
            coalesce(pr.http10, 0) AS http10, coalesce(pr.proto_requests, 0) AS proto_requests,

@@ -9,7 +9,7 @@ holds (tabs, "next" links, search landings, apps, caches, CDNs, offices behind o
 Families, each with a strength in [0, 1] and its reasons:
 - `timing` (decisive): no page read for longer than a few seconds over many page views; page
   views at a metronome's regularity (on a single-page app, its screens: the routes its API calls
-  name as their referrer, each first shown); a sign-up or payment form submitted within two seconds of
+  name as their referrer, each first shown); a sign-up form submitted within two seconds of
   loading it.
 - `coverage` (decisive): more distinct pages in one day than a reader views.
 - `protocol` (decisive): one visit switching between HTTP/1.0 and a later version (a proxy
@@ -20,7 +20,9 @@ Families, each with a strength in [0, 1] and its reasons:
   visitors load them (where nobody's assets reach the log, a CDN serves them, and their absence
   says nothing).
 - `forms` (supporting): a form posted without its page having been loaded, where the site serves
-  that page to its visitors (a person's address may change between the two, so it only supports).
+  that page to its visitors (a person's address may change between the two, so it only supports);
+  a payment posted within two seconds of loading its page (a card the site keeps is paid with one
+  click, so it only supports).
 - `style` (supporting): the behaviour models' judgement, the navigation model's read against the
   client's user-agent cohort. It decides only where both models, which read different things
   (the main model every feature, the navigation model only how a visit moves from page to page),
@@ -60,8 +62,10 @@ class EvidenceConfig:
     # < 1); a scheduler's sleep varies little. Over 11 gaps, below 0.15 is no person's.
     metronome_gaps: int = 11
     metronome_cv: float = 0.15
-    # Typing a sign-up or card form takes people well over two seconds, autofill included.
+    # Filling in a sign-up form takes people well over two seconds, autofill included. A payment
+    # too, unless the site keeps the card: then one click pays, and it only supports.
     form_fill_s: float = 2.0
+    quick_pay_strength: float = 0.8
     # Distinct pages in one day: heavy readers of a news site view about a hundred.
     coverage_pages_per_day: int = 500
     # Assets: the site serves them to its own people when this share of its multi-page browser
@@ -134,7 +138,7 @@ def gather(
     """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
     (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `screen_gaps`,
-    `screen_gap_max`, `screen_gap_cv`, `form_fill_min_s`,
+    `screen_gap_max`, `screen_gap_cv`, `form_fill_min_s`, `pay_fill_min_s`,
     `max_pages_per_day`, `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability of automation, `agree`
     the smaller of the two models' (null where the navigation model does not read the client);
     `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients."""
@@ -167,7 +171,14 @@ def gather(
         & (pl.col("favicon").fill_null(0) == 0)
     )
     s_assets = pl.when(bare).then(pl.col("asset_norm")).otherwise(0.0)
-    s_forms = pl.when(pl.col("blind_posts").fill_null(0) > 0).then(cfg.blind_post_strength).otherwise(0.0)
+    quick_pay = pl.col("pay_fill_min_s") <= cfg.form_fill_s
+    s_forms = (
+        pl.when(pl.col("blind_posts").fill_null(0) > 0)
+        .then(cfg.blind_post_strength)
+        .when(quick_pay.fill_null(False))
+        .then(cfg.quick_pay_strength)
+        .otherwise(0.0)
+    )
     s_protocol = pl.when(old_protocol).then(cfg.http10_strength).otherwise(0.0)
     hosting = pl.col("hosting") if "hosting" in frame.columns else pl.lit(None, pl.String)
     s_network = pl.when(hosting.is_not_null()).then(cfg.hosting_strength).otherwise(0.0)
@@ -217,7 +228,11 @@ def gather(
                 s_assets >= cfg.support_min,
                 pl.format("evidence:assets:none_where_site_norm={}", pl.col("asset_norm").round(2)),
             ),
-            reason(s_forms >= cfg.support_min, pl.format("evidence:forms:posted_unloaded={}", pl.col("blind_posts"))),
+            reason(
+                pl.col("blind_posts").fill_null(0) > 0,
+                pl.format("evidence:forms:posted_unloaded={}", pl.col("blind_posts")),
+            ),
+            reason(quick_pay, pl.format("evidence:forms:paid_within={}s", pl.col("pay_fill_min_s").round(1))),
             reason(
                 s_protocol >= cfg.support_min,
                 pl.format("evidence:protocol:http10_where_site_share={}", pl.col("http10_share").round(2)),
