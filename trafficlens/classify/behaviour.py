@@ -307,6 +307,12 @@ def _address_sharing(shared: bool = False) -> str:
     return ",\n    ".join(_shared(n, shared) for n in ("ip", "nets", "netall"))
 
 
+# The page of the site a request's referrer names (its path and query; '/' for the bare host),
+# null where the referrer is another site's or absent. Over `r` joined to `home`.
+_REF_PAGE = """CASE WHEN ref_host = coalesce(host, ref_home) THEN coalesce(nullif(regexp_extract(
+                   referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/') END"""
+
+
 def _navigation(shared: bool = False) -> str:
     """CTEs `pages`: how a client moves from page to page (time on a page, links to the page
     itself, returns to a page it was on); `screens`: the time between a single-page app's screens."""
@@ -328,8 +334,7 @@ def _navigation(shared: bool = False) -> str:
     {_shared("home", shared)},
     pg0 AS (
         SELECT client_id, session_id, ts, source, line_no, path || coalesce('?' || query, '') AS page,
-               CASE WHEN ref_host = coalesce(host, ref_home) THEN coalesce(nullif(regexp_extract(
-                   referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/') END AS ref_page
+               {_REF_PAGE} AS ref_page
         FROM r LEFT JOIN home USING (site) WHERE is_html AND method = 'GET'
     ),
     seen AS (
@@ -360,8 +365,7 @@ def _navigation(shared: bool = False) -> str:
     ),
     sc0 AS (
         SELECT client_id, session_id, ts, source, line_no,
-               CASE WHEN ref_host = coalesce(host, ref_home) THEN coalesce(nullif(regexp_extract(
-                   referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/') END AS screen
+               {_REF_PAGE} AS screen
         FROM r LEFT JOIN home USING (site) WHERE page_type = 'api' AND method = 'GET'
     ),
     sc1 AS (
