@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import shutil
 import sys
 import time
@@ -360,9 +361,9 @@ def classify(
                 # Rows are written by bucket and read by key: their order in a file means nothing,
                 # and keeping it would hold whole results in memory.
                 con.execute("SET preserve_insertion_order = false")
-                # Writing events by bucket keeps a buffer per bucket and thread: small ones keep the
-                # memory of that write bounded whatever the number of buckets (and it runs faster).
-                con.execute("SET partitioned_write_flush_threshold = 16384")
+                # A write by partition keeps a buffer per partition and thread: small ones keep its
+                # memory bounded whatever the number of partitions (and it runs faster).
+                con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
                 rows = _count_events(con)
                 if spark is None:
                     stage("grouping clients")
@@ -435,8 +436,8 @@ def classify(
 
 def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], work: Path, buckets: int) -> None:
     """`bucketed`: every event with its client_id, bucket, page_type and endpoint; written to
-    `work`, one folder per bucket, where there is more than one bucket; and the shared aggregates
-    the buckets read."""
+    `work`, by shard (`_per_shard` buckets a folder), where there is more than one bucket; and the
+    shared aggregates the buckets read."""
     # Page rules are regexes: run once per distinct path and query, then joined back.
     con.execute(
         f"""CREATE TEMP TABLE page_types AS
@@ -453,28 +454,18 @@ def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], wor
         JOIN page_types p ON e.path IS NOT DISTINCT FROM p.path AND e.query IS NOT DISTINCT FROM p.query"""
     if buckets == 1:
         con.execute(f"CREATE TEMP VIEW bucketed AS {joined}")
-    elif buckets <= SHARDS:
-        work.mkdir(parents=True, exist_ok=True)
-        _write_by(con, joined, "bucket", work / "events", "part")
     else:
-        # A write keeps a file and its buffers open per partition, more than DuckDB's memory limit
-        # holds for hundreds of buckets: first by shard (a few buckets each), then each shard by
-        # bucket.
+        # One write opens a file and its buffers per partition, more than DuckDB's memory limit
+        # holds for hundreds of buckets: beyond SHARDS buckets, a folder holds several (a shard),
+        # and a bucket's read skips the other shards and filters its own rows out of its shard's
+        # (cheaper than writing every event a second time, by bucket).
+        # Smaller buffers still for this write: beside the clients' table, larger ones made it spill
+        # to disk on a long log (the 30M-line week's staging took twice as long).
         work.mkdir(parents=True, exist_ok=True)
-        _write_by(con, f"SELECT *, bucket % {SHARDS} AS shard FROM ({joined})", "shard", work / "shards", "part")
-        for shard in range(SHARDS):
-            folder = work / "shards" / f"shard={shard}"
-            if folder.is_dir():
-                files = sql_literal(glob_escape(str(folder)) + "/*.parquet")
-                _write_by(
-                    con,
-                    f"SELECT * FROM read_parquet({files}, hive_partitioning = false)",
-                    "bucket",
-                    work / "events",
-                    f"part-{shard}",
-                )
-                shutil.rmtree(folder)
-    if buckets > 1:
+        con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS // 4}")
+        query = f"SELECT *, bucket // {_per_shard(buckets)} AS shard FROM ({joined})"
+        _write_by(con, query, "shard", work / "events", "part")
+        con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
         files = sql_literal(glob_escape(str(work / "events")) + "/*/*.parquet")
         con.execute(f"CREATE TEMP VIEW bucketed AS SELECT * FROM read_parquet({files}, hive_partitioning = true)")
     shared_aggregates(con, "bucketed")
@@ -530,6 +521,19 @@ def _spark_clients(
 
 # The most partitions one write opens at once (see `_stage_events`).
 SHARDS = 48
+# Rows a write by partition buffers per partition and thread before writing them out.
+FLUSH_ROWS = 16_384
+
+
+def _per_shard(buckets: int) -> int:
+    """How many buckets' events one folder of the staged events holds."""
+    return max(1, math.ceil(buckets / SHARDS))
+
+
+def _bucket_events(b: int, buckets: int) -> str:
+    """SQL: bucket `b`'s staged events (`_stage_events`), its shard's folder alone read."""
+    shard = f"shard = {b // _per_shard(buckets)} AND " if buckets > 1 else ""
+    return f"(SELECT * EXCLUDE (bucket{', shard' if buckets > 1 else ''}) FROM bucketed WHERE {shard}bucket = {b})"
 
 
 def _write_by(con: duckdb.DuckDBPyConnection, query: str, key: str, folder: Path, prefix: str) -> None:
@@ -590,7 +594,7 @@ def _run_buckets(
         if computed:
             readings = pl.read_parquet(_labels_of(work, "readings", b), glob=False)
         else:
-            readings = _classify_here(con, work, b, model)
+            readings = _classify_here(con, work, b, buckets, model)
         if model is not None:
             ident = labelled.select("client_id", "site", "user_agent", "identity")
             sums.norms.append(site_norm_parts(ident.join(readings, on="client_id", how="left")))
@@ -604,11 +608,12 @@ def _run_buckets(
     return sums
 
 
-def _classify_here(con: duckdb.DuckDBPyConnection, work: Path, b: int, model: BehaviourModel | None) -> pl.DataFrame:
+def _classify_here(
+    con: duckdb.DuckDBPyConnection, work: Path, b: int, buckets: int, model: BehaviourModel | None
+) -> pl.DataFrame:
     """Bucket `b` classified in this process (`classify_bucket`), its files written to `work`;
     returns its readings."""
-    source = f"(SELECT * EXCLUDE (bucket) FROM bucketed WHERE bucket = {b})"
-    result = classify_bucket(con, source, model, "bucket_sessionised")
+    result = classify_bucket(con, _bucket_events(b, buckets), model, "bucket_sessionised")
     con.execute(
         f"COPY (SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM bucket_sessionised) TO ? (FORMAT parquet)",
         [str(_labels_of(work, "sessionised", b))],
