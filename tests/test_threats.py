@@ -415,7 +415,10 @@ def _requests(rows: list[dict]) -> duckdb.DuckDBPyConnection:
     con.register("reqs", frame)
     con.execute("CREATE TABLE browsers (client_id VARCHAR)")
     con.execute("CREATE TABLE tools (client_id VARCHAR)")
-    con.execute("CREATE TABLE request_attacks (source VARCHAR, line_no BIGINT, attack_rules VARCHAR[])")
+    con.execute(
+        "CREATE TABLE request_attacks (source VARCHAR, line_no BIGINT, client_id VARCHAR, path VARCHAR, "
+        "attack_rules VARCHAR[])"
+    )
     return con
 
 

@@ -54,6 +54,12 @@ def _window(cfg: ThreatConfig) -> str:
     return f"time_bucket(INTERVAL {cfg.window_minutes} MINUTE, ts)"
 
 
+def _campaign_less_a_tick(cfg: ThreatConfig) -> str:
+    """SQL: a campaign window less one microsecond, the ticks timestamps count in: a window frame's
+    bounds are inclusive, the window's end is not."""
+    return f"(INTERVAL {cfg.campaign_minutes} MINUTE - INTERVAL 1 MICROSECOND)"
+
+
 def _campaign_window(expr: str, cfg: ThreatConfig) -> str:
     return f"time_bucket(INTERVAL {cfg.campaign_minutes} MINUTE, {expr})"
 
@@ -163,15 +169,21 @@ def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
                any_value(site) AS site, min(ts) AS t
         FROM r WHERE endpoint = 'signup' AND session_id IN (SELECT session_id FROM lonely) GROUP BY session_id""",
             # Any hour holding enough of them, not only a clock hour: each session opens a window
-            # of its own, and a window that holds enough marks all of its sessions.
+            # of its own, and a window that holds enough marks all of its sessions. As windows over
+            # the sessions in time order (timestamps are in microseconds: the hour's end is left
+            # out), not as a join of the sessions with each other, which grows with their square.
             "burst_from": f"""
-        SELECT a.site, a.t FROM lonely_signup a JOIN lonely_signup b
-          ON a.site = b.site AND b.t >= a.t AND b.t < a.t + INTERVAL {cfg.campaign_minutes} MINUTE
-        GROUP BY a.site, a.t HAVING count(DISTINCT b.session_id) >= {cfg.signup_burst}
-                                AND count(DISTINCT b.client_ip) >= {cfg.signup_burst_addresses}""",
+        SELECT client_id, site, t, count(*) OVER campaign AS sessions, count(DISTINCT client_ip) OVER campaign AS addresses
+        FROM lonely_signup
+        WINDOW campaign AS (PARTITION BY site ORDER BY t
+                        RANGE BETWEEN CURRENT ROW AND {_campaign_less_a_tick(cfg)} FOLLOWING)""",
             "burst": f"""
-        SELECT DISTINCT s.client_id FROM burst_from w JOIN lonely_signup s
-          ON s.site = w.site AND s.t >= w.t AND s.t < w.t + INTERVAL {cfg.campaign_minutes} MINUTE""",
+        SELECT DISTINCT client_id FROM (
+            SELECT client_id, bool_or(sessions >= {cfg.signup_burst} AND addresses >= {cfg.signup_burst_addresses})
+                              OVER (PARTITION BY site ORDER BY t
+                                    RANGE BETWEEN {_campaign_less_a_tick(cfg)} PRECEDING AND CURRENT ROW) AS held
+            FROM burst_from)
+        WHERE held""",
             "signups": f"""
         SELECT DISTINCT client_id, 'fake_signup' AS threat,
                'threat:fake_signup:signups=' || n || '/' || {w} || 'min' AS reason
@@ -188,7 +200,8 @@ def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
 
 def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
     """Many distinct attack-rule paths, or many distinct paths answered 4xx mostly (fewer for a
-    script, which has no stale links to follow). Reads `request_attacks` (see `request_matches`)."""
+    script, which has no stale links to follow). Reads `request_attacks` (see `request_matches`), which
+    names the client and path of each request that matched."""
     return ThreatSQL(
         {
             # Distinct paths counted among the few requests that matched a rule or were answered
@@ -197,9 +210,8 @@ def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         SELECT c.client_id, coalesce(a.rule_paths, 0) AS rule_paths, coalesce(f.paths_4xx, 0) AS paths_4xx,
                c.share_4xx
         FROM (SELECT client_id, avg((status BETWEEN 400 AND 499)::INT) AS share_4xx FROM r GROUP BY client_id) c
-        LEFT JOIN (SELECT r.client_id, count(DISTINCT r.path) AS rule_paths
-                   FROM r JOIN request_attacks a USING (source, line_no)
-                   WHERE a.attack_rules IS NOT NULL GROUP BY r.client_id) a USING (client_id)
+        LEFT JOIN (SELECT client_id, count(DISTINCT path) AS rule_paths
+                   FROM request_attacks WHERE attack_rules IS NOT NULL GROUP BY client_id) a USING (client_id)
         LEFT JOIN (SELECT client_id, count(DISTINCT path) AS paths_4xx
                    FROM r WHERE status BETWEEN 400 AND 499 GROUP BY client_id) f USING (client_id)""",
             "scans": f"""

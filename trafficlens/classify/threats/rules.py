@@ -120,8 +120,8 @@ def field_sql(field: str) -> str:
 def request_matches(
     con: duckdb.DuckDBPyConnection, rules: list[AttackRule], cfg: ThreatConfig | None = None, table: str = "sessionised"
 ) -> None:
-    """Creates `request_attacks(source, line_no, attack_rules, attack_threats)` for the requests of
-    `table` whose rules fire (requests with none are absent): every payload and exposure match,
+    """Creates `request_attacks(source, line_no, client_id, path, attack_rules, attack_threats)` for
+    the requests of `table` whose rules fire (requests with none are absent): every payload and exposure match,
     and the probe matches on paths the site does not serve (`served_probes`, thresholds in `cfg`)."""
     cfg = cfg or ThreatConfig()
     by_field: dict[str, list[AttackRule]] = {}
@@ -178,7 +178,8 @@ def request_matches(
     served_probes(con, [r for r in rules if r.kind == "probe"], field_sql("path"), cfg, table)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE request_attacks AS
-           SELECT source, line_no, list_sort(list_distinct(list(h.rid))) AS attack_rules,
+           SELECT source, line_no, any_value(h.client_id) AS client_id, any_value(h.path) AS path,
+                  list_sort(list_distinct(list(h.rid))) AS attack_rules,
                   list_sort(list_distinct(list(m.threat))) AS attack_threats
            FROM attack_hits h JOIN attack_rule_meta m ON m.id = h.rid
            WHERE NOT EXISTS (SELECT 1 FROM probe_served p
