@@ -19,6 +19,7 @@ from trafficlens.classify.threats.behavioural import (
     behavioural_sql,
     card_testing,
     dos,
+    fake_signup,
     ua_rotation,
 )
 from trafficlens.errors import CatalogueError
@@ -405,10 +406,11 @@ def _requests(rows: list[dict]) -> duckdb.DuckDBPyConnection:
         "page_type": "home",
         "endpoint": None,
         "source": "t.log",
+        "us": 0,  # microseconds past `sec`
     }
     text = {c: pl.String for c in ("session_id", "query", "referer", "endpoint")}
     frame = pl.DataFrame([{**base, "line_no": i, **r} for i, r in enumerate(rows)], schema_overrides=text).with_columns(
-        ts=pl.datetime(2025, 3, 1, 12, time_zone="UTC") + pl.duration(seconds=pl.col("sec")),
+        ts=pl.datetime(2025, 3, 1, 12, time_zone="UTC") + pl.duration(seconds=pl.col("sec"), microseconds=pl.col("us")),
         session_id=pl.coalesce("session_id", pl.col("client_id") + "-1"),
     )
     con = duckdb.connect()
@@ -423,6 +425,26 @@ def _requests(rows: list[dict]) -> duckdb.DuckDBPyConnection:
 
 
 INPUTS = Inputs(table="reqs", browsers="browsers", tools="tools")
+
+
+def test_a_sign_up_burst_is_any_hour_holding_five_sessions_and_its_end_is_not_in_it() -> None:
+    """Sessions that only post the sign-up form, each from its own address: five within an hour
+    (the last a microsecond short of it) are a burst, every one of them, whichever session's hour
+    holds them; five whose last comes on the hour are not, and neither is a sixth that only
+    windows too thin to count share."""
+
+    def farm(times: list[tuple[int, int]]) -> set[str]:
+        rows = [
+            {"client_id": f"s{i}", "client_ip": f"192.0.2.{i}", "sec": sec, "us": us}
+            | {"method": "POST", "path": "/join", "page_type": "account", "endpoint": "signup", "status": 302}
+            for i, (sec, us) in enumerate(times)
+        ]
+        found = _requests(rows).sql(behavioural_sql(ThreatConfig(), [fake_signup], INPUTS)).pl()
+        return set(found.filter(pl.col("reason").str.contains("burst"))["client_id"])
+
+    quarters = [(0, 0), (900, 0), (1800, 0), (2700, 0)]
+    assert farm([*quarters, (3600, 0)]) == set()
+    assert farm([*quarters, (3599, 999_999), (5400, 0)]) == {"s0", "s1", "s2", "s3", "s4"}
 
 
 def test_card_testing_alone() -> None:
