@@ -458,9 +458,8 @@ def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], wor
         # One write opens a file and its buffers per partition, more than DuckDB's memory limit
         # holds for hundreds of buckets: beyond SHARDS buckets, a folder holds several (a shard),
         # and a bucket's read skips the other shards and filters its own rows out of its shard's
-        # (cheaper than writing every event a second time, by bucket).
-        # Smaller buffers still for this write: beside the clients' table, larger ones made it spill
-        # to disk on a long log (the 30M-line week's staging took twice as long).
+        # (cheaper than writing every event a second time, by bucket). Its buffers are smaller
+        # than other writes': beside the clients' table, larger ones spilled to disk on a long log.
         work.mkdir(parents=True, exist_ok=True)
         con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS // 4}")
         query = f"SELECT *, bucket // {_per_shard(buckets)} AS shard FROM ({joined})"

@@ -121,8 +121,9 @@ def request_matches(
     con: duckdb.DuckDBPyConnection, rules: list[AttackRule], cfg: ThreatConfig | None = None, table: str = "sessionised"
 ) -> None:
     """Creates `request_attacks(source, line_no, client_id, path, attack_rules, attack_threats)` for
-    the requests of `table` whose rules fire (requests with none are absent): every payload and exposure match,
-    and the probe matches on paths the site does not serve (`served_probes`, thresholds in `cfg`)."""
+    the requests of `table` whose rules fire (requests with none are absent): every payload and
+    exposure match, and the probe matches on paths the site does not serve (`served_probes`,
+    thresholds in `cfg`)."""
     cfg = cfg or ThreatConfig()
     by_field: dict[str, list[AttackRule]] = {}
     for r in rules:
@@ -215,12 +216,10 @@ def request_threat_summary(con: duckdb.DuckDBPyConnection, per_threat: int = 3) 
     each as reasons (`client_id, threat, reason`)."""
     return con.sql(
         f"""SELECT client_id, threat, 'attack:' || rid AS reason
-            FROM (SELECT s.client_id, m.threat, a.rid,
-                         row_number() OVER (PARTITION BY s.client_id, m.threat ORDER BY count(*) DESC, a.rid) AS k
-                  FROM sessionised s
-                  JOIN (SELECT source, line_no, unnest(attack_rules) AS rid FROM request_attacks) a
-                    USING (source, line_no)
+            FROM (SELECT a.client_id, m.threat, a.rid,
+                         row_number() OVER (PARTITION BY a.client_id, m.threat ORDER BY count(*) DESC, a.rid) AS k
+                  FROM (SELECT client_id, unnest(attack_rules) AS rid FROM request_attacks) a
                   JOIN attack_rule_meta m ON m.id = a.rid
-                  GROUP BY s.client_id, m.threat, a.rid)
+                  GROUP BY a.client_id, m.threat, a.rid)
             WHERE k <= {per_threat} ORDER BY client_id, threat, k"""
     ).pl()
