@@ -451,6 +451,59 @@ def test_one_bucket_from_arrow_gives_the_lake_s_features_and_sessions(tmp_path: 
     assert mine.with_columns(pl.col(FEATURES).round(6)).equals(clients.with_columns(pl.col(FEATURES).round(6)))
 
 
+def test_a_client_s_address_counts_are_the_shared_aggregates_over_its_requests() -> None:
+    """The counts a client's bucket gets with its row (`address_counts_sql`, over the clients) are
+    what the shared aggregates per address and network hold over every request: an address with
+    several user agents, a network with several addresses, IPv6, and a missing address or user
+    agent (not counted)."""
+    from trafficlens.classify.behaviour import ADDRESS_CTES, SHARED_CTES, address_counts_sql
+    from trafficlens.classify.buckets import address_tables, shared_aggregates
+
+    rows = [
+        ("a", "10.0.0.1", "UA1"),
+        ("a", "10.0.0.1", "UA2"),
+        ("a", "10.0.0.1", None),
+        ("a", "10.0.0.2", "UA1"),
+        ("a", "10.0.1.9", "UA1"),
+        ("a", None, "UA1"),
+        ("a", "2001:db8:1:2::1", "UA3"),
+        ("a", "2001:db8:1:3::1", "UA3"),
+        ("b", "10.0.0.1", "UA1"),
+    ]
+    # Each client makes one to three requests.
+    req = pl.DataFrame(
+        [(s, ip, ua, f"{s}|{ip}|{ua}") for k, (s, ip, ua) in enumerate(rows) for _ in range(1 + k % 3)],
+        schema=["site", "client_ip", "user_agent", "client_id"],
+        orient="row",
+    ).with_columns(
+        path=pl.lit("/"),
+        method=pl.lit("GET"),
+        status=pl.lit(200),
+        endpoint=pl.lit(None, pl.String),
+        referer=pl.lit(None, pl.String),
+        session_id=pl.col("client_id"),
+        ts=pl.lit(None, pl.Datetime("us")),
+        source=pl.lit("x"),
+        line_no=pl.int_range(pl.len()),
+    )
+    con = duckdb.connect()
+    con.register("req", req)
+    shared_aggregates(con, "req", ADDRESS_CTES)
+    clients = req.select("site", "client_ip", "user_agent").unique()
+    con.register("clients", clients)
+    counted = con.sql(address_counts_sql("clients")).pl()
+    assert counted.height == len(rows)
+    for name, table in address_tables(counted).items():
+        assert name in SHARED_CTES
+        mine = pl.from_arrow(table)
+        whole = con.sql(f"SELECT * FROM shared_{name}").pl().select(mine.columns)
+        assert mine.sort(mine.columns).equals(whole.sort(mine.columns)), name
+    one = counted.filter(
+        (pl.col("site") == "a") & (pl.col("client_ip") == "10.0.0.1") & (pl.col("user_agent") == "UA1")
+    )
+    assert one.select("ip_user_agents", "same_ua", "net_clients").row(0) == (2, 2, 4)
+
+
 def test_the_clients_table_buckets_clients_as_bucket_of_does(tmp_path: Path) -> None:
     """The bucket DuckDB gives each client in the clients table is `bucket_of`'s: the Spark and
     Arrow engines compute it from the id alone."""

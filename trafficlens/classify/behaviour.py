@@ -256,6 +256,25 @@ SHARED_CTES = {
         FROM r WHERE endpoint IS NOT NULL AND method = 'GET' AND status < 400 GROUP BY ALL""",
 }
 SHARED_TABLES = {name: f"shared_{name}" for name in SHARED_CTES}
+# The shared aggregates per address and network. Every client has a request the features count, so
+# each is a count over the clients (site, address, user agent), and a client's own counts can be
+# computed once with the clients and handed to its bucket (`address_counts_sql`), rather than
+# grouped over every request and looked up by every bucket.
+ADDRESS_CTES = ("ip", "nets", "netall")
+# Per client: its network and the counts of ADDRESS_CTES for its keys.
+ADDRESS_COUNTS = ("net", "ip_user_agents", "same_ua", "net_clients")
+
+
+def address_counts_sql(clients: str) -> str:
+    """SQL: the rows of `clients` (one per site, address and user agent) with ADDRESS_COUNTS: user
+    agents of its address, addresses of its network with its user agent, and in all (as
+    SHARED_CTES count them: a null address or user agent is not counted)."""
+    return f"""SELECT *, count(user_agent) OVER (PARTITION BY site, client_ip) AS ip_user_agents,
+               count(client_ip) OVER (PARTITION BY site, net, user_agent) AS same_ua,
+               count(client_ip) OVER (PARTITION BY site, net) AS net_clients
+        FROM (SELECT *, {_network("client_ip")} AS net FROM {clients})"""
+
+
 # The raw aggregates the evidence families read (trafficlens.classify.evidence), not the models.
 EVIDENCE_INPUTS = (
     "pages",

@@ -14,6 +14,7 @@ between calls. `classify_bucket_arrow` wraps it for engines that hand over Arrow
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -120,10 +121,28 @@ def sessionise(events: pl.DataFrame, presorted: bool = False) -> pl.DataFrame:
     ).drop("_client", "_new", "_n", strict=False)
 
 
-def shared_aggregates(con: duckdb.DuckDBPyConnection, source: str) -> None:
-    """Creates the SHARED_TABLES over `source`: every bucket's events."""
-    for name in SHARED_CTES:
+def shared_aggregates(con: duckdb.DuckDBPyConnection, source: str, names: Sequence[str] = tuple(SHARED_CTES)) -> None:
+    """Creates the SHARED_TABLES `names` over `source`: every bucket's events."""
+    for name in names:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED_TABLES[name]} AS {shared_aggregates_sql(name, source)}")
+
+
+def load_shared(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pa.Table]) -> None:
+    """`tables` (by SHARED_CTES name) made the shared tables of `con`, replacing any before."""
+    for name, table in tables.items():
+        con.register("_shared_arrow", table)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {SHARED_TABLES[name]} AS SELECT * FROM _shared_arrow")
+        con.unregister("_shared_arrow")
+
+
+def address_tables(clients: pl.DataFrame) -> dict[str, pa.Table]:
+    """The rows of the shared tables per address and network (ADDRESS_CTES) that a bucket reads,
+    from its clients' rows with ADDRESS_COUNTS (`behaviour.address_counts_sql`)."""
+    return {
+        "ip": clients.select("site", "client_ip", "ip_user_agents").unique().to_arrow(),
+        "nets": clients.select("site", "net", "user_agent", "same_ua").unique().to_arrow(),
+        "netall": clients.select("site", "net", pl.col("net_clients").alias("clients")).unique().to_arrow(),
+    }
 
 
 @dataclass
@@ -162,9 +181,7 @@ def classify_bucket_arrow(
     try:
         con.execute("SET enable_progress_bar = false")
         con.register("bucket_events", events)
-        for name, table in shared.items():
-            con.register(f"_arrow_{name}", table)
-            con.execute(f"CREATE TEMP TABLE {SHARED_TABLES[name]} AS SELECT * FROM _arrow_{name}")
+        load_shared(con, shared)
         result = classify_bucket(con, "bucket_events", model)
         return {
             "sessionised": con.sql(
@@ -183,6 +200,8 @@ __all__ = [
     "SESSION_GAP",
     "SESSION_ORDER",
     "BucketResult",
+    "address_tables",
+    "load_shared",
     "bucket_count",
     "bucket_of",
     "classify_bucket",

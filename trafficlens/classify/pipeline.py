@@ -30,12 +30,23 @@ import pyarrow.parquet as pq
 
 from trafficlens.classify import spark as on_spark
 from trafficlens.classify.agents import Catalogue, load_catalogue, match_user_agents
-from trafficlens.classify.behaviour import EVIDENCE_INPUTS, FEATURES, ORDERED_COLUMNS, session_features_sql
+from trafficlens.classify.behaviour import (
+    ADDRESS_COUNTS,
+    ADDRESS_CTES,
+    EVIDENCE_INPUTS,
+    FEATURES,
+    ORDERED_COLUMNS,
+    SHARED_CTES,
+    address_counts_sql,
+    session_features_sql,
+)
 from trafficlens.classify.buckets import (
     ROWS_PER_BUCKET,
+    address_tables,
     bucket_count,
     classify_bucket,
     heavy_requests,
+    load_shared,
     shared_aggregates,
 )
 from trafficlens.classify.evidence import site_norm_parts, site_norms, with_automation_score
@@ -116,7 +127,8 @@ class ClassifySummary:
 
 
 def _clients_table(con: duckdb.DuckDBPyConnection, rows: int, bucket_rows: int) -> tuple[bool, int]:
-    """Creates `clients` in DuckDB, one row per client of the events view, each with its bucket;
+    """Creates `clients` in DuckDB, one row per client of the events view, each with its bucket
+    and ADDRESS_COUNTS (what its features read of the clients sharing its address and network);
     returns whether the events record `ip_ranges` (written with --ip-privacy, one list per
     pseudonymised address) and the number of buckets. A table, not a frame: a long log has
     millions of clients."""
@@ -135,9 +147,10 @@ def _clients_table(con: duckdb.DuckDBPyConnection, rows: int, bucket_rows: int) 
                        count(*) AS requests, max(signature_agent) AS signature_agent, {ranges} AS ip_ranges
                 FROM events GROUP BY site, client_ip, user_agent),
             h AS (SELECT client_id, row_number() OVER (ORDER BY client_id) - 1 AS k
-                  FROM g WHERE requests > {heavy_requests(bucket_rows)})
-            SELECT g.*, coalesce({n} + h.k, ('0x' || substr(client_id, 1, 8))::UBIGINT % {n})::INTEGER AS bucket
-            FROM g LEFT JOIN h USING (client_id)"""
+                  FROM g WHERE requests > {heavy_requests(bucket_rows)}),
+            b AS (SELECT g.*, coalesce({n} + h.k, ('0x' || substr(client_id, 1, 8))::UBIGINT % {n})::INTEGER AS bucket
+                  FROM g LEFT JOIN h USING (client_id))
+            {address_counts_sql("b")}"""
     )
     ((heavy,),) = con.execute(f"SELECT count(*) FROM clients WHERE bucket >= {n}").fetchall()
     return recorded, n + int(heavy)
@@ -467,7 +480,7 @@ def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], wor
         con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
         files = sql_literal(glob_escape(str(work / "events")) + "/*/*.parquet")
         con.execute(f"CREATE TEMP VIEW bucketed AS SELECT * FROM read_parquet({files}, hive_partitioning = true)")
-    shared_aggregates(con, "bucketed")
+    shared_aggregates(con, "bucketed", [n for n in SHARED_CTES if n not in ADDRESS_CTES])
 
 
 def _stage_clients(con: duckdb.DuckDBPyConnection, work: Path, buckets: int) -> None:
@@ -586,14 +599,15 @@ def _run_buckets(
     sums = WholeLog([], [])
     for b in ids:
         mine = _bucket_clients(con, work, b, buckets)
-        labelled = identity.label(mine)
+        labelled = identity.label(mine.drop(ADDRESS_COUNTS, strict=False))
         _save(labelled, _labels_of(work, "identity", b))
         clients += mine.height
-        del mine
         if computed:
             readings = pl.read_parquet(_labels_of(work, "readings", b), glob=False)
         else:
+            load_shared(con, address_tables(mine))
             readings = _classify_here(con, work, b, buckets, model)
+        del mine
         if model is not None:
             ident = labelled.select("client_id", "site", "user_agent", "identity")
             sums.norms.append(site_norm_parts(ident.join(readings, on="client_id", how="left")))

@@ -31,8 +31,6 @@ from trafficlens.spark import quiet
 from trafficlens.store import Lake
 
 _SUMMARY = "bucket int, requests long"
-# Per client, what the shared aggregates per address and network count (see `_per_client`).
-_SHARED_COUNTS = ("net", "ip_user_agents", "same_ua", "net_clients")
 # Models loaded once per Python worker, not once per bucket.
 _MODELS: dict[str | None, Any] = {}
 
@@ -115,9 +113,7 @@ def heavy_buckets(clients: Any, events: Any, buckets: int, bucket_rows: int) -> 
 
 
 def _per_client(clients: Any) -> Any:
-    """Per client, the counts the shared aggregates `ip`, `nets` and `netall` hold for its keys.
-    Every client has a request the features count, so each is a count over clients: user agents
-    per address, addresses per network and user agent, addresses per network."""
+    """Per client, its bucket, keys and ADDRESS_COUNTS: `behaviour.address_counts_sql` in Spark."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -225,7 +221,7 @@ def run_buckets(
     Returns the requests classified."""
     from pyspark.sql import functions as F
 
-    from trafficlens.classify.buckets import classify_bucket_arrow
+    from trafficlens.classify.buckets import address_tables, classify_bucket_arrow
 
     # Read twice (the small aggregates, the buckets): kept rather than computed again in Python.
     types = page_types(events, page_sql).persist()
@@ -238,7 +234,6 @@ def run_buckets(
     model = None if model_dir is None else str(model_dir)
     out = str(work)
     wanted = [*columns, "client_id", "page_type", "endpoint"]
-    counts = list(_SHARED_COUNTS)
 
     def bucket(events: pa.Table, mine: pa.Table) -> pa.Table:
         import polars as pl
@@ -248,14 +243,8 @@ def run_buckets(
         b = int(events.column("bucket")[0].as_py())
         frame = pl.from_arrow(mine)
         assert isinstance(frame, pl.DataFrame)
-        c = frame.select("site", "client_ip", "user_agent", *counts)
         # The rows of the whole log's shared tables whose keys are this bucket's clients'.
-        shared = {
-            "ip": c.select("site", "client_ip", "ip_user_agents").unique().to_arrow(),
-            "nets": c.select("site", "net", "user_agent", "same_ua").unique().to_arrow(),
-            "netall": c.select("site", "net", pl.col("net_clients").alias("clients")).unique().to_arrow(),
-            **small,
-        }
+        shared = {**address_tables(frame), **small}
         result = classify_bucket_arrow(events.select(wanted), shared, _model(model) if behaviour else None)
         for name, table in result.items():
             pq.write_table(table, f"{out}/{name}/part-{b}.parquet")
