@@ -634,6 +634,40 @@ def test_buckets_no_client_falls_into_are_skipped(tmp_path: Path) -> None:
     assert pl.read_parquet(many / "requests" / "*" / "*.parquet").height == 12
 
 
+def test_a_bucket_too_large_for_memory_is_sessionised_in_sql_as_in_a_frame() -> None:
+    """`sessionise_sql` (DuckDB, within its memory limit) gives every column `sessionise` gives, to
+    the bit: sessions cut after 30 minutes, range fetches counted once and not beside the whole
+    file, gaps within the session and the client, referrer hosts."""
+    from datetime import datetime, timedelta
+
+    from trafficlens.classify.buckets import SESSION_ORDER, sessionise, sessionise_sql
+
+    t0 = datetime(2026, 10, 1, 8, 0, 0, 123456)
+    n = 2000
+    events = pl.DataFrame(
+        {
+            "client_id": [f"c{i % 9}" for i in range(n)],
+            # Ties, sub-second steps and gaps of more than half an hour.
+            "ts": [
+                t0 + timedelta(seconds=(i * 977) % (40_000 if i % 2 else 600_000), microseconds=(i * 7919) % 1_000_000)
+                for i in range(n)
+            ],
+            "source": [f"s{i % 2}" if i % 53 else None for i in range(n)],
+            "line_no": [(i * 31) % 997 for i in range(n)],
+            "status": [206 if i % 5 == 0 else (None if i % 89 == 0 else 200) for i in range(n)],
+            "path": [f"/p{i % 4}" if i % 3 else None for i in range(n)],
+            "referer": [None if i % 3 else ("-x" if i % 7 == 0 else f"https://h{i % 4}.example/x") for i in range(n)],
+        }
+    ).sample(fraction=1.0, shuffle=True, seed=5)
+    con = duckdb.connect()
+    con.register("ev", events)
+    in_sql = con.sql(f"SELECT * FROM ({sessionise_sql('ev')}) ORDER BY {SESSION_ORDER}").pl()
+    framed = sessionise(events)
+    assert in_sql.columns == framed.columns
+    assert in_sql.equals(framed)
+    assert framed["session_id"].n_unique() > 9 and not framed["counted"].all() and framed["gap"].max() > 1
+
+
 def test_events_sorted_by_duckdb_sessionise_as_polars_sorts_them() -> None:
     """`SESSION_ORDER` in SQL is the order `sessionise` sorts in: nulls first, ties by file and line."""
     from datetime import datetime, timedelta

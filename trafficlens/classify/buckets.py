@@ -33,6 +33,7 @@ from trafficlens.classify.behaviour import (
     shared_aggregates_sql,
 )
 from trafficlens.classify.model import BehaviourModel
+from trafficlens.store import sql_literal
 
 # Requests per bucket: a bucket's sessionised rows and the windows over them stay well inside the
 # memory classify is given (DuckDB's memory_limit), whatever the log's length.
@@ -55,6 +56,13 @@ def heavy_requests(rows_per_bucket: int) -> float:
     """A client of more requests than this gets a bucket of its own: one busy crawler or proxy
     address would otherwise make its bucket several times the others' (a client is never split)."""
     return rows_per_bucket / 2
+
+
+def fits_in_memory(rows: int, rows_per_bucket: int) -> bool:
+    """Whether a bucket of `rows` requests is sessionised in a frame (`classify_bucket`): an
+    ordinary bucket is, and so is a client of a few buckets' worth; one of millions of requests
+    (a monitor, a crawler's address over a month) is sessionised within DuckDB's memory limit."""
+    return rows <= 2 * rows_per_bucket
 
 
 SESSION_GAP = 30 * 60  # seconds; DESIGN.md: a session ends after 30 minutes without a request
@@ -154,22 +162,75 @@ class BucketResult:
     features: pl.DataFrame
 
 
+def sessionise_sql(source: str) -> str:
+    """SQL: `sessionise` of `source` in DuckDB, the same columns and values, for a bucket too large
+    to hold in memory (DuckDB spills past its memory limit; a frame cannot)."""
+    order = f"PARTITION BY client_id ORDER BY {SESSION_ORDER.replace('client_id NULLS FIRST, ', '')}"
+    # Seconds between timestamps to the bit as `sessionise` computes them: whole microseconds times
+    # a millionth (polars divides by a constant so).
+    since = "(epoch_us(ts) - epoch_us(lag(ts) OVER w)) * 1e-6"
+    return f"""
+    WITH s AS (
+        SELECT *, client_id || '-' || sum(new::INT) OVER (w ROWS UNBOUNDED PRECEDING) AS session_id
+        FROM (SELECT *, coalesce({since} > {SESSION_GAP}, true) AS new FROM {source} WINDOW w AS ({order}))
+        WINDOW w AS ({order})
+    ),
+    ranged AS (
+        SELECT source, line_no, session_id, path FROM s WHERE status = 206
+        QUALIFY row_number() OVER (PARTITION BY session_id, path ORDER BY {SESSION_ORDER}) = 1
+    ),
+    kept AS (
+        SELECT source, line_no FROM ranged ANTI JOIN (
+            SELECT DISTINCT x.session_id, x.path FROM s x SEMI JOIN ranged g
+              ON x.session_id = g.session_id AND x.path IS NOT DISTINCT FROM g.path
+            WHERE coalesce(x.status, 0) <> 206
+        ) w ON ranged.session_id = w.session_id AND ranged.path IS NOT DISTINCT FROM w.path
+    ),
+    c AS (
+        SELECT s.* EXCLUDE (new), coalesce(s.status, 0) <> 206 OR k.line_no IS NOT NULL AS counted
+        FROM s LEFT JOIN kept k ON s.source IS NOT DISTINCT FROM k.source AND s.line_no IS NOT DISTINCT FROM k.line_no
+    )
+    SELECT *,
+           CASE WHEN counted THEN (epoch_us(ts) - epoch_us(lag(ts) OVER (
+               PARTITION BY session_id, counted ORDER BY {SESSION_ORDER}))) * 1e-6 END AS gap,
+           CASE WHEN counted THEN (epoch_us(ts) - epoch_us(lag(ts) OVER (
+               PARTITION BY client_id, counted ORDER BY {SESSION_ORDER}))) * 1e-6 END AS gap_all,
+           CASE WHEN referer IS NOT NULL THEN coalesce(regexp_extract(referer, {sql_literal(REF_HOST)}, 1), '') END
+               AS ref_host
+    FROM c"""
+
+
 def classify_bucket(
-    con: duckdb.DuckDBPyConnection, source: str, model: BehaviourModel | None, sessionised: str = "sessionised"
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    model: BehaviourModel | None,
+    sessionised: str = "sessionised",
+    in_memory: bool = True,
 ) -> BucketResult:
     """One bucket: `source` (a table or query of the bucket's events with client_id, page_type and
-    endpoint) -> the table `sessionised` (registered in `con`: the bucket's requests, sessionised,
-    with ORDERED_COLUMNS) and the features and model readings of its clients.
+    endpoint) -> the table `sessionised` (in `con`: the bucket's requests, sessionised, with
+    ORDERED_COLUMNS) and the features and model readings of its clients. `in_memory`: sessionised
+    in a frame (faster), else in DuckDB within its memory limit, for a bucket larger than memory
+    allows (one client of millions of requests). Drop `sessionised` with `release_sessionised`.
     The SHARED_TABLES must exist in `con`."""
-    # Sorted by DuckDB as it reads them: one copy of the bucket in memory, not two.
-    con.register(
-        sessionised, sessionise(con.sql(f"SELECT * FROM {source} ORDER BY {SESSION_ORDER}").pl(), presorted=True)
-    )
+    if in_memory:
+        # Sorted by DuckDB as it reads them: one copy of the bucket in memory, not two.
+        con.register(
+            sessionised, sessionise(con.sql(f"SELECT * FROM {source} ORDER BY {SESSION_ORDER}").pl(), presorted=True)
+        )
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {sessionised} AS {sessionise_sql(source)}")
     feats = client_features(con, sessionised, shared=True, ordered=True)
     readings = feats.select("client_id", *EVIDENCE_INPUTS)
     if model is not None:
         readings = readings.join(model.predict(feats), on="client_id", how="left")
     return BucketResult(readings, feats.select("client_id", *FEATURES))
+
+
+def release_sessionised(con: duckdb.DuckDBPyConnection, sessionised: str) -> None:
+    """`classify_bucket`'s sessionised requests let go of, a frame or a table."""
+    con.unregister(sessionised)  # a registered frame; where it is a table, nothing
+    con.execute(f"DROP TABLE IF EXISTS {sessionised}")
 
 
 def classify_bucket_arrow(
@@ -202,10 +263,13 @@ __all__ = [
     "BucketResult",
     "address_tables",
     "load_shared",
+    "release_sessionised",
+    "sessionise_sql",
     "bucket_count",
     "bucket_of",
     "classify_bucket",
     "classify_bucket_arrow",
+    "fits_in_memory",
     "heavy_requests",
     "sessionise",
     "shared_aggregates",

@@ -45,8 +45,10 @@ from trafficlens.classify.buckets import (
     address_tables,
     bucket_count,
     classify_bucket,
+    fits_in_memory,
     heavy_requests,
     load_shared,
+    release_sessionised,
     shared_aggregates,
 )
 from trafficlens.classify.evidence import site_norm_parts, site_norms, with_automation_score
@@ -396,7 +398,9 @@ def classify(
                     columns = _event_columns(con)
                     on_spark.run_buckets(spark, events, clients, columns, page_sql, work, model_dir, behaviour)
                 model = model_future.result() if model_future is not None else None
-                sums = _run_buckets(con, work, ids, buckets, model, identity, stage, computed=spark is not None)
+                sums = _run_buckets(
+                    con, work, ids, buckets, bucket_rows, model, identity, stage, computed=spark is not None
+                )
                 if model is not None:
                     _combine_behaviour(work, ids, model, sums, stage)
                 request_matches(con, rules, cfg)
@@ -582,6 +586,7 @@ def _run_buckets(
     work: Path,
     ids: Sequence[int],
     buckets: int,
+    bucket_rows: int,
     model: BehaviourModel | None,
     identity: Identity,
     stage: Stages,
@@ -606,7 +611,8 @@ def _run_buckets(
             readings = pl.read_parquet(_labels_of(work, "readings", b), glob=False)
         else:
             load_shared(con, address_tables(mine))
-            readings = _classify_here(con, work, b, buckets, model)
+            in_memory = fits_in_memory(int(mine["requests"].sum()), bucket_rows)
+            readings = _classify_here(con, work, b, buckets, model, in_memory)
         del mine
         if model is not None:
             ident = labelled.select("client_id", "site", "user_agent", "identity")
@@ -622,11 +628,16 @@ def _run_buckets(
 
 
 def _classify_here(
-    con: duckdb.DuckDBPyConnection, work: Path, b: int, buckets: int, model: BehaviourModel | None
+    con: duckdb.DuckDBPyConnection,
+    work: Path,
+    b: int,
+    buckets: int,
+    model: BehaviourModel | None,
+    in_memory: bool = True,
 ) -> pl.DataFrame:
-    """Bucket `b` classified in this process (`classify_bucket`), its files written to `work`;
-    returns its readings."""
-    result = classify_bucket(con, _bucket_events(b, buckets), model, "bucket_sessionised")
+    """Bucket `b` classified in this process (`classify_bucket`, `in_memory` as there), its files
+    written to `work`; returns its readings."""
+    result = classify_bucket(con, _bucket_events(b, buckets), model, "bucket_sessionised", in_memory)
     con.execute(
         f"COPY (SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM bucket_sessionised) TO ? (FORMAT parquet)",
         [str(_labels_of(work, "sessionised", b))],
@@ -635,7 +646,7 @@ def _classify_here(
         f"COPY ({session_features_sql('bucket_sessionised')}) TO ? (FORMAT parquet)",
         [str(_labels_of(work, "sessions", b))],
     )
-    con.unregister("bucket_sessionised")
+    release_sessionised(con, "bucket_sessionised")
     _save(result.features, _labels_of(work, "features", b))
     _save(result.readings, _labels_of(work, "readings", b))
     return result.readings
