@@ -533,7 +533,7 @@ def test_a_client_of_more_than_half_a_bucket_gets_a_bucket_of_its_own(tmp_path: 
     ids; the rest where `bucket_of` puts them; the answers those of one pass."""
     import shutil
 
-    from trafficlens.classify.buckets import bucket_of
+    from trafficlens.classify.buckets import bucket_of, fits_in_memory
     from trafficlens.classify.pipeline import _clients_table
     from trafficlens.store import Lake, connect
 
@@ -561,10 +561,18 @@ def test_a_client_of_more_than_half_a_bucket_gets_a_bucket_of_its_own(tmp_path: 
     assert rest["bucket"].to_list() == rest.select(b=bucket_of(pl.col("client_id"), 4))["b"].to_list()
     classify(one, progress=False)
     classify(many, progress=False, bucket_rows=100)
+    # Buckets of 20 requests: each busy client is more than two buckets' worth, sessionised in
+    # DuckDB rather than in a frame.
+    assert not fits_in_memory(60, 20) and fits_in_memory(60, 100)
+    sql = tmp_path / "sql"
+    shutil.copytree(many, sql)
+    classify(sql, progress=False, bucket_rows=20)
     for name in ("clients", "sessions"):
         a = pl.read_parquet(one / name / "*.parquet").sort(f"{name[:-1]}_id")
-        b = pl.read_parquet(many / name / "*.parquet").sort(f"{name[:-1]}_id")
-        assert a.equals(b)
+        for other in (many, sql):
+            assert a.equals(pl.read_parquet(other / name / "*.parquet").sort(f"{name[:-1]}_id"))
+    requests = [pl.read_parquet(x / "requests" / "*" / "*.parquet").sort("source", "line_no") for x in (one, sql)]
+    assert requests[0].equals(requests[1].select(requests[0].columns))
     assert {f.name.split("-")[1] for f in (many / "requests").glob("*/*.parquet")} >= {"4", "5"}
 
 
