@@ -3,8 +3,10 @@
 Everything a client's sessions, features and behaviour reading depend on is that client's own
 requests, plus a few small aggregates over the whole log (`behaviour.SHARED_CTES`: per site,
 address, network and form page). So the clients are split by a hash of their id into buckets,
-the shared aggregates are computed once over every request, and each bucket is sessionised,
-described and read by the models alone: memory is set by the size of a bucket, not of the log.
+the shared aggregates are computed once (those per address and network over the clients, handed
+to each bucket for its own: `address_tables`), and each bucket is sessionised, described and read
+by the models alone: memory is set by the size of a bucket, not of the log (a busy client's own
+bucket larger than an ordinary one is sessionised within DuckDB's memory limit: `fits_in_memory`).
 
 `classify_bucket` is the unit of work: a DuckDB connection holding the bucket's events and the
 shared tables in, the bucket's sessionised requests, sessions and features out, no state kept
@@ -264,15 +266,15 @@ __all__ = [
     "SESSION_ORDER",
     "BucketResult",
     "address_tables",
-    "load_shared",
-    "release_sessionised",
-    "sessionise_sql",
     "bucket_count",
     "bucket_of",
     "classify_bucket",
     "classify_bucket_arrow",
     "fits_in_memory",
     "heavy_requests",
+    "load_shared",
+    "release_sessionised",
     "sessionise",
+    "sessionise_sql",
     "shared_aggregates",
 ]
