@@ -101,7 +101,7 @@ REF_HOST = "^[a-zA-Z]+://([^/:]+)"
 
 
 def _requests(table: str, ordered: bool = False) -> str:
-    """CTEs `ranged`, `whole`, `src`: the requests of `table` that count (`_sources`); `r`: each
+    """CTEs `ranged`, `whole`, `src`: the requests of `table` that count (`sources_sql`); `r`: each
     with its gaps (within its session and its client), its referrer's host and whether it is a
     page view. `ordered`: `table` already says which requests count and their gaps
     (ORDERED_COLUMNS, from `trafficlens.classify.buckets.sessionise`)."""
@@ -114,7 +114,7 @@ def _requests(table: str, ordered: bool = False) -> str:
         FROM {table} WHERE counted
     )"""
     return f"""
-    {_sources(table)},
+    {sources_sql(table)},
     r AS (
         SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
                status, bytes, referer, page_type, endpoint, host, protocol,
@@ -127,16 +127,17 @@ def _requests(table: str, ordered: bool = False) -> str:
     )"""
 
 
-def _sources(table: str, by: str = "session_id") -> str:
+def sources_sql(table: str, by: str = "session_id", order: str = "ts, source, line_no") -> str:
     """CTEs `ranged`, `whole`, `src`: the requests of `table` that count. `by` the visit a range
-    fetch belongs to: its session, or (before sessions are known) its client."""
+    fetch belongs to: its session, or (before sessions are known) its client; `order` the order
+    in which the first range fetch of a file is taken."""
     # A PDF or video viewer fetches one file in byte ranges (206), often dozens in a few seconds:
     # that is one read of one document, not a burst of page views. A range fetch only counts
     # where its session has no other request for the path, and then only the first.
     return f"""
     ranged AS (
         SELECT * FROM {table} WHERE status = 206
-        QUALIFY row_number() OVER (PARTITION BY {by}, path ORDER BY ts, source, line_no) = 1
+        QUALIFY row_number() OVER (PARTITION BY {by}, path ORDER BY {order}) = 1
     ),
     -- Of those files, the ones the session also fetched whole (joined on the few ranged ones).
     whole AS (
@@ -516,7 +517,7 @@ def shared_aggregates_sql(name: str, table: str = "sessionised") -> str:
     needs = {"netall": ["nets"]}.get(name, [])
     ctes = [f"{n} AS ({SHARED_CTES[n]})" for n in needs]
     return f"""
-    WITH {_sources(table, by="client_id")},
+    WITH {sources_sql(table, by="client_id")},
     r AS (
         SELECT site, client_id, client_ip, user_agent, path, method, status, endpoint,
                regexp_extract(referer, {sql_literal(REF_HOST)}, 1) AS ref_host

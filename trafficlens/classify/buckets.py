@@ -33,6 +33,7 @@ from trafficlens.classify.behaviour import (
     client_features,
     session_features_sql,
     shared_aggregates_sql,
+    sources_sql,
 )
 from trafficlens.classify.model import BehaviourModel
 from trafficlens.store import sql_literal
@@ -72,8 +73,10 @@ def fits_in_memory(rows: int, rows_per_bucket: int) -> bool:
 SESSION_GAP = 30 * 60  # seconds; DESIGN.md: a session ends after 30 minutes without a request
 
 
-# The order `sessionise` reads a bucket's events in, as SQL (nulls first, as polars sorts them).
-SESSION_ORDER = "client_id NULLS FIRST, ts NULLS FIRST, source NULLS FIRST, line_no NULLS FIRST"
+# The order `sessionise` reads a client's events in, and a bucket's, as SQL (nulls first, as
+# polars sorts them).
+CLIENT_ORDER = "ts NULLS FIRST, source NULLS FIRST, line_no NULLS FIRST"
+SESSION_ORDER = f"client_id NULLS FIRST, {CLIENT_ORDER}"
 
 
 def sessionise(events: pl.DataFrame, presorted: bool = False) -> pl.DataFrame:
@@ -169,36 +172,30 @@ class BucketResult:
 def sessionise_sql(source: str) -> str:
     """SQL: `sessionise` of `source` in DuckDB, the same columns and values, for a bucket too large
     to hold in memory (DuckDB spills past its memory limit; a frame cannot)."""
-    order = f"PARTITION BY client_id ORDER BY {SESSION_ORDER.replace('client_id NULLS FIRST, ', '')}"
+
     # Seconds between timestamps to the bit as `sessionise` computes them: whole microseconds times
     # a millionth (polars divides by a constant so).
-    since = "(epoch_us(ts) - epoch_us(lag(ts) OVER w)) * 1e-6"
+    def since(partition: str) -> str:
+        return f"(epoch_us(ts) - epoch_us(lag(ts) OVER (PARTITION BY {partition} ORDER BY {CLIENT_ORDER}))) * 1e-6"
+
+    # Which range fetches count: the rule the features' SQL applies (`behaviour.sources_sql`), in
+    # `sessionise`'s order.
     return f"""
     WITH s AS (
-        SELECT *, client_id || '-' || sum(new::INT) OVER (w ROWS UNBOUNDED PRECEDING) AS session_id
-        FROM (SELECT *, coalesce({since} > {SESSION_GAP}, true) AS new FROM {source} WINDOW w AS ({order}))
-        WINDOW w AS ({order})
+        SELECT * EXCLUDE (new),
+               client_id || '-' || sum(new::INT) OVER (
+                   PARTITION BY client_id ORDER BY {CLIENT_ORDER} ROWS UNBOUNDED PRECEDING) AS session_id
+        FROM (SELECT *, coalesce({since("client_id")} > {SESSION_GAP}, true) AS new FROM {source})
     ),
-    ranged AS (
-        SELECT source, line_no, session_id, path FROM s WHERE status = 206
-        QUALIFY row_number() OVER (PARTITION BY session_id, path ORDER BY {SESSION_ORDER}) = 1
-    ),
-    kept AS (
-        SELECT source, line_no FROM ranged ANTI JOIN (
-            SELECT DISTINCT x.session_id, x.path FROM s x SEMI JOIN ranged g
-              ON x.session_id = g.session_id AND x.path IS NOT DISTINCT FROM g.path
-            WHERE coalesce(x.status, 0) <> 206
-        ) w ON ranged.session_id = w.session_id AND ranged.path IS NOT DISTINCT FROM w.path
-    ),
+    {sources_sql("s", order=CLIENT_ORDER)},
     c AS (
-        SELECT s.* EXCLUDE (new), coalesce(s.status, 0) <> 206 OR k.line_no IS NOT NULL AS counted
-        FROM s LEFT JOIN kept k ON s.source IS NOT DISTINCT FROM k.source AND s.line_no IS NOT DISTINCT FROM k.line_no
+        SELECT s.*, coalesce(s.status, 0) <> 206 OR k.line_no IS NOT NULL AS counted
+        FROM s LEFT JOIN (SELECT source, line_no FROM src WHERE status = 206) k
+          ON s.source IS NOT DISTINCT FROM k.source AND s.line_no IS NOT DISTINCT FROM k.line_no
     )
     SELECT *,
-           CASE WHEN counted THEN (epoch_us(ts) - epoch_us(lag(ts) OVER (
-               PARTITION BY session_id, counted ORDER BY {SESSION_ORDER}))) * 1e-6 END AS gap,
-           CASE WHEN counted THEN (epoch_us(ts) - epoch_us(lag(ts) OVER (
-               PARTITION BY client_id, counted ORDER BY {SESSION_ORDER}))) * 1e-6 END AS gap_all,
+           CASE WHEN counted THEN {since("session_id, counted")} END AS gap,
+           CASE WHEN counted THEN {since("client_id, counted")} END AS gap_all,
            CASE WHEN referer IS NOT NULL THEN coalesce(regexp_extract(referer, {sql_literal(REF_HOST)}, 1), '') END
                AS ref_host
     FROM c"""
@@ -262,6 +259,7 @@ def classify_bucket_arrow(
 
 __all__ = [
     "ROWS_PER_BUCKET",
+    "CLIENT_ORDER",
     "SESSION_GAP",
     "SESSION_ORDER",
     "BucketResult",
