@@ -372,6 +372,9 @@ def classify(
                 # DuckDB spills what does not fit in memory into the run's own staging folder.
                 con.execute("SET temp_directory = ?", [str(Path(tx.dir) / ".spill")])
                 con.execute("SET memory_limit = ?", [memory_limit])
+                # What a stage freed goes back to the system while the next runs: without it DuckDB's
+                # allocator keeps the peak of every stage over the whole log until the run ends.
+                con.execute("SET allocator_background_threads = true")
                 con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days, as DESIGN.md says
                 # Rows are written by bucket and read by key: their order in a file means nothing,
                 # and keeping it would hold whole results in memory.
@@ -409,6 +412,7 @@ def classify(
                     stage("attack patterns and behavioural threats")
                     found = _threats(con, work, ids, cfg, robots, cat)
                 request_findings(con, robots=bool(robots) and detect_threats)
+                _drop_tables_but(con, "request_findings")
                 if spark is None:
                     _write_tables(con, Path(tx.dir), work, ids, buckets, found if detect_threats else None, stage)
                 else:
@@ -762,11 +766,14 @@ def write_bucket(
     own = ", ".join(f"coalesce(a.{c}, []) AS {c}" for c in REQUEST_OWN_SCHEMA)
     extras = ", ".join(f"c.{c}" for c in CLIENT_EXTRAS) + ", " + ", ".join(f"f.{c}" for c in FEATURES)
     final = f"read_parquet({part('final')})"
+    # The bucket's own findings first: joined whole, the findings of a long log would be hashed
+    # again for every bucket.
     con.execute(
         f"""COPY (SELECT s.* EXCLUDE (client_id, session_id, page_type, endpoint), s.client_id, s.session_id,
                          s.page_type, {labels}, {own}, strftime(s.ts, '%Y-%m-%d') AS date
                   FROM read_parquet({part("sessionised")}) s JOIN {final} c USING (client_id)
-                  LEFT JOIN {findings} a USING (source, line_no))
+                  LEFT JOIN (SELECT * EXCLUDE (client_id) FROM {findings}
+                             WHERE client_id IN (SELECT client_id FROM {final})) a USING (source, line_no))
             TO ? (FORMAT parquet, PARTITION_BY (date), FILENAME_PATTERN 'part-{b}-{{i}}', OVERWRITE_OR_IGNORE)""",
         [str(out / "requests")],
     )
@@ -785,6 +792,14 @@ def write_bucket(
             TO ? (FORMAT parquet)""",
         [str(out / "clients" / f"part-{b}.parquet")],
     )
+
+
+def _drop_tables_but(con: duckdb.DuckDBPyConnection, *keep: str) -> None:
+    """The run's temporary tables dropped, but `keep`: what the threat layer built over every
+    request (matches, browsers, probers) would otherwise hold memory through the writes."""
+    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
+        if name not in keep:
+            con.execute(f'DROP TABLE "{name}"')
 
 
 def release_memory() -> None:

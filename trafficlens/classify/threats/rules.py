@@ -191,21 +191,22 @@ def request_matches(
 
 
 def request_findings(con: duckdb.DuckDBPyConnection, robots: bool = False) -> None:
-    """Creates `request_findings(source, line_no, request_threats, request_reasons)`: what each
-    request matched itself (its attack rules, `attack:<id>`; with `robots`, the paths robots.txt
+    """Creates `request_findings(source, line_no, client_id, request_threats, request_reasons)`: what
+    each request matched itself (its attack rules, `attack:<id>`; with `robots`, the paths robots.txt
     disallows it, from `request_robots`), apart from what its client did."""
     own = [
-        "SELECT source, line_no, unnest(attack_threats) AS threat, NULL AS reason FROM request_attacks",
-        "SELECT source, line_no, NULL, 'attack:' || unnest(attack_rules) FROM request_attacks",
+        "SELECT source, line_no, client_id, unnest(attack_threats) AS threat, NULL AS reason FROM request_attacks",
+        "SELECT source, line_no, client_id, NULL, 'attack:' || unnest(attack_rules) FROM request_attacks",
     ]
     if robots:
         own += [
-            "SELECT source, line_no, 'robots_violation', NULL FROM request_robots",
-            "SELECT source, line_no, NULL, reason FROM request_robots",
+            "SELECT source, line_no, client_id, 'robots_violation', NULL FROM request_robots",
+            "SELECT source, line_no, client_id, NULL, reason FROM request_robots",
         ]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE request_findings AS
-            SELECT source, line_no, list_sort(list_distinct(list(threat))) AS request_threats,
+            SELECT source, line_no, any_value(client_id) AS client_id,
+                   list_sort(list_distinct(list(threat))) AS request_threats,
                    list_sort(list_distinct(list(reason))) AS request_reasons
             FROM ({" UNION ALL ".join(own)}) GROUP BY source, line_no"""
     )
