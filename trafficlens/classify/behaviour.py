@@ -100,30 +100,17 @@ ORDERED_COLUMNS = ("counted", "gap", "gap_all", "ref_host")
 REF_HOST = "^[a-zA-Z]+://([^/:]+)"
 
 
-def _requests(table: str, ordered: bool = False) -> str:
-    """CTEs `ranged`, `whole`, `src`: the requests of `table` that count (`sources_sql`); `r`: each
-    with its gaps (within its session and its client), its referrer's host and whether it is a
-    page view. `ordered`: `table` already says which requests count and their gaps
-    (ORDERED_COLUMNS, from `trafficlens.classify.buckets.sessionise`)."""
-    if ordered:
-        return f"""
+def _requests(table: str) -> str:
+    """CTE `r`: the requests of `table` that count, each with its gaps (within its session and its
+    client), its referrer's host and whether it is a page view. `table` already says which requests
+    count and their gaps (ORDERED_COLUMNS, from `trafficlens.classify.buckets.sessionise`, whose
+    rule for range fetches is `sources_sql`'s)."""
+    return f"""
     r AS (
         SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
                status, bytes, referer, page_type, endpoint, host, protocol, gap, gap_all, ref_host,
                page_type IN ({_page_views()}) AS is_html
         FROM {table} WHERE counted
-    )"""
-    return f"""
-    {sources_sql(table)},
-    r AS (
-        SELECT client_id, session_id, site, client_ip, user_agent, ts, source, line_no, path, query, method,
-               status, bytes, referer, page_type, endpoint, host, protocol,
-               epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY session_id ORDER BY ts, source, line_no) AS gap,
-               -- Across sessions too: a monitor polling hourly has one request per session.
-               epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY client_id ORDER BY ts, source, line_no) AS gap_all,
-               regexp_extract(referer, {sql_literal(REF_HOST)}, 1) AS ref_host,
-               page_type IN ({_page_views()}) AS is_html
-        FROM src
     )"""
 
 
@@ -468,16 +455,15 @@ def _evidence(shared: bool = False) -> str:
 _AGGREGATES = (_volume, _timing, _assets, _referrers, _crawler_files, _errors, _methods, _paths, _habits, _page_mix)
 
 
-def client_features_sql(table: str = "sessionised", shared: bool = False, ordered: bool = False) -> str:
-    """One row per client_id with FEATURES (and a few raw counts) from `table`, which has the
-    request columns plus client_id, session_id, page_type and endpoint. With `shared`, what the
-    features read of other clients comes from the SHARED_TABLES (`shared_aggregates_sql` over the
-    whole log), so that `table` can hold only some clients: one bucket of them; with `ordered`, as
-    in `_requests`."""
+def client_features_sql(table: str = "sessionised", shared: bool = False) -> str:
+    """One row per client_id with FEATURES (and a few raw counts) from `table`, sessionised requests
+    (`trafficlens.classify.buckets.sessionise`'s columns). With `shared`, what the features read of
+    other clients comes from the SHARED_TABLES (`shared_aggregates_sql` over the whole log), so
+    that `table` can hold only some clients: one bucket of them."""
     aggregates = ",".join(family() for family in _AGGREGATES)
     return f"""
     WITH
-    {_requests(table, ordered)},
+    {_requests(table)},
     {_peak_rate()},
     {_address_sharing(shared)},
     {_navigation(shared)},
@@ -563,12 +549,10 @@ def model_inputs(raw: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns([pl.col(f).cast(pl.Float64).fill_null(-1) for f in FEATURES])
 
 
-def client_features(
-    con: duckdb.DuckDBPyConnection, table: str = "sessionised", shared: bool = False, ordered: bool = False
-) -> pl.DataFrame:
+def client_features(con: duckdb.DuckDBPyConnection, table: str = "sessionised", shared: bool = False) -> pl.DataFrame:
     """client_id, site, client_ip, user_agent, the raw aggregates and FEATURES, one row per client
-    (`shared`, `ordered`: as in `client_features_sql`)."""
-    return model_inputs(con.sql(client_features_sql(table, shared, ordered)).pl())
+    (`shared`: as in `client_features_sql`)."""
+    return model_inputs(con.sql(client_features_sql(table, shared)).pl())
 
 
 def session_features_sql(table: str = "sessionised") -> str:

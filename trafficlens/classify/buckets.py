@@ -221,7 +221,7 @@ def classify_bucket(
         )
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {sessionised} AS {sessionise_sql(source)}")
-    feats = client_features(con, sessionised, shared=True, ordered=True)
+    feats = client_features(con, sessionised, shared=True)
     readings = feats.select("client_id", *EVIDENCE_INPUTS)
     if model is not None:
         readings = readings.join(model.predict(feats), on="client_id", how="left")
