@@ -16,8 +16,10 @@ from trafficlens.classify.threats import ThreatConfig, field_sql, load_attack_ru
 from trafficlens.classify.threats.behavioural import (
     BEHAVIOURAL_THREATS,
     Inputs,
+    ThreatSQL,
     behavioural_sql,
     card_testing,
+    client_rows_sql,
     dos,
     fake_signup,
     ua_rotation,
@@ -507,6 +509,110 @@ def test_each_threat_alone_finds_what_it_finds_among_all() -> None:
     for build in BEHAVIOURAL_THREATS:
         alone = con.sql(behavioural_sql(cfg, [build], INPUTS)).pl()
         assert sorted(alone.rows()) == sorted(every.filter(pl.col("threat") == build.__name__).rows())
+
+
+def _groups_of_clients() -> list[dict]:
+    """Requests showing every threat of a group of clients, and people among them."""
+    rows: list[dict] = []
+    # A credential-stuffing campaign: five addresses in an hour, each only posting failed logins.
+    for i in range(6):
+        for k in range(2):
+            rows.append(
+                {"client_id": f"stuff{i}", "client_ip": f"198.51.100.{i}", "sec": 60 * i + k}
+                | {"method": "POST", "path": "/login", "endpoint": "login", "status": 401}
+            )
+    # A sign-up farm: five sessions from five addresses touching nothing but the form.
+    for i in range(5):
+        rows.append(
+            {"client_id": f"farm{i}", "client_ip": f"203.0.113.{i}", "sec": 600 * i}
+            | {"method": "POST", "path": "/join", "page_type": "account", "endpoint": "signup", "status": 302}
+        )
+    # A swarm: 25 bare browsers from as many networks in ten minutes, each on a page of its own.
+    for i in range(25):
+        rows.append(
+            {"client_id": f"swarm{i}", "client_ip": f"10.{i}.0.1", "sec": 7200 + 10 * i}
+            | {"path": f"/p/{i}", "page_type": "product"}
+        )
+    # A network sweeping pages: twelve addresses of one /16, ten bare pages each, hours apart.
+    for i in range(12):
+        for k in range(10):
+            rows.append(
+                {"client_id": f"net{i}", "client_ip": f"172.16.{i}.9", "sec": 20000 + 900 * i + 20 * k}
+                | {"path": f"/q/{i}/{k}", "page_type": "product", "user_agent": f"{CHROME} n{i % 6}"}
+            )
+    # One address cycling through five browser user agents in an hour, bare.
+    for i in range(5):
+        rows.append(
+            {"client_id": f"rot{i}", "client_ip": "192.0.2.50", "sec": 40000 + 60 * i}
+            | {"path": f"/r/{i}", "page_type": "product", "user_agent": f"{CHROME} r{i}"}
+        )
+    # A scanner answered 404 on 30 paths, and one whose requests matched attack rules.
+    rows += [
+        {"client_id": "miss", "client_ip": "192.0.2.60", "sec": 50000 + i, "path": f"/x{i}", "status": 404}
+        for i in range(30)
+    ]
+    rows += [
+        {"client_id": "probe", "client_ip": "192.0.2.61", "sec": 51000 + i, "path": f"/wp{i}.php"} for i in range(8)
+    ]
+    # People: pages with their assets, following links.
+    for i in range(10):
+        for k in range(6):
+            page = {"path": f"/a/{k}", "page_type": "content", "referer": "https://shop/"}
+            asset = {"path": "/site.css", "page_type": "static", "referer": f"https://shop/a/{k}"}
+            for j, extra in enumerate((page, asset)):
+                rows.append(
+                    {"client_id": f"person{i}", "client_ip": f"192.0.2.{100 + i}", "sec": 60000 + 3000 * i + 40 * k + j}
+                    | extra
+                )
+    return rows
+
+
+def test_the_threats_of_groups_read_from_per_client_rows_by_bucket_are_those_of_one_pass(tmp_path: Path) -> None:
+    """Each bucket's per-client rows, read together, give the findings of one pass over every
+    request, for every threat of a group of clients (campaigns, farms, swarms, networks,
+    rotation, scans)."""
+    con = _requests(_groups_of_clients())
+    con.execute("INSERT INTO browsers SELECT DISTINCT client_id FROM reqs WHERE client_id NOT IN ('miss', 'probe')")
+    con.execute(
+        "INSERT INTO request_attacks SELECT source, line_no, client_id, path, ['admin-wp'] FROM reqs "
+        "WHERE client_id = 'probe'"
+    )
+    cfg = ThreatConfig()
+    one = con.sql(behavioural_sql(cfg, BEHAVIOURAL_THREATS, INPUTS)).pl()
+    kinds = set(one["reason"].str.extract(r"^(threat:[a-z_]+:[a-z_0-9]+)"))
+    assert kinds >= {
+        "threat:credential_stuffing:campaign",
+        "threat:fake_signup:burst",
+        "threat:abusive_scraping:swarm",
+        "threat:abusive_scraping:network",
+        "threat:ua_rotation:network",
+        "threat:ua_rotation:user_agents",
+        "threat:vuln_scan:4xx_paths",
+        "threat:vuln_scan:attack_paths",
+    }, kinds
+    assert not one.filter(pl.col("client_id").str.starts_with("person")).height
+    queries = client_rows_sql(cfg, table="bucket")
+    # Three buckets: every client's requests in one of them, a group's clients across them.
+    for b in range(3):
+        con.execute(f"CREATE OR REPLACE TABLE bucket AS SELECT * FROM reqs WHERE hash(client_id) % 3 = {b}")
+        for name, sql in queries.items():
+            (tmp_path / name).mkdir(exist_ok=True)
+            con.execute(f"COPY ({sql}) TO '{tmp_path / name / f'{b}.parquet'}' (FORMAT parquet)")
+    rows = {name: f"read_parquet('{tmp_path / name}/*.parquet')" for name in queries}
+    assert con.sql(behavioural_sql(cfg, BEHAVIOURAL_THREATS, INPUTS, rows=rows)).pl().equals(one)
+
+
+def test_a_per_client_step_may_not_read_other_clients() -> None:
+    def peeking(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
+        return ThreatSQL(
+            {
+                "seen": "SELECT client_id, 'dos' AS threat, 'x' AS reason FROM r WHERE client_id IN (SELECT client_id FROM browsers)"
+            },
+            ("seen",),
+        )
+
+    with pytest.raises(ValueError, match="reads every client"):
+        behavioural_sql(ThreatConfig(), [peeking], INPUTS)
 
 
 # --- what the site serves: probes fire only on paths it does not -----------------------------------

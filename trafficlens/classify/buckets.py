@@ -36,11 +36,14 @@ from trafficlens.classify.behaviour import (
     sources_sql,
 )
 from trafficlens.classify.model import BehaviourModel
+from trafficlens.classify.threats import ThreatConfig, client_rows_sql
 from trafficlens.store import sql_literal
 
 # Requests per bucket: a bucket's sessionised rows and the windows over them stay well inside the
 # memory classify is given (DuckDB's memory_limit), whatever the log's length.
 ROWS_PER_BUCKET = 200_000
+# The folder of the run's work area holding each bucket's per-client rows of the threats.
+THREAT_ROWS = "threat_rows"
 
 
 def bucket_count(rows: int, rows_per_bucket: int = ROWS_PER_BUCKET) -> int:
@@ -234,17 +237,26 @@ def release_sessionised(con: duckdb.DuckDBPyConnection, sessionised: str) -> Non
     con.execute(f"DROP TABLE IF EXISTS {sessionised}")
 
 
+def threat_rows(cfg: ThreatConfig, sessionised: str = "sessionised") -> dict[str, str]:
+    """The per-client rows of the behavioural threats over a bucket's sessionised requests, by
+    the name of the folder of the run's work area each is written to (one query each); the
+    threats of groups of clients read them from there (`threats.client_threats`)."""
+    return {f"{THREAT_ROWS}/{name}": sql for name, sql in client_rows_sql(cfg, table=sessionised).items()}
+
+
 def classify_bucket_arrow(
-    events: pa.Table, shared: dict[str, pa.Table], model: BehaviourModel | None
+    events: pa.Table, shared: dict[str, pa.Table], model: BehaviourModel | None, threats: ThreatConfig | None = None
 ) -> dict[str, pa.Table]:
     """`classify_bucket` for engines that pass Arrow: the bucket's events and the shared tables in
-    (by SHARED_CTES name), `sessionised`, `sessions` (without labels), `readings` and `features` out."""
+    (by SHARED_CTES name), `sessionised`, `sessions` (without labels), `readings` and `features`
+    out, and with `threats`, the per-client rows of the behavioural threats (`threat_rows`)."""
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
         con.register("bucket_events", events)
         load_shared(con, shared)
         result = classify_bucket(con, "bucket_events", model)
+        rows = threat_rows(threats) if threats is not None else {}
         return {
             "sessionised": con.sql(
                 f"SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM sessionised"
@@ -252,6 +264,7 @@ def classify_bucket_arrow(
             "sessions": con.sql(session_features_sql("sessionised")).to_arrow_table(),
             "readings": result.readings.to_arrow(),
             "features": result.features.to_arrow(),
+            **{name: con.sql(sql).to_arrow_table() for name, sql in rows.items()},
         }
     finally:
         con.close()
@@ -262,6 +275,7 @@ __all__ = [
     "CLIENT_ORDER",
     "SESSION_GAP",
     "SESSION_ORDER",
+    "THREAT_ROWS",
     "BucketResult",
     "address_tables",
     "bucket_count",
@@ -275,4 +289,5 @@ __all__ = [
     "sessionise",
     "sessionise_sql",
     "shared_aggregates",
+    "threat_rows",
 ]

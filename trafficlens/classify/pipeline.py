@@ -4,8 +4,9 @@ Work that depends only on a user agent (catalogue match, browser parsing) is don
 distinct user agent, verification once per distinct (address, claimed agent), page types once per
 distinct path and query. Everything else per client runs in client buckets
 (`trafficlens.classify.buckets`), one at a time, each writing its share to the run's work folder:
-its clients' identity labels, sessions, features and readings; then its labels with behaviour;
-then, after the threats over every request, its requests, sessions and clients. What crosses
+its clients' identity labels, sessions, features, readings and the behavioural threats' per-client
+rows; then its labels with behaviour; then, after the threats of groups of clients (over those
+rows) and the attack rules (over every request), its requests, sessions and clients. What crosses
 buckets is small: the shared aggregates, the sums the evidence reads, the threat findings.
 """
 
@@ -17,7 +18,7 @@ import math
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ from trafficlens.classify.buckets import (
     load_shared,
     release_sessionised,
     shared_aggregates,
+    threat_rows,
 )
 from trafficlens.classify.evidence import site_norm_parts, site_norms, with_automation_score
 from trafficlens.classify.labels import (
@@ -362,6 +364,7 @@ def classify(
         page_sql = page_type_sql(page_rules), page_type_sql(page_rules, what="endpoint")
         rules = load_attack_rules(attack_rules) if detect_threats else []
         cfg = ThreatConfig.load(threats)
+        threat_cfg = cfg if detect_threats else None
         stage = Stages("classify", progress)
         spark = engines.enter_context(spark_session(master, spark_conf)) if engine == "spark" else None
         with store.locked():
@@ -399,10 +402,12 @@ def classify(
                 else:
                     stage(f"sessions and behaviour of {len(ids):,} bucket{'s' if len(ids) != 1 else ''} on Spark")
                     columns = _event_columns(con)
-                    on_spark.run_buckets(spark, events, clients, columns, page_sql, work, model_dir, behaviour)
+                    on_spark.run_buckets(
+                        spark, events, clients, columns, page_sql, work, model_dir, behaviour, threat_cfg
+                    )
                 model = model_future.result() if model_future is not None else None
                 sums = _run_buckets(
-                    con, work, ids, buckets, bucket_rows, model, identity, stage, computed=spark is not None
+                    con, work, ids, buckets, bucket_rows, model, identity, stage, threat_cfg, spark is not None
                 )
                 if model is not None:
                     _combine_behaviour(work, ids, model, sums, stage)
@@ -594,14 +599,17 @@ def _run_buckets(
     model: BehaviourModel | None,
     identity: Identity,
     stage: Stages,
+    threats: ThreatConfig | None = None,
     computed: bool = False,
 ) -> WholeLog:
     """Every bucket in turn: its clients' identity labels, its sessionised requests, sessions
-    (without labels), features and model readings written to `work`; then `sessionised` is a view
-    over them all. Returns the number of clients and the sums the behaviour evidence reads.
+    (without labels), features and model readings written to `work`, and with `threats` the
+    per-client rows of the behavioural threats (`buckets.threat_rows`); then `sessionised` is a
+    view over them all. Returns the number of clients and the sums the behaviour evidence reads.
     `computed`: another engine ran the buckets (`classify_bucket`) and wrote their files; only the
     identity labels and the sums are left."""
-    for sub in ("sessionised", "sessions", "features", "readings", "identity"):
+    rows = threat_rows(threats, "bucket_sessionised") if threats is not None else {}
+    for sub in ("sessionised", "sessions", "features", "readings", "identity", *rows):
         (work / sub).mkdir(parents=True, exist_ok=True)
     units = stage.units(len(ids), "bucket")
     clients = 0
@@ -616,7 +624,7 @@ def _run_buckets(
         else:
             load_shared(con, address_tables(mine))
             in_memory = fits_in_memory(int(mine["requests"].sum()), bucket_rows)
-            readings = _classify_here(con, work, b, buckets, model, in_memory)
+            readings = _classify_here(con, work, b, buckets, model, rows, in_memory)
         del mine
         if model is not None:
             ident = labelled.select("client_id", "site", "user_agent", "identity")
@@ -637,11 +645,15 @@ def _classify_here(
     b: int,
     buckets: int,
     model: BehaviourModel | None,
+    rows: Mapping[str, str],
     in_memory: bool = True,
 ) -> pl.DataFrame:
     """Bucket `b` classified in this process (`classify_bucket`, `in_memory` as there), its files
-    written to `work`; returns its readings."""
+    and its threats' per-client `rows` (folder -> query over `bucket_sessionised`) written to
+    `work`; returns its readings."""
     result = classify_bucket(con, _bucket_events(b, buckets), model, "bucket_sessionised", in_memory)
+    for name, sql in rows.items():
+        con.execute(f"COPY ({sql}) TO ? (FORMAT parquet)", [str(_labels_of(work, name, b))])
     con.execute(
         f"COPY (SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM bucket_sessionised) TO ? (FORMAT parquet)",
         [str(_labels_of(work, "sessionised", b))],
@@ -707,7 +719,12 @@ def _threats(
             WHERE purpose = 'tool' OR list_contains(reasons, 'ua:empty')
                OR list_contains(reasons, 'ua:generic:bare_product')"""
     )
-    found = [client_threats(con, cfg), request_threat_summary(con)]
+    # Each group's threats over every bucket's per-client rows, not over every request again.
+    rows = {
+        name.split("/", 1)[1]: f"read_parquet({sql_literal(glob_escape(str(work / name)) + '/*.parquet')})"
+        for name in threat_rows(cfg)
+    }
+    found = [client_threats(con, cfg, rows=rows), request_threat_summary(con)]
     if robots:
         tokens = [robots_tokens(pl.read_parquet(_final_labels(work, b), glob=False), cat) for b in ids]
         found.append(robots_violations(con, robots, pl.concat(tokens)))

@@ -7,11 +7,13 @@ What runs where:
   features read of other clients (`behaviour.SHARED_CTES`): those per address and network are counts
   over the clients, the site's home host and its form pages' loaders are small and collected.
 - **Spark, per bucket**: `buckets.classify_bucket_arrow`, the same function the local engine runs on
-  a bucket (sessions, features, both models), and later `pipeline.write_bucket`, which writes the
-  bucket's requests, sessions and clients into the run's staging folder.
+  a bucket (sessions, features, both models, the behavioural threats' per-client rows), and later
+  `pipeline.write_bucket`, which writes the bucket's requests, sessions and clients into the run's
+  staging folder.
 - **The driver, per client and per distinct value**: identity labels (the catalogue, verification,
-  signatures, hosting and geography), the behaviour evidence, the threat layer, then the lake's own
-  commit, so readers never see half a run.
+  signatures, hosting and geography), the behaviour evidence, the threats of groups of clients over
+  the per-client rows, the attack rules (per distinct value, then over the requests they match),
+  then the lake's own commit, so readers never see half a run.
 
 The tasks read and write the run's staging folder by its path: it must be one every executor sees
 (the machine itself in local mode, or a shared filesystem on a cluster).
@@ -27,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trafficlens.classify.behaviour import REF_HOST, SHARED_CTES
+from trafficlens.classify.threats import ThreatConfig
 from trafficlens.spark import quiet
 from trafficlens.store import Lake
 
@@ -215,13 +218,14 @@ def run_buckets(
     work: Path,
     model_dir: str | Path | None,
     behaviour: bool,
+    threats: ThreatConfig | None = None,
 ) -> int:
     """Every bucket classified in Spark tasks by `buckets.classify_bucket_arrow`, each writing its
-    sessionised requests, sessions, features and readings to `work` as the local engine does.
-    Returns the requests classified."""
+    sessionised requests, sessions, features and readings to `work` as the local engine does, and
+    with `threats` the per-client rows of the behavioural threats. Returns the requests classified."""
     from pyspark.sql import functions as F
 
-    from trafficlens.classify.buckets import address_tables, classify_bucket_arrow
+    from trafficlens.classify.buckets import address_tables, classify_bucket_arrow, threat_rows
 
     # Read twice (the small aggregates, the buckets): kept rather than computed again in Python.
     types = page_types(events, page_sql).persist()
@@ -245,12 +249,12 @@ def run_buckets(
         assert isinstance(frame, pl.DataFrame)
         # The rows of the whole log's shared tables whose keys are this bucket's clients'.
         shared = {**address_tables(frame), **small}
-        result = classify_bucket_arrow(events.select(wanted), shared, _model(model) if behaviour else None)
+        result = classify_bucket_arrow(events.select(wanted), shared, _model(model) if behaviour else None, threats)
         for name, table in result.items():
             pq.write_table(table, f"{out}/{name}/part-{b}.parquet")
         return pa.table({"bucket": pa.array([b], pa.int32()), "requests": pa.array([events.num_rows], pa.int64())})
 
-    for name in ("sessionised", "sessions", "features", "readings"):
+    for name in ("sessionised", "sessions", "features", "readings", *(threat_rows(threats) if threats else {})):
         (work / name).mkdir(parents=True, exist_ok=True)
     assert set(SHARED_CTES) == {"ip", "nets", "netall", "home", "form_pages"}, "a shared aggregate Spark lacks"
     with quiet():

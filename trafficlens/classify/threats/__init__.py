@@ -8,7 +8,7 @@ only where the site does not serve the path (`served`); payloads and exposures f
 Each request keeps what it matched itself (`request_findings`) apart from its client's verdict.
 
 Per client and group, in time windows (`behavioural`, one builder per threat, thresholds in
-`config`): vulnerability scanning, credential stuffing and brute force, card testing, fake
+`config`; each client's rows computed bucket by bucket, the groups over them): vulnerability scanning, credential stuffing and brute force, card testing, fake
 sign-ups, abusive scraping, user-agent rotation, floods; and robots.txt violations (`robots`) when
 the site's robots.txt is given. Login, sign-up and payment endpoints come from the page-type
 rules. Every threat carries a reason that says what crossed which threshold.
@@ -21,6 +21,7 @@ from trafficlens.classify.threats.behavioural import (
     Inputs,
     ThreatSQL,
     behavioural_sql,
+    client_rows_sql,
     client_threats,
 )
 from trafficlens.classify.threats.config import ThreatConfig
@@ -50,6 +51,7 @@ __all__ = [
     "ThreatConfig",
     "ThreatSQL",
     "behavioural_sql",
+    "client_rows_sql",
     "client_threats",
     "field_sql",
     "load_attack_rules",

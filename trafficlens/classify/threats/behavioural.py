@@ -3,15 +3,23 @@
 Each threat is one builder: a function of the thresholds that returns the SQL of the CTEs it needs
 and names those whose rows are its findings (`client_id, threat, reason`). `client_threats` runs
 them all in one query; `behavioural_sql` composes any of them, so one threat can be run alone.
-Builders read `r` (every request, with client_id, session_id, page_type and endpoint) and
-`browsers` (the clients whose user agent is a plain browser); some read the table of HTTP tools
-or `request_attacks` too. Login, sign-up and payment endpoints come from the page-type rules.
-Every finding carries a reason that says what crossed which threshold.
+Login, sign-up and payment endpoints come from the page-type rules. Every finding carries a reason
+that says what crossed which threshold.
+
+A builder's CTEs are of two kinds (DESIGN.md, "Scale"). Per client: they read `r` (requests, with
+client_id, session_id, page_type and endpoint) and each other, and a client's rows depend on its
+own requests only, so they can be computed bucket by bucket (`client_rows_sql`). Per group
+(`ThreatSQL.group`): they read the per-client rows the builder names in `ThreatSQL.rows`, the
+clients whose user agent is a plain browser (`browsers`), those of HTTP tools, and
+`request_attacks`, never `r`: what a group of clients does together (a campaign, a swarm, a
+network, an address rotating user agents), over the rows of every bucket (`behavioural_sql` with
+`rows`). Over one table, both kinds run in one query and give the same findings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -34,10 +42,14 @@ class Inputs:
 @dataclass(frozen=True)
 class ThreatSQL:
     """A behavioural threat as SQL: its CTEs (name -> query, in the order they are defined, later
-    ones reading earlier ones) and the names of those whose rows are its findings."""
+    ones reading earlier ones), the names of those whose rows are its findings, those that read
+    every client (`group`; the others read `r`, one client at a time) and the per-client ones the
+    group CTEs read (`rows`)."""
 
     ctes: dict[str, str]
     findings: tuple[str, ...]
+    group: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
 
 
 Builder = Callable[[ThreatConfig, Inputs], ThreatSQL]
@@ -114,6 +126,8 @@ def credential_stuffing(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
                                     AND {_campaign_window("b.first_ts", cfg)} = c.win""",
         },
         ("brute", "hasty", "http_auth", "stuffing"),
+        group=("campaign", "stuffing"),
+        rows=("blind",),
     )
 
 
@@ -195,6 +209,8 @@ def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         FROM burst s""",
         },
         ("signups",),
+        group=("burst_from", "burst", "signups"),
+        rows=("signup", "lonely_signup"),
     )
 
 
@@ -206,14 +222,20 @@ def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         {
             # Distinct paths counted among the few requests that matched a rule or were answered
             # 4xx, not over every request: on a long log that is most of the threat layer's time.
+            # Clients answered 4xx: their distinct such paths and share of 4xx answers.
+            "answered_4xx": """
+        SELECT f.client_id, f.paths_4xx, c.share_4xx
+        FROM (SELECT client_id, count(DISTINCT path) AS paths_4xx
+              FROM r WHERE status BETWEEN 400 AND 499 GROUP BY client_id) f
+        JOIN (SELECT client_id, avg((status BETWEEN 400 AND 499)::INT) AS share_4xx FROM r GROUP BY client_id) c
+        USING (client_id)""",
+            # A client with no 4xx answer has no share to read: only its rule paths can make it a scanner.
             "probes": """
-        SELECT c.client_id, coalesce(a.rule_paths, 0) AS rule_paths, coalesce(f.paths_4xx, 0) AS paths_4xx,
-               c.share_4xx
-        FROM (SELECT client_id, avg((status BETWEEN 400 AND 499)::INT) AS share_4xx FROM r GROUP BY client_id) c
-        LEFT JOIN (SELECT client_id, count(DISTINCT path) AS rule_paths
-                   FROM request_attacks WHERE attack_rules IS NOT NULL GROUP BY client_id) a USING (client_id)
-        LEFT JOIN (SELECT client_id, count(DISTINCT path) AS paths_4xx
-                   FROM r WHERE status BETWEEN 400 AND 499 GROUP BY client_id) f USING (client_id)""",
+        SELECT client_id, coalesce(a.rule_paths, 0) AS rule_paths, coalesce(f.paths_4xx, 0) AS paths_4xx,
+               f.share_4xx
+        FROM answered_4xx f
+        FULL JOIN (SELECT client_id, count(DISTINCT path) AS rule_paths
+                   FROM request_attacks WHERE attack_rules IS NOT NULL GROUP BY client_id) a USING (client_id)""",
             "scans": f"""
         SELECT client_id, 'vuln_scan' AS threat,
                CASE WHEN rule_paths >= {cfg.scan_rule_paths} THEN 'threat:vuln_scan:attack_paths=' || rule_paths
@@ -226,7 +248,15 @@ def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
                AND client_id IN (SELECT client_id FROM {inputs.tools}))""",
         },
         ("scans",),
+        group=("probes", "scans"),
+        rows=("answered_4xx",),
     )
+
+
+# What only a group step may read: which clients are browsers or tools, and the attack rules' matches.
+_EVERY_CLIENT = re.compile(r"\b(browsers|request_attacks)\b")
+# The CTEs of `_sweeps` that read every client.
+_SWEEP_GROUPS = ("bare", "nets")
 
 
 def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
@@ -260,12 +290,18 @@ def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
 
 
 def _swarms(cfg: ThreatConfig) -> dict[str, str]:
-    """`arrivals`: every client with the window of its first request and whether it is a bare
-    browser (content, no asset, no referrer); `swarms`: the windows where bare browsers arrive in
-    numbers, far beyond the site's share of them, fetching mostly different pages (see
-    `ThreatConfig.swarm_*`)."""
+    """`bare_paths`: the content pages each client fetched that loaded no asset and sent no
+    referrer, per path, with how many times (per client); `arrivals`: every client with the window
+    of its first request and whether it is a bare browser (content, no asset, no referrer);
+    `swarms`: the windows where bare browsers arrive in numbers, far beyond the site's share of
+    them, fetching mostly different pages (see `ThreatConfig.swarm_*`)."""
     content = _content()
     return {
+        "bare_paths": f"""
+        SELECT client_id, path, count(*) AS n
+        FROM r WHERE page_type IN ({content})
+          AND client_id IN (SELECT client_id FROM sweep WHERE assets = 0 AND pages > 0 AND referred = 0)
+        GROUP BY ALL""",
         "arrivals": f"""
         SELECT client_id, site, time_bucket(INTERVAL {cfg.swarm_minutes} MINUTE, first_ts) AS win,
                assets = 0 AND pages > 0 AND referred = 0 AND client_id IN (SELECT client_id FROM browsers)
@@ -280,11 +316,11 @@ def _swarms(cfg: ThreatConfig) -> dict[str, str]:
         HAVING bare >= {cfg.swarm_addresses} AND bare >= {cfg.swarm_share} * arrived
            AND bare * (s.n - s.b) >= {cfg.swarm_odds} * (arrived - bare) * s.b""",
         "swarms": f"""
-        SELECT w.site, w.win, w.bare, count(DISTINCT r.path) AS paths, count(*) AS pages
-        FROM r JOIN arrivals a USING (client_id) JOIN swarm_wins w ON a.site = w.site AND a.win = w.win
-        WHERE a.is_bare AND r.page_type IN ({content})
+        SELECT w.site, w.win, w.bare, count(DISTINCT p.path) AS paths, sum(p.n)::BIGINT AS pages
+        FROM bare_paths p JOIN arrivals a USING (client_id) JOIN swarm_wins w ON a.site = w.site AND a.win = w.win
+        WHERE a.is_bare
         GROUP BY w.site, w.win, w.bare
-        HAVING count(DISTINCT r.path) >= {cfg.swarm_spread} * count(*)""",
+        HAVING count(DISTINCT p.path) >= {cfg.swarm_spread} * sum(p.n)""",
     }
 
 
@@ -328,6 +364,8 @@ def abusive_scraping(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         FROM arrivals a JOIN swarms w ON a.site = w.site AND a.win = w.win WHERE a.is_bare""",
         },
         ("scrape", "netscrape", "swarmscrape"),
+        group=_SWEEP_GROUPS + ("asset_norms", "scrape", "netscrape", "arrivals", "swarm_wins", "swarms", "swarmscrape"),
+        rows=("sweep", "bare_paths"),
     )
 
 
@@ -345,28 +383,34 @@ def ua_rotation(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         WHERE n.uas >= {cfg.rotation_user_agents}""",
             # Browser user agents only: a declared bot's user agent varies by itself (versions, a feed
             # reader's subscriber count) without anyone hiding behind it.
+            # Each client's requests by clock hour: all, assets, and without a referrer.
+            "hours": """
+        SELECT client_id, site, client_ip, user_agent, time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(*) AS n,
+               count(*) FILTER (WHERE page_type = 'static') AS assets,
+               count(*) FILTER (WHERE referer IS NULL) AS unreferred
+        FROM r GROUP BY ALL""",
             # Only an address with that many browser user agents in all can have them in one hour:
             # the hours are counted for those few, not for every address of the log.
             "rot_addrs": f"""
-        SELECT site, client_ip FROM r WHERE client_id IN (SELECT client_id FROM browsers)
+        SELECT site, client_ip FROM hours WHERE client_id IN (SELECT client_id FROM browsers)
         GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents}""",
             # Bare, too: people behind one carrier's or office's address are many browsers in an
             # hour, and on a site whose assets come from a CDN they load none here either; but they
             # follow links, and their page views name the page they came from.
             "rot": f"""
-        SELECT site, client_ip, time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(DISTINCT user_agent) AS uas,
-               count(*) FILTER (WHERE page_type = 'static') AS assets
-        FROM r JOIN rot_addrs USING (site, client_ip) WHERE client_id IN (SELECT client_id FROM browsers)
-        GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents} AND assets = 0
-                        AND count(*) FILTER (WHERE referer IS NULL) >= {cfg.rotation_bare_share} * count(*)""",
+        SELECT site, client_ip, hr, count(DISTINCT user_agent) AS uas, sum(assets) AS assets
+        FROM hours JOIN rot_addrs USING (site, client_ip) WHERE client_id IN (SELECT client_id FROM browsers)
+        GROUP BY ALL HAVING count(DISTINCT user_agent) >= {cfg.rotation_user_agents} AND sum(assets) = 0
+                        AND sum(unreferred) >= {cfg.rotation_bare_share} * sum(n)""",
             "rotation": """
-        SELECT DISTINCT r.client_id, 'ua_rotation' AS threat,
+        SELECT DISTINCT h.client_id, 'ua_rotation' AS threat,
                'threat:ua_rotation:user_agents=' || rot.uas || '/hour' AS reason
-        FROM r JOIN rot ON r.site = rot.site AND r.client_ip = rot.client_ip
-                        AND time_bucket(INTERVAL 1 HOUR, r.ts) = rot.hr
-        WHERE r.client_id IN (SELECT client_id FROM browsers)""",
+        FROM hours h JOIN rot ON h.site = rot.site AND h.client_ip = rot.client_ip AND h.hr = rot.hr
+        WHERE h.client_id IN (SELECT client_id FROM browsers)""",
         },
         ("netrotation", "rotation"),
+        group=_SWEEP_GROUPS + ("netrotation", "rot_addrs", "rot", "rotation"),
+        rows=("sweep", "hours"),
     )
 
 
@@ -419,12 +463,14 @@ FINDINGS_ORDER = (
 )
 
 
-def behavioural_sql(
-    cfg: ThreatConfig, threats: Sequence[Builder] = BEHAVIOURAL_THREATS, inputs: Inputs | None = None
-) -> str:
-    """One query giving the `client_id, threat, reason` rows of `threats` over `inputs`."""
-    inputs = inputs or Inputs()
-    ctes = {"r": f"SELECT * FROM {inputs.table}", "browsers": f"SELECT client_id FROM {inputs.browsers}"}
+def _composed(
+    cfg: ThreatConfig, threats: Sequence[Builder], inputs: Inputs
+) -> tuple[dict[str, str], set[str], list[str], list[str]]:
+    """The CTEs of `threats` (name -> SQL, in order), the names of those that read every client,
+    the per-client ones any group CTE or finding reads, and the findings in FINDINGS_ORDER."""
+    ctes: dict[str, str] = {}
+    group: set[str] = set()
+    rows: list[str] = []
     findings: list[str] = []
     for build in threats:
         part = build(cfg, inputs)
@@ -432,10 +478,58 @@ def behavioural_sql(
             # Threats share some steps (the sweeping networks): each is defined once.
             if ctes.setdefault(name, sql) != sql:
                 raise ValueError(f"two behavioural threats define {name} differently")
+        if not set(part.group) | set(part.rows) <= set(part.ctes):
+            raise ValueError(f"{build.__name__} names a CTE it does not define")
+        for name, sql in part.ctes.items():
+            # A per-client step reads one client's requests only, or a bucket would change its rows.
+            if name not in part.group and _EVERY_CLIENT.search(sql.replace(inputs.tools, "browsers")):
+                raise ValueError(f"{build.__name__}: {name} reads every client but is not in its group")
+        group |= set(part.group)
+        rows += [n for n in (*part.rows, *part.findings) if n not in part.group and n not in rows]
         findings += [f for f in part.findings if f not in findings]
     if not findings:
         raise ValueError("no behavioural threat to look for")
     findings.sort(key=lambda f: FINDINGS_ORDER.index(f) if f in FINDINGS_ORDER else len(FINDINGS_ORDER))
+    return ctes, group, rows, findings
+
+
+def client_rows_sql(
+    cfg: ThreatConfig, threats: Sequence[Builder] = BEHAVIOURAL_THREATS, table: str = "sessionised"
+) -> dict[str, str]:
+    """Per-client rows of `threats` over `table` (name -> one query each): what the group step
+    reads of a share of the clients, all of whose requests `table` holds (a bucket). Findings of a
+    single client are among them, as rows to be listed."""
+    ctes, group, rows, _ = _composed(cfg, threats, Inputs(table))
+    defined = [f"r AS NOT MATERIALIZED (SELECT * FROM {table}\n)"]
+    defined += [f"{name} AS ({sql}\n)" for name, sql in ctes.items() if name not in group]
+    # DuckDB leaves out the CTEs a query does not read.
+    return {name: f"WITH {','.join(defined)}\nSELECT * FROM {name}" for name in rows}
+
+
+def behavioural_sql(
+    cfg: ThreatConfig,
+    threats: Sequence[Builder] = BEHAVIOURAL_THREATS,
+    inputs: Inputs | None = None,
+    rows: Mapping[str, str] | None = None,
+) -> str:
+    """One query giving the `client_id, threat, reason` rows of `threats` over `inputs`. With
+    `rows` (name -> a table or query holding those per-client rows for every client, as
+    `client_rows_sql` gives them bucket by bucket), the per-client steps are read from there
+    rather than computed from `inputs.table`: the same findings."""
+    inputs = inputs or Inputs()
+    ctes, group, needed, findings = _composed(cfg, threats, inputs)
+    browsers = f"SELECT client_id FROM {inputs.browsers}"
+    if rows is None:
+        ctes = {"r": f"SELECT * FROM {inputs.table}", "browsers": browsers, **ctes}
+    else:
+        missing = [n for n in needed if n not in rows]
+        if missing:
+            raise ValueError(f"per-client rows missing: {', '.join(missing)}")
+        ctes = {
+            "browsers": browsers,
+            **{n: f"SELECT * FROM {rows[n]}" for n in needed},
+            **{n: sql for n, sql in ctes.items() if n in group},
+        }
     # Every request is read by many steps: each reads the columns it needs from the table again,
     # rather than DuckDB materialising whole requests once (spilling, and slower, on a long log).
     defined = ",\n".join(
@@ -453,8 +547,10 @@ def client_threats(
     table: str = "sessionised",
     browsers: str = "client_browsers",
     tools: str = "client_tools",
+    rows: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """`client_id, threat, reason` rows: every behavioural threat each client shows. `browsers`
     names a table of the client_ids whose user agent is a plain browser (identity none or
-    undeclared), `tools` those of HTTP tools, libraries and empty user agents."""
-    return con.sql(behavioural_sql(cfg, inputs=Inputs(table, browsers, tools))).pl()
+    undeclared), `tools` those of HTTP tools, libraries and empty user agents. With `rows`, the
+    per-client steps are read from there rather than from `table` (see `behavioural_sql`)."""
+    return con.sql(behavioural_sql(cfg, inputs=Inputs(table, browsers, tools), rows=rows)).pl()
