@@ -745,6 +745,25 @@ def test_requests_by_threat_count_the_requests_that_show_it(two_sites: dict) -> 
     assert by["sqli"]["requests"] == 1 and by["sensitive_file"]["requests"] == 1
 
 
+def test_readers_in_different_buckets_make_a_path_served_together(two_sites: dict, tmp_path: Path) -> None:
+    """A client to a bucket: no bucket alone holds the three readers that make /kibana/ served, and
+    the labels and each request's own findings are those of one bucket."""
+    import shutil
+
+    lake = tmp_path / "lake"
+    shutil.copytree(two_sites["lake"], lake)
+    classify(lake, ranges_dir=two_sites["ranges"], progress=False, bucket_rows=1)
+    clients = pl.read_parquet(lake / "clients" / "*.parquet")
+    files = [pl.read_parquet(f).height for f in (lake / "clients").glob("*.parquet")]
+    assert sorted(n for n in files if n) == [1] * clients.height, "a bucket per client"
+    keep = ["client_id", "actor_class", "malicious", "threats", "reasons"]
+    one = pl.DataFrame(list(two_sites["clients"].values())).select(keep).sort("client_id")
+    assert clients.select(keep).sort("client_id").equals(one)
+    own = ["source", "line_no", "request_threats", "request_reasons"]
+    requests = pl.read_parquet(lake / "requests" / "*" / "*.parquet").select(own).sort("source", "line_no")
+    assert requests.equals(two_sites["requests"].select(own).sort("source", "line_no"))
+
+
 def test_how_many_readers_make_a_path_served_is_configurable(two_sites: dict, tmp_path: Path) -> None:
     cfg = tmp_path / "threats.yml"
     # Four readers, and the blog scanner (it read /kibana/ and the home page, and asked for two

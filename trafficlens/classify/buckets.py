@@ -36,7 +36,7 @@ from trafficlens.classify.behaviour import (
     sources_sql,
 )
 from trafficlens.classify.model import BehaviourModel
-from trafficlens.classify.threats import ThreatConfig, client_rows_sql
+from trafficlens.classify.threats import AttackRule, ThreatConfig, attack_rows_sql, client_rows_sql
 from trafficlens.store import sql_literal
 
 # Requests per bucket: a bucket's sessionised rows and the windows over them stay well inside the
@@ -237,26 +237,35 @@ def release_sessionised(con: duckdb.DuckDBPyConnection, sessionised: str) -> Non
     con.execute(f"DROP TABLE IF EXISTS {sessionised}")
 
 
-def threat_rows(cfg: ThreatConfig, sessionised: str = "sessionised") -> dict[str, str]:
-    """The per-client rows of the behavioural threats over a bucket's sessionised requests, by
-    the name of the folder of the run's work area each is written to (one query each); the
-    threats of groups of clients read them from there (`threats.client_threats`)."""
-    return {f"{THREAT_ROWS}/{name}": sql for name, sql in client_rows_sql(cfg, table=sessionised).items()}
+def threat_rows(cfg: ThreatConfig, rules: list[AttackRule], sessionised: str = "sessionised") -> dict[str, str]:
+    """What the threat layer reads of a bucket, over its sessionised requests, by the name of the
+    folder of the run's work area each is written to (one query each): the behavioural threats'
+    per-client rows (`threats.client_rows_sql`), which the threats of groups of clients read, and
+    the attack rules' matches of its requests with its readers of the paths probes name
+    (`threats.attack_rows_sql`, reading the tables of `threats.attack_values`)."""
+    queries = {**client_rows_sql(cfg, table=sessionised), **attack_rows_sql(rules, cfg, sessionised)}
+    return {f"{THREAT_ROWS}/{name}": sql for name, sql in queries.items()}
 
 
 def classify_bucket_arrow(
-    events: pa.Table, shared: dict[str, pa.Table], model: BehaviourModel | None, threats: ThreatConfig | None = None
+    events: pa.Table,
+    shared: dict[str, pa.Table],
+    model: BehaviourModel | None,
+    threats: Mapping[str, str] | None = None,
+    threat_tables: Mapping[str, pa.Table] | None = None,
 ) -> dict[str, pa.Table]:
     """`classify_bucket` for engines that pass Arrow: the bucket's events and the shared tables in
     (by SHARED_CTES name), `sessionised`, `sessions` (without labels), `readings` and `features`
-    out, and with `threats`, the per-client rows of the behavioural threats (`threat_rows`)."""
+    out, and the rows of `threats` (`threat_rows` over `sessionised`), which read `threat_tables`."""
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
         con.register("bucket_events", events)
         load_shared(con, shared)
+        for name, table in (threat_tables or {}).items():
+            con.register(name, table)
         result = classify_bucket(con, "bucket_events", model)
-        rows = threat_rows(threats) if threats is not None else {}
+        rows = threats or {}
         return {
             "sessionised": con.sql(
                 f"SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM sessionised"

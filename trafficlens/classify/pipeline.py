@@ -5,9 +5,11 @@ distinct user agent, verification once per distinct (address, claimed agent), pa
 distinct path and query. Everything else per client runs in client buckets
 (`trafficlens.classify.buckets`), one at a time, each writing its share to the run's work folder:
 its clients' identity labels, sessions, features, readings and the behavioural threats' per-client
-rows; then its labels with behaviour; then, after the threats of groups of clients (over those
-rows) and the attack rules (over every request), its requests, sessions and clients. What crosses
-buckets is small: the shared aggregates, the sums the evidence reads, the threat findings.
+rows and its requests' attack-rule matches; then its labels with behaviour; then, after the threats
+of groups of clients (over those rows and matches), its requests, sessions and clients. What
+crosses buckets is per distinct value or per client, not per request (but for the few requests an
+attack rule matches): the shared aggregates, the attack rules' matches per distinct value, the
+sums the evidence reads, the per-client rows and the threat findings.
 """
 
 from __future__ import annotations
@@ -64,13 +66,16 @@ from trafficlens.classify.labels import (
 from trafficlens.classify.model import BehaviourModel, load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
 from trafficlens.classify.threats import (
+    AttackRule,
     RobotsSource,
     ThreatConfig,
+    attack_tables,
+    attack_values,
     client_threats,
     load_attack_rules,
     load_robots,
+    request_attacks,
     request_findings,
-    request_matches,
     request_threat_summary,
     robots_tokens,
     robots_violations,
@@ -364,7 +369,6 @@ def classify(
         page_sql = page_type_sql(page_rules), page_type_sql(page_rules, what="endpoint")
         rules = load_attack_rules(attack_rules) if detect_threats else []
         cfg = ThreatConfig.load(threats)
-        threat_cfg = cfg if detect_threats else None
         stage = Stages("classify", progress)
         spark = engines.enter_context(spark_session(master, spark_conf)) if engine == "spark" else None
         with store.locked():
@@ -395,6 +399,9 @@ def classify(
                     events, clients, recorded, ids = _spark_clients(spark, con, store, work, rows, bucket_rows)
                     buckets = max(ids, default=0) + 1
                 identity = identity_inputs(con, ranges, rdns, cat, stage, recorded, hosting, geo_dbs, keys)
+                if detect_threats:
+                    stage("attack patterns, once per distinct value")
+                    attack_values(con, rules, "events", None if spark is None else on_spark.attack_hits(events, rules))
                 if spark is None:
                     stage(f"page types, {buckets:,} bucket{'s' if buckets > 1 else ''} of clients")
                     _stage_events(con, page_sql, work, buckets)
@@ -403,19 +410,33 @@ def classify(
                     stage(f"sessions and behaviour of {len(ids):,} bucket{'s' if len(ids) != 1 else ''} on Spark")
                     columns = _event_columns(con)
                     on_spark.run_buckets(
-                        spark, events, clients, columns, page_sql, work, model_dir, behaviour, threat_cfg
+                        spark,
+                        events,
+                        clients,
+                        columns,
+                        page_sql,
+                        work,
+                        model_dir,
+                        behaviour,
+                        threat_rows(cfg, rules) if detect_threats else {},
+                        _threat_tables(con, rules) if detect_threats else {},
                     )
                 model = model_future.result() if model_future is not None else None
+                per_bucket = threat_rows(cfg, rules, "bucket_sessionised") if detect_threats else {}
                 sums = _run_buckets(
-                    con, work, ids, buckets, bucket_rows, model, identity, stage, threat_cfg, spark is not None
+                    con, work, ids, buckets, bucket_rows, model, identity, stage, per_bucket, spark is not None
                 )
                 if model is not None:
                     _combine_behaviour(work, ids, model, sums, stage)
-                request_matches(con, rules, cfg)
                 found = pl.DataFrame(schema={"client_id": pl.String, "threat": pl.String, "reason": pl.String})
                 if detect_threats:
                     stage("attack patterns and behavioural threats")
-                    found = _threats(con, work, ids, cfg, robots, cat)
+                    found = _threats(con, work, ids, cfg, rules, robots, cat)
+                else:
+                    con.execute(
+                        "CREATE TEMP TABLE request_attacks (source VARCHAR, line_no BIGINT, client_id VARCHAR, "
+                        "path VARCHAR, attack_rules VARCHAR[], attack_threats VARCHAR[])"
+                    )
                 request_findings(con, robots=bool(robots) and detect_threats)
                 _drop_tables_but(con, "request_findings")
                 if spark is None:
@@ -599,16 +620,15 @@ def _run_buckets(
     model: BehaviourModel | None,
     identity: Identity,
     stage: Stages,
-    threats: ThreatConfig | None = None,
+    rows: Mapping[str, str],
     computed: bool = False,
 ) -> WholeLog:
     """Every bucket in turn: its clients' identity labels, its sessionised requests, sessions
-    (without labels), features and model readings written to `work`, and with `threats` the
-    per-client rows of the behavioural threats (`buckets.threat_rows`); then `sessionised` is a
+    (without labels), features and model readings written to `work`, and the rows the threat layer
+    reads of it (`rows`: `buckets.threat_rows` over `bucket_sessionised`); then `sessionised` is a
     view over them all. Returns the number of clients and the sums the behaviour evidence reads.
     `computed`: another engine ran the buckets (`classify_bucket`) and wrote their files; only the
     identity labels and the sums are left."""
-    rows = threat_rows(threats, "bucket_sessionised") if threats is not None else {}
     for sub in ("sessionised", "sessions", "features", "readings", "identity", *rows):
         (work / sub).mkdir(parents=True, exist_ok=True)
     units = stage.units(len(ids), "bucket")
@@ -692,6 +712,11 @@ def _combine_behaviour(work: Path, ids: Sequence[int], model: BehaviourModel, su
     units.close()
 
 
+def _threat_tables(con: duckdb.DuckDBPyConnection, rules: list[AttackRule]) -> dict[str, pa.Table]:
+    """The tables of `threats.attack_values`, for engines that pass Arrow to their buckets."""
+    return {name: con.sql(f"SELECT * FROM {name}").to_arrow_table() for name in attack_tables(rules)}
+
+
 def _final_labels(work: Path, b: int) -> Path:
     """A bucket's labels before threats: with behaviour where a model read them, else identity's."""
     combined = _labels_of(work, "labels", b)
@@ -703,11 +728,19 @@ def _threats(
     work: Path,
     ids: Sequence[int],
     cfg: ThreatConfig,
+    rules: list[AttackRule],
     robots: RobotsSource | None,
     cat: Catalogue,
 ) -> pl.DataFrame:
-    """`client_id, threat, reason`: what the threat layer finds over every bucket's requests,
-    reading which clients are browsers and which are tools from the buckets' labels."""
+    """`client_id, threat, reason`: what the threat layer finds over what each bucket gave it
+    (`buckets.threat_rows`), reading which clients are browsers and which are tools from the
+    buckets' labels; and `request_attacks`, the attack rules that fire on each request."""
+    rows = {
+        name.split("/", 1)[1]: f"read_parquet({sql_literal(glob_escape(str(work / name)) + '/*.parquet')})"
+        for name in threat_rows(cfg, rules)
+    }
+    con.execute(f"CREATE OR REPLACE TEMP TABLE attack_hits AS SELECT * FROM {rows.pop('attack_hits')}")
+    request_attacks(con, cfg, "attack_hits", rows.pop("served_readers"))
     parts = ", ".join(sql_literal(glob_escape(str(_final_labels(work, b)))) for b in ids)
     labels = f"read_parquet([{parts}])"
     con.execute(
@@ -720,10 +753,6 @@ def _threats(
                OR list_contains(reasons, 'ua:generic:bare_product')"""
     )
     # Each group's threats over every bucket's per-client rows, not over every request again.
-    rows = {
-        name.split("/", 1)[1]: f"read_parquet({sql_literal(glob_escape(str(work / name)) + '/*.parquet')})"
-        for name in threat_rows(cfg)
-    }
     found = [client_threats(con, cfg, rows=rows), request_threat_summary(con)]
     if robots:
         tokens = [robots_tokens(pl.read_parquet(_final_labels(work, b), glob=False), cat) for b in ids]

@@ -2,18 +2,20 @@
 
 What runs where:
 - **Spark, over every request**: the clients (grouped by site, address and user agent, each with its
-  id and bucket computed as `buckets.bucket_of` does), the page types (once per distinct path and
-  query, by the same SQL the local engine runs, in Python tasks), and the aggregates a client's
-  features read of other clients (`behaviour.SHARED_CTES`): those per address and network are counts
-  over the clients, the site's home host and its form pages' loaders are small and collected.
+  id and bucket computed as `buckets.bucket_of` does), the page types and the attack rules' matches
+  (once per distinct value, by the same SQL the local engine runs, in Python tasks), and the
+  aggregates a client's features read of other clients (`behaviour.SHARED_CTES`): those per address
+  and network are counts over the clients, the site's home host and its form pages' loaders are
+  small and collected.
 - **Spark, per bucket**: `buckets.classify_bucket_arrow`, the same function the local engine runs on
-  a bucket (sessions, features, both models, the behavioural threats' per-client rows), and later
-  `pipeline.write_bucket`, which writes the bucket's requests, sessions and clients into the run's
-  staging folder.
+  a bucket (sessions, features, both models, the behavioural threats' per-client rows, the attack
+  rules' matches of its requests), and later `pipeline.write_bucket`, which writes the bucket's
+  requests, sessions and clients into the run's staging folder.
 - **The driver, per client and per distinct value**: identity labels (the catalogue, verification,
   signatures, hosting and geography), the behaviour evidence, the threats of groups of clients over
-  the per-client rows, the attack rules (per distinct value, then over the requests they match),
-  then the lake's own commit, so readers never see half a run.
+  the buckets' per-client rows, which attack-rule matches fire (a probe only on a path the site does
+  not serve), then the lake's own commit, so readers never see half a run. It reads no request but
+  those an attack rule matched, and, with `--robots`, the requests it judges against robots.txt.
 
 The tasks read and write the run's staging folder by its path: it must be one every executor sees
 (the machine itself in local mode, or a shared filesystem on a cluster).
@@ -21,7 +23,7 @@ The tasks read and write the run's staging folder by its path: it must be one ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trafficlens.classify.behaviour import REF_HOST, SHARED_CTES
-from trafficlens.classify.threats import ThreatConfig
+from trafficlens.classify.threats import AttackRule, attack_fields, field_hits_sql
 from trafficlens.spark import quiet
 from trafficlens.store import Lake
 
@@ -152,6 +154,29 @@ def page_types(events: Any, page_sql: tuple[str, str]) -> Any:
         return events.select("path", "query").distinct().mapInArrow(typed, schema)
 
 
+def attack_hits(events: Any, rules: list[AttackRule]) -> dict[str, pa.Table]:
+    """Per field the attack rules read, its distinct values that some rule matches
+    (`threats.field_hits_sql`, the local engine's SQL, run in Python tasks over batches of
+    distinct values), collected: matches are few."""
+    out = {}
+    for fld, keys in attack_fields(rules).items():
+        sql = field_hits_sql(rules, fld, "batch")
+
+        def matched(batches: Iterator[pa.RecordBatch], sql: str = sql) -> Iterator[pa.RecordBatch]:
+            import duckdb
+
+            con = duckdb.connect()
+            for batch in batches:
+                con.register("batch", pa.Table.from_batches([batch]))
+                yield from con.sql(sql).to_arrow_table().to_batches()
+                con.unregister("batch")
+
+        schema = ", ".join(f"{k} string" for k in keys) + ", ids array<string>"
+        with quiet():
+            out[fld] = events.select(*keys).distinct().mapInArrow(matched, schema).toArrow()
+    return out
+
+
 def small_aggregates(bucketed: Any) -> dict[str, pa.Table]:
     """The shared aggregates `home` and `form_pages` (small: per site, per form page), over the
     requests the features count (a range fetch once per client and path, and not beside the whole
@@ -218,14 +243,17 @@ def run_buckets(
     work: Path,
     model_dir: str | Path | None,
     behaviour: bool,
-    threats: ThreatConfig | None = None,
+    threats: Mapping[str, str],
+    threat_tables: Mapping[str, pa.Table],
 ) -> int:
     """Every bucket classified in Spark tasks by `buckets.classify_bucket_arrow`, each writing its
     sessionised requests, sessions, features and readings to `work` as the local engine does, and
-    with `threats` the per-client rows of the behavioural threats. Returns the requests classified."""
+    the rows the threat layer reads of it (`threats`, `buckets.threat_rows`, reading
+    `threat_tables`: the attack rules' matches per distinct value, small). Returns the requests
+    classified."""
     from pyspark.sql import functions as F
 
-    from trafficlens.classify.buckets import address_tables, classify_bucket_arrow, threat_rows
+    from trafficlens.classify.buckets import address_tables, classify_bucket_arrow
 
     # Read twice (the small aggregates, the buckets): kept rather than computed again in Python.
     types = page_types(events, page_sql).persist()
@@ -249,12 +277,14 @@ def run_buckets(
         assert isinstance(frame, pl.DataFrame)
         # The rows of the whole log's shared tables whose keys are this bucket's clients'.
         shared = {**address_tables(frame), **small}
-        result = classify_bucket_arrow(events.select(wanted), shared, _model(model) if behaviour else None, threats)
+        result = classify_bucket_arrow(
+            events.select(wanted), shared, _model(model) if behaviour else None, threats, threat_tables
+        )
         for name, table in result.items():
             pq.write_table(table, f"{out}/{name}/part-{b}.parquet")
         return pa.table({"bucket": pa.array([b], pa.int32()), "requests": pa.array([events.num_rows], pa.int64())})
 
-    for name in ("sessionised", "sessions", "features", "readings", *(threat_rows(threats) if threats else {})):
+    for name in ("sessionised", "sessions", "features", "readings", *threats):
         (work / name).mkdir(parents=True, exist_ok=True)
     assert set(SHARED_CTES) == {"ip", "nets", "netall", "home", "form_pages"}, "a shared aggregate Spark lacks"
     with quiet():
@@ -298,6 +328,7 @@ def write_buckets(spark: Any, out: Path, work: Path, ids: Sequence[int], memory_
 
 
 __all__ = [
+    "attack_hits",
     "clients_frame",
     "events_frame",
     "page_types",

@@ -216,7 +216,7 @@ def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
 
 def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
     """Many distinct attack-rule paths, or many distinct paths answered 4xx mostly (fewer for a
-    script, which has no stale links to follow). Reads `request_attacks` (see `request_matches`), which
+    script, which has no stale links to follow). Reads `request_attacks` (see `rules.request_attacks`), which
     names the client and path of each request that matched."""
     return ThreatSQL(
         {

@@ -5,22 +5,26 @@ line, the method, the protocol and the user agent (and referer). They run once p
 behind one combined regex that lets the benign majority through in a single pass; matches are
 joined back. A rule's `kind` says what it reads: a `payload` (an exploit, an attack tool) and an
 `exposure` (a file no site means to publish) fire on their own; a `probe` (a path a site may have)
-fires only where the site does not serve the path (`served`).
+fires only where the site does not serve the path (`served`). Distinct values are matched before
+the buckets (`attack_values`), each bucket's requests joined to their matches (`attack_rows_sql`),
+and what fires decided over every bucket's matches (`request_attacks`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import yaml
 
 from trafficlens.classify.agents import SAFE_LOADER
 from trafficlens.classify.threats.config import ThreatConfig
-from trafficlens.classify.threats.served import served_probes
+from trafficlens.classify.threats.served import probe_keys, probe_served, served_readers_sql
 from trafficlens.errors import CatalogueError
 from trafficlens.schema import ATTACK_RULE_KINDS, THREATS
 from trafficlens.store import sql_literal
@@ -117,45 +121,61 @@ def field_sql(field: str) -> str:
     }[field]
 
 
-def request_matches(
-    con: duckdb.DuckDBPyConnection, rules: list[AttackRule], cfg: ThreatConfig | None = None, table: str = "sessionised"
-) -> None:
-    """Creates `request_attacks(source, line_no, client_id, path, attack_rules, attack_threats)` for
-    the requests of `table` whose rules fire (requests with none are absent): every payload and
-    exposure match, and the probe matches on paths the site does not serve (`served_probes`,
-    thresholds in `cfg`)."""
-    cfg = cfg or ThreatConfig()
+# The columns a field's value is computed from: its matches are found once per distinct value.
+_KEYS = {
+    "user_agent": "user_agent",
+    "referer": "referer",
+    "method": "method",
+    "protocol": "protocol",
+    "request_line": "path, query, method, host, format",
+}
+
+
+def _by_field(rules: list[AttackRule]) -> dict[str, list[AttackRule]]:
     by_field: dict[str, list[AttackRule]] = {}
     for r in rules:
         by_field.setdefault(r.field, []).append(r)
-    parts = []
     # Header rules read the referer too: both are headers the client writes as it likes.
     if "user_agent" in by_field:
         by_field["referer"] = by_field["user_agent"]
-    for fld, rs in by_field.items():
-        value = field_sql(fld)
-        keys = {
-            "user_agent": "user_agent",
-            "referer": "referer",
-            "method": "method",
-            "protocol": "protocol",
-            "request_line": "path, query, method, host, format",
-        }.get(fld, "path, query, method")
-        combined = "|".join(f"(?:{r.pattern})" for r in rs)
-        cases = ", ".join(
-            f"CASE WHEN regexp_matches(v, {sql_literal(r.pattern)}) THEN {sql_literal(r.id)} END" for r in rs
-        )
-        # Distinct values first, the combined regex lets the benign ones through in one pass.
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE hits_{fld} AS
-                SELECT {keys}, list_filter([{cases}], lambda x: x IS NOT NULL) AS ids
-                FROM (SELECT {keys}, {value} AS v FROM (SELECT DISTINCT {keys} FROM {table}))
-                WHERE regexp_matches(v, {sql_literal(combined)})"""
-        )
-        cond = " AND ".join(f"s.{k.strip()} IS NOT DISTINCT FROM h.{k.strip()}" for k in keys.split(","))
-        parts.append(
-            f"SELECT s.source, s.line_no, s.site, s.path, s.client_id, h.ids FROM {table} s JOIN hits_{fld} h ON {cond}"
-        )
+    return by_field
+
+
+def attack_fields(rules: list[AttackRule]) -> dict[str, list[str]]:
+    """Per field the rules read, the request columns its value is computed from."""
+    return {fld: [k.strip() for k in _KEYS.get(fld, "path, query, method").split(",")] for fld in _by_field(rules)}
+
+
+def field_hits_sql(rules: list[AttackRule], fld: str, source: str) -> str:
+    """SQL: the distinct values of field `fld` over `source` that some rule matches, as the field's
+    columns and the ids of the rules (`ids`). One combined regex lets the benign ones through in
+    one pass; each rule is tried on the few that matched."""
+    rs = _by_field(rules)[fld]
+    keys = ", ".join(attack_fields(rules)[fld])
+    combined = "|".join(f"(?:{r.pattern})" for r in rs)
+    cases = ", ".join(f"CASE WHEN regexp_matches(v, {sql_literal(r.pattern)}) THEN {sql_literal(r.id)} END" for r in rs)
+    return f"""SELECT {keys}, list_filter([{cases}], lambda x: x IS NOT NULL) AS ids
+               FROM (SELECT {keys}, {field_sql(fld)} AS v FROM (SELECT DISTINCT {keys} FROM {source}))
+               WHERE regexp_matches(v, {sql_literal(combined)})"""
+
+
+def attack_values(
+    con: duckdb.DuckDBPyConnection,
+    rules: list[AttackRule],
+    source: str = "events",
+    hits: Mapping[str, pa.Table] | None = None,
+) -> None:
+    """The rules over every distinct value of `source` (all requests), before the buckets: per
+    field, `hits_<field>` (`field_hits_sql`), `attack_rule_meta` (each rule's threat and kind) and
+    `probe_keys` (see `served.probe_keys`). `hits`: the fields' matches computed elsewhere
+    (`field_hits_sql` run by another engine), by field, instead of over `source`."""
+    for fld in _by_field(rules):
+        if hits is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE hits_{fld} AS {field_hits_sql(rules, fld, source)}")
+        else:
+            con.register("_hits_arrow", hits[fld])
+            con.execute(f"CREATE OR REPLACE TEMP TABLE hits_{fld} AS SELECT * FROM _hits_arrow")
+            con.unregister("_hits_arrow")
     con.register(
         "attack_rule_meta",
         pl.DataFrame(
@@ -163,6 +183,25 @@ def request_matches(
             schema={"id": pl.String, "threat": pl.String, "kind": pl.String},
         ),
     )
+    probe_keys(con, [r for r in rules if r.kind == "probe"], field_sql("path"))
+
+
+def attack_tables(rules: list[AttackRule]) -> list[str]:
+    """The tables `attack_values` makes that a bucket's step (`attack_rows_sql`) reads."""
+    return [f"hits_{fld}" for fld in _by_field(rules)] + ["attack_rule_meta", "probe_keys"]
+
+
+def attack_rows_sql(rules: list[AttackRule], cfg: ThreatConfig, table: str) -> dict[str, str]:
+    """Per share of the clients (a bucket, all of whose requests `table` holds), one query each:
+    `attack_hits` (source, line_no, site, path, client_id, rid: every match of `table`'s
+    requests, before the site's answers are read) and `served_readers` (`served.served_readers_sql`).
+    Reads the tables of `attack_values`."""
+    parts = []
+    for fld, keys in attack_fields(rules).items():
+        cond = " AND ".join(f"s.{k} IS NOT DISTINCT FROM h.{k}" for k in keys)
+        parts.append(
+            f"SELECT s.source, s.line_no, s.site, s.path, s.client_id, h.ids FROM {table} s JOIN hits_{fld} h ON {cond}"
+        )
     union = (
         " UNION ALL ".join(parts)
         if parts
@@ -171,18 +210,22 @@ def request_matches(
             "NULL::VARCHAR AS client_id, []::VARCHAR[] AS ids WHERE false"
         )
     )
-    # Every match, before the site's answers are read.
+    hits = f"SELECT DISTINCT source, line_no, site, path, client_id, unnest(ids) AS rid FROM ({union})"
+    return {"attack_hits": hits, "served_readers": served_readers_sql(cfg, table, f"({hits})")}
+
+
+def request_attacks(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, hits: str, readers: str) -> None:
+    """Creates `request_attacks(source, line_no, client_id, path, attack_rules, attack_threats)` for
+    the requests whose rules fire (requests with none are absent): every payload and exposure
+    match, and the probe matches on paths the site does not serve. `hits` and `readers` hold every
+    bucket's `attack_rows_sql` rows (a table or query each)."""
+    probe_served(con, cfg, hits, readers)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE attack_hits AS
-            SELECT DISTINCT source, line_no, site, path, client_id, unnest(ids) AS rid FROM ({union})"""
-    )
-    served_probes(con, [r for r in rules if r.kind == "probe"], field_sql("path"), cfg, table)
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE request_attacks AS
+        f"""CREATE OR REPLACE TEMP TABLE request_attacks AS
            SELECT source, line_no, any_value(h.client_id) AS client_id, any_value(h.path) AS path,
                   list_sort(list_distinct(list(h.rid))) AS attack_rules,
                   list_sort(list_distinct(list(m.threat))) AS attack_threats
-           FROM attack_hits h JOIN attack_rule_meta m ON m.id = h.rid
+           FROM {hits} h JOIN attack_rule_meta m ON m.id = h.rid
            WHERE NOT EXISTS (SELECT 1 FROM probe_served p
                              WHERE p.rid = h.rid AND p.site IS NOT DISTINCT FROM h.site
                                AND p.path IS NOT DISTINCT FROM h.path)
