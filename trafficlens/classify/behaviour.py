@@ -568,7 +568,9 @@ def session_features_sql(table: str = "sessionised") -> str:
                avg((referer IS NOT NULL)::INT) AS referer_share,
                avg((status BETWEEN 400 AND 499)::INT) AS status_4xx,
                avg((method = 'POST')::INT) AS post_share,
-               arg_min(path, ts) AS landing_path, arg_min(referer, ts) AS landing_referer,
+               -- Ties in time go to the request first in the log, however DuckDB's threads read them.
+               arg_min(path, (ts, source, line_no)) AS landing_path,
+               arg_min(referer, (ts, source, line_no)) AS landing_referer,
                list(DISTINCT page_type ORDER BY page_type) AS page_types
         FROM {table} GROUP BY session_id
     """

@@ -16,7 +16,7 @@ between calls. `classify_bucket_arrow` wraps it for engines that hand over Arrow
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -42,8 +42,12 @@ from trafficlens.store import sql_literal
 # Requests per bucket: a bucket's sessionised rows and the windows over them stay well inside the
 # memory classify is given (DuckDB's memory_limit), whatever the log's length.
 ROWS_PER_BUCKET = 200_000
+# Rows of a slice of a bucket's frame as DuckDB reads it (a thread a slice).
+SCAN_SLICE_ROWS = 25_000
 # The folder of the run's work area holding each bucket's per-client rows of the threats.
 THREAT_ROWS = "threat_rows"
+# The temporary tables a bucket's threat rows are kept in while it runs: later rows read earlier ones.
+THREAT_SAVED = "bucket_threat_"
 
 
 def bucket_count(rows: int, rows_per_bucket: int = ROWS_PER_BUCKET) -> int:
@@ -219,9 +223,9 @@ def classify_bucket(
     The SHARED_TABLES must exist in `con`."""
     if in_memory:
         # Sorted by DuckDB as it reads them: one copy of the bucket in memory, not two.
-        con.register(
-            sessionised, sessionise(con.sql(f"SELECT * FROM {source} ORDER BY {SESSION_ORDER}").pl(), presorted=True)
-        )
+        frame = sessionise(con.sql(f"SELECT * FROM {source} ORDER BY {SESSION_ORDER}").pl(), presorted=True)
+        # In slices, not one chunk: DuckDB scans a frame's chunks on as many threads as it has.
+        con.register(sessionised, pl.concat(list(frame.iter_slices(SCAN_SLICE_ROWS)) or [frame], rechunk=False))
     else:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {sessionised} AS {sessionise_sql(source)}")
     feats = client_features(con, sessionised, shared=True)
@@ -243,8 +247,26 @@ def threat_rows(cfg: ThreatConfig, rules: list[AttackRule], sessionised: str = "
     per-client rows (`threats.client_rows_sql`), which the threats of groups of clients read, and
     the attack rules' matches of its requests with its readers of the paths probes name
     (`threats.attack_rows_sql`, reading the tables of `threats.attack_values`)."""
-    queries = {**client_rows_sql(cfg, table=sessionised), **attack_rows_sql(rules, cfg, sessionised)}
+    queries = {
+        **client_rows_sql(cfg, table=sessionised, saved=THREAT_SAVED),
+        **attack_rows_sql(rules, cfg, sessionised, saved=THREAT_SAVED),
+    }
     return {f"{THREAT_ROWS}/{name}": sql for name, sql in queries.items()}
+
+
+def save_threat_rows(
+    con: duckdb.DuckDBPyConnection, rows: Mapping[str, str], write: Callable[[str, str], None]
+) -> None:
+    """Each of `rows` (`threat_rows`) computed in turn into a temporary table, which later ones
+    read, and handed to `write(folder, table)`; the tables dropped after."""
+    tables = {folder: THREAT_SAVED + folder.rsplit("/", 1)[1] for folder in rows}
+    try:
+        for folder, sql in rows.items():
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {tables[folder]} AS {sql}")
+            write(folder, tables[folder])
+    finally:
+        for table in tables.values():
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def classify_bucket_arrow(
@@ -265,7 +287,12 @@ def classify_bucket_arrow(
         for name, table in (threat_tables or {}).items():
             con.register(name, table)
         result = classify_bucket(con, "bucket_events", model)
-        rows = threats or {}
+        rows: dict[str, pa.Table] = {}
+
+        def keep(folder: str, table: str) -> None:
+            rows[folder] = con.sql(f"SELECT * FROM {table}").to_arrow_table()
+
+        save_threat_rows(con, threats or {}, keep)
         return {
             "sessionised": con.sql(
                 f"SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM sessionised"
@@ -273,7 +300,7 @@ def classify_bucket_arrow(
             "sessions": con.sql(session_features_sql("sessionised")).to_arrow_table(),
             "readings": result.readings.to_arrow(),
             "features": result.features.to_arrow(),
-            **{name: con.sql(sql).to_arrow_table() for name, sql in rows.items()},
+            **rows,
         }
     finally:
         con.close()
@@ -285,6 +312,7 @@ __all__ = [
     "SESSION_GAP",
     "SESSION_ORDER",
     "THREAT_ROWS",
+    "THREAT_SAVED",
     "BucketResult",
     "address_tables",
     "bucket_count",
@@ -295,6 +323,7 @@ __all__ = [
     "heavy_requests",
     "load_shared",
     "release_sessionised",
+    "save_threat_rows",
     "sessionise",
     "sessionise_sql",
     "shared_aggregates",

@@ -52,6 +52,7 @@ from trafficlens.classify.buckets import (
     heavy_requests,
     load_shared,
     release_sessionised,
+    save_threat_rows,
     shared_aggregates,
     threat_rows,
 )
@@ -672,8 +673,11 @@ def _classify_here(
     and its threats' per-client `rows` (folder -> query over `bucket_sessionised`) written to
     `work`; returns its readings."""
     result = classify_bucket(con, _bucket_events(b, buckets), model, "bucket_sessionised", in_memory)
-    for name, sql in rows.items():
-        con.execute(f"COPY ({sql}) TO ? (FORMAT parquet)", [str(_labels_of(work, name, b))])
+
+    def write(folder: str, table: str) -> None:
+        con.execute(f"COPY {table} TO ? (FORMAT parquet)", [str(_labels_of(work, folder, b))])
+
+    save_threat_rows(con, rows, write)
     con.execute(
         f"COPY (SELECT * EXCLUDE ({', '.join(ORDERED_COLUMNS)}) FROM bucket_sessionised) TO ? (FORMAT parquet)",
         [str(_labels_of(work, "sessionised", b))],

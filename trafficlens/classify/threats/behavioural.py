@@ -494,16 +494,26 @@ def _composed(
 
 
 def client_rows_sql(
-    cfg: ThreatConfig, threats: Sequence[Builder] = BEHAVIOURAL_THREATS, table: str = "sessionised"
+    cfg: ThreatConfig, threats: Sequence[Builder] = BEHAVIOURAL_THREATS, table: str = "sessionised", saved: str = ""
 ) -> dict[str, str]:
-    """Per-client rows of `threats` over `table` (name -> one query each): what the group step
-    reads of a share of the clients, all of whose requests `table` holds (a bucket). Findings of a
-    single client are among them, as rows to be listed."""
+    """Per-client rows of `threats` over `table` (name -> one query each, in order): what the group
+    step reads of a share of the clients, all of whose requests `table` holds (a bucket). Findings
+    of a single client are among them, as rows to be listed. With `saved`, each query reads the
+    rows of those before it from the table `saved + name` (the caller keeps them so) rather than
+    computing them again."""
     ctes, group, rows, _ = _composed(cfg, threats, Inputs(table))
-    defined = [f"r AS NOT MATERIALIZED (SELECT * FROM {table}\n)"]
-    defined += [f"{name} AS ({sql}\n)" for name, sql in ctes.items() if name not in group]
-    # DuckDB leaves out the CTEs a query does not read.
-    return {name: f"WITH {','.join(defined)}\nSELECT * FROM {name}" for name in rows}
+    queries = {}
+    for i, out in enumerate(rows):
+        before = set(rows[:i]) if saved else set()
+        defined = [f"r AS NOT MATERIALIZED (SELECT * FROM {table}\n)"]
+        defined += [
+            f"{name} AS ({f'SELECT * FROM {saved}{name}' if name in before else sql}\n)"
+            for name, sql in ctes.items()
+            if name not in group
+        ]
+        # DuckDB leaves out the CTEs a query does not read.
+        queries[out] = f"WITH {','.join(defined)}\nSELECT * FROM {out}"
+    return queries
 
 
 def behavioural_sql(

@@ -191,11 +191,12 @@ def attack_tables(rules: list[AttackRule]) -> list[str]:
     return [f"hits_{fld}" for fld in _by_field(rules)] + ["attack_rule_meta", "probe_keys"]
 
 
-def attack_rows_sql(rules: list[AttackRule], cfg: ThreatConfig, table: str) -> dict[str, str]:
-    """Per share of the clients (a bucket, all of whose requests `table` holds), one query each:
-    `attack_hits` (source, line_no, site, path, client_id, rid: every match of `table`'s
-    requests, before the site's answers are read) and `served_readers` (`served.served_readers_sql`).
-    Reads the tables of `attack_values`."""
+def attack_rows_sql(rules: list[AttackRule], cfg: ThreatConfig, table: str, saved: str = "") -> dict[str, str]:
+    """Per share of the clients (a bucket, all of whose requests `table` holds), one query each, in
+    order: `attack_hits` (source, line_no, site, path, client_id, rid: every match of `table`'s
+    requests, before the site's answers are read) and `served_readers` (`served.served_readers_sql`),
+    which with `saved` reads the first from the table `saved + 'attack_hits'` (the caller keeps it
+    so). Reads the tables of `attack_values`."""
     parts = []
     for fld, keys in attack_fields(rules).items():
         cond = " AND ".join(f"s.{k} IS NOT DISTINCT FROM h.{k}" for k in keys)
@@ -211,7 +212,10 @@ def attack_rows_sql(rules: list[AttackRule], cfg: ThreatConfig, table: str) -> d
         )
     )
     hits = f"SELECT DISTINCT source, line_no, site, path, client_id, unnest(ids) AS rid FROM ({union})"
-    return {"attack_hits": hits, "served_readers": served_readers_sql(cfg, table, f"({hits})")}
+    return {
+        "attack_hits": hits,
+        "served_readers": served_readers_sql(cfg, table, f"{saved}attack_hits" if saved else f"({hits})"),
+    }
 
 
 def request_attacks(con: duckdb.DuckDBPyConnection, cfg: ThreatConfig, hits: str, readers: str) -> None:

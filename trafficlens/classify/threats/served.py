@@ -74,16 +74,18 @@ def served_readers_sql(cfg: ThreatConfig, table: str, hits: str) -> str:
         GROUP BY h.client_id
         HAVING bool_or(m.kind <> 'probe') OR count(DISTINCT p.k_prefix) > {cfg.reader_max_probes}"""
     ok = f"{success_sql(cfg, 's')} AND s.client_id NOT IN (SELECT client_id FROM probers)"
+    # A path's key once per distinct path, not per request.
     return f"""
         WITH probers AS ({probers}),
              readers AS (SELECT DISTINCT s.client_id
                          FROM {table} s ANTI JOIN {hits} h ON h.source = s.source AND h.line_no = s.line_no
                          WHERE {ok}),
-             cand AS (SELECT k_path AS k FROM probe_keys UNION SELECT k_prefix FROM probe_keys)
-        SELECT site, k, count(DISTINCT client_id) AS readers
-        FROM (SELECT s.site, {path_key("s.path")} AS k, s.client_id FROM {table} s
-              WHERE {ok} AND s.client_id IN (SELECT client_id FROM readers))
-        SEMI JOIN cand USING (k)
+             cand AS (SELECT k_path AS k FROM probe_keys UNION SELECT k_prefix FROM probe_keys),
+             keyed AS (SELECT path, k FROM (SELECT path, {path_key("path")} AS k FROM (SELECT DISTINCT path FROM {table}))
+                       SEMI JOIN cand USING (k))
+        SELECT s.site, p.k, count(DISTINCT s.client_id) AS readers
+        FROM {table} s JOIN keyed p ON s.path IS NOT DISTINCT FROM p.path
+        WHERE {ok} AND s.client_id IN (SELECT client_id FROM readers)
         GROUP BY ALL"""
 
 
