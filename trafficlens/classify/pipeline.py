@@ -740,7 +740,7 @@ def _threats(
     (`buckets.threat_rows`), reading which clients are browsers and which are tools from the
     buckets' labels; and `request_attacks`, the attack rules that fire on each request."""
     rows = {
-        name.split("/", 1)[1]: f"read_parquet({sql_literal(glob_escape(str(work / name)) + '/*.parquet')})"
+        name.rsplit("/", 1)[1]: f"read_parquet({sql_literal(glob_escape(str(work / name)) + '/*.parquet')})"
         for name in threat_rows(cfg, rules)
     }
     con.execute(f"CREATE OR REPLACE TEMP TABLE attack_hits AS SELECT * FROM {rows.pop('attack_hits')}")

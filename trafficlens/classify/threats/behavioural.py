@@ -216,13 +216,13 @@ def fake_signup(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
 
 def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
     """Many distinct attack-rule paths, or many distinct paths answered 4xx mostly (fewer for a
-    script, which has no stale links to follow). Reads `request_attacks` (see `rules.request_attacks`), which
-    names the client and path of each request that matched."""
+    script, which has no stale links to follow). Reads `request_attacks` (see
+    `rules.request_attacks`), which names the client and path of each request that matched."""
     return ThreatSQL(
         {
-            # Distinct paths counted among the few requests that matched a rule or were answered
-            # 4xx, not over every request: on a long log that is most of the threat layer's time.
-            # Clients answered 4xx: their distinct such paths and share of 4xx answers.
+            # Clients answered 4xx: their distinct such paths and share of 4xx answers. Distinct
+            # paths counted among the few requests that matched a rule or were answered 4xx, not
+            # over every request: on a long log that is most of the threat layer's time.
             "answered_4xx": """
         SELECT f.client_id, f.paths_4xx, c.share_4xx
         FROM (SELECT client_id, count(DISTINCT path) AS paths_4xx
