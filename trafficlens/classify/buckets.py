@@ -10,7 +10,9 @@ bucket larger than an ordinary one is sessionised within DuckDB's memory limit: 
 
 `classify_bucket` is the unit of work: a DuckDB connection holding the bucket's events and the
 shared tables in, the bucket's sessionised requests, sessions and features out, no state kept
-between calls. `classify_bucket_arrow` wraps it for engines that hand over Arrow batches.
+between calls. `threat_rows` is what the threat layer reads of a bucket (each client's rows for
+the behavioural threats, the attack rules' matches of its requests), computed over the same
+sessionised requests. `classify_bucket_arrow` wraps both for engines that hand over Arrow batches.
 """
 
 from __future__ import annotations
