@@ -392,7 +392,8 @@ def test_a_site_maps_its_own_pages(tmp_path: Path, labelled: Path) -> None:
 def test_buckets_give_the_answers_of_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int) -> None:
     """Classify in many small client buckets and in one: the same clients, labels, features,
     sessions and requests (only the order of the request files differs); also where there are
-    more buckets than one write opens at once, and events are staged by shard first."""
+    more buckets than one write opens at once, and events are staged by shard first. robots.txt
+    (two versions) is judged bucket by bucket too."""
     import shutil
 
     from trafficlens.classify import pipeline
@@ -405,8 +406,13 @@ def test_buckets_give_the_answers_of_one_pass(tmp_path: Path, monkeypatch: pytes
     one, many = tmp_path / "one", tmp_path / "many"
     ingest([str(log)], one, progress=False)
     shutil.copytree(one, many)
-    classify(one, ranges_dir=tmp_path / "ranges", progress=False, bucket_rows=10**9)
-    classify(many, ranges_dir=tmp_path / "ranges", progress=False, bucket_rows=max(sim.lines // 7, 1))
+    # The simulated days start on 6 October 2025: from the second day GPTBot may fetch nothing.
+    robots = tmp_path / "robots"
+    robots.mkdir()
+    (robots / "robots-2025-10-06.txt").write_text("User-agent: *\nDisallow: /checkout\n")
+    (robots / "robots-2025-10-07.txt").write_text("User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nDisallow: /cart\n")
+    classify(one, ranges_dir=tmp_path / "ranges", progress=False, bucket_rows=10**9, robots=robots)
+    classify(many, ranges_dir=tmp_path / "ranges", progress=False, bucket_rows=max(sim.lines // 7, 1), robots=robots)
     files = sorted((many / "requests").glob("*/*.parquet"))
     assert len({f.name.split("-")[1] for f in files}) >= 7, "the buckets wrote their own request files"
 
@@ -420,8 +426,15 @@ def test_buckets_give_the_answers_of_one_pass(tmp_path: Path, monkeypatch: pytes
         a, b = table(one, name, key), table(many, name, key)
         assert a.height == b.height > 0
         assert a.equals(b), f"{name} differ between one pass and buckets"
-    # Each bucket joins its own clients' findings: the requests compared above hold some.
-    assert (table(many, "requests", ["source", "line_no"])["request_threats"].list.len() > 0).sum() > 0
+    # Each bucket joins its own clients' findings: the requests compared above hold some, robots.txt's
+    # from more than one bucket.
+    requests = table(many, "requests", ["source", "line_no"])
+    assert (requests["request_threats"].list.len() > 0).sum() > 0
+    judged = requests.filter(pl.col("request_threats").list.contains("robots_violation"))
+    assert set(judged["request_reasons"].explode()) >= {"robots:disallowed:gptbot", "robots:disallowed:*"}
+    files = pl.read_parquet(many / "requests" / "*" / "*.parquet", include_file_paths="file")
+    buckets = files.filter(pl.col("request_threats").list.contains("robots_violation"))["file"]
+    assert buckets.str.extract(r"part-(\d+)-").n_unique() > 1
 
 
 def test_one_bucket_from_arrow_gives_the_lake_s_features_and_sessions(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from trafficlens.spark import check_engine, parse_conf
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_logs" / "shop-week.log.gz"
 RANGES = ROOT / "sample_logs" / "ranges"
+ROBOTS = ROOT / "sample_logs" / "robots"
 # Five buckets of the sample week's 190,070 requests: bucket boundaries matter.
 BUCKET_ROWS = 40_000
 
@@ -79,7 +80,8 @@ def week(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def both(week: Path, spark_ready: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, pl.DataFrame]]:
-    """The sample week classified by each engine, in the same buckets."""
+    """The sample week classified by each engine, in the same buckets, judged against its
+    robots.txt."""
     from trafficlens.classify import classify
 
     out = {}
@@ -87,7 +89,9 @@ def both(week: Path, spark_ready: None, tmp_path_factory: pytest.TempPathFactory
         lake = tmp_path_factory.mktemp(engine) / "lake"
         shutil.copytree(week, lake)
         spark = {"master": "local[2]"} if engine == "spark" else {}
-        classify(lake, ranges_dir=RANGES, progress=False, bucket_rows=BUCKET_ROWS, engine=engine, **spark)
+        classify(
+            lake, ranges_dir=RANGES, robots=ROBOTS, progress=False, bucket_rows=BUCKET_ROWS, engine=engine, **spark
+        )
         out[engine] = _tables(lake)
     return out
 
@@ -116,6 +120,9 @@ def test_sessions_and_requests_match_the_local_engine(both: dict[str, dict[str, 
         assert local.height == spark.height, table
         assert local.equals(spark), table
     assert both["spark"]["requests"].height == 190_070
+    # robots.txt judged in Spark's tasks, bucket by bucket: the comparison covers its findings.
+    judged = both["spark"]["requests"].filter(pl.col("request_threats").list.contains("robots_violation"))
+    assert judged.height > 0
 
 
 @pytest.mark.spark

@@ -67,12 +67,16 @@ from trafficlens.classify.labels import (
 from trafficlens.classify.model import BehaviourModel, load_model
 from trafficlens.classify.pages import load_page_rules, page_type_sql
 from trafficlens.classify.threats import (
+    REQUEST_ROBOTS,
+    REQUEST_ROBOTS_COLUMNS,
     AttackRule,
     RobotsSource,
+    RobotsVersion,
     ThreatConfig,
     attack_tables,
     attack_values,
     client_threats,
+    judge_robots,
     load_attack_rules,
     load_robots,
     request_attacks,
@@ -432,7 +436,7 @@ def classify(
                 found = pl.DataFrame(schema={"client_id": pl.String, "threat": pl.String, "reason": pl.String})
                 if detect_threats:
                     stage("attack patterns and behavioural threats")
-                    found = _threats(con, work, ids, cfg, rules, robots, cat)
+                    found = _threats(con, work, ids, cfg, rules, robots, cat, spark)
                 else:
                     con.execute(
                         "CREATE TEMP TABLE request_attacks (source VARCHAR, line_no BIGINT, client_id VARCHAR, "
@@ -626,8 +630,7 @@ def _run_buckets(
 ) -> WholeLog:
     """Every bucket in turn: its clients' identity labels, its sessionised requests, sessions
     (without labels), features and model readings written to `work`, and the rows the threat layer
-    reads of it (`rows`: `buckets.threat_rows` over `bucket_sessionised`); then `sessionised` is a
-    view over them all. Returns the number of clients and the sums the behaviour evidence reads.
+    reads of it (`rows`: `buckets.threat_rows` over `bucket_sessionised`). Returns the number of clients and the sums the behaviour evidence reads.
     `computed`: another engine ran the buckets (`classify_bucket`) and wrote their files; only the
     identity labels and the sums are left."""
     for sub in ("sessionised", "sessions", "features", "readings", "identity", *rows):
@@ -654,8 +657,6 @@ def _run_buckets(
         release_memory()
         units.advance(note="identity labels" if computed else "sessions and behaviour")
     units.close()
-    files = sql_literal(glob_escape(str(work / "sessionised")) + "/*.parquet")
-    con.execute(f"CREATE TEMP VIEW sessionised AS SELECT * FROM read_parquet({files})")
     sums.clients = clients
     return sums
 
@@ -735,6 +736,7 @@ def _threats(
     rules: list[AttackRule],
     robots: RobotsSource | None,
     cat: Catalogue,
+    spark: Any = None,
 ) -> pl.DataFrame:
     """`client_id, threat, reason`: what the threat layer finds over what each bucket gave it
     (`buckets.threat_rows`), reading which clients are browsers and which are tools from the
@@ -759,9 +761,49 @@ def _threats(
     # Each group's threats over every bucket's per-client rows, not over every request again.
     found = [client_threats(con, cfg, rows=rows), request_threat_summary(con)]
     if robots:
-        tokens = [robots_tokens(pl.read_parquet(_final_labels(work, b), glob=False), cat) for b in ids]
-        found.append(robots_violations(con, robots, pl.concat(tokens)))
+        found.append(_robots(con, work, ids, load_robots(robots), cat, spark))
     return pl.concat(found, how="vertical_relaxed")
+
+
+def _robots(
+    con: duckdb.DuckDBPyConnection,
+    work: Path,
+    ids: Sequence[int],
+    versions: list[RobotsVersion],
+    cat: Catalogue,
+    spark: Any = None,
+) -> pl.DataFrame:
+    """robots.txt judged bucket by bucket (`judge_bucket_robots`; in Spark's tasks on that engine):
+    each bucket's clients' tokens from its labels (small), then the disallowed requests of each
+    bucket, the only requests read back (`request_robots`); returns each client's finding."""
+    for sub in ("robots_tokens", "robots"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    for b in ids:
+        _save(
+            robots_tokens(pl.read_parquet(_final_labels(work, b), glob=False), cat),
+            _labels_of(work, "robots_tokens", b),
+        )
+    if spark is None:
+        for b in ids:
+            judge_bucket_robots(con, work, b, versions)
+    else:
+        on_spark.judge_robots(spark, work, ids, versions)
+    files = sql_literal(glob_escape(str(work / "robots")) + "/*.parquet")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {REQUEST_ROBOTS} AS SELECT * FROM read_parquet({files})"
+        if ids
+        else f"CREATE OR REPLACE TEMP TABLE {REQUEST_ROBOTS} ({REQUEST_ROBOTS_COLUMNS})"
+    )
+    return robots_violations(con)
+
+
+def judge_bucket_robots(con: duckdb.DuckDBPyConnection, work: Path, b: int, versions: list[RobotsVersion]) -> None:
+    """Bucket `b`'s sessionised requests judged against robots.txt (`threats.judge_robots`, with its
+    clients' tokens), the disallowed ones written to the work area. The unit every engine runs."""
+    tokens = pl.read_parquet(_labels_of(work, "robots_tokens", b), glob=False)
+    requests = f"read_parquet({sql_literal(glob_escape(str(_labels_of(work, 'sessionised', b))))})"
+    judge_robots(con, versions, tokens, requests)
+    con.execute(f"COPY {REQUEST_ROBOTS} TO ? (FORMAT parquet)", [str(_labels_of(work, "robots", b))])
 
 
 def _write_tables(

@@ -9,13 +9,15 @@ What runs where:
   small and collected.
 - **Spark, per bucket**: `buckets.classify_bucket_arrow`, the same function the local engine runs on
   a bucket (sessions, features, both models, the behavioural threats' per-client rows, the attack
-  rules' matches of its requests), and later `pipeline.write_bucket`, which writes the bucket's
-  requests, sessions and clients into the run's staging folder.
+  rules' matches of its requests), then, with `--robots`, `pipeline.judge_bucket_robots` (its
+  requests judged against robots.txt with its clients' tokens), and last `pipeline.write_bucket`,
+  which writes the bucket's requests, sessions and clients into the run's staging folder.
 - **The driver, per client and per distinct value**: identity labels (the catalogue, verification,
   signatures, hosting and geography), the behaviour evidence, the threats of groups of clients over
   the buckets' per-client rows, which attack-rule matches fire (a probe only on a path the site does
-  not serve), then the lake's own commit, so readers never see half a run. It reads no request but
-  those an attack rule matched, and, with `--robots`, the requests it judges against robots.txt.
+  not serve), each client's robots.txt tokens (`--robots`), then the lake's own commit, so readers
+  never see half a run. It reads no request but those an attack rule matched or robots.txt
+  disallows.
 
 The tasks read and write the run's staging folder by its path: it must be one every executor sees
 (the machine itself in local mode, or a shared filesystem on a cluster).
@@ -31,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trafficlens.classify.behaviour import REF_HOST, SHARED_CTES
-from trafficlens.classify.threats import AttackRule, attack_fields, field_hits_sql
+from trafficlens.classify.threats import AttackRule, RobotsVersion, attack_fields, field_hits_sql
 from trafficlens.spark import quiet
 from trafficlens.store import Lake
 
@@ -327,10 +329,34 @@ def write_buckets(spark: Any, out: Path, work: Path, ids: Sequence[int], memory_
         frame.repartition(max(len(ids), 1), "bucket").mapInArrow(write, "bucket int").collect()
 
 
+def judge_robots(spark: Any, work: Path, ids: Sequence[int], versions: list[RobotsVersion]) -> None:
+    """Each bucket's requests judged against robots.txt by `pipeline.judge_bucket_robots`, in a
+    Spark task of its own: the driver reads back the disallowed requests only."""
+    folder = str(work)
+
+    def judge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import duckdb
+
+        from trafficlens.classify.pipeline import judge_bucket_robots
+
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        for batch in batches:
+            for b in batch.column("bucket").to_pylist():
+                judge_bucket_robots(con, Path(folder), int(b), versions)
+                yield pa.RecordBatch.from_pydict({"bucket": pa.array([b], pa.int32())})
+        con.close()
+
+    frame = spark.createDataFrame([(int(b),) for b in ids], "bucket int")
+    with quiet():
+        frame.repartition(max(len(ids), 1), "bucket").mapInArrow(judge, "bucket int").collect()
+
+
 __all__ = [
     "attack_hits",
     "clients_frame",
     "events_frame",
+    "judge_robots",
     "page_types",
     "run_buckets",
     "small_aggregates",

@@ -28,7 +28,11 @@ from trafficlens.classify.threats.behavioural import (
 )
 from trafficlens.classify.threats.config import ThreatConfig
 from trafficlens.classify.threats.robots import (
+    REQUEST_ROBOTS,
+    REQUEST_ROBOTS_COLUMNS,
     RobotsSource,
+    RobotsVersion,
+    judge_robots,
     load_robots,
     parse_robots,
     robots_tokens,
@@ -66,7 +70,11 @@ __all__ = [
     "field_hits_sql",
     "field_sql",
     "load_attack_rules",
+    "REQUEST_ROBOTS",
+    "REQUEST_ROBOTS_COLUMNS",
     "RobotsSource",
+    "RobotsVersion",
+    "judge_robots",
     "load_robots",
     "parse_robots",
     "request_attacks",

@@ -187,35 +187,48 @@ def robots_tokens(labelled: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     return pl.concat([named.select("client_id", "token"), anon])
 
 
-def robots_violations(
-    con: duckdb.DuckDBPyConnection, robots: RobotsSource, tokens: pl.DataFrame, table: str = "sessionised"
-) -> pl.DataFrame:
-    """`client_id, threat, reason` for automated clients fetching paths their group disallows,
-    each request judged by the version of robots.txt in force when it came (`load_robots`);
-    also `request_robots(source, line_no, client_id, token, reason)`, the disallowed requests.
+REQUEST_ROBOTS = "request_robots"
+# The disallowed requests `judge_robots` finds, typed for a bucket that has none.
+REQUEST_ROBOTS_COLUMNS = "source VARCHAR, line_no BIGINT, client_id VARCHAR, token VARCHAR, reason VARCHAR"
+
+
+def judge_robots(
+    con: duckdb.DuckDBPyConnection, versions: list[RobotsVersion], tokens: pl.DataFrame, table: str = "sessionised"
+) -> None:
+    """`request_robots(source, line_no, client_id, token, reason)`: the requests of `table` (a
+    table or a table function) that robots.txt disallows their automated client, each judged by
+    the version in force when it came (`versions`, from `load_robots`).
 
     `tokens` has client_id and token (a robots.txt token the client's agent answers to, or `*`
     for automation that names none). The most specific group wins (the longest token that the
-    client answers to), then within it the longest matching rule, Allow winning a tie.
+    client answers to), then within it the longest matching rule, Allow winning a tie. Only the
+    clients of `tokens` are judged, so the requests of one share of the clients (a bucket, with
+    its clients' tokens) give that share's findings.
     """
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE request_robots "
-        "(source VARCHAR, line_no BIGINT, client_id VARCHAR, token VARCHAR, reason VARCHAR)"
-    )
-    versions = load_robots(robots)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {REQUEST_ROBOTS} ({REQUEST_ROBOTS_COLUMNS})")
     if tokens.height == 0:
-        return pl.DataFrame(schema=FINDING_SCHEMA)
+        return
     con.register("client_tokens", tokens.with_columns(pl.col("token").str.to_lowercase()))
-    for i, v in enumerate(versions):
-        until = versions[i + 1].start if i + 1 < len(versions) else None
-        when = " ".join(
-            f"AND s.ts {op} TIMESTAMPTZ '{t.isoformat()}'" for op, t in ((">=", v.start), ("<", until)) if t is not None
-        )
-        _version_violations(con, v.groups, table, when)
+    try:
+        for i, v in enumerate(versions):
+            until = versions[i + 1].start if i + 1 < len(versions) else None
+            when = " ".join(
+                f"AND s.ts {op} TIMESTAMPTZ '{t.isoformat()}'"
+                for op, t in ((">=", v.start), ("<", until))
+                if t is not None
+            )
+            _version_violations(con, v.groups, table, when)
+    finally:
+        con.unregister("client_tokens")
+
+
+def robots_violations(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """`client_id, threat, reason`: each client of `request_robots` (`judge_robots`, over one
+    table or the buckets' together) with how many of its requests robots.txt disallows."""
     return con.sql(
-        """SELECT client_id, 'robots_violation' AS threat,
+        f"""SELECT client_id, 'robots_violation' AS threat,
                   'robots:disallowed:' || any_value(token) || ':requests=' || count(*) AS reason
-           FROM request_robots GROUP BY client_id"""
+           FROM {REQUEST_ROBOTS} GROUP BY client_id"""
     ).pl()
 
 
@@ -246,7 +259,7 @@ def _version_violations(con: duckdb.DuckDBPyConnection, groups: list[RobotsGroup
     best = f"greatest({', '.join(cases)})" if len(cases) > 1 else cases[0]
     # Each disallowed request keeps its own finding (`request_robots`), its client the count.
     con.execute(
-        f"""INSERT INTO request_robots
+        f"""INSERT INTO {REQUEST_ROBOTS}
             SELECT source, line_no, client_id, token, 'robots:disallowed:' || token AS reason
             FROM (SELECT s.source, s.line_no, s.client_id, c.token, {best} AS score
                   FROM {table} s JOIN client_group c USING (client_id)
