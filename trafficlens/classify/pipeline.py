@@ -630,9 +630,9 @@ def _run_buckets(
 ) -> WholeLog:
     """Every bucket in turn: its clients' identity labels, its sessionised requests, sessions
     (without labels), features and model readings written to `work`, and the rows the threat layer
-    reads of it (`rows`: `buckets.threat_rows` over `bucket_sessionised`). Returns the number of clients and the sums the behaviour evidence reads.
-    `computed`: another engine ran the buckets (`classify_bucket`) and wrote their files; only the
-    identity labels and the sums are left."""
+    reads of it (`rows`: `buckets.threat_rows` over `bucket_sessionised`). Returns the number of
+    clients and the sums the behaviour evidence reads. `computed`: another engine ran the buckets
+    (`classify_bucket`) and wrote their files; only the identity labels and the sums are left."""
     for sub in ("sessionised", "sessions", "features", "readings", "identity", *rows):
         (work / sub).mkdir(parents=True, exist_ok=True)
     units = stage.units(len(ids), "bucket")
