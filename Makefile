@@ -16,8 +16,10 @@ demo: $(STAMP)
 	rm -rf trafficlens-lake
 	$(BIN)/trafficlens analyze sample_logs/shop-week.log.gz --ranges sample_logs/ranges --robots sample_logs/robots --lake trafficlens-lake
 
+# A worker per core and one more (tests wait on Spark's JVM, the browser and the dashboard's server
+# much of the time), each file whole on one worker (its module fixtures built once).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $$($(BIN)/python -c 'import os; print((os.cpu_count() or 1) + 1)') --dist loadfile
 
 # Lint, format check, types and the layer contract (cli/dashboards -> report -> classify -> ingest -> store).
 lint: $(STAMP)

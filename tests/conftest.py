@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +21,16 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXTERNAL = Path(os.environ.get("TRAFFICLENS_EXTERNAL", ROOT.parent / "shared" / "external"))
 
 
+# The longest files first: `make test` runs files on as many workers as there are cores, a file whole
+# on one worker, and one started last would run alone at the end.
+SLOW_FIRST = ("test_spark.py", "test_behaviour.py", "test_classify.py", "test_dashboard_browser.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file keeps its order
+
+
 def external(*parts: str) -> Path:
     """A path under ../shared/external, or skip the test when that data is not there."""
     p = EXTERNAL.joinpath(*parts)
@@ -29,6 +42,25 @@ def external(*parts: str) -> Path:
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
     return tmp_path / "lake"
+
+
+def apt_install(package: str) -> str | None:
+    """Install a Debian package with apt-get; None when it was installed, else why it could not be.
+    One install at a time: the test workers of `make test` may want two packages at once, and
+    apt-get refuses a second run while one holds its lock."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "needs root and apt-get"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    with open(Path(tempfile.gettempdir()) / "trafficlens-tests-apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", package]):
+            try:
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                return f"{' '.join(cmd)}: {e}"
+            if done.returncode != 0:
+                return f"{' '.join(cmd)}: {done.stderr.strip().splitlines()[-1:]}"
+    return None
 
 
 def simulated_lake(folder: Path, days: int = 3, scale: float = 0.3, seed: int = 5) -> Path:

@@ -10,17 +10,14 @@ playwright, the test is skipped.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import dashboard_server, simulated_lake
+from conftest import apt_install, dashboard_server, simulated_lake
 
 from trafficlens.dashboards.app import ROUTES
 
@@ -50,16 +47,9 @@ def _chromium() -> str:
     """Debian's chromium, installed with apt-get when it is missing (skip when that cannot be done)."""
     if Path(CHROMIUM).exists():
         return CHROMIUM
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"{CHROMIUM} is missing and cannot be installed here (needs root and apt-get)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
-        try:
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            pytest.skip(f"cannot install chromium: {e}")
-        if done.returncode != 0:
-            pytest.skip(f"cannot install chromium ({' '.join(cmd)}): {done.stderr.strip().splitlines()[-1:]}")
+    failed = apt_install("chromium")
+    if failed:
+        pytest.skip(f"{CHROMIUM} is missing and cannot be installed here ({failed})")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"apt-get installed chromium but {CHROMIUM} is not there")
     return CHROMIUM
