@@ -21,8 +21,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXTERNAL = Path(os.environ.get("TRAFFICLENS_EXTERNAL", ROOT.parent / "shared" / "external"))
 
 
-# The longest files first: `make test` runs files on as many workers as there are cores, a file whole
-# on one worker, and one started last would run alone at the end.
+# The longest files first: `make test` runs the files on several workers, each file whole on one, and
+# a long one started last would run alone at the end.
 SLOW_FIRST = ("test_spark.py", "test_behaviour.py", "test_classify.py", "test_dashboard_browser.py")
 
 

@@ -25,7 +25,7 @@ The tasks read and write the run's staging folder by its path: it must be one ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +301,30 @@ def run_buckets(
     return int(done[0]["n"] or 0)
 
 
+def _in_bucket_tasks(
+    spark: Any, ids: Sequence[int], unit: Callable[[Any, int], None], settings: Sequence[str] = ()
+) -> None:
+    """`unit(con, bucket)` for each bucket of `ids`, in a Spark task of its own, each task with a DuckDB
+    connection of its own (`settings` run on it first)."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        for setting in settings:
+            con.execute(setting)
+        for batch in batches:
+            for b in batch.column("bucket").to_pylist():
+                unit(con, int(b))
+                yield pa.RecordBatch.from_pydict({"bucket": pa.array([b], pa.int32())})
+        con.close()
+
+    frame = spark.createDataFrame([(int(b),) for b in ids], "bucket int")
+    with quiet():
+        frame.repartition(max(len(ids), 1), "bucket").mapInArrow(run, "bucket int").collect()
+
+
 def write_buckets(spark: Any, out: Path, work: Path, ids: Sequence[int], memory_limit: str) -> None:
     """Each bucket's requests, sessions and clients written under `out` by `pipeline.write_bucket`
     in a Spark task of its own."""
@@ -309,24 +333,17 @@ def write_buckets(spark: Any, out: Path, work: Path, ids: Sequence[int], memory_
     staging, folder = str(out), str(work)
     findings = f"read_parquet({sql_literal(glob_escape(str(work / 'findings.parquet')))})"
 
-    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import duckdb
-
+    def write(con: Any, b: int) -> None:
         from trafficlens.classify.pipeline import write_bucket
 
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days
-        con.execute("SET preserve_insertion_order = false")
-        con.execute("SET memory_limit = ?", [memory_limit])
-        for batch in batches:
-            for b in batch.column("bucket").to_pylist():
-                write_bucket(con, Path(staging), Path(folder), int(b), findings)
-                yield pa.RecordBatch.from_pydict({"bucket": pa.array([b], pa.int32())})
-        con.close()
+        write_bucket(con, Path(staging), Path(folder), b, findings)
 
-    frame = spark.createDataFrame([(int(b),) for b in ids], "bucket int")
-    with quiet():
-        frame.repartition(max(len(ids), 1), "bucket").mapInArrow(write, "bucket int").collect()
+    settings = (
+        "SET TimeZone = 'UTC'",  # partition dates are UTC days
+        "SET preserve_insertion_order = false",
+        f"SET memory_limit = {sql_literal(memory_limit)}",
+    )
+    _in_bucket_tasks(spark, ids, write, settings)
 
 
 def judge_robots(spark: Any, work: Path, ids: Sequence[int], versions: list[RobotsVersion]) -> None:
@@ -334,22 +351,12 @@ def judge_robots(spark: Any, work: Path, ids: Sequence[int], versions: list[Robo
     Spark task of its own: the driver reads back the disallowed requests only."""
     folder = str(work)
 
-    def judge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import duckdb
-
+    def judge(con: Any, b: int) -> None:
         from trafficlens.classify.pipeline import judge_bucket_robots
 
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-        for batch in batches:
-            for b in batch.column("bucket").to_pylist():
-                judge_bucket_robots(con, Path(folder), int(b), versions)
-                yield pa.RecordBatch.from_pydict({"bucket": pa.array([b], pa.int32())})
-        con.close()
+        judge_bucket_robots(con, Path(folder), b, versions)
 
-    frame = spark.createDataFrame([(int(b),) for b in ids], "bucket int")
-    with quiet():
-        frame.repartition(max(len(ids), 1), "bucket").mapInArrow(judge, "bucket int").collect()
+    _in_bucket_tasks(spark, ids, judge)
 
 
 __all__ = [
