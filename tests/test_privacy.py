@@ -135,8 +135,8 @@ def test_verification_and_attribution_still_work(private_lake: Path) -> None:
 
 
 def test_truncation_keeps_the_network_in_clear(tmp_path: Path) -> None:
-    secret = lake_secret(tmp_path)
-    assert lake_secret(tmp_path) == secret and len(secret) == 32
+    secret = lake_secret(Lake(tmp_path, create=True))
+    assert lake_secret(Lake(tmp_path)) == secret and len(secret) == 32
     a, b = pseudonym("198.18.7.11", "truncate", secret), pseudonym("198.18.7.12", "truncate", secret)
     assert a.startswith("198.18.7.0~") and b.startswith("198.18.7.0~") and a != b
     assert pseudonym("2001:db8:77:5::9", "truncate", secret).startswith("2001:db8:77::~")
@@ -145,7 +145,7 @@ def test_truncation_keeps_the_network_in_clear(tmp_path: Path) -> None:
 
 
 def test_hashes_keep_the_networks_apart_and_together(tmp_path: Path) -> None:
-    secret = lake_secret(tmp_path)
+    secret = lake_secret(Lake(tmp_path / "lake", create=True))
 
     def net(ip: str) -> list[str]:
         return pseudonym(ip, "hash", secret).split(MARK)[0].split(".")
@@ -156,7 +156,7 @@ def test_hashes_keep_the_networks_apart_and_together(tmp_path: Path) -> None:
     assert net("203.0.113.9")[:2] != same24[:2]
     for ip in ("198.18.7.11", "2001:db8:77:5::9"):
         token = pseudonym(ip, "hash", secret)
-        assert ip not in token and pseudonym(ip, "hash", lake_secret(tmp_path / "..")) != token
+        assert ip not in token and pseudonym(ip, "hash", lake_secret(Lake(tmp_path / "other", create=True))) != token
         with pytest.raises(ValueError):
             ipaddress.ip_address(token.split(MARK)[0])  # never an address someone else has
 
@@ -270,7 +270,7 @@ def test_pseudonymiser_keeps_rows_and_order(tmp_path: Path) -> None:
         looked_up.extend(ips.to_list())
         return pl.DataFrame({"client_ip": ips, "ip_ranges": [["x.json"]] * len(ips)})
 
-    p = Pseudonymiser(Privacy("truncate", True), lake_secret(tmp_path), ranges)
+    p = Pseudonymiser(Privacy("truncate", True), lake_secret(Lake(tmp_path / "lake", create=True)), ranges)
     columns = Lake(tmp_path / "lake", create=True).scan("events").collect_schema()
 
     def chunk(ips: list[str | None], forwarded: list[str | None]) -> pl.DataFrame:

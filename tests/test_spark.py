@@ -331,12 +331,43 @@ def test_range_fetches_forms_and_home_host_as_the_local_engine_counts_them(spark
     assert tables["local"]["requests"].equals(tables["spark"]["requests"])
 
 
-def test_a_lake_on_object_storage_is_one_line_that_says_what_works(tmp_path: Path) -> None:
-    r = CliRunner().invoke(main, ["classify", "--lake", "s3a://bucket/lake", "--engine", "local"])
-    assert r.exit_code == 1
-    assert r.output.startswith("Error: s3a://bucket/lake: a lake on object storage is not supported yet; ")
-    assert len(r.output.strip().splitlines()) == 1
-    assert not Path("s3a:").exists()
+@pytest.mark.spark
+def test_a_lake_at_a_uri_on_spark_holds_what_the_local_engine_writes_in_a_folder(
+    spark_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lake at a `file://` URI (reached as one on object storage is: through its list of files),
+    ingested and classified on Spark: the local engine's answers in a folder lake, and nothing in
+    the lake that its list does not name."""
+    from trafficlens.classify import classify
+    from trafficlens.ingest import ingest
+    from trafficlens.simulate import simulate
+    from trafficlens.spark import spark_session
+    from trafficlens.store import LIST_FILE, Lake
+
+    monkeypatch.setenv("TRAFFICLENS_STAGING", str(tmp_path / "staging"))
+    log = tmp_path / "day.log"
+    simulate(log, days=1, scale=0.02, seed=31, progress=False)
+    uri, folder = (tmp_path / "remote").as_uri(), tmp_path / "local"
+    ingest([str(log)], folder, progress=False)
+    classify(folder, ranges_dir=RANGES, progress=False, bucket_rows=1_000)
+    with spark_session("local[2]"):
+        ingest([str(log)], uri, progress=False, engine="spark")
+        classify(uri, ranges_dir=RANGES, progress=False, bucket_rows=1_000, engine="spark", master="local[2]")
+    store = Lake(uri)
+    keys = {"clients": ["client_id"], "sessions": ["session_id"], "requests": ["source", "line_no"]}
+    for table, key in keys.items():
+        here, there = store.scan(table).collect().sort(key), Lake(folder).scan(table).collect().sort(key)
+        assert here.height > 100 and here.columns == there.columns, table
+        for c, dtype in here.schema.items():
+            if dtype == pl.Float64:
+                assert ((here[c] - there[c]).abs().fill_null(0) < 1e-9).all(), (table, c)
+            else:
+                assert here[c].equals(there[c]), (table, c)
+    assert store.remote is not None
+    listed = set(store.remote.listed().values())
+    held = {p.relative_to(tmp_path / "remote").as_posix() for p in (tmp_path / "remote").rglob("*") if p.is_file()}
+    assert held == listed | {LIST_FILE}
+    assert not list((tmp_path / "staging").glob("*/.staging/*"))
 
 
 @pytest.mark.spark

@@ -5,6 +5,15 @@ journal (`COMMIT`) and moving its files into place; a run that dies before the j
 trace (its staging folder is removed by the next run), one that dies after it is rolled forward
 by the next run. One run at a time holds the lake's lock.
 
+A lake may also be a URI (`s3://bucket/lake`, Hadoop's `s3a://`, `gs://`, `hdfs://`, `file://`),
+reached through pyarrow's filesystem layer. Object storage has no rename, so such a lake is
+committed by a list: every file a run writes goes under a name of its own (the run's id in it),
+then one small object, `trafficlens.json`, is replaced whole to name the files each table holds.
+Readers go through that list (`scan`, `connect`), so a run that dies before replacing it leaves
+the lake as it was; files no list names are removed by the next run. Its runs stage their files in
+a local folder (`TRAFFICLENS_STAGING`, else the system's temporary folder; on a cluster, one every
+executor sees), and a lock object (`_lock`) keeps a second run out.
+
 Paths are never part of SQL text. `lake.duckdb` holds views that name no folder: each finds the
 lake from the variable `trafficlens_lake` when a connection sets it (trafficlens does), or else
 from where DuckDB opened the database file, so `duckdb LAKE/lake.duckdb` works from any folder,
@@ -15,16 +24,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -64,6 +76,14 @@ EMPTY_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
 
 # A URI (`s3a://bucket/logs/`, `hdfs://…`, `file:///…`): a place on Spark's filesystem, not a path.
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A lake on a URI: the object naming its committed files (its presence makes the place a lake), and
+# the lock object a run holds.
+LIST_FILE = "trafficlens.json"
+LOCK_FILE = "_lock"
+# The lake's key for pseudonyms (`ingest.privacy.lake_secret`), outside its tables.
+SECRET_FILE = ".secret"
+# Where runs on a lake at a URI stage their files, when set (else the system's temporary folder).
+STAGING_VARIABLE = "TRAFFICLENS_STAGING"
 
 
 def glob_escape(path: str) -> str:
@@ -80,13 +100,15 @@ class Lake:
     """A lake folder. Creating one makes the folder; reading one that does not exist fails clearly."""
 
     def __init__(self, root: str | Path, create: bool = False) -> None:
+        self.remote: Remote | None = None
         if isinstance(root, str) and URI.match(root):
-            # A path would be made of it (`s3a:/bucket/lake`, here): say so instead.
-            raise LakeError(
-                f"{root}: a lake on object storage is not supported yet; give a folder on a local disk, or on a "
-                "filesystem every machine of a cluster mounts (NFS, EFS)"
-            )
+            self.remote = Remote(root, create)
+            # Runs in progress stage their files here (the lake's own folder for a local lake).
+            self.root = staging_root(self.remote.uri)
+            self.name = self.remote.uri
+            return
         self.root = Path(root).expanduser().resolve()
+        self.name = str(self.root)
         if create:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
@@ -107,10 +129,36 @@ class Lake:
     def manifest_path(self) -> Path:
         return self.root / "manifest.parquet"
 
+    @property
+    def location(self) -> str | Path:
+        """The lake as a user named it: its folder, or its URI."""
+        return self.root if self.remote is None else self.name
+
+    def has_manifest(self) -> bool:
+        if self.remote is not None:
+            return "manifest.parquet" in self.remote.listed()
+        return self.manifest_path.exists()
+
     def files(self, table: str) -> list[str]:
-        """The table's Parquet files. Listed here rather than globbed by a reader: polars and DuckDB
-        would read `[`, `*` and `?` in the lake's own folder name as patterns."""
+        """The table's Parquet files (a lake at a URI: their URIs). Listed here rather than globbed
+        by a reader: polars and DuckDB would read `[`, `*` and `?` in the lake's own folder name as
+        patterns."""
+        if self.remote is not None:
+            return [self.remote.uri_of(f) for f in self.remote.table_files(table)]
         return sorted(str(p) for p in self.root.glob(table_pattern(table))) if (self.root / table).is_dir() else []
+
+    def read_text(self, rel: str) -> str | None:
+        """A small file of the lake (its privacy choice), or None when there is none."""
+        if self.remote is not None:
+            return self.remote.read_text(rel)
+        path = self.root / rel
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def stamp(self) -> str:
+        """A string that changes whenever a run commits to a lake at a URI (its list's content)."""
+        assert self.remote is not None
+        listed = self.remote.refresh()
+        return hashlib.blake2b(json.dumps(listed, sort_keys=True).encode(), digest_size=8).hexdigest()
 
     def require_labels(self) -> None:
         """Fail clearly when classify has not labelled this lake yet."""
@@ -121,6 +169,8 @@ class Lake:
             )
 
     def has_table(self, table: str) -> bool:
+        if self.remote is not None:
+            return bool(self.remote.table_files(table))
         return (self.root / table).is_dir() and next(self.root.glob(table_pattern(table)), None) is not None
 
     def scan(self, table: str) -> pl.LazyFrame:
@@ -128,13 +178,22 @@ class Lake:
         if not self.has_table(table):
             schema = EMPTY_SCHEMAS.get(table)
             if schema is None:
-                raise LakeError(f"the lake has no {table} yet; run `trafficlens classify --lake {self.root}`")
+                raise LakeError(f"the lake has no {table} yet; run `trafficlens classify --lake {self.name}`")
             return pl.LazyFrame(schema=schema)
+        if self.remote is not None:
+            return pl.scan_pyarrow_dataset(self.remote.dataset(table, partitioned=False))
         return pl.scan_parquet(
             self.files(table), glob=False, hive_partitioning=False, missing_columns="insert", extra_columns="ignore"
         )
 
     def read_manifest(self) -> pl.DataFrame:
+        if self.remote is not None:
+            table = self.remote.read_table("manifest.parquet")
+            if table is None:
+                return pl.DataFrame(schema=MANIFEST_SCHEMA)
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            return frame
         if not self.manifest_path.exists():
             return pl.DataFrame(schema=MANIFEST_SCHEMA)
         return pl.read_parquet(self.manifest_path, glob=False)
@@ -152,10 +211,11 @@ class Lake:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if wait_message and sys.stderr.isatty():
-                    print(f"waiting for another trafficlens run on {self.root} ...", file=sys.stderr)
+                    print(f"waiting for another trafficlens run on {self.name} ...", file=sys.stderr)
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            self.recover()
-            yield
+            with self.remote.locked() if self.remote is not None else contextlib.nullcontext():
+                self.recover()
+                yield
         except Exception as e:
             full = None if isinstance(e, TrafficlensError) else disk_full(e, self.root)
             if full is None:
@@ -178,25 +238,36 @@ class Lake:
                 Transaction(self, run.name, existing=True).apply()
             else:
                 shutil.rmtree(run, ignore_errors=True)
+        if self.remote is not None:
+            self.remote.collect_garbage()
 
     def begin(self) -> Transaction:
         return Transaction(self, time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8])
 
     def refresh_views(self) -> None:
-        """(Re)write lake.duckdb so the plain DuckDB CLI sees every table as a view."""
-        refresh_views(self)
+        """(Re)write lake.duckdb so the plain DuckDB CLI sees every table as a view (a local lake:
+        `trafficlens query` builds the views of a lake at a URI when it opens it)."""
+        if self.remote is None:
+            refresh_views(self)
 
 
 class Transaction:
     """Files written aside under the staging folder, made visible together by commit()."""
 
     def __init__(self, lake: Lake, run_id: str, existing: bool = False) -> None:
-        self.lake = lake
+        self.lake: Lake | None = lake
         self.run_id = run_id
         self.dir = lake.root / ".staging" / run_id
         if not existing:
             self.dir.mkdir(parents=True)
         self._replace: list[str] = []  # tables replaced whole (sessions, clients)
+
+    @classmethod
+    def at(cls, folder: Path) -> Transaction:
+        """A run's staging folder as a task writes into it: it stages files and commits nothing."""
+        tx = cls.__new__(cls)
+        tx.lake, tx.run_id, tx.dir, tx._replace = None, folder.name, folder, []
+        return tx
 
     def path(self, rel: str) -> Path:
         p = self.dir / rel
@@ -221,7 +292,12 @@ class Transaction:
 
     def apply(self) -> None:
         """Move committed files into the lake. Safe to repeat after an interruption."""
+        assert self.lake is not None, "a task's staging folder is committed by its run"
         journal = json.loads((self.dir / "COMMIT").read_text())
+        if self.lake.remote is not None:
+            self.lake.remote.publish(self.dir, self.run_id, journal["files"], journal.get("replace", []))
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return
         root = self.lake.root
         for table in journal.get("replace", []):
             # Old files of a replaced table are removed unless they are the ones being moved in.
@@ -296,6 +372,9 @@ def view_sql(lake: Lake, table: str) -> str:
 
 
 def _create_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    if lake.remote is not None:
+        _create_remote_views(con, lake, lake.remote)
+        return
     # The variable makes the views bind to this lake while they are created; it is not stored.
     con.execute(f"SET VARIABLE {LAKE_VARIABLE} = ?", [str(lake.root)])
     for table in TABLES:
@@ -363,3 +442,274 @@ def connect(lake: Lake) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_progress_bar = false")
     _create_views(con, lake)
     return con
+
+
+def staging_root(uri: str) -> Path:
+    """The local folder where runs on the lake at `uri` stage their files: under
+    `TRAFFICLENS_STAGING` when set (on a cluster, a folder every executor sees), else under the
+    system's temporary folder; one per lake, so a run rolls forward what one before it committed."""
+    base = os.environ.get(STAGING_VARIABLE) or os.path.join(tempfile.gettempdir(), "trafficlens-staging")
+    root = Path(base).expanduser().resolve() / hashlib.blake2b(uri.encode(), digest_size=8).hexdigest()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LakeError(f"cannot create the staging folder {root} for {uri}: {e.strerror}") from None
+    return root
+
+
+def _filesystem(uri: str) -> tuple[Any, str]:
+    """pyarrow's filesystem for a lake's URI and the lake's path on it. Hadoop's `s3a://` and
+    `s3n://` are read as `s3://`; options may follow the URI as pyarrow reads them
+    (`?endpoint_override=…&region=…`)."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    scheme, rest = uri.split("://", 1)
+    if scheme.lower() in ("s3a", "s3n"):
+        uri = "s3://" + rest
+    try:
+        fs, path = pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise LakeError(f"{uri}: not a lake place pyarrow can reach: {_first_line(e)}") from None
+    return fs, path.rstrip("/")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _stored_name(rel: str, run_id: str) -> str:
+    """Where a run's file goes in a lake at a URI: its own name, the run's id in it, so no file of
+    an earlier run is ever written over."""
+    folder, _, name = rel.rpartition("/")
+    if run_id not in name:
+        name = f"{run_id}-{name}"
+    return f"{folder}/{name}" if folder else name
+
+
+def _is_table_file(rel: str, table: str) -> bool:
+    parts = rel.split("/")
+    depth = 3 if table in PARTITIONED else 2
+    return len(parts) == depth and parts[0] == table and parts[-1].endswith(".parquet")
+
+
+class Remote:
+    """A lake at a URI, through pyarrow's filesystem layer: the list of its committed files, their
+    reading, a run's publishing, its lock object and the removal of files no list names."""
+
+    def __init__(self, uri: str, create: bool) -> None:
+        # The URI without its options: what Spark and messages use.
+        self.uri = uri.split("?", 1)[0].rstrip("/")
+        self.fs, self.base = _filesystem(uri)
+        self._list: dict[str, str] | None = None
+        try:
+            if self._read_list() is None:
+                if not create:
+                    raise LakeError(
+                        f"no trafficlens lake at {self.uri}; create one with `trafficlens ingest LOG --lake {self.uri}`"
+                    )
+                if self._stored_files():
+                    raise LakeError(
+                        f"{self.uri} is not empty and is not a trafficlens lake; choose a new or empty place"
+                    )
+                self._write_list({})
+        except OSError as e:
+            raise LakeError(f"cannot reach the lake at {self.uri}: {_first_line(e)}") from None
+
+    # The list -----------------------------------------------------------------------------------
+    def path_of(self, stored: str) -> str:
+        return f"{self.base}/{stored}"
+
+    def uri_of(self, stored: str) -> str:
+        return f"{self.uri}/{stored}"
+
+    def _read_list(self) -> dict[str, str] | None:
+        doc = self._read_json(LIST_FILE)
+        self._list = None if doc is None else dict(doc["files"])
+        return self._list
+
+    def refresh(self) -> dict[str, str]:
+        """The list as it is now (another process may have committed since it was read)."""
+        return self._read_list() or {}
+
+    def listed(self) -> dict[str, str]:
+        """Each committed file's name in the lake's layout -> the object holding it."""
+        return self._list if self._list is not None else (self._read_list() or {})
+
+    def table_files(self, table: str) -> list[str]:
+        return [stored for rel, stored in sorted(self.listed().items()) if _is_table_file(rel, table)]
+
+    def _write_list(self, files: dict[str, str]) -> None:
+        data = json.dumps({"format": 1, "files": dict(sorted(files.items()))}, indent=0).encode()
+        target = self.path_of(LIST_FILE)
+        if self.fs.type_name in ("s3", "gcs"):
+            # One PUT replaces an object whole: a reader sees the old list or the new one.
+            self._write_bytes(target, data)
+        else:
+            tmp = self.path_of(f".{LIST_FILE}.{uuid.uuid4().hex[:8]}.tmp")
+            self._write_bytes(tmp, data)
+            self.fs.move(tmp, target)  # a rename on a filesystem
+        self._list = files
+
+    # Files --------------------------------------------------------------------------------------
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        self._parent(path)
+        with self.fs.open_output_stream(path) as out:
+            out.write(data)
+
+    def _parent(self, path: str) -> None:
+        if self.fs.type_name not in ("s3", "gcs") and "/" in path:
+            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+
+    def _read_bytes(self, path: str) -> bytes | None:
+        import pyarrow.fs as pafs
+
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as f:
+            return bytes(f.read())
+
+    def _read_json(self, name: str) -> Any:
+        data = self._read_bytes(self.path_of(name))
+        if data is None:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise LakeError(f"{self.uri}/{name} is damaged; restore it from a backup of the lake") from None
+
+    def read_text(self, rel: str) -> str | None:
+        stored = self.listed().get(rel)
+        data = None if stored is None else self._read_bytes(self.path_of(stored))
+        return None if data is None else data.decode("utf-8")
+
+    def read_table(self, rel: str) -> Any:
+        import pyarrow.parquet as pq
+
+        stored = self.listed().get(rel)
+        return None if stored is None else pq.read_table(self.path_of(stored), filesystem=self.fs)
+
+    def create_once(self, name: str, data: bytes) -> bytes:
+        """A file of the lake outside its tables (its key), made when missing: what it holds."""
+        path = self.path_of(name)
+        found = self._read_bytes(path)
+        if found is None:
+            self._write_bytes(path, data)
+            found = data
+        return found
+
+    def _stored_files(self) -> list[str]:
+        import pyarrow.fs as pafs
+
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.base, recursive=True, allow_not_found=True))
+        except FileNotFoundError:
+            return []
+        prefix = self.base + "/"
+        return [i.path[len(prefix) :] for i in infos if i.type == pafs.FileType.File and i.path.startswith(prefix)]
+
+    def dataset(self, table: str, partitioned: bool) -> Any:
+        """A pyarrow dataset over the table's committed files, their schemas unified (a column a
+        file lacks reads as null); with `partitioned`, the partition column from the folders."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+        import pyarrow.parquet as pq
+
+        paths = [self.path_of(f) for f in self.table_files(table)]
+        schema = pa.unify_schemas([pq.read_schema(p, filesystem=self.fs) for p in paths], promote_options="permissive")
+        if partitioned and table in PARTITIONED:
+            keys = pa.schema([pa.field("date", pa.date32())])
+            schema = pa.unify_schemas(
+                [schema.remove(schema.get_field_index("date")) if "date" in schema.names else schema, keys]
+            )
+            part = ds.partitioning(keys, flavor="hive")
+            return ds.dataset(
+                paths,
+                schema=schema,
+                filesystem=self.fs,
+                format="parquet",
+                partitioning=part,
+                partition_base_dir=self.path_of(table),
+            )
+        return ds.dataset(paths, schema=schema, filesystem=self.fs, format="parquet")
+
+    # Commit ------------------------------------------------------------------------------------
+    def publish(self, staged: Path, run_id: str, files: list[str], replace: list[str]) -> None:
+        """A run's staged files uploaded under names of their own, then the list replaced to name
+        them (and no longer the files of the tables the run replaced), then the files it dropped
+        removed. Safe to repeat after an interruption: the staged files stay until it is done."""
+        old = self._read_list() or {}
+        new = {rel: s for rel, s in old.items() if not any(rel.startswith(t + "/") for t in replace)}
+        for rel in files:
+            stored = _stored_name(rel, run_id)
+            src = staged / rel
+            if src.exists():
+                self._parent(self.path_of(stored))
+                with open(src, "rb") as fin, self.fs.open_output_stream(self.path_of(stored)) as out:
+                    shutil.copyfileobj(fin, out, 1 << 22)
+            new[rel] = stored
+        self._write_list(new)
+        self._remove(set(old.values()) - set(new.values()))
+
+    def collect_garbage(self) -> None:
+        """Remove the files no list names: those of runs that died before committing, and those a
+        run dropped but did not remove before it died."""
+        keep = set(self.listed().values()) | {LIST_FILE, LOCK_FILE, SECRET_FILE}
+        self._remove({f for f in self._stored_files() if f not in keep})
+
+    def _remove(self, stored: set[str]) -> None:
+        for f in sorted(stored):
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(self.path_of(f))
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the lock object. Object storage has no lock: a run writes one, and a second run that
+        finds it refuses, unless it was left by a process of this machine that is gone."""
+        held = self._read_json(LOCK_FILE)
+        if held is not None and not _gone(held):
+            raise LakeError(
+                f"{self.uri} is held by a trafficlens run on {held.get('host')} (process {held.get('pid')}) since "
+                f"{held.get('since')}; if that run is no longer going, delete {self.uri}/{LOCK_FILE}"
+            )
+        me = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        self._write_bytes(self.path_of(LOCK_FILE), json.dumps(me).encode())
+        try:
+            self._read_list()
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                self.fs.delete_file(self.path_of(LOCK_FILE))
+
+
+def _gone(held: dict[str, Any]) -> bool:
+    """Whether a lock object was left by a process of this machine that no longer runs."""
+    if held.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(held.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return int(held.get("pid", 0)) == os.getpid()
+
+
+def _create_remote_views(con: duckdb.DuckDBPyConnection, lake: Lake, remote: Remote) -> None:
+    """The views of a lake at a URI: each over a pyarrow dataset of the table's listed files,
+    registered on the connection (DuckDB scans it through pyarrow's filesystem)."""
+    for table in TABLES:
+        if lake.has_table(table):
+            con.register(f"_lake_{table}", remote.dataset(table, partitioned=True))
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM _lake_{table}")
+        else:
+            con.execute(f"CREATE OR REPLACE VIEW {table} AS {view_sql(lake, table)}")
+    manifest = remote.read_table("manifest.parquet")
+    if manifest is not None:
+        con.register("_lake_manifest", manifest)
+        con.execute("CREATE OR REPLACE VIEW manifest AS SELECT * FROM _lake_manifest")

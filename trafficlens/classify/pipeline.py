@@ -124,7 +124,7 @@ CLIENT_EXTRAS = ("browser", "os", "device", *NETWORK_SCHEMA)
 class ClassifySummary:
     """What one classify run wrote."""
 
-    lake: Path
+    lake: str | Path
     requests: int
     sessions: int
     clients: int
@@ -358,7 +358,7 @@ def classify(
     )
     store = Lake(lake)
     if not store.has_table("events"):
-        raise LakeError(f"the lake at {store.root} has no events yet; run `trafficlens ingest LOG --lake {lake}` first")
+        raise LakeError(f"the lake at {store.name} has no events yet; run `trafficlens ingest LOG --lake {lake}` first")
     geo_dbs = load_geo(geo)
     # The model (and scikit-learn's import) loads on a thread while DuckDB groups the clients.
     loading = ThreadPoolExecutor(1)
@@ -476,7 +476,7 @@ def classify(
         geo_dbs.close()
         engines.close()
     return ClassifySummary(
-        store.root,
+        store.location,
         n_req,
         n_sessions,
         sums.clients,

@@ -65,7 +65,9 @@ def events_frame(spark: Any, lake: Lake, columns: Sequence[str], buckets: int) -
     if "spark.sql.shuffle.partitions" not in _set_by_user(spark):
         spark.conf.set("spark.sql.shuffle.partitions", str(max(buckets, spark.sparkContext.defaultParallelism)))
 
-    df = spark.read.option("mergeSchema", "true").parquet(str(lake.root / "events"))
+    # A lake at a URI: the files its list names (others may be a run's that died uncommitted).
+    where = [str(lake.root / "events")] if lake.remote is None else lake.files("events")
+    df = spark.read.option("mergeSchema", "true").parquet(*where)
     return df.select(*[F.col(c) if c in df.columns else F.lit(None).cast("string").alias(c) for c in columns])
 
 

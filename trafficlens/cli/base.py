@@ -14,7 +14,7 @@ from trafficlens import __version__
 from trafficlens.errors import OptionError, TrafficlensError, disk_full
 from trafficlens.store import DEFAULT_LAKE
 
-LAKE_HELP = f"Lake folder (default: $TRAFFICLENS_LAKE or ./{DEFAULT_LAKE})."
+LAKE_HELP = f"Lake folder, or URI (s3://, gs://, hdfs://, file://) (default: $TRAFFICLENS_LAKE or ./{DEFAULT_LAKE})."
 
 
 def default_lake() -> str:

@@ -43,13 +43,12 @@ import polars as pl
 from trafficlens.errors import LakeError, OptionError
 from trafficlens.ingest.writer import PartWriter
 from trafficlens.schema import IP_PRIVACY, PRIVACY_SCHEMA
-from trafficlens.store import Transaction
+from trafficlens.store import SECRET_FILE, Lake, Transaction
 
 if TYPE_CHECKING:
     from trafficlens.ingest.options import IngestOptions
 
 MARK = "~"  # between NET and KEY; no address or host name holds one
-SECRET_FILE = ".secret"
 SETTINGS_FILE = "privacy.json"
 DEFAULT_KEEP = ("utm_*",)
 # Address -> range files holding it (`client_ip`, `ip_ranges`), for distinct addresses.
@@ -93,16 +92,19 @@ class Privacy:
         return "; ".join(parts) or "off"
 
     @classmethod
-    def load(cls, root: Path) -> Privacy | None:
+    def load(cls, lake: Lake | str | Path) -> Privacy | None:
         """The choice a lake remembers, if any."""
-        path = root / SETTINGS_FILE
-        if not path.is_file():
-            return None
+        store = lake if isinstance(lake, Lake) else Lake(lake)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            text = store.read_text(SETTINGS_FILE)
+            if text is None:
+                return None
+            doc = json.loads(text)
             return cls(doc["ip"], bool(doc["redact_query"]), tuple(doc["keep_query_values"]))
         except (OSError, ValueError, KeyError, TypeError):
-            raise LakeError(f"{path} is damaged; delete it and give the privacy options again") from None
+            raise LakeError(
+                f"{store.name}/{SETTINGS_FILE} is damaged; delete it and give the privacy options again"
+            ) from None
 
 
 def keep_patterns(text: str | None) -> tuple[str, ...]:
@@ -132,17 +134,24 @@ def check_options(opts: IngestOptions) -> None:
     resolve(Privacy(), opts.ip_privacy, opts.redact_query, opts.keep_query_values)
 
 
-def chosen(opts: IngestOptions, root: Path) -> tuple[Privacy, bool]:
+def chosen(opts: IngestOptions, lake: Lake) -> tuple[Privacy, bool]:
     """The privacy this ingest applies: the options given, else what the lake remembers; and
     whether that differs from what it remembers."""
-    base = Privacy.load(root) or Privacy()
+    base = Privacy.load(lake) or Privacy()
     result = resolve(base, opts.ip_privacy, opts.redact_query, opts.keep_query_values)
     return result, result != base
 
 
-def lake_secret(root: Path) -> bytes:
-    """The lake's key for pseudonyms: made once (LAKE/.secret, readable by its owner only)."""
-    path = root / SECRET_FILE
+def lake_secret(lake: Lake) -> bytes:
+    """The lake's key for pseudonyms: made once (LAKE/.secret, readable by its owner only; in a lake
+    at a URI, an object whose readers the storage's permissions decide)."""
+    if lake.remote is not None:
+        text = lake.remote.create_once(SECRET_FILE, (secrets.token_hex(32) + "\n").encode()).decode("ascii", "replace")
+        try:
+            return bytes.fromhex(text.strip())
+        except ValueError:
+            raise LakeError(f"{lake.name}/{SECRET_FILE} is not a trafficlens key; restore it from a backup") from None
+    path = lake.root / SECRET_FILE
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -318,19 +327,24 @@ class PrivateWriter(PartWriter):
         super()._add(self.pseudonymiser.events(events), self.pseudonymiser.rejects(rejects))
 
 
-def protected_writer(
-    tx: Transaction, opts: IngestOptions, root: Path, tag: str = "", record: bool = True
-) -> PartWriter:
-    """The run's writer: a plain PartWriter, or one that applies the lake's privacy choice (which
-    the run records in the lake when it changes, unless `record` is false: a run's other writers).
-    `tag`: see PartWriter."""
-    privacy, changed = chosen(opts, root)
-    if changed and record:
+def protection(opts: IngestOptions, lake: Lake, tx: Transaction) -> tuple[Privacy, bytes]:
+    """The privacy a run applies and the lake's key when it pseudonymises (else empty); a changed
+    choice is recorded in the lake by the run."""
+    privacy, changed = chosen(opts, lake)
+    if changed:
         tx.path(SETTINGS_FILE).write_text(json.dumps(asdict(privacy)) + "\n", encoding="utf-8")
+    return privacy, lake_secret(lake) if privacy.active else b""
+
+
+def protected_writer(
+    tx: Transaction, opts: IngestOptions, privacy: Privacy, secret: bytes, tag: str = ""
+) -> PartWriter:
+    """The run's writer: a plain PartWriter, or one that applies the lake's privacy choice with its
+    key (`protection`). `tag`: see PartWriter."""
     if not privacy.active:
         return PartWriter(tx, tag)
     ranges = opts.address_ranges if privacy.ip else None
-    return PrivateWriter(tx, Pseudonymiser(privacy, lake_secret(root), ranges), tag)
+    return PrivateWriter(tx, Pseudonymiser(privacy, secret, ranges), tag)
 
 
 __all__ = [
@@ -345,6 +359,7 @@ __all__ = [
     "keep_patterns",
     "lake_secret",
     "protected_writer",
+    "protection",
     "pseudonym",
     "redact_pairs",
     "resolve",

@@ -36,14 +36,14 @@ from trafficlens.ingest.formats import W3CFormat
 from trafficlens.ingest.formats.custom import compile_log_format
 from trafficlens.ingest.options import IngestOptions
 from trafficlens.ingest.parse import parse_chunk
-from trafficlens.ingest.privacy import protected_writer
+from trafficlens.ingest.privacy import protected_writer, protection
 from trafficlens.ingest.sources import OpenSource, Source, iter_chunks, resolve_sources, split_lines
 from trafficlens.ingest.spark import ingest_sources, list_remote
 from trafficlens.ingest.writer import PARSE_WORKERS, Parsed, PartWriter, parse_in_order, prefetch
 from trafficlens.progress import Progress
 from trafficlens.schema import MANIFEST_SCHEMA
 from trafficlens.spark import check_engine, spark_session
-from trafficlens.store import Lake, Transaction
+from trafficlens.store import URI, Lake, Transaction
 
 HEAD_BYTES = 64 * 1024  # fingerprint and format-detection sample
 TAIL_BYTES = 4096
@@ -76,7 +76,7 @@ class SourceResult:
 class IngestSummary:
     """What one ingest run did."""
 
-    lake: Path
+    lake: str | Path
     results: list[SourceResult] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -402,7 +402,8 @@ def ingest(
     window = opts.window()
     if opts.log_format:
         compile_log_format(opts.log_format)  # fail on a bad format string before touching the lake
-    exclude = Path(lake).expanduser().resolve()
+    # The lake's own folder is never read as a log (a lake at a URI is not on this disk).
+    exclude = None if isinstance(lake, str) and URI.match(lake) else Path(lake).expanduser().resolve()
 
     # Local paths are checked before Spark starts; URIs are listed by Spark's filesystem once it has.
     def unlisted(uri: str) -> list[Source]:
@@ -415,7 +416,7 @@ def ingest(
         if spark is not None and any(s.remote for s in sources):
             sources = resolve_sources(inputs, exclude=exclude, remote=lambda uri: list_remote(spark, uri))
         store = Lake(lake, create=True)
-        summary = IngestSummary(store.root)
+        summary = IngestSummary(store.location)
         total = sum(s.size or 0 for s in sources) or None
         bar = Progress(total, "ingest", enabled=progress)
         _run(sources, store, opts, window, summary, bar, on_source, spark)
@@ -437,7 +438,8 @@ def _run(
     with store.locked():
         manifest = _conform(store.read_manifest())
         tx = store.begin()
-        writer = protected_writer(tx, opts, store.root)  # applies --ip-privacy and --redact-query
+        privacy, secret = protection(opts, store, tx)  # --ip-privacy and --redact-query
+        writer = protected_writer(tx, opts, privacy, secret)
         try:
             new_rows: list[dict] = []
             if spark is None:
@@ -446,7 +448,7 @@ def _run(
                 )
             else:
                 bar.start_source(f"{len(sources)} source(s) on Spark")
-                done = iter(ingest_sources(spark, sources, store.root, tx.run_id, manifest, opts, window))
+                done = iter(ingest_sources(spark, sources, tx.dir, (privacy, secret), manifest, opts, window))
             for result, entry in done:
                 summary.results.append(result)
                 if entry is not None:

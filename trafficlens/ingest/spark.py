@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -35,6 +35,9 @@ from trafficlens.ingest.options import IngestOptions
 from trafficlens.ingest.sources import OpenSource, Source
 from trafficlens.schema import MANIFEST_SCHEMA
 from trafficlens.spark import error_line, quiet
+
+if TYPE_CHECKING:
+    from trafficlens.ingest.privacy import Privacy
 
 # What a task returns per group of sources: their results as JSON, or the format error that
 # stopped it (as Spark's DDL, and as the Arrow batches the task yields).
@@ -132,8 +135,8 @@ def _hadoop_literal(name: str) -> str:
 def ingest_sources(
     spark: Any,
     sources: Sequence[Source],
-    root: Path,
-    run_id: str,
+    staging: Path,
+    protection: tuple[Privacy, bytes],
     manifest: pl.DataFrame,
     opts: IngestOptions,
     window: tuple[datetime, datetime],
@@ -151,7 +154,8 @@ def ingest_sources(
         if s.remote:
             by_line.setdefault(_remote_first_line(spark, s.name), []).append(i)
     remote = sorted(by_line.values(), key=lambda g: g[0])
-    lake_root = str(root)
+    folder = str(staging)
+    privacy, secret = protection
 
     def read_group(ids: list[int], files: Iterator[tuple[int, Source]]) -> pa.RecordBatch:
         """A group's sources read in order by one writer, each seeing the manifest entries of the
@@ -159,10 +163,10 @@ def ingest_sources(
         from trafficlens.ingest.privacy import protected_writer
         from trafficlens.ingest.run import _ingest_source
         from trafficlens.progress import Progress
-        from trafficlens.store import Lake, Transaction
+        from trafficlens.store import Transaction
 
-        tx = Transaction(Lake(lake_root), run_id, existing=True)
-        writer = protected_writer(tx, opts, Path(lake_root), tag=f"-s{ids[0]}", record=False)
+        tx = Transaction.at(Path(folder))
+        writer = protected_writer(tx, opts, privacy, secret, tag=f"-s{ids[0]}")
         known, done = manifest, []
         try:
             for i, source in files:

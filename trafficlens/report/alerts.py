@@ -297,7 +297,7 @@ def run_alerts(
     if record and scope["days"]:
         with store.locked():
             old = (
-                pl.read_parquet(store.files("alerts"))
+                store.scan("alerts").collect()
                 if store.has_table("alerts")
                 else pl.DataFrame(schema=ALERT_SCHEMA | {"recorded": pl.Datetime("us", "UTC")})
             )

@@ -113,7 +113,7 @@ def evaluate(lake: str | Path, truth: str | Path, log: str | Path | None = None)
     """Compare the lake's labels for `log`'s lines with the truth file."""
     store = Lake(lake)
     if not store.has_table("requests"):
-        raise LakeError(f"the lake at {store.root} has no labelled requests; run `trafficlens classify` first")
+        raise LakeError(f"the lake at {store.name} has no labelled requests; run `trafficlens classify` first")
     tpath = Path(truth).expanduser().resolve()
     t = read_truth(tpath)
     source = str(_log_for(tpath, log))

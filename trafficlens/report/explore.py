@@ -139,7 +139,10 @@ def lake_stamp(lake: LakeLike) -> str:
     Built from the modification times of the table folders, their partitions and the manifest
     (a few dozen stat calls), so a cache keyed on it refreshes after a new ingest or classify.
     """
-    root = _lake(lake).root
+    store = _lake(lake)
+    if store.remote is not None:
+        return store.stamp()
+    root = store.root
     parts = []
     for name in (*TABLES, "manifest.parquet", "lake.duckdb"):
         p = root / name

@@ -23,7 +23,7 @@ class LakeSections(ReportBase):
                           sum(rejects)::BIGINT AS rejects, count(*) AS runs, max(ingested_at) AS last_ingested
                    FROM manifest GROUP BY 1 ORDER BY events DESC, source"""
             )
-            if self.lake.manifest_path.exists()
+            if self.lake.has_manifest()
             else pl.DataFrame(
                 schema={
                     "source": pl.String,

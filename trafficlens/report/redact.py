@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from trafficlens.classify.verify import ingest_lookup
-from trafficlens.errors import OptionError
+from trafficlens.errors import LakeError, OptionError
 from trafficlens.ingest.privacy import Privacy, Pseudonymiser, lake_secret, redact_pairs, resolve
 from trafficlens.store import Lake, Transaction
 
@@ -42,7 +42,7 @@ class RedactSummary:
         return f"redacted {self.lake} before {self.before}: {counts} in {self.files} file(s); {self.privacy.describe()}"
 
 
-def _choice(root: Path, ip_privacy: str | None, redact_query: bool | None, keep_query_values: str | None) -> Privacy:
+def _choice(root: Lake, ip_privacy: str | None, redact_query: bool | None, keep_query_values: str | None) -> Privacy:
     """The options given, else the lake's remembered choice; refuses a redact that would do nothing."""
     chosen = resolve(Privacy.load(root) or Privacy(), ip_privacy, redact_query, keep_query_values)
     if not chosen.active:
@@ -71,7 +71,7 @@ class _Redactor:
     def __init__(self, lake: Lake, tx: Transaction, privacy: Privacy, ranges_dir: str | Path | None) -> None:
         self.lake, self.tx, self.privacy = lake, tx, privacy
         ranges = ingest_lookup(ranges_dir) if privacy.ip else None
-        self.p = Pseudonymiser(privacy, lake_secret(lake.root), ranges)
+        self.p = Pseudonymiser(privacy, lake_secret(lake), ranges)
         # client_id -> the id classify gives the client once pseudonymised, for clients gone before the day
         self.ids: pl.DataFrame | None = None
 
@@ -200,9 +200,12 @@ def redact(
     """
     day = _day(before)
     store = Lake(lake)
+    if store.remote is not None:
+        # The redactor rewrites a table's files where they lie, by their paths.
+        raise LakeError(f"{store.name}: redact works on a lake in a folder; a lake at a URI is not redacted yet")
     cutoff = datetime(day.year, day.month, day.day, tzinfo=UTC)
     with store.locked():
-        privacy = _choice(store.root, ip_privacy, redact_query, keep_query_values)
+        privacy = _choice(store, ip_privacy, redact_query, keep_query_values)
         summary = RedactSummary(store.root, day, privacy)
         tx = store.begin()
         try:

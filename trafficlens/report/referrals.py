@@ -206,8 +206,10 @@ class ReferralSections(ReportBase):
                                    min(first_robots) AS first_robots
                             FROM x WHERE automated GROUP BY cid),
                      k AS (SELECT pc.*, coalesce(v.violations, 0) AS violations FROM pc LEFT JOIN v USING (cid))
+                -- An unnamed class gathers clients of several purposes: the one of most requests.
                 SELECT coalesce(agent, '(unnamed ' || any_value(actor_class) || ')') AS agent,
-                       any_value(operator) AS operator, any_value(purpose) AS purpose,
+                       first(operator ORDER BY requests DESC, operator) AS operator,
+                       first(purpose ORDER BY requests DESC, purpose) AS purpose,
                        sum(requests)::BIGINT AS requests, sum(robots)::BIGINT AS robots_fetches,
                        count(*) FILTER (robots > 0) AS clients_fetching, count(*) AS clients,
                        sum(violations)::BIGINT AS violations,
