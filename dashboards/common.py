@@ -27,7 +27,7 @@ from trafficlens.errors import LakeError, OptionError
 from trafficlens.report import Report, explore, layout
 from trafficlens.report import colours as palette
 from trafficlens.schema import ACTOR_CLASSES, IDENTITIES, PAGE_TYPES, PERIODS, THREATS
-from trafficlens.store import DEFAULT_LAKE, Lake
+from trafficlens.store import DEFAULT_LAKE, URI, Lake
 
 LAKE_ENV = "TRAFFICLENS_LAKE"
 PRICING_ENV = "TRAFFICLENS_PRICING"  # the pay-per-crawl policy (trafficlens dashboard --pricing)
@@ -315,8 +315,10 @@ def page_icon() -> Image.Image:
 
 
 def lake_path() -> str:
-    """The lake this dashboard reads: $TRAFFICLENS_LAKE, else ./trafficlens-lake (as the CLI)."""
-    return str(Path(os.environ.get(LAKE_ENV) or DEFAULT_LAKE).expanduser().resolve())
+    """The lake this dashboard reads: $TRAFFICLENS_LAKE, else ./trafficlens-lake (as the CLI); a
+    folder, or a URI (a lake on object storage)."""
+    lake = os.environ.get(LAKE_ENV) or DEFAULT_LAKE
+    return lake if URI.match(lake) else str(Path(lake).expanduser().resolve())
 
 
 def _fill_hint(lake: str) -> str:
@@ -334,7 +336,7 @@ def start_page(title: str, caption: str | None = None, *, filters: bool = True) 
     if caption:
         st.caption(caption)
     lake = lake_path()
-    if not Path(lake).is_dir():
+    if not URI.match(lake) and not Path(lake).is_dir():
         st.info(
             f"**No lake at {md(lake, code=True)} yet.** {_fill_hint(lake)}\n\n"
             f"Another lake: `trafficlens dashboard --lake DIR`, or set `{LAKE_ENV}`.",

@@ -70,6 +70,23 @@ def test_router_runs_every_page(sim_lake: Path, monkeypatch: pytest.MonkeyPatch)
         assert not _problems(at), page.name
 
 
+def test_every_page_runs_on_a_lake_at_a_uri(sim_lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lake on object storage, here at a `file://` URI (read through its list of files, as one
+    on S3 is): every page as on the lake in a folder, with the same key figures."""
+    folder = sim_lake.parent
+    uri = (tmp_path / "remote").as_uri()
+    monkeypatch.setenv("TRAFFICLENS_STAGING", str(tmp_path / "staging"))
+    args = ["--ranges", str(folder / "ranges"), "--robots", str(folder / "robots"), "--no-progress"]
+    r = CliRunner().invoke(main, ["analyze", str(folder / "sim.log"), "--lake", uri, *args])
+    assert r.exit_code == 0, r.output
+    at, here = _run(DASHBOARDS / "app.py", uri, monkeypatch), _run(DASHBOARDS / "app.py", sim_lake, monkeypatch)
+    assert not _problems(at) and _metrics(at) == _metrics(here)
+    for page in PAGES:
+        at.switch_page(f"views/{page.name}").run()
+        assert not _problems(at), page.name
+        assert not at.info and not at.warning, (page.name, [i.value for i in [*at.info, *at.warning]])
+
+
 def test_filters_hold_across_pages(sim_lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _run(DASHBOARDS / "app.py", sim_lake, monkeypatch)
     at.multiselect(key="tl_classes").set_value(["agent"]).run()

@@ -243,7 +243,9 @@ def dashboard(lake: str, port: int, host: str, pricing: str | None) -> None:
     from trafficlens.store import Lake
 
     Lake(lake)  # no lake there: say so here rather than in a page the browser opens
-    env = {**os.environ, "TRAFFICLENS_LAKE": str(Path(lake).resolve())}
+    from trafficlens.store import URI
+
+    env = {**os.environ, "TRAFFICLENS_LAKE": lake if URI.match(lake) else str(Path(lake).resolve())}
     if pricing:
         from trafficlens.report.replay import Pricing
 
