@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from trafficlens.cli import main
 from trafficlens.simulate import simulate
-from trafficlens.store import LIST_FILE, LOCK_FILE, SECRET_FILE, Lake, Remote
+from trafficlens.store import LIST_FILE, LOCK_FILE, SECRET_FILE, Lake, Remote, Transaction
 
 BUCKET = "trafficlens-test"
 
@@ -164,17 +164,30 @@ def test_a_run_that_dies_before_its_list_leaves_the_lake_as_it_was(
         raise OSError("the connection was reset")
 
     monkeypatch.setattr(Remote, "_write_list", dies)
-    for args in (("ingest", str(second)), ("classify",)):
-        r = CliRunner().invoke(main, [*args, "--lake", uri])
-        assert r.exit_code != 0
-        # The run's files were uploaded, but no reader sees them.
-        assert remote.refresh() == before and _count(uri, "events") == events
+    r = CliRunner().invoke(main, ["ingest", str(second), "--lake", uri, "--no-progress"])
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert f"to the lake at {uri}: the connection was reset; the next run on this machine finishes it" in r.output
+    # The run's files were uploaded, but no reader sees them.
+    assert remote.refresh() == before and _count(uri, "events") == events
     assert _objects(remote) - set(before.values()) - {LIST_FILE}
     monkeypatch.setattr(Remote, "_write_list", real)
 
+    # The next run finishes that commit first: its events are there once, and nothing else is left.
     _run("ingest", str(second), "--lake", uri)
     assert _count(uri, "events") == events + sum(1 for _ in open(second))
     assert _objects(remote) == set(remote.refresh().values()) | {LIST_FILE}
+    # A run interrupted before its journal leaves nothing for the next run to commit.
+    listed = dict(remote.refresh())
+
+    def cut(self: Transaction) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Transaction, "commit", cut)
+    r = CliRunner().invoke(main, ["classify", "--lake", uri, "--no-progress"])
+    assert r.exit_code == 130 and remote.refresh() == listed
+    monkeypatch.undo()
+    _run("ingest", str(first), "--lake", uri)  # nothing new
+    assert remote.refresh() == listed and _objects(remote) == set(listed.values()) | {LIST_FILE}
 
 
 def test_a_second_run_is_kept_out_by_the_lock_object(s3: str, tmp_path: Path, logs: tuple[Path, Path]) -> None:

@@ -496,7 +496,8 @@ def _is_table_file(rel: str, table: str) -> bool:
 
 class Remote:
     """A lake at a URI, through pyarrow's filesystem layer: the list of its committed files, their
-    reading, a run's publishing, its lock object and the removal of files no list names."""
+    reading, a run's publishing, its lock object and the removal of files no list names. What the
+    storage refuses (no credentials, no network, no bucket) is a LakeError of one line."""
 
     def __init__(self, uri: str, create: bool) -> None:
         # The URI without its options: what Spark and messages use.
@@ -517,6 +518,13 @@ class Remote:
         except OSError as e:
             raise LakeError(f"cannot reach the lake at {self.uri}: {_first_line(e)}") from None
 
+    @contextlib.contextmanager
+    def _storage(self, doing: str, then: str = "") -> Iterator[None]:
+        try:
+            yield
+        except OSError as e:
+            raise LakeError(f"cannot {doing} the lake at {self.uri}: {_first_line(e)}{then}") from None
+
     # The list -----------------------------------------------------------------------------------
     def path_of(self, stored: str) -> str:
         return f"{self.base}/{stored}"
@@ -525,7 +533,8 @@ class Remote:
         return f"{self.uri}/{stored}"
 
     def _read_list(self) -> dict[str, str] | None:
-        doc = self._read_json(LIST_FILE)
+        with self._storage("read"):
+            doc = self._read_json(LIST_FILE)
         self._list = None if doc is None else dict(doc["files"])
         return self._list
 
@@ -581,22 +590,25 @@ class Remote:
 
     def read_text(self, rel: str) -> str | None:
         stored = self.listed().get(rel)
-        data = None if stored is None else self._read_bytes(self.path_of(stored))
+        with self._storage("read"):
+            data = None if stored is None else self._read_bytes(self.path_of(stored))
         return None if data is None else data.decode("utf-8")
 
     def read_table(self, rel: str) -> Any:
         import pyarrow.parquet as pq
 
         stored = self.listed().get(rel)
-        return None if stored is None else pq.read_table(self.path_of(stored), filesystem=self.fs)
+        with self._storage("read"):
+            return None if stored is None else pq.read_table(self.path_of(stored), filesystem=self.fs)
 
     def create_once(self, name: str, data: bytes) -> bytes:
         """A file of the lake outside its tables (its key), made when missing: what it holds."""
         path = self.path_of(name)
-        found = self._read_bytes(path)
-        if found is None:
-            self._write_bytes(path, data)
-            found = data
+        with self._storage("write to"):
+            found = self._read_bytes(path)
+            if found is None:
+                self._write_bytes(path, data)
+                found = data
         return found
 
     def _stored_files(self) -> list[str]:
@@ -617,7 +629,9 @@ class Remote:
         import pyarrow.parquet as pq
 
         paths = [self.path_of(f) for f in self.table_files(table)]
-        schema = pa.unify_schemas([pq.read_schema(p, filesystem=self.fs) for p in paths], promote_options="permissive")
+        with self._storage("read"):
+            schemas = [pq.read_schema(p, filesystem=self.fs) for p in paths]
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
         if partitioned and table in PARTITIONED:
             keys = pa.schema([pa.field("date", pa.date32())])
             schema = pa.unify_schemas(
@@ -639,6 +653,11 @@ class Remote:
         """A run's staged files uploaded under names of their own, then the list replaced to name
         them (and no longer the files of the tables the run replaced), then the files it dropped
         removed. Safe to repeat after an interruption: the staged files stay until it is done."""
+        # Its journal is written: the next run on this machine finishes the commit.
+        with self._storage(f"commit run {run_id} to", "; the next run on this machine finishes it"):
+            self._publish(staged, run_id, files, replace)
+
+    def _publish(self, staged: Path, run_id: str, files: list[str], replace: list[str]) -> None:
         old = self._read_list() or {}
         new = {rel: s for rel, s in old.items() if not any(rel.startswith(t + "/") for t in replace)}
         for rel in files:
@@ -656,7 +675,8 @@ class Remote:
         """Remove the files no list names: those of runs that died before committing, and those a
         run dropped but did not remove before it died."""
         keep = set(self.listed().values()) | {LIST_FILE, LOCK_FILE, SECRET_FILE}
-        self._remove({f for f in self._stored_files() if f not in keep})
+        with self._storage("clean"):
+            self._remove({f for f in self._stored_files() if f not in keep})
 
     def _remove(self, stored: set[str]) -> None:
         for f in sorted(stored):
@@ -667,7 +687,8 @@ class Remote:
     def locked(self) -> Iterator[None]:
         """Hold the lock object. Object storage has no lock: a run writes one, and a second run that
         finds it refuses, unless it was left by a process of this machine that is gone."""
-        held = self._read_json(LOCK_FILE)
+        with self._storage("lock"):
+            held = self._read_json(LOCK_FILE)
         if held is not None and not _gone(held):
             raise LakeError(
                 f"{self.uri} is held by a trafficlens run on {held.get('host')} (process {held.get('pid')}) since "
@@ -678,7 +699,8 @@ class Remote:
             "pid": os.getpid(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        self._write_bytes(self.path_of(LOCK_FILE), json.dumps(me).encode())
+        with self._storage("lock"):
+            self._write_bytes(self.path_of(LOCK_FILE), json.dumps(me).encode())
         try:
             self._read_list()
             yield
