@@ -535,6 +535,8 @@ class Remote:
     def _read_list(self) -> dict[str, str] | None:
         with self._storage("read"):
             doc = self._read_json(LIST_FILE)
+        if doc is not None and not (isinstance(doc, dict) and isinstance(doc.get("files"), dict)):
+            raise LakeError(f"{self.uri}/{LIST_FILE} is damaged; restore it from a backup of the lake")
         self._list = None if doc is None else dict(doc["files"])
         return self._list
 
