@@ -24,7 +24,7 @@ BUCKET = "trafficlens-test"
 
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two small logs, the second a day after the first."""
+    """Two small simulated logs of a day each (two seeds)."""
     tmp = tmp_path_factory.mktemp("logs")
     first, second = tmp / "first.log", tmp / "second.log"
     simulate(first, days=1, scale=0.02, seed=31, progress=False)
@@ -239,3 +239,30 @@ def test_a_uri_that_is_no_lake_is_one_line(tmp_path: Path) -> None:
     )
     assert r.exit_code == 1 and "is not empty and is not a trafficlens lake" in r.output
     assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["notes.txt"]
+
+
+def test_redact_rewrites_a_lake_on_object_storage_through_its_list(
+    s3: str, tmp_path: Path, logs: tuple[Path, Path]
+) -> None:
+    first, _ = logs
+    uri = f"s3://{BUCKET}/lakes/{tmp_path.name}"
+    _run("analyze", str(first), "--lake", uri)
+    store = Lake(uri)
+    assert store.remote is not None
+    addresses = set(store.scan("events").select("client_ip").collect()["client_ip"])
+    counts = {t: _count(uri, t) for t in ("events", "requests", "sessions", "clients")}
+    r = CliRunner().invoke(main, ["redact", "--lake", uri, "--before", "2030-01-01", "--ip-privacy", "hash"])
+    assert r.exit_code == 0 and r.output.startswith(f"redacted {uri} before 2030-01-01: "), r.output
+    assert {t: _count(uri, t) for t in counts} == counts
+    for table in ("events", "requests", "sessions", "clients"):
+        seen = set(Lake(uri).scan(table).select("client_ip").collect()["client_ip"])
+        assert not seen & addresses, table
+    # The old files are gone: the lake holds what its list names, its key and nothing else.
+    assert _objects(store.remote) == set(store.remote.refresh().values()) | {LIST_FILE, SECRET_FILE}
+    # Running it again changes no value.
+    events = Lake(uri).scan("events").collect().sort("source", "line_no")
+    assert (
+        CliRunner().invoke(main, ["redact", "--lake", uri, "--before", "2030-01-01", "--ip-privacy", "hash"]).exit_code
+        == 0
+    )
+    assert Lake(uri).scan("events").collect().sort("source", "line_no").equals(events)

@@ -35,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,24 @@ class Lake:
         if self.remote is not None:
             return [self.remote.uri_of(f) for f in self.remote.table_files(table)]
         return sorted(str(p) for p in self.root.glob(table_pattern(table))) if (self.root / table).is_dir() else []
+
+    def table_rels(self, table: str) -> list[str]:
+        """The table's files by their names in the lake's layout (`events/date=…/part-….parquet`):
+        the names a run writes to replace them (`Transaction.path`)."""
+        if self.remote is not None:
+            return sorted(rel for rel in self.remote.listed() if _is_table_file(rel, table))
+        return [str(Path(f).relative_to(self.root)) for f in self.files(table)]
+
+    def read_parquet(self, rel: str) -> pl.DataFrame:
+        """One file of the lake, by its name in the layout (`table_rels`)."""
+        if self.remote is None:
+            return pl.read_parquet(self.root / rel, hive_partitioning=False, glob=False)
+        table = self.remote.read_table(rel)
+        if table is None:
+            raise LakeError(f"{self.name}: no {rel} in the lake")
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
     def read_text(self, rel: str) -> str | None:
         """A small file of the lake (its privacy choice), or None when there is none."""
@@ -631,8 +650,9 @@ class Remote:
         import pyarrow.parquet as pq
 
         paths = [self.path_of(f) for f in self.table_files(table)]
-        with self._storage("read"):
-            schemas = [pq.read_schema(p, filesystem=self.fs) for p in paths]
+        # Each file's footer: side by side, since on object storage each is a round trip.
+        with self._storage("read"), ThreadPoolExecutor(max_workers=16) as pool:
+            schemas = list(pool.map(lambda p: pq.read_schema(p, filesystem=self.fs), paths))
         schema = pa.unify_schemas(schemas, promote_options="permissive")
         if partitioned and table in PARTITIONED:
             keys = pa.schema([pa.field("date", pa.date32())])

@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from trafficlens.classify.verify import ingest_lookup
-from trafficlens.errors import LakeError, OptionError
+from trafficlens.errors import OptionError
 from trafficlens.ingest.privacy import Privacy, Pseudonymiser, lake_secret, redact_pairs, resolve
 from trafficlens.store import Lake, Transaction
 
@@ -31,7 +31,7 @@ from trafficlens.store import Lake, Transaction
 class RedactSummary:
     """What one redact run rewrote."""
 
-    lake: Path
+    lake: str | Path
     before: date
     privacy: Privacy
     files: int = 0
@@ -75,9 +75,9 @@ class _Redactor:
         # client_id -> the id classify gives the client once pseudonymised, for clients gone before the day
         self.ids: pl.DataFrame | None = None
 
-    def write(self, frame: pl.DataFrame, path: Path, summary: RedactSummary, table: str, rows: int) -> None:
-        """`frame` in place of the file at `path` once the run commits; `rows` of it were redacted."""
-        frame.write_parquet(self.tx.path(str(path.relative_to(self.lake.root))), compression="zstd")
+    def write(self, frame: pl.DataFrame, rel: str, summary: RedactSummary, table: str, rows: int) -> None:
+        """`frame` in place of the lake's file `rel` once the run commits; `rows` of it were redacted."""
+        frame.write_parquet(self.tx.path(rel), compression="zstd")
         summary.files += 1
         summary.rows[table] = summary.rows.get(table, 0) + rows
 
@@ -107,8 +107,8 @@ class _Redactor:
     def clients(self, cutoff: datetime, summary: RedactSummary) -> None:
         if not self.privacy.ip or not self.lake.has_table("clients"):
             return  # a client row holds no query
-        for path in sorted((self.lake.root / "clients").glob("*.parquet")):
-            frame = pl.read_parquet(path, hive_partitioning=False, glob=False)
+        for rel in self.lake.table_rels("clients"):
+            frame = self.lake.read_parquet(rel)
             gone = pl.col("last_seen") < cutoff
             frame = self.address(frame, gone)
             olds = frame.filter(gone).select("client_id", "site", "client_ip", "user_agent")
@@ -120,28 +120,24 @@ class _Redactor:
                 schema={"client_id": pl.String, "_pseudo_id": pl.String},
             )
             self.ids = ids if self.ids is None else pl.concat([self.ids, ids])
-            self.write(self.renamed(frame), path, summary, "clients", olds.height)
+            self.write(self.renamed(frame), rel, summary, "clients", olds.height)
 
     def partitions(self, table: str, before: date, summary: RedactSummary) -> None:
-        base = self.lake.root / table
-        if not base.is_dir():
-            return
-        for part in sorted(base.glob("date=*")):
+        for rel in self.lake.table_rels(table):
             try:
-                day = date.fromisoformat(part.name.removeprefix("date="))
+                day = date.fromisoformat(rel.split("/")[1].removeprefix("date="))
             except ValueError:
                 continue
             if day >= before:
                 continue
-            for path in sorted(part.glob("*.parquet")):
-                frame = self.p.events(pl.read_parquet(path, hive_partitioning=False, glob=False))
-                self.write(self.renamed(frame), path, summary, table, frame.height)
+            frame = self.p.events(self.lake.read_parquet(rel))
+            self.write(self.renamed(frame), rel, summary, table, frame.height)
 
     def sessions(self, cutoff: datetime, summary: RedactSummary) -> None:
         if not self.lake.has_table("sessions"):
             return
-        for path in sorted((self.lake.root / "sessions").glob("*.parquet")):
-            frame = pl.read_parquet(path, hive_partitioning=False, glob=False)
+        for rel in self.lake.table_rels("sessions"):
+            frame = self.lake.read_parquet(rel)
             ended = pl.col("end") < cutoff
             frame = self.renamed(self.address(frame, ended))
             if self.privacy.redact_query:
@@ -151,19 +147,19 @@ class _Redactor:
                     for c in ("landing_path", "landing_referer")
                     if c in frame.columns
                 )
-            self.write(frame, path, summary, "sessions", frame.filter(ended).height)
+            self.write(frame, rel, summary, "sessions", frame.filter(ended).height)
 
     def rejects(self, cutoff: datetime, summary: RedactSummary) -> None:
         if not self.lake.has_table("rejects"):
             return
-        for path in sorted((self.lake.root / "rejects").glob("*.parquet")):
-            frame = self._dated(pl.read_parquet(path, hive_partitioning=False, glob=False))
+        for rel in self.lake.table_rels("rejects"):
+            frame = self._dated(self.lake.read_parquet(rel))
             old = pl.coalesce("_ts", "ingested_at") < cutoff
             if not frame.select(old.any()).item():
                 continue
             done = self.p.rejects(frame.filter(old))
             merged = pl.concat([done, frame.filter(~old)]).sort("source", "line_no").drop("_ts")
-            self.write(merged, path, summary, "rejects", done.height)
+            self.write(merged, rel, summary, "rejects", done.height)
 
     def _dated(self, rejects: pl.DataFrame) -> pl.DataFrame:
         """Rejected lines with `_ts`, the time of the event logged last before them in their source
@@ -200,13 +196,10 @@ def redact(
     """
     day = _day(before)
     store = Lake(lake)
-    if store.remote is not None:
-        # The redactor rewrites a table's files where they lie, by their paths.
-        raise LakeError(f"{store.name}: redact works on a lake in a folder; a lake at a URI is not redacted yet")
     cutoff = datetime(day.year, day.month, day.day, tzinfo=UTC)
     with store.locked():
         privacy = _choice(store, ip_privacy, redact_query, keep_query_values)
-        summary = RedactSummary(store.root, day, privacy)
+        summary = RedactSummary(store.location, day, privacy)
         tx = store.begin()
         try:
             r = _Redactor(store, tx, privacy, ranges_dir)
