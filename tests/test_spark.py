@@ -332,27 +332,34 @@ def test_range_fetches_forms_and_home_host_as_the_local_engine_counts_them(spark
 
 
 @pytest.mark.spark
+@pytest.mark.parametrize("staging", ["work area on the lake's storage", "shared staging folder"])
 def test_a_lake_at_a_uri_on_spark_holds_what_the_local_engine_writes_in_a_folder(
-    spark_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spark_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staging: str
 ) -> None:
     """A lake at a `file://` URI (reached as one on object storage is: through its list of files),
-    ingested and classified on Spark: the local engine's answers in a folder lake, and nothing in
-    the lake that its list does not name."""
+    ingested and classified on Spark, judged against robots.txt: the local engine's answers in a
+    folder lake, and nothing in the lake that its list does not name. Without a staging folder the
+    tasks share, they copy their buckets' files from a work area on the lake's storage, and write
+    their share of the tables into the lake themselves."""
     from trafficlens.classify import classify
     from trafficlens.ingest import ingest
     from trafficlens.simulate import simulate
     from trafficlens.spark import spark_session
     from trafficlens.store import LIST_FILE, Lake
 
-    monkeypatch.setenv("TRAFFICLENS_STAGING", str(tmp_path / "staging"))
+    if staging == "shared staging folder":
+        monkeypatch.setenv("TRAFFICLENS_STAGING", str(tmp_path / "staging"))
+    else:
+        monkeypatch.delenv("TRAFFICLENS_STAGING", raising=False)
     log = tmp_path / "day.log"
     simulate(log, days=1, scale=0.02, seed=31, progress=False)
     uri, folder = (tmp_path / "remote").as_uri(), tmp_path / "local"
     ingest([str(log)], folder, progress=False)
-    classify(folder, ranges_dir=RANGES, progress=False, bucket_rows=1_000)
+    opts = {"ranges_dir": RANGES, "robots": ROBOTS, "progress": False, "bucket_rows": 1_000}
+    classify(folder, **opts)
     with spark_session("local[2]"):
         ingest([str(log)], uri, progress=False, engine="spark")
-        classify(uri, ranges_dir=RANGES, progress=False, bucket_rows=1_000, engine="spark", master="local[2]")
+        classify(uri, engine="spark", master="local[2]", **opts)
     store = Lake(uri)
     keys = {"clients": ["client_id"], "sessions": ["session_id"], "requests": ["source", "line_no"]}
     for table, key in keys.items():
@@ -368,6 +375,9 @@ def test_a_lake_at_a_uri_on_spark_holds_what_the_local_engine_writes_in_a_folder
     held = {p.relative_to(tmp_path / "remote").as_posix() for p in (tmp_path / "remote").rglob("*") if p.is_file()}
     assert held == listed | {LIST_FILE}
     assert not list((tmp_path / "staging").glob("*/.staging/*"))
+    assert not (tmp_path / "remote" / "_work").exists()  # the run's work area, once it is done
+    requests = store.scan("requests").select("request_reasons").collect()["request_reasons"]
+    assert requests.list.eval(pl.element().str.starts_with("robots:")).list.any().sum() > 0
 
 
 @pytest.mark.spark

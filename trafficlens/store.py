@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -280,12 +281,15 @@ class Transaction:
         if not existing:
             self.dir.mkdir(parents=True)
         self._replace: list[str] = []  # tables replaced whole (sessions, clients)
+        # Files a lake at a URI holds already, under their own names, written there by Spark's
+        # tasks (name in the layout -> object): the commit lists them with the staged ones.
+        self.uploaded: dict[str, str] = {}
 
     @classmethod
     def at(cls, folder: Path) -> Transaction:
         """A run's staging folder as a task writes into it: it stages files and commits nothing."""
         tx = cls.__new__(cls)
-        tx.lake, tx.run_id, tx.dir, tx._replace = None, folder.name, folder, []
+        tx.lake, tx.run_id, tx.dir, tx._replace, tx.uploaded = None, folder.name, folder, [], {}
         return tx
 
     def path(self, rel: str) -> Path:
@@ -299,7 +303,7 @@ class Transaction:
 
     def commit(self) -> None:
         files = sorted(str(p.relative_to(self.dir)) for p in self.dir.rglob("*") if p.is_file() and p.name != "COMMIT")
-        journal = {"files": files, "replace": self._replace}
+        journal = {"files": files, "replace": self._replace, "uploaded": self.uploaded}
         tmp = self.dir / "COMMIT.tmp"
         with open(tmp, "w") as f:
             json.dump(journal, f)
@@ -314,7 +318,10 @@ class Transaction:
         assert self.lake is not None, "a task's staging folder is committed by its run"
         journal = json.loads((self.dir / "COMMIT").read_text())
         if self.lake.remote is not None:
-            self.lake.remote.publish(self.dir, self.run_id, journal["files"], journal.get("replace", []))
+            remote = self.lake.remote
+            remote.publish(
+                self.dir, self.run_id, journal["files"], journal.get("replace", []), journal.get("uploaded", {})
+            )
             shutil.rmtree(self.dir, ignore_errors=True)
             return
         root = self.lake.root
@@ -671,15 +678,19 @@ class Remote:
         return ds.dataset(paths, schema=schema, filesystem=self.fs, format="parquet")
 
     # Commit ------------------------------------------------------------------------------------
-    def publish(self, staged: Path, run_id: str, files: list[str], replace: list[str]) -> None:
+    def publish(
+        self, staged: Path, run_id: str, files: list[str], replace: list[str], uploaded: dict[str, str] | None = None
+    ) -> None:
         """A run's staged files uploaded under names of their own, then the list replaced to name
         them (and no longer the files of the tables the run replaced), then the files it dropped
         removed. Safe to repeat after an interruption: the staged files stay until it is done."""
         # Its journal is written: the next run on this machine finishes the commit.
         with self._storage(f"commit run {run_id} to", "; the next run on this machine finishes it"):
-            self._publish(staged, run_id, files, replace)
+            self._publish(staged, run_id, files, replace, uploaded or {})
 
-    def _publish(self, staged: Path, run_id: str, files: list[str], replace: list[str]) -> None:
+    def _publish(
+        self, staged: Path, run_id: str, files: list[str], replace: list[str], uploaded: dict[str, str]
+    ) -> None:
         old = self._read_list() or {}
         new = {rel: s for rel, s in old.items() if not any(rel.startswith(t + "/") for t in replace)}
         for rel in files:
@@ -690,6 +701,7 @@ class Remote:
                 with open(src, "rb") as fin, self.fs.open_output_stream(self.path_of(stored)) as out:
                     shutil.copyfileobj(fin, out, 1 << 22)
             new[rel] = stored
+        new.update(uploaded)
         self._write_list(new)
         self._remove(set(old.values()) - set(new.values()))
 
@@ -729,6 +741,70 @@ class Remote:
         finally:
             with contextlib.suppress(OSError):
                 self.fs.delete_file(self.path_of(LOCK_FILE))
+
+    def area(self, rel: str = "") -> Area:
+        """The lake's storage (or a folder of it) as a place a run's driver and tasks share."""
+        return Area(self.fs, self.path_of(rel) if rel else self.base, self.uri_of(rel) if rel else self.uri)
+
+
+@dataclass(frozen=True)
+class Area:
+    """A folder on a lake's storage that a run's driver and its Spark tasks reach alike (pyarrow's
+    filesystem for Python, `uri` for Spark): a run's work area, or the lake's own folder."""
+
+    fs: Any
+    base: str
+    uri: str
+
+    def path(self, rel: str) -> str:
+        return f"{self.base}/{rel}"
+
+    def uri_of(self, rel: str) -> str:
+        return f"{self.uri}/{rel}"
+
+    def put(self, local: Path, rel: str) -> None:
+        """A local file or folder copied to `rel`."""
+        import pyarrow.fs as pafs
+
+        if self.fs.type_name not in ("s3", "gcs"):
+            self.fs.create_dir(self.path(rel) if local.is_dir() else self.path(rel).rsplit("/", 1)[0], recursive=True)
+        pafs.copy_files(
+            str(local), self.path(rel), source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs
+        )
+
+    def get(self, rel: str, local: Path) -> bool:
+        """The file or folder `rel` copied to `local`; False when there is none."""
+        import pyarrow.fs as pafs
+
+        kind = self.fs.get_file_info(self.path(rel)).type
+        if kind == pafs.FileType.NotFound:
+            return False
+        (local if kind == pafs.FileType.Directory else local.parent).mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(
+            self.path(rel), str(local), source_filesystem=self.fs, destination_filesystem=pafs.LocalFileSystem()
+        )
+        return True
+
+    def remove(self) -> None:
+        """The folder and what it holds removed (and its parent, a filesystem's `_work`, once empty)."""
+        import pyarrow.fs as pafs
+
+        with contextlib.suppress(OSError):
+            self.fs.delete_dir(self.base)
+            parent = self.base.rsplit("/", 1)[0]
+            if self.fs.type_name not in ("s3", "gcs") and not self.fs.get_file_info(pafs.FileSelector(parent)):
+                self.fs.delete_dir(parent)
+
+
+def upload_run_files(lake: Area, folder: Path, run_id: str) -> dict[str, str]:
+    """Every file under a task's local `folder` uploaded into the lake at `lake` under its own name
+    (`_stored_name`); name in the layout -> object, for the run's commit to list."""
+    out = {}
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = f.relative_to(folder).as_posix()
+        out[rel] = _stored_name(rel, run_id)
+        lake.put(f, out[rel])
+    return out
 
 
 def _gone(held: dict[str, Any]) -> bool:

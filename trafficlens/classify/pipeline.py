@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import math
+import os
 import shutil
 import sys
 import time
@@ -110,7 +111,7 @@ from trafficlens.errors import LakeError, OptionError
 from trafficlens.progress import Stages
 from trafficlens.schema import LABEL_SCHEMA, NETWORK_SCHEMA, REQUEST_OWN_SCHEMA
 from trafficlens.spark import check_engine, spark_session
-from trafficlens.store import Lake, connect, glob_escape, sql_literal
+from trafficlens.store import STAGING_VARIABLE, Area, Lake, connect, glob_escape, sql_literal
 
 # Columns every labelled table carries (DESIGN.md, "requests add"), in this order: the labels of a
 # request, less the ids and page type each table has its own way.
@@ -379,6 +380,12 @@ def classify(
         with store.locked():
             con = connect(store)
             tx = store.begin()
+            # On Spark with a lake at a URI (and no shared staging folder named), the driver and the
+            # tasks share the run's work area on the lake's storage, and the tasks write their
+            # share of the tables into the lake itself.
+            area = None
+            if spark is not None and store.remote is not None and not os.environ.get(STAGING_VARIABLE):
+                area = store.remote.area(f"_work/{tx.run_id}")
             try:
                 work = Path(tx.dir) / ".work"
                 # DuckDB spills what does not fit in memory into the run's own staging folder.
@@ -401,7 +408,7 @@ def classify(
                     ids: Sequence[int] = range(buckets)
                 else:
                     stage("grouping clients on Spark")
-                    events, clients, recorded, ids = _spark_clients(spark, con, store, work, rows, bucket_rows)
+                    events, clients, recorded, ids = _spark_clients(spark, con, store, work, rows, bucket_rows, area)
                     buckets = max(ids, default=0) + 1
                 identity = identity_inputs(con, ranges, rdns, cat, stage, recorded, hosting, geo_dbs, keys)
                 if detect_threats:
@@ -425,6 +432,7 @@ def classify(
                         behaviour,
                         threat_rows(cfg, rules) if detect_threats else {},
                         _threat_tables(con, rules) if detect_threats else {},
+                        area,
                     )
                 model = model_future.result() if model_future is not None else None
                 per_bucket = threat_rows(cfg, rules, "bucket_sessionised") if detect_threats else {}
@@ -436,7 +444,7 @@ def classify(
                 found = pl.DataFrame(schema={"client_id": pl.String, "threat": pl.String, "reason": pl.String})
                 if detect_threats:
                     stage("attack patterns and behavioural threats")
-                    found = _threats(con, work, ids, cfg, rules, robots, cat, spark)
+                    found = _threats(con, work, ids, cfg, rules, robots, cat, spark, area)
                 else:
                     con.execute(
                         "CREATE TEMP TABLE request_attacks (source VARCHAR, line_no BIGINT, client_id VARCHAR, "
@@ -450,9 +458,17 @@ def classify(
                     final_labels(work, ids, found if detect_threats else None)
                     con.execute("COPY request_findings TO ? (FORMAT parquet)", [str(work / "findings.parquet")])
                     stage(f"writing requests, sessions and clients of {len(ids):,} buckets on Spark")
-                    on_spark.write_buckets(spark, Path(tx.dir), work, ids, memory_limit)
-                n_req = _count(con, tx.dir, "requests/*/*.parquet")
-                n_sessions = _count(con, tx.dir, "sessions/*.parquet")
+                    if area is not None:
+                        area.put(work / "final", "final")
+                        area.put(work / "findings.parquet", "findings.parquet")
+                    written = on_spark.write_buckets(spark, Path(tx.dir), work, ids, memory_limit, area, tx.run_id)
+                    tx.uploaded.update({rel: stored for rel, stored, _ in written})
+                if area is None:
+                    n_req = _count(con, tx.dir, "requests/*/*.parquet")
+                    n_sessions = _count(con, tx.dir, "sessions/*.parquet")
+                else:  # the tasks' files are in the lake already
+                    n_req = sum(n for rel, _, n in written if rel.startswith("requests/"))
+                    n_sessions = sum(n for rel, _, n in written if rel.startswith("sessions/"))
                 con.close()
                 for leftover in (".spill", ".work"):
                     shutil.rmtree(Path(tx.dir) / leftover, ignore_errors=True)
@@ -468,6 +484,8 @@ def classify(
                 tx.abort()
                 raise
             finally:
+                if area is not None:
+                    area.remove()
                 con.close()
                 stage.close()
             store.refresh_views()
@@ -548,7 +566,13 @@ def _event_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _spark_clients(
-    spark: Any, con: duckdb.DuckDBPyConnection, store: Lake, work: Path, rows: int, bucket_rows: int
+    spark: Any,
+    con: duckdb.DuckDBPyConnection,
+    store: Lake,
+    work: Path,
+    rows: int,
+    bucket_rows: int,
+    area: Area | None = None,
 ) -> tuple[Any, Any, bool, list[int]]:
     """The lake's events on Spark with each request's client id and bucket, and the clients grouped
     there, written to `work` by bucket (the local engine's `_clients_table` and `_stage_clients`)
@@ -562,12 +586,15 @@ def _spark_clients(
     grouped = on_spark.clients_frame(events, recorded).persist()
     clients, events = on_spark.heavy_buckets(grouped, events, n, bucket_rows)
     folder = work / "clients"
-    clients.write.partitionBy("bucket").parquet(str(folder))
+    where = str(folder) if area is None else area.uri_of("clients")
+    clients.write.partitionBy("bucket").parquet(where)
     grouped.unpersist()
+    if area is not None:
+        area.get("clients", folder)
     ids = sorted(int(d.name.split("=", 1)[1]) for d in folder.iterdir() if d.name.startswith("bucket="))
     files = sql_literal(glob_escape(str(folder)) + "/*/*.parquet")
     con.execute(f"CREATE TEMP VIEW clients AS SELECT * FROM read_parquet({files}, hive_partitioning = true)")
-    return events, spark.read.parquet(str(folder)), recorded, ids
+    return events, spark.read.parquet(where), recorded, ids
 
 
 # The most partitions one write opens at once (see `_stage_events`).
@@ -737,6 +764,7 @@ def _threats(
     robots: RobotsSource | None,
     cat: Catalogue,
     spark: Any = None,
+    area: Area | None = None,
 ) -> pl.DataFrame:
     """`client_id, threat, reason`: what the threat layer finds over what each bucket gave it
     (`buckets.threat_rows`), reading which clients are browsers and which are tools from the
@@ -761,7 +789,7 @@ def _threats(
     # Each group's threats over every bucket's per-client rows, not over every request again.
     found = [client_threats(con, cfg, rows=rows), request_threat_summary(con)]
     if robots:
-        found.append(_robots(con, work, ids, load_robots(robots), cat, spark))
+        found.append(_robots(con, work, ids, load_robots(robots), cat, spark, area))
     return pl.concat(found, how="vertical_relaxed")
 
 
@@ -772,6 +800,7 @@ def _robots(
     versions: list[RobotsVersion],
     cat: Catalogue,
     spark: Any = None,
+    area: Area | None = None,
 ) -> pl.DataFrame:
     """robots.txt judged bucket by bucket (`judge_bucket_robots`; in Spark's tasks on that engine):
     each bucket's clients' tokens from its labels (small), then the disallowed requests of each
@@ -787,7 +816,11 @@ def _robots(
         for b in ids:
             judge_bucket_robots(con, work, b, versions)
     else:
-        on_spark.judge_robots(spark, work, ids, versions)
+        if area is not None:
+            area.put(work / "robots_tokens", "robots_tokens")
+        on_spark.judge_robots(spark, work, ids, versions, area)
+        if area is not None:
+            area.get("robots", work / "robots")
     files = sql_literal(glob_escape(str(work / "robots")) + "/*.parquet")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {REQUEST_ROBOTS} AS SELECT * FROM read_parquet({files})"

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from trafficlens.classify.behaviour import REF_HOST, SHARED_CTES
 from trafficlens.classify.threats import AttackRule, RobotsVersion, attack_fields, field_hits_sql
 from trafficlens.spark import quiet
-from trafficlens.store import Lake
+from trafficlens.store import Area, Lake
 
 _SUMMARY = "bucket int, requests long"
 # Models loaded once per Python worker, not once per bucket.
@@ -249,12 +249,14 @@ def run_buckets(
     behaviour: bool,
     threats: Mapping[str, str],
     threat_tables: Mapping[str, pa.Table],
+    area: Area | None = None,
 ) -> int:
     """Every bucket classified in Spark tasks by `buckets.classify_bucket_arrow`, each writing its
     sessionised requests, sessions, features and readings to `work` as the local engine does, and
     the rows the threat layer reads of it (`threats`, `buckets.threat_rows`, reading
-    `threat_tables`: the attack rules' matches per distinct value, small). Returns the requests
-    classified."""
+    `threat_tables`: the attack rules' matches per distinct value, small). With `area` (a work area
+    on the lake's storage), the tasks write there and the driver copies what it reads of them
+    (the readings and the threat rows, per client) into `work`. Returns the requests classified."""
     from pyspark.sql import functions as F
 
     from trafficlens.classify.buckets import address_tables, classify_bucket_arrow
@@ -285,7 +287,12 @@ def run_buckets(
             events.select(wanted), shared, _model(model) if behaviour else None, threats, threat_tables
         )
         for name, table in result.items():
-            pq.write_table(table, f"{out}/{name}/part-{b}.parquet")
+            if area is None:
+                pq.write_table(table, f"{out}/{name}/part-{b}.parquet")
+            else:
+                if area.fs.type_name not in ("s3", "gcs"):
+                    area.fs.create_dir(area.path(name), recursive=True)
+                pq.write_table(table, area.path(f"{name}/part-{b}.parquet"), filesystem=area.fs)
         return pa.table({"bucket": pa.array([b], pa.int32()), "requests": pa.array([events.num_rows], pa.int64())})
 
     for name in ("sessionised", "sessions", "features", "readings", *threats):
@@ -300,14 +307,24 @@ def run_buckets(
             .collect()
         )
     types.unpersist()
+    if area is not None:
+        for name in ("readings", *threats):
+            area.get(name, work / name)
     return int(done[0]["n"] or 0)
 
 
+_DONE = "bucket int, rel string, stored string, rows long"
+
+
 def _in_bucket_tasks(
-    spark: Any, ids: Sequence[int], unit: Callable[[Any, int], None], settings: Sequence[str] = ()
-) -> None:
+    spark: Any,
+    ids: Sequence[int],
+    unit: Callable[[Any, int], list[tuple[str, str, int]] | None],
+    settings: Sequence[str] = (),
+) -> list[tuple[str, str, int]]:
     """`unit(con, bucket)` for each bucket of `ids`, in a Spark task of its own, each task with a DuckDB
-    connection of its own (`settings` run on it first)."""
+    connection of its own (`settings` run on it first). Returns what the units return (files they
+    wrote into the lake: name in the layout, object, rows)."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import duckdb
@@ -318,45 +335,96 @@ def _in_bucket_tasks(
             con.execute(setting)
         for batch in batches:
             for b in batch.column("bucket").to_pylist():
-                unit(con, int(b))
-                yield pa.RecordBatch.from_pydict({"bucket": pa.array([b], pa.int32())})
+                files = unit(con, int(b)) or [("", "", 0)]
+                yield pa.RecordBatch.from_pydict(
+                    {
+                        "bucket": pa.array([b] * len(files), pa.int32()),
+                        "rel": [f[0] for f in files],
+                        "stored": [f[1] for f in files],
+                        "rows": pa.array([f[2] for f in files], pa.int64()),
+                    }
+                )
         con.close()
 
     frame = spark.createDataFrame([(int(b),) for b in ids], "bucket int")
     with quiet():
-        frame.repartition(max(len(ids), 1), "bucket").mapInArrow(run, "bucket int").collect()
+        rows = frame.repartition(max(len(ids), 1), "bucket").mapInArrow(run, _DONE).collect()
+    return [(r["rel"], r["stored"], int(r["rows"])) for r in rows if r["rel"]]
 
 
-def write_buckets(spark: Any, out: Path, work: Path, ids: Sequence[int], memory_limit: str) -> None:
+def write_buckets(
+    spark: Any, out: Path, work: Path, ids: Sequence[int], memory_limit: str, area: Area | None = None, run_id: str = ""
+) -> list[tuple[str, str, int]]:
     """Each bucket's requests, sessions and clients written under `out` by `pipeline.write_bucket`
-    in a Spark task of its own."""
+    in a Spark task of its own. With `area` (the run's work area on a lake's storage), each task
+    copies its bucket's work files to its own disk, writes there, and uploads what it wrote into the
+    lake under names of its own (`store.upload_run_files`); returns those files (name in the
+    layout, object, rows), for the run's commit to list."""
     from trafficlens.store import glob_escape, sql_literal
 
     staging, folder = str(out), str(work)
     findings = f"read_parquet({sql_literal(glob_escape(str(work / 'findings.parquet')))})"
+    lake = None if area is None else _lake_area(area)
 
-    def write(con: Any, b: int) -> None:
+    def write(con: Any, b: int) -> list[tuple[str, str, int]] | None:
+        import tempfile
+
         from trafficlens.classify.pipeline import write_bucket
+        from trafficlens.store import upload_run_files
 
-        write_bucket(con, Path(staging), Path(folder), b, findings)
+        if area is None or lake is None:
+            write_bucket(con, Path(staging), Path(folder), b, findings)
+            return None
+        with tempfile.TemporaryDirectory(prefix="trafficlens-bucket-") as tmp:
+            mine, written = Path(tmp) / "work", Path(tmp) / "out"
+            for name in ("final", "sessionised", "sessions", "features"):
+                area.get(f"{name}/part-{b}.parquet", mine / name / f"part-{b}.parquet")
+            area.get("findings.parquet", mine / "findings.parquet")
+            found = f"read_parquet({sql_literal(glob_escape(str(mine / 'findings.parquet')))})"
+            write_bucket(con, written, mine, b, found)
+            rows = {
+                f.relative_to(written).as_posix(): int(pq.read_metadata(f).num_rows) for f in written.rglob("*.parquet")
+            }
+            return [(rel, stored, rows.get(rel, 0)) for rel, stored in upload_run_files(lake, written, run_id).items()]
 
     settings = (
         "SET TimeZone = 'UTC'",  # partition dates are UTC days
         "SET preserve_insertion_order = false",
         f"SET memory_limit = {sql_literal(memory_limit)}",
     )
-    _in_bucket_tasks(spark, ids, write, settings)
+    return _in_bucket_tasks(spark, ids, write, settings)
 
 
-def judge_robots(spark: Any, work: Path, ids: Sequence[int], versions: list[RobotsVersion]) -> None:
+def _lake_area(work: Area) -> Area:
+    """The lake's own folder, from its run's work area (`LAKE/_work/<run>`)."""
+    from trafficlens.store import Area
+
+    return Area(work.fs, work.base.rsplit("/", 2)[0], work.uri.rsplit("/", 2)[0])
+
+
+def judge_robots(
+    spark: Any, work: Path, ids: Sequence[int], versions: list[RobotsVersion], area: Area | None = None
+) -> None:
     """Each bucket's requests judged against robots.txt by `pipeline.judge_bucket_robots`, in a
-    Spark task of its own: the driver reads back the disallowed requests only."""
+    Spark task of its own: the driver reads back the disallowed requests only. With `area`, each
+    task copies its bucket's files from it and writes its finding back to it."""
     folder = str(work)
 
     def judge(con: Any, b: int) -> None:
+        import tempfile
+
         from trafficlens.classify.pipeline import judge_bucket_robots
 
-        judge_bucket_robots(con, Path(folder), b, versions)
+        if area is None:
+            judge_bucket_robots(con, Path(folder), b, versions)
+            return
+        with tempfile.TemporaryDirectory(prefix="trafficlens-bucket-") as tmp:
+            mine = Path(tmp)
+            for name in ("robots_tokens", "sessionised"):
+                area.get(f"{name}/part-{b}.parquet", mine / name / f"part-{b}.parquet")
+            (mine / "robots").mkdir()
+            judge_bucket_robots(con, mine, b, versions)
+            area.put(mine / "robots" / f"part-{b}.parquet", f"robots/part-{b}.parquet")
 
     _in_bucket_tasks(spark, ids, judge)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from trafficlens.ingest.writer import PARSE_WORKERS, Parsed, PartWriter, parse_i
 from trafficlens.progress import Progress
 from trafficlens.schema import MANIFEST_SCHEMA
 from trafficlens.spark import check_engine, spark_session
-from trafficlens.store import URI, Lake, Transaction
+from trafficlens.store import STAGING_VARIABLE, URI, Lake, Transaction
 
 HEAD_BYTES = 64 * 1024  # fingerprint and format-detection sample
 TAIL_BYTES = 4096
@@ -448,7 +449,11 @@ def _run(
                 )
             else:
                 bar.start_source(f"{len(sources)} source(s) on Spark")
-                done = iter(ingest_sources(spark, sources, tx.dir, (privacy, secret), manifest, opts, window))
+                # A lake at a URI, and no staging folder the tasks share: they upload into it.
+                lake = None if store.remote is None or os.environ.get(STAGING_VARIABLE) else store.remote.area()
+                done = iter(
+                    ingest_sources(spark, sources, tx.dir, (privacy, secret), manifest, opts, window, lake, tx.uploaded)
+                )
             for result, entry in done:
                 summary.results.append(result)
                 if entry is not None:

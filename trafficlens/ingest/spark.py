@@ -38,11 +38,13 @@ from trafficlens.spark import error_line, quiet
 
 if TYPE_CHECKING:
     from trafficlens.ingest.privacy import Privacy
+    from trafficlens.store import Area
 
 # What a task returns per group of sources: their results as JSON, or the format error that
-# stopped it (as Spark's DDL, and as the Arrow batches the task yields).
-_DONE = "results string, error string"
-_ARROW = pa.schema([("results", pa.string()), ("error", pa.string())])
+# stopped it, and the files it uploaded into a lake at a URI as JSON (as Spark's DDL, and as the
+# Arrow batches the task yields).
+_DONE = "results string, error string, uploaded string"
+_ARROW = pa.schema([("results", pa.string()), ("error", pa.string()), ("uploaded", pa.string())])
 FIRST_LINE_BYTES = 4096
 
 
@@ -140,10 +142,14 @@ def ingest_sources(
     manifest: pl.DataFrame,
     opts: IngestOptions,
     window: tuple[datetime, datetime],
+    lake: Area | None = None,
+    uploaded: dict[str, str] | None = None,
 ) -> list[tuple[Any, dict | None]]:
     """Every source read in a Spark task; (SourceResult, manifest entry or None) per source, in
     the order given. A format given by the user that a source does not match is a FormatError, as
-    in the local engine."""
+    in the local engine. With `lake` (a lake at a URI that the tasks reach themselves), each task
+    writes on its own disk and uploads its files into the lake under names of their own, added to
+    `uploaded` for the run's commit to list."""
     for s in sources:
         if (s.path is None and not s.remote) or s.stream:
             raise OptionError(f"{s.name}: a stream is read once, by the local engine; ingest it without --engine spark")
@@ -163,9 +169,13 @@ def ingest_sources(
         from trafficlens.ingest.privacy import protected_writer
         from trafficlens.ingest.run import _ingest_source
         from trafficlens.progress import Progress
-        from trafficlens.store import Transaction
+        from trafficlens.store import Transaction, upload_run_files
 
-        tx = Transaction.at(Path(folder))
+        if lake is not None:
+            own = tempfile.TemporaryDirectory(prefix="trafficlens-ingest-")
+            tx = Transaction.at(Path(own.name) / Path(folder).name)
+        else:
+            tx = Transaction.at(Path(folder))
         writer = protected_writer(tx, opts, privacy, secret, tag=f"-s{ids[0]}")
         known, done = manifest, []
         try:
@@ -178,13 +188,19 @@ def ingest_sources(
                     entry = {**entry, "ingested_at": entry["ingested_at"].isoformat()}
                 done.append({"i": i, "result": asdict(result), "entry": entry})
             writer.close()
+            sent = {} if lake is None else upload_run_files(lake, tx.dir, tx.run_id)
         except FormatError as e:
             writer.stop()
-            return pa.RecordBatch.from_pydict({"results": [None], "error": [str(e)]}, schema=_ARROW)
+            return pa.RecordBatch.from_pydict({"results": [None], "error": [str(e)], "uploaded": [None]}, schema=_ARROW)
         except BaseException:
             writer.stop()
             raise
-        return pa.RecordBatch.from_pydict({"results": [json.dumps(done)], "error": [None]}, schema=_ARROW)
+        finally:
+            if lake is not None:
+                own.cleanup()
+        return pa.RecordBatch.from_pydict(
+            {"results": [json.dumps(done)], "error": [None], "uploaded": [json.dumps(sent)]}, schema=_ARROW
+        )
 
     def read(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -224,6 +240,9 @@ def ingest_sources(
     errors = [r["error"] for r in rows if r["error"]]
     if errors:
         raise FormatError(errors[0])
+    if uploaded is not None:
+        for r in rows:
+            uploaded.update(json.loads(r["uploaded"] or "{}"))
     from trafficlens.ingest.run import SourceResult
 
     out: dict[int, tuple[Any, dict | None]] = {}
