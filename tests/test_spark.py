@@ -360,6 +360,24 @@ def test_a_lake_at_a_uri_on_spark_holds_what_the_local_engine_writes_in_a_folder
     with spark_session("local[2]"):
         ingest([str(log)], uri, progress=False, engine="spark")
         classify(uri, engine="spark", master="local[2]", **opts)
+        if staging != "shared staging folder":
+            # A run that fails once its tasks uploaded their share leaves the lake as it was, and
+            # the next run removes what they uploaded.
+            from trafficlens.classify import spark as on_spark
+
+            before = Lake(uri).remote.refresh()  # type: ignore[union-attr]
+            real = on_spark.write_buckets
+
+            def fails(*args: object, **kwargs: object) -> object:
+                real(*args, **kwargs)  # type: ignore[arg-type]
+                raise KeyboardInterrupt
+
+            monkeypatch.setattr(on_spark, "write_buckets", fails)
+            with pytest.raises(KeyboardInterrupt):
+                classify(uri, engine="spark", master="local[2]", **opts)
+            monkeypatch.setattr(on_spark, "write_buckets", real)
+            assert Lake(uri).remote.refresh() == before  # type: ignore[union-attr]
+            assert ingest([str(log)], uri, progress=False).events == 0
     store = Lake(uri)
     keys = {"clients": ["client_id"], "sessions": ["session_id"], "requests": ["source", "line_no"]}
     for table, key in keys.items():

@@ -19,8 +19,10 @@ What runs where:
   never see half a run. It reads no request but those an attack rule matched or robots.txt
   disallows.
 
-The tasks read and write the run's staging folder by its path: it must be one every executor sees
-(the machine itself in local mode, or a shared filesystem on a cluster).
+The tasks read and write the run's staging folder by its path, which must then be one every
+executor sees (the machine itself in local mode, or a shared filesystem on a cluster); or, for a
+lake at a URI, a work area on the lake's storage (`store.Area`): each task copies its bucket's
+files to its own disk and uploads what it writes, its share of the tables into the lake itself.
 """
 
 from __future__ import annotations
