@@ -461,7 +461,10 @@ def classify(
                     if area is not None:
                         area.put(work / "final", "final")
                         area.put(work / "findings.parquet", "findings.parquet")
-                    written = on_spark.write_buckets(spark, Path(tx.dir), work, ids, memory_limit, area, tx.run_id)
+                    into = None if store.remote is None else store.remote.area()
+                    written = on_spark.write_buckets(
+                        spark, Path(tx.dir), work, ids, memory_limit, area, into, tx.run_id
+                    )
                     tx.uploaded.update({rel: stored for rel, stored, _ in written})
                 if area is None:
                     n_req = _count(con, tx.dir, "requests/*/*.parquet")

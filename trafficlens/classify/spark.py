@@ -355,18 +355,24 @@ def _in_bucket_tasks(
 
 
 def write_buckets(
-    spark: Any, out: Path, work: Path, ids: Sequence[int], memory_limit: str, area: Area | None = None, run_id: str = ""
+    spark: Any,
+    out: Path,
+    work: Path,
+    ids: Sequence[int],
+    memory_limit: str,
+    area: Area | None = None,
+    lake: Area | None = None,
+    run_id: str = "",
 ) -> list[tuple[str, str, int]]:
     """Each bucket's requests, sessions and clients written under `out` by `pipeline.write_bucket`
     in a Spark task of its own. With `area` (the run's work area on a lake's storage), each task
-    copies its bucket's work files to its own disk, writes there, and uploads what it wrote into the
-    lake under names of its own (`store.upload_run_files`); returns those files (name in the
+    copies its bucket's work files to its own disk, writes there, and uploads what it wrote into
+    `lake` (that lake's folder) under names of its own (`store.upload_run_files`); returns those files (name in the
     layout, object, rows), for the run's commit to list."""
     from trafficlens.store import glob_escape, sql_literal
 
     staging, folder = str(out), str(work)
     findings = f"read_parquet({sql_literal(glob_escape(str(work / 'findings.parquet')))})"
-    lake = None if area is None else _lake_area(area)
 
     def write(con: Any, b: int) -> list[tuple[str, str, int]] | None:
         import tempfile
@@ -395,13 +401,6 @@ def write_buckets(
         f"SET memory_limit = {sql_literal(memory_limit)}",
     )
     return _in_bucket_tasks(spark, ids, write, settings)
-
-
-def _lake_area(work: Area) -> Area:
-    """The lake's own folder, from its run's work area (`LAKE/_work/<run>`)."""
-    from trafficlens.store import Area
-
-    return Area(work.fs, work.base.rsplit("/", 2)[0], work.uri.rsplit("/", 2)[0])
 
 
 def judge_robots(
