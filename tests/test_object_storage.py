@@ -239,6 +239,10 @@ def test_a_uri_that_is_no_lake_is_one_line(tmp_path: Path) -> None:
     )
     assert r.exit_code == 1 and "is not empty and is not a trafficlens lake" in r.output
     assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["notes.txt"]
+    # A filesystem pyarrow does not know, named as the user gave it.
+    r = CliRunner().invoke(main, ["report", "--lake", "ftp://example.org/lake"])
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert r.output.startswith("Error: cannot reach the lake at ftp://example.org/lake: ")
 
 
 def test_redact_rewrites_a_lake_on_object_storage_through_its_list(

@@ -491,12 +491,10 @@ def _filesystem(uri: str) -> tuple[Any, str]:
     import pyarrow.fs as pafs
 
     scheme, rest = uri.split("://", 1)
-    if scheme.lower() in ("s3a", "s3n"):
-        uri = "s3://" + rest
     try:
-        fs, path = pafs.FileSystem.from_uri(uri)
+        fs, path = pafs.FileSystem.from_uri("s3://" + rest if scheme.lower() in ("s3a", "s3n") else uri)
     except (pa.ArrowException, OSError, ValueError) as e:
-        raise LakeError(f"{uri}: not a lake place pyarrow can reach: {_first_line(e)}") from None
+        raise LakeError(f"cannot reach the lake at {uri.split('?', 1)[0]}: {_first_line(e)}") from None
     return fs, path.rstrip("/")
 
 
