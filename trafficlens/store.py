@@ -512,6 +512,17 @@ def _stored_name(rel: str, run_id: str) -> str:
     return f"{folder}/{name}" if folder else name
 
 
+def _has_folders(fs: Any) -> bool:
+    """Whether `fs` keeps folders that must be made before a file goes in them (object stores keep
+    keys, whose prefixes need no making)."""
+    return fs.type_name not in ("s3", "gcs")
+
+
+def _make_parent(fs: Any, path: str) -> None:
+    if _has_folders(fs) and "/" in path:
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+
+
 def _is_table_file(rel: str, table: str) -> bool:
     parts = rel.split("/")
     depth = 3 if table in PARTITIONED else 2
@@ -578,7 +589,7 @@ class Remote:
     def _write_list(self, files: dict[str, str]) -> None:
         data = json.dumps({"format": 1, "files": dict(sorted(files.items()))}, indent=0).encode()
         target = self.path_of(LIST_FILE)
-        if self.fs.type_name in ("s3", "gcs"):
+        if not _has_folders(self.fs):
             # One PUT replaces an object whole: a reader sees the old list or the new one.
             self._write_bytes(target, data)
         else:
@@ -589,13 +600,9 @@ class Remote:
 
     # Files --------------------------------------------------------------------------------------
     def _write_bytes(self, path: str, data: bytes) -> None:
-        self._parent(path)
+        _make_parent(self.fs, path)
         with self.fs.open_output_stream(path) as out:
             out.write(data)
-
-    def _parent(self, path: str) -> None:
-        if self.fs.type_name not in ("s3", "gcs") and "/" in path:
-            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
 
     def _read_bytes(self, path: str) -> bytes | None:
         import pyarrow.fs as pafs
@@ -691,13 +698,11 @@ class Remote:
     ) -> None:
         old = self._read_list() or {}
         new = {rel: s for rel, s in old.items() if not any(rel.startswith(t + "/") for t in replace)}
+        root = self.area()
         for rel in files:
             stored = _stored_name(rel, run_id)
-            src = staged / rel
-            if src.exists():
-                self._parent(self.path_of(stored))
-                with open(src, "rb") as fin, self.fs.open_output_stream(self.path_of(stored)) as out:
-                    shutil.copyfileobj(fin, out, 1 << 22)
+            if (staged / rel).exists():
+                root.put(staged / rel, stored)
             new[rel] = stored
         new.update(uploaded)
         self._write_list(new)
@@ -764,8 +769,7 @@ class Area:
         """A local file or folder copied to `rel`."""
         import pyarrow.fs as pafs
 
-        if self.fs.type_name not in ("s3", "gcs"):
-            self.fs.create_dir(self.path(rel) if local.is_dir() else self.path(rel).rsplit("/", 1)[0], recursive=True)
+        _make_parent(self.fs, self.path(f"{rel}/-") if local.is_dir() else self.path(rel))
         pafs.copy_files(
             str(local), self.path(rel), source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs
         )
@@ -783,6 +787,13 @@ class Area:
         )
         return True
 
+    def write_table(self, table: Any, rel: str) -> None:
+        """An Arrow table written as the Parquet file `rel`."""
+        import pyarrow.parquet as pq
+
+        _make_parent(self.fs, self.path(rel))
+        pq.write_table(table, self.path(rel), filesystem=self.fs)
+
     def remove(self) -> None:
         """The folder and what it holds removed (and its parent, a filesystem's `_work`, once empty)."""
         import pyarrow.fs as pafs
@@ -790,7 +801,7 @@ class Area:
         with contextlib.suppress(OSError):
             self.fs.delete_dir(self.base)
             parent = self.base.rsplit("/", 1)[0]
-            if self.fs.type_name not in ("s3", "gcs") and not self.fs.get_file_info(pafs.FileSelector(parent)):
+            if _has_folders(self.fs) and not self.fs.get_file_info(pafs.FileSelector(parent)):
                 self.fs.delete_dir(parent)
 
 

@@ -292,9 +292,7 @@ def run_buckets(
             if area is None:
                 pq.write_table(table, f"{out}/{name}/part-{b}.parquet")
             else:
-                if area.fs.type_name not in ("s3", "gcs"):
-                    area.fs.create_dir(area.path(name), recursive=True)
-                pq.write_table(table, area.path(f"{name}/part-{b}.parquet"), filesystem=area.fs)
+                area.write_table(table, f"{name}/part-{b}.parquet")
         return pa.table({"bucket": pa.array([b], pa.int32()), "requests": pa.array([events.num_rows], pa.int64())})
 
     for name in ("sessionised", "sessions", "features", "readings", *threats):
@@ -385,8 +383,7 @@ def write_buckets(
             return None
         with tempfile.TemporaryDirectory(prefix="trafficlens-bucket-") as tmp:
             mine, written = Path(tmp) / "work", Path(tmp) / "out"
-            for name in ("final", "sessionised", "sessions", "features"):
-                area.get(f"{name}/part-{b}.parquet", mine / name / f"part-{b}.parquet")
+            _fetch(area, ("final", "sessionised", "sessions", "features"), b, mine)
             area.get("findings.parquet", mine / "findings.parquet")
             found = f"read_parquet({sql_literal(glob_escape(str(mine / 'findings.parquet')))})"
             write_bucket(con, written, mine, b, found)
@@ -401,6 +398,12 @@ def write_buckets(
         f"SET memory_limit = {sql_literal(memory_limit)}",
     )
     return _in_bucket_tasks(spark, ids, write, settings)
+
+
+def _fetch(area: Area, names: Sequence[str], b: int, local: Path) -> None:
+    """Bucket `b`'s files of the work area's folders `names`, copied to the same places under `local`."""
+    for name in names:
+        area.get(f"{name}/part-{b}.parquet", local / name / f"part-{b}.parquet")
 
 
 def judge_robots(
@@ -421,8 +424,7 @@ def judge_robots(
             return
         with tempfile.TemporaryDirectory(prefix="trafficlens-bucket-") as tmp:
             mine = Path(tmp)
-            for name in ("robots_tokens", "sessionised"):
-                area.get(f"{name}/part-{b}.parquet", mine / name / f"part-{b}.parquet")
+            _fetch(area, ("robots_tokens", "sessionised"), b, mine)
             (mine / "robots").mkdir()
             judge_bucket_robots(con, mine, b, versions)
             area.put(mine / "robots" / f"part-{b}.parquet", f"robots/part-{b}.parquet")
