@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -388,18 +389,28 @@ def test_a_site_maps_its_own_pages(tmp_path: Path, labelled: Path) -> None:
         classify(labelled, pages=rules)
 
 
-@pytest.mark.parametrize("shards", [48, 3])
-def test_buckets_give_the_answers_of_one_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int) -> None:
-    """Classify in many small client buckets and in one: the same clients, labels, features,
-    sessions and requests (only the order of the request files differs); also where there are
-    more buckets than one write opens at once, and events are staged by shard first. robots.txt
-    (two versions) is judged bucket by bucket too."""
+@pytest.mark.parametrize(("shards", "workers"), [(48, 2), (3, 3)])
+def test_buckets_give_the_answers_of_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int, workers: int
+) -> None:
+    """Classify in many small client buckets, `workers` of them at once, and in one: the same
+    clients, labels, features, sessions and requests (only the order of the request files differs);
+    also where there are more buckets than one write opens at once, and events are staged by shard
+    first. robots.txt (two versions) is judged bucket by bucket too."""
     import shutil
 
     from trafficlens.classify import pipeline
     from trafficlens.simulate import simulate
 
     monkeypatch.setattr(pipeline, "SHARDS", shards)
+    monkeypatch.setattr(pipeline, "bucket_workers", lambda: workers)
+    configure, spills = pipeline._configure, set()
+
+    def configured(con: duckdb.DuckDBPyConnection, memory_limit: str, spill: Path) -> None:
+        spills.add(spill.name)
+        configure(con, memory_limit, spill)
+
+    monkeypatch.setattr(pipeline, "_configure", configured)
 
     log = tmp_path / "week.log"
     sim = simulate(log, days=2, seed=17, scale=0.3, ranges_out=tmp_path / "ranges", progress=False)
@@ -415,6 +426,7 @@ def test_buckets_give_the_answers_of_one_pass(tmp_path: Path, monkeypatch: pytes
     classify(many, ranges_dir=tmp_path / "ranges", progress=False, bucket_rows=max(sim.lines // 7, 1), robots=robots)
     files = sorted((many / "requests").glob("*/*.parquet"))
     assert len({f.name.split("-")[1] for f in files}) >= 7, "the buckets wrote their own request files"
+    assert {f"worker-{i}" for i in range(workers)} <= spills, "the buckets ran on connections of their own"
 
     def table(lake: Path, name: str, key: list[str]) -> pl.DataFrame:
         pattern = "*/*.parquet" if name == "requests" else "*.parquet"
@@ -435,6 +447,46 @@ def test_buckets_give_the_answers_of_one_pass(tmp_path: Path, monkeypatch: pytes
     files = pl.read_parquet(many / "requests" / "*" / "*.parquet", include_file_paths="file")
     buckets = files.filter(pl.col("request_threats").list.contains("robots_violation"))["file"]
     assert buckets.str.extract(r"part-(\d+)-").n_unique() > 1
+
+
+def test_a_bucket_failing_beside_another_stops_the_run_and_leaves_the_lake_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Buckets run side by side: one that fails ends the run with its error, the bucket running
+    beside it stops, no thread is left working, the lake keeps its tables, and the next run works."""
+    import threading
+
+    from trafficlens.classify import pipeline
+    from trafficlens.simulate import simulate
+
+    log = tmp_path / "day.log"
+    sim = simulate(log, days=1, seed=29, scale=0.1, progress=False)
+    lake = tmp_path / "lake"
+    ingest([str(log)], lake, progress=False)
+    rows = max(sim.lines // 6, 1)
+    classify(lake, progress=False, bucket_rows=rows)
+
+    def clients() -> pl.DataFrame:  # floats to 9 places: DuckDB's threads add in any order
+        df = pl.read_parquet(lake / "clients" / "*.parquet").sort("client_id")
+        return df.with_columns(pl.col(c).round(9) for c, t in df.schema.items() if t == pl.Float64)
+
+    before = clients()
+    monkeypatch.setattr(pipeline, "bucket_workers", lambda: 2)
+    classify_here = pipeline._classify_here
+
+    def failing(con: duckdb.DuckDBPyConnection, work: Path, b: int, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        if b == 2:
+            raise RuntimeError("bucket 2 failed")
+        return classify_here(con, work, b, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_classify_here", failing)
+    with pytest.raises(RuntimeError, match="bucket 2 failed"):
+        classify(lake, progress=False, bucket_rows=rows)
+    assert not [t for t in threading.enumerate() if t.name.startswith("trafficlens-bucket")]
+    assert clients().equals(before)
+    monkeypatch.setattr(pipeline, "_classify_here", classify_here)
+    classify(lake, progress=False, bucket_rows=rows)
+    assert clients().equals(before)
 
 
 def test_one_bucket_from_arrow_gives_the_lake_s_features_and_sessions(tmp_path: Path) -> None:

@@ -18,14 +18,16 @@ import contextlib
 import ctypes
 import math
 import os
+import queue
+import re
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -41,6 +43,7 @@ from trafficlens.classify.behaviour import (
     FEATURES,
     ORDERED_COLUMNS,
     SHARED_CTES,
+    SHARED_TABLES,
     address_counts_sql,
     session_features_sql,
 )
@@ -388,19 +391,7 @@ def classify(
                 area = store.remote.area(f"_work/{tx.run_id}")
             try:
                 work = Path(tx.dir) / ".work"
-                # DuckDB spills what does not fit in memory into the run's own staging folder.
-                con.execute("SET temp_directory = ?", [str(Path(tx.dir) / ".spill")])
-                con.execute("SET memory_limit = ?", [memory_limit])
-                # What a stage freed goes back to the system while the next runs: without it DuckDB's
-                # allocator keeps the peak of every stage over the whole log until the run ends.
-                con.execute("SET allocator_background_threads = true")
-                con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days, as DESIGN.md says
-                # Rows are written by bucket and read by key: their order in a file means nothing,
-                # and keeping it would hold whole results in memory.
-                con.execute("SET preserve_insertion_order = false")
-                # A write by partition keeps a buffer per partition and thread: small ones keep its
-                # memory bounded whatever the number of partitions (and it runs faster).
-                con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
+                _configure(con, memory_limit, Path(tx.dir) / ".spill")
                 rows = _count_events(con)
                 if spark is None:
                     stage("grouping clients")
@@ -410,6 +401,7 @@ def classify(
                     stage("grouping clients on Spark")
                     events, clients, recorded, ids = _spark_clients(spark, con, store, work, rows, bucket_rows, area)
                     buckets = max(ids, default=0) + 1
+                    no_clients = None  # each bucket Spark wrote holds clients
                 identity = identity_inputs(con, ranges, rdns, cat, stage, recorded, hosting, geo_dbs, keys)
                 if detect_threats:
                     stage("attack patterns, once per distinct value")
@@ -417,7 +409,7 @@ def classify(
                 if spark is None:
                     stage(f"page types, {buckets:,} bucket{'s' if buckets > 1 else ''} of clients")
                     _stage_events(con, page_sql, work, buckets)
-                    _stage_clients(con, work, buckets)
+                    no_clients = _stage_clients(con, work, buckets)
                 else:
                     stage(f"sessions and behaviour of {len(ids):,} bucket{'s' if len(ids) != 1 else ''} on Spark")
                     columns = _event_columns(con)
@@ -436,11 +428,23 @@ def classify(
                     )
                 model = model_future.result() if model_future is not None else None
                 per_bucket = threat_rows(cfg, rules, "bucket_sessionised") if detect_threats else {}
-                sums = _run_buckets(
-                    con, work, ids, buckets, bucket_rows, model, identity, stage, per_bucket, spark is not None
-                )
-                if model is not None:
-                    _combine_behaviour(work, ids, model, sums, stage)
+                spill = Path(tx.dir) / ".spill"
+                with _workers(con, len(ids), memory_limit, spill, work if spark is None else None, rules) as workers:
+                    sums = _run_buckets(
+                        workers,
+                        work,
+                        ids,
+                        buckets,
+                        bucket_rows,
+                        model,
+                        identity,
+                        stage,
+                        per_bucket,
+                        no_clients,
+                        spark is not None,
+                    )
+                    if model is not None:
+                        _combine_behaviour(workers, work, ids, model, sums, stage)
                 found = pl.DataFrame(schema={"client_id": pl.String, "threat": pl.String, "reason": pl.String})
                 if detect_threats:
                     stage("attack patterns and behavioural threats")
@@ -452,11 +456,13 @@ def classify(
                     )
                 request_findings(con, robots=bool(robots) and detect_threats)
                 _drop_tables_but(con, "request_findings")
+                # Read by each bucket's writer, which may be another connection or machine.
+                con.execute("COPY request_findings TO ? (FORMAT parquet)", [str(work / "findings.parquet")])
                 if spark is None:
-                    _write_tables(con, Path(tx.dir), work, ids, buckets, found if detect_threats else None, stage)
+                    with _workers(con, len(ids), memory_limit, spill) as workers:
+                        _write_tables(workers, Path(tx.dir), work, ids, found if detect_threats else None, stage)
                 else:
                     final_labels(work, ids, found if detect_threats else None)
-                    con.execute("COPY request_findings TO ? (FORMAT parquet)", [str(work / "findings.parquet")])
                     stage(f"writing requests, sessions and clients of {len(ids):,} buckets on Spark")
                     if area is not None:
                         area.put(work / "final", "final")
@@ -507,6 +513,133 @@ def classify(
     )
 
 
+def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str, spill: Path) -> None:
+    """The settings of a run's DuckDB connections (its own and its bucket workers')."""
+    # DuckDB spills what does not fit in memory into the run's own staging folder.
+    con.execute("SET temp_directory = ?", [str(spill)])
+    con.execute("SET memory_limit = ?", [memory_limit])
+    # What a stage freed goes back to the system while the next runs: without it DuckDB's
+    # allocator keeps the peak of every stage over the whole log until the run ends.
+    con.execute("SET allocator_background_threads = true")
+    con.execute("SET TimeZone = 'UTC'")  # partition dates are UTC days, as DESIGN.md says
+    # Rows are written by bucket and read by key: their order in a file means nothing, and keeping
+    # it would hold whole results in memory.
+    con.execute("SET preserve_insertion_order = false")
+    # A write by partition keeps a buffer per partition and thread: small ones keep its memory
+    # bounded whatever the number of partitions (and it runs faster).
+    con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
+
+
+# Buckets worked on at once at most, each on a DuckDB connection of its own: a bucket's steps keep
+# about one and a half cores busy, two side by side keep two; each more adds a bucket's memory.
+BUCKET_WORKERS = 2
+_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+C = TypeVar("C")
+T = TypeVar("T")
+
+
+def bucket_workers() -> int:
+    """How many buckets classify works on at once: one per core, at most BUCKET_WORKERS."""
+    return max(1, min(BUCKET_WORKERS, os.cpu_count() or 1))
+
+
+def _share_of(memory_limit: str, n: int) -> str:
+    """DuckDB's `memory_limit` split between `n` connections (as given where it is not a size)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", memory_limit)
+    unit = m.group(2).lower() if m else ""
+    if n == 1 or m is None or unit not in _BYTES:
+        return memory_limit
+    return f"{int(float(m.group(1)) * _BYTES[unit] / n)}B"
+
+
+@contextlib.contextmanager
+def _workers(
+    con: duckdb.DuckDBPyConnection,
+    buckets: int,
+    memory_limit: str,
+    spill: Path,
+    staged: Path | None = None,
+    rules: list[AttackRule] | None = None,
+) -> Iterator[list[duckdb.DuckDBPyConnection]]:
+    """Connections to work on `buckets` buckets side by side (`_each_bucket`): `con` alone for one
+    bucket or one core, else BUCKET_WORKERS of their own, DuckDB's memory shared between them. With
+    `staged` (the run's work folder, its events staged by `_stage_events`), each also holds what a
+    bucket's classification reads besides its own rows: the staged events (`bucketed`), the shared
+    aggregates and the tables of the attack rules' matches (`rules`)."""
+    n = min(bucket_workers(), buckets)
+    if n <= 1:
+        yield [con]
+        return
+    tables: dict[str, pa.Table] = {}
+    if staged is not None:
+        tables = {
+            name: con.sql(f"SELECT * FROM {SHARED_TABLES[name]}").to_arrow_table()
+            for name in SHARED_CTES
+            if name not in ADDRESS_CTES
+        }
+    attacks = _threat_tables(con, rules) if staged is not None and rules else {}
+    opened: list[duckdb.DuckDBPyConnection] = []
+    try:
+        for i in range(n):
+            w = duckdb.connect()
+            opened.append(w)
+            w.execute("SET enable_progress_bar = false")
+            _configure(w, _share_of(memory_limit, n), spill / f"worker-{i}")
+            # The cores shared out: a thread more than a core each ran slower, not faster.
+            w.execute(f"SET threads = {max(1, (os.cpu_count() or 1) // n)}")
+            if staged is not None:
+                w.execute(f"CREATE TEMP VIEW bucketed AS {_staged_sql(staged)}")
+                load_shared(w, tables)
+                for name, table in attacks.items():
+                    w.register(name, table)
+        yield opened
+    finally:
+        for w in opened:
+            w.close()
+
+
+def _each_bucket(
+    cons: Sequence[C], ids: Sequence[int], work: Callable[[C, int], T], done: Callable[[int, T], None]
+) -> None:
+    """`work(con, b)` for each bucket of `ids`, on a thread per connection of `cons` (DuckDB, polars
+    and the models' trees release the interpreter's lock; a thread per item of `cons` whatever
+    they are), and `done(b, result)` on this thread in
+    the order of `ids`, so that what is summed over buckets is summed in one order."""
+    if len(cons) == 1:
+        for b in ids:
+            done(b, work(cons[0], b))
+        return
+    free: queue.SimpleQueue[C] = queue.SimpleQueue()
+    for c in cons:
+        free.put(c)
+
+    def run(b: int) -> T:
+        c = free.get()
+        try:
+            return work(c, b)
+        finally:
+            free.put(c)
+
+    pool = ThreadPoolExecutor(len(cons), thread_name_prefix="trafficlens-bucket")
+    try:
+        for b, future in zip(ids, [pool.submit(run, b) for b in ids], strict=True):
+            done(b, future.result())
+    except BaseException:
+        for c in cons:  # an error or an interrupt: the buckets running stop now, not at their end
+            if isinstance(c, duckdb.DuckDBPyConnection):
+                c.interrupt()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _staged_sql(work: Path) -> str:
+    """SQL: the events `_stage_events` wrote to `work`, with their bucket and shard."""
+    files = sql_literal(glob_escape(str(work / "events")) + "/*/*.parquet")
+    return f"SELECT * FROM read_parquet({files}, hive_partitioning = true)"
+
+
 def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], work: Path, buckets: int) -> None:
     """`bucketed`: every event with its client_id, bucket, page_type and endpoint; written to
     `work`, by shard (`_per_shard` buckets a folder), where there is more than one bucket; and the
@@ -538,27 +671,33 @@ def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], wor
         query = f"SELECT *, bucket // {_per_shard(buckets)} AS shard FROM ({joined})"
         _write_by(con, query, "shard", work / "events", "part")
         con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
-        files = sql_literal(glob_escape(str(work / "events")) + "/*/*.parquet")
-        con.execute(f"CREATE TEMP VIEW bucketed AS SELECT * FROM read_parquet({files}, hive_partitioning = true)")
+        con.execute(f"CREATE TEMP VIEW bucketed AS {_staged_sql(work)}")
     shared_aggregates(con, "bucketed", [n for n in SHARED_CTES if n not in ADDRESS_CTES])
 
 
-def _stage_clients(con: duckdb.DuckDBPyConnection, work: Path, buckets: int) -> None:
+def _stage_clients(con: duckdb.DuckDBPyConnection, work: Path, buckets: int) -> pl.DataFrame | None:
     """The clients table written to `work` by bucket and dropped from memory: a long log has
-    millions of clients, and each bucket reads only its own."""
-    if buckets > 1:
-        con.execute("CREATE TEMP TABLE no_clients AS SELECT * EXCLUDE (bucket) FROM clients LIMIT 0")
-        _write_by(con, "SELECT * FROM clients", "bucket", work / "clients", "part")
-        con.execute("DROP TABLE clients")
+    millions of clients, and each bucket reads only its own. Returns the clients of a bucket none
+    fell into (no rows; None for one bucket, which reads the table)."""
+    if buckets == 1:
+        return None
+    none = con.sql("SELECT * EXCLUDE (bucket) FROM clients LIMIT 0").pl()
+    _write_by(con, "SELECT * FROM clients", "bucket", work / "clients", "part")
+    con.execute("DROP TABLE clients")
+    return none
 
 
-def _bucket_clients(con: duckdb.DuckDBPyConnection, work: Path, b: int, buckets: int) -> pl.DataFrame:
-    """The clients of bucket `b`: the `clients` table's columns, less the bucket."""
+def _bucket_clients(
+    con: duckdb.DuckDBPyConnection, work: Path, b: int, buckets: int, none: pl.DataFrame | None
+) -> pl.DataFrame:
+    """The clients of bucket `b`: the `clients` table's columns, less the bucket (`none`, a bucket
+    no client fell into)."""
     if buckets == 1:
         return con.sql("SELECT * EXCLUDE (bucket) FROM clients").pl()
     folder = work / "clients" / f"bucket={b}"
-    if not folder.is_dir():  # a bucket no client fell into
-        return con.sql("SELECT * FROM no_clients").pl()
+    if not folder.is_dir():
+        assert none is not None
+        return none
     files = sql_literal(glob_escape(str(folder)) + "/*.parquet")
     return con.sql(f"SELECT * FROM read_parquet({files}, hive_partitioning = false)").pl()
 
@@ -647,7 +786,7 @@ class WholeLog:
 
 
 def _run_buckets(
-    con: duckdb.DuckDBPyConnection,
+    workers: Sequence[duckdb.DuckDBPyConnection],
     work: Path,
     ids: Sequence[int],
     buckets: int,
@@ -656,38 +795,48 @@ def _run_buckets(
     identity: Identity,
     stage: Stages,
     rows: Mapping[str, str],
+    no_clients: pl.DataFrame | None,
     computed: bool = False,
 ) -> WholeLog:
-    """Every bucket in turn: its clients' identity labels, its sessionised requests, sessions
-    (without labels), features and model readings written to `work`, and the rows the threat layer
-    reads of it (`rows`: `buckets.threat_rows` over `bucket_sessionised`). Returns the number of
-    clients and the sums the behaviour evidence reads. `computed`: another engine ran the buckets
-    (`classify_bucket`) and wrote their files; only the identity labels and the sums are left."""
+    """Every bucket, on `workers` (`_workers`) side by side: its clients' identity labels, its
+    sessionised requests, sessions (without labels), features and model readings written to `work`,
+    and the rows the threat layer reads of it (`rows`: `buckets.threat_rows` over
+    `bucket_sessionised`). Returns the number of clients and the sums the behaviour evidence reads.
+    `computed`: another engine ran the buckets (`classify_bucket`) and wrote their files; only the
+    identity labels and the sums are left."""
     for sub in ("sessionised", "sessions", "features", "readings", "identity", *rows):
         (work / sub).mkdir(parents=True, exist_ok=True)
     units = stage.units(len(ids), "bucket")
-    clients = 0
     sums = WholeLog([], [])
-    for b in ids:
-        mine = _bucket_clients(con, work, b, buckets)
+
+    def one(con: duckdb.DuckDBPyConnection, b: int) -> tuple[int, pl.DataFrame | None, pl.DataFrame | None]:
+        mine = _bucket_clients(con, work, b, buckets, no_clients)
         labelled = identity.label(mine.drop(ADDRESS_COUNTS, strict=False))
         _save(labelled, _labels_of(work, "identity", b))
-        clients += mine.height
         if computed:
             readings = pl.read_parquet(_labels_of(work, "readings", b), glob=False)
         else:
             load_shared(con, address_tables(mine))
             in_memory = fits_in_memory(int(mine["requests"].sum()), bucket_rows)
             readings = _classify_here(con, work, b, buckets, model, rows, in_memory)
-        del mine
+        norms = cohorts = None
         if model is not None:
             ident = labelled.select("client_id", "site", "user_agent", "identity")
-            sums.norms.append(site_norm_parts(ident.join(readings, on="client_id", how="left")))
-            sums.cohorts.append(cohort_counts(ident, readings.drop(*EVIDENCE_INPUTS)))
+            norms = site_norm_parts(ident.join(readings, on="client_id", how="left"))
+            cohorts = cohort_counts(ident, readings.drop(*EVIDENCE_INPUTS))
         release_memory()
+        return mine.height, norms, cohorts
+
+    def done(b: int, result: tuple[int, pl.DataFrame | None, pl.DataFrame | None]) -> None:
+        clients, norms, cohorts = result
+        sums.clients += clients
+        if norms is not None and cohorts is not None:
+            sums.norms.append(norms)
+            sums.cohorts.append(cohorts)
         units.advance(note="identity labels" if computed else "sessions and behaviour")
+
+    _each_bucket(workers, ids, one, done)
     units.close()
-    sums.clients = clients
     return sums
 
 
@@ -723,14 +872,23 @@ def _classify_here(
     return result.readings
 
 
-def _combine_behaviour(work: Path, ids: Sequence[int], model: BehaviourModel, sums: WholeLog, stage: Stages) -> None:
+def _combine_behaviour(
+    workers: Sequence[duckdb.DuckDBPyConnection],
+    work: Path,
+    ids: Sequence[int],
+    model: BehaviourModel,
+    sums: WholeLog,
+    stage: Stages,
+) -> None:
     """Each bucket's identity labels combined with its behaviour evidence (`labels/`), against the
-    sites' norms and the user-agent cohorts of every bucket (small sums, gathered as they ran)."""
+    sites' norms and the user-agent cohorts of every bucket (small sums, gathered as they ran); a
+    bucket a thread of `workers`."""
     norms = site_norms(parts=pl.concat(sums.norms))
     counts = pl.concat(sums.cohorts)
     (work / "labels").mkdir(parents=True, exist_ok=True)
     units = stage.units(len(ids), "bucket")
-    for b in ids:
+
+    def one(_: duckdb.DuckDBPyConnection, b: int) -> None:
         readings = pl.read_parquet(_labels_of(work, "readings", b), glob=False)
         combined = combine_behaviour(
             pl.read_parquet(_labels_of(work, "identity", b), glob=False),
@@ -743,7 +901,8 @@ def _combine_behaviour(work: Path, ids: Sequence[int], model: BehaviourModel, su
         )
         _save(combined, _labels_of(work, "labels", b))
         release_memory()
-        units.advance(note="behaviour evidence")
+
+    _each_bucket(workers, ids, one, lambda b, _: units.advance(note="behaviour evidence"))
     units.close()
 
 
@@ -843,30 +1002,35 @@ def judge_bucket_robots(con: duckdb.DuckDBPyConnection, work: Path, b: int, vers
 
 
 def _write_tables(
-    con: duckdb.DuckDBPyConnection,
+    workers: Sequence[duckdb.DuckDBPyConnection],
     out: Path,
     work: Path,
     ids: Sequence[int],
-    buckets: int,
     found: pl.DataFrame | None,
     stage: Stages,
 ) -> None:
     """Each bucket's final labels (`final_labels`), then its share of requests, sessions and
-    clients (`write_bucket`): memory stays that of a bucket; each bucket's files sit beside the
-    others'."""
-    final_labels(work, ids, found)
+    clients (`write_bucket`, with what requests matched themselves from the work folder's
+    `findings.parquet`), on `workers` side by side: memory stays that of a bucket a worker; each
+    bucket's files sit beside the others'."""
+    final_labels(work, ids, found, workers)
+    findings = f"read_parquet({sql_literal(glob_escape(str(work / 'findings.parquet')))})"
     units = stage.units(len(ids), "bucket")
-    for b in ids:
-        write_bucket(con, out, work, b)
+
+    def one(con: duckdb.DuckDBPyConnection, b: int) -> None:
+        write_bucket(con, out, work, b, findings)
         release_memory()
-        units.advance(note="writing requests, sessions and clients")
+
+    _each_bucket(workers, ids, one, lambda b, _: units.advance(note="writing requests, sessions and clients"))
     units.close()
 
 
-def final_labels(work: Path, ids: Sequence[int], found: pl.DataFrame | None) -> None:
-    """Each bucket's labels with its threats combined and its automation scores (`final/`)."""
+def final_labels(work: Path, ids: Sequence[int], found: pl.DataFrame | None, workers: Sequence[Any] = (None,)) -> None:
+    """Each bucket's labels with its threats combined and its automation scores (`final/`), a
+    bucket a thread of `workers`."""
     (work / "final").mkdir(parents=True, exist_ok=True)
-    for b in ids:
+
+    def one(_: Any, b: int) -> None:
         final = pl.read_parquet(_final_labels(work, b), glob=False)
         if found is not None:
             final = combine_threats(final, found.join(final.select("client_id"), on="client_id", how="semi"))
@@ -874,6 +1038,8 @@ def final_labels(work: Path, ids: Sequence[int], found: pl.DataFrame | None) -> 
             with_automation_score(final).drop("signature_agent", "verify_ranges", "verify_rdns"),
             _labels_of(work, "final", b),
         )
+
+    _each_bucket(workers, ids, one, lambda b, _: None)
 
 
 def write_bucket(
