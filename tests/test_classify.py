@@ -316,6 +316,30 @@ def test_cli_classify_and_analyze(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "4 requests" in r.output
 
 
+def test_bucket_workers_are_asked_for_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--bucket-workers` reaches the buckets (of `classify` and `analyze`); 0 is refused in one line."""
+    from trafficlens.classify import pipeline
+
+    asked: list[int] = []
+    workers = pipeline._workers
+
+    def recorded(con: duckdb.DuckDBPyConnection, n: int, *args: Any, **kwargs: Any) -> Any:
+        asked.append(n)
+        return workers(con, n, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_workers", recorded)
+    log = tmp_path / "a.log"
+    log.write_text("\n".join(_line("203.0.113.5", CHROME, i) for i in range(3)) + "\n")
+    lake = str(tmp_path / "lake")
+    r = CliRunner().invoke(main, ["analyze", str(log), "--lake", lake, "--bucket-workers", "3"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["classify", "--lake", lake, "--bucket-workers", "2"])
+    assert r.exit_code == 0, r.output
+    assert asked == [3, 2]
+    r = CliRunner().invoke(main, ["classify", "--lake", lake, "--bucket-workers", "0"])
+    assert r.exit_code == 2 and "--bucket-workers" in r.output
+
+
 # --- page types ----------------------------------------------------------------------------------
 
 
@@ -403,7 +427,6 @@ def test_buckets_give_the_answers_of_one_pass(
     from trafficlens.simulate import simulate
 
     monkeypatch.setattr(pipeline, "SHARDS", shards)
-    monkeypatch.setattr(pipeline, "bucket_workers", lambda: workers)
     configure, spills = pipeline._configure, set()
 
     def configured(con: duckdb.DuckDBPyConnection, memory_limit: str, spill: Path) -> None:
@@ -423,7 +446,10 @@ def test_buckets_give_the_answers_of_one_pass(
     (robots / "robots-2025-10-06.txt").write_text("User-agent: *\nDisallow: /checkout\n")
     (robots / "robots-2025-10-07.txt").write_text("User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nDisallow: /cart\n")
     classify(one, ranges_dir=tmp_path / "ranges", progress=False, bucket_rows=10**9, robots=robots)
-    classify(many, ranges_dir=tmp_path / "ranges", progress=False, bucket_rows=max(sim.lines // 7, 1), robots=robots)
+    rows = max(sim.lines // 7, 1)
+    classify(
+        many, ranges_dir=tmp_path / "ranges", progress=False, bucket_rows=rows, bucket_workers=workers, robots=robots
+    )
     files = sorted((many / "requests").glob("*/*.parquet"))
     assert len({f.name.split("-")[1] for f in files}) >= 7, "the buckets wrote their own request files"
     assert {f"worker-{i}" for i in range(workers)} <= spills, "the buckets ran on connections of their own"
@@ -471,7 +497,6 @@ def test_a_bucket_failing_beside_another_stops_the_run_and_leaves_the_lake_as_it
         return df.with_columns(pl.col(c).round(9) for c, t in df.schema.items() if t == pl.Float64)
 
     before = clients()
-    monkeypatch.setattr(pipeline, "bucket_workers", lambda: 2)
     classify_here = pipeline._classify_here
 
     def failing(con: duckdb.DuckDBPyConnection, work: Path, b: int, *args: Any, **kwargs: Any) -> pl.DataFrame:
@@ -481,7 +506,7 @@ def test_a_bucket_failing_beside_another_stops_the_run_and_leaves_the_lake_as_it
 
     monkeypatch.setattr(pipeline, "_classify_here", failing)
     with pytest.raises(RuntimeError, match="bucket 2 failed"):
-        classify(lake, progress=False, bucket_rows=rows)
+        classify(lake, progress=False, bucket_rows=rows, bucket_workers=2)
     assert not [t for t in threading.enumerate() if t.name.startswith("trafficlens-bucket")]
     assert clients().equals(before)
     monkeypatch.setattr(pipeline, "_classify_here", classify_here)

@@ -54,6 +54,7 @@ def analyze(
     geo: Sequence[str | Path] | None = None,
     keys_dir: str | Path | None = None,
     bucket_rows: int = ROWS_PER_BUCKET,
+    bucket_workers: int = 1,
     engine: str = "local",
     master: str | None = None,
     spark_conf: Sequence[str] = (),
@@ -65,7 +66,7 @@ def analyze(
 
     Each step is the library function of its own command (`ingest`, `classify`), so a re-run adds
     nothing already ingested and rewrites the labels whole; `on_source` hears of each source as
-    ingest ends it (skipped ones included). `bucket_rows` is classify's; `engine`, `master` and
+    ingest ends it (skipped ones included). `bucket_rows` and `bucket_workers` are classify's; `engine`, `master` and
     `spark_conf` are both steps'.
     """
     check_engine(engine, master, spark_conf)
@@ -106,6 +107,7 @@ def analyze(
             geo=geo,
             keys_dir=keys_dir,
             bucket_rows=bucket_rows,
+            bucket_workers=bucket_workers,
             engine=engine,
             master=master,
             spark_conf=spark_conf,

@@ -325,6 +325,7 @@ def classify(
     memory_limit: str = "700MB",
     model_dir: str | Path | None = None,
     bucket_rows: int = ROWS_PER_BUCKET,
+    bucket_workers: int = 1,
     geo: Sequence[str | Path] | None = None,
     keys_dir: str | Path | None = None,
     engine: str = "local",
@@ -348,9 +349,14 @@ def classify(
     Per-client work runs in buckets of about `bucket_rows` requests (`trafficlens.classify.buckets`),
     so that memory is set by `bucket_rows` and `memory_limit` (DuckDB's, spilling beyond it into the
     run's staging folder), not by the length of the log; the labels are the same for any size.
+    `bucket_workers` buckets are worked on at once, each on a DuckDB connection and a share of the
+    cores of its own (the local engine): faster where one bucket leaves cores idle, a bucket's memory
+    more for each; the labels are the same for any number.
     """
     started = time.perf_counter()
     check_engine(engine, master, spark_conf)
+    if bucket_workers < 1:
+        raise OptionError(f"--bucket-workers {bucket_workers}: give 1 or more")
     check_options(
         ranges_dir=ranges_dir,
         pages=pages,
@@ -429,7 +435,8 @@ def classify(
                 model = model_future.result() if model_future is not None else None
                 per_bucket = threat_rows(cfg, rules, "bucket_sessionised") if detect_threats else {}
                 spill = Path(tx.dir) / ".spill"
-                with _workers(con, len(ids), memory_limit, spill, work if spark is None else None, rules) as workers:
+                staged = work if spark is None else None
+                with _workers(con, bucket_workers, len(ids), memory_limit, spill, staged, rules) as workers:
                     sums = _run_buckets(
                         workers,
                         work,
@@ -456,13 +463,13 @@ def classify(
                     )
                 request_findings(con, robots=bool(robots) and detect_threats)
                 _drop_tables_but(con, "request_findings")
-                # Read by each bucket's writer, which may be another connection or machine.
-                con.execute("COPY request_findings TO ? (FORMAT parquet)", [str(work / "findings.parquet")])
                 if spark is None:
-                    with _workers(con, len(ids), memory_limit, spill) as workers:
-                        _write_tables(workers, Path(tx.dir), work, ids, found if detect_threats else None, stage)
+                    _write_tables(
+                        con, Path(tx.dir), work, ids, found if detect_threats else None, stage, bucket_workers
+                    )
                 else:
                     final_labels(work, ids, found if detect_threats else None)
+                    con.execute("COPY request_findings TO ? (FORMAT parquet)", [str(work / "findings.parquet")])
                     stage(f"writing requests, sessions and clients of {len(ids):,} buckets on Spark")
                     if area is not None:
                         area.put(work / "final", "final")
@@ -530,18 +537,10 @@ def _configure(con: duckdb.DuckDBPyConnection, memory_limit: str, spill: Path) -
     con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
 
 
-# Buckets worked on at once at most, each on a DuckDB connection of its own: a bucket's steps keep
-# about one and a half cores busy, two side by side keep two; each more adds a bucket's memory.
-BUCKET_WORKERS = 2
 _BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
 C = TypeVar("C")
 T = TypeVar("T")
-
-
-def bucket_workers() -> int:
-    """How many buckets classify works on at once: one per core, at most BUCKET_WORKERS."""
-    return max(1, min(BUCKET_WORKERS, os.cpu_count() or 1))
 
 
 def _share_of(memory_limit: str, n: int) -> str:
@@ -556,6 +555,7 @@ def _share_of(memory_limit: str, n: int) -> str:
 @contextlib.contextmanager
 def _workers(
     con: duckdb.DuckDBPyConnection,
+    workers: int,
     buckets: int,
     memory_limit: str,
     spill: Path,
@@ -563,11 +563,12 @@ def _workers(
     rules: list[AttackRule] | None = None,
 ) -> Iterator[list[duckdb.DuckDBPyConnection]]:
     """Connections to work on `buckets` buckets side by side (`_each_bucket`): `con` alone for one
-    bucket or one core, else BUCKET_WORKERS of their own, DuckDB's memory shared between them. With
+    worker or one bucket, else `workers` of their own, DuckDB's memory and the cores shared out
+    between them. With
     `staged` (the run's work folder, its events staged by `_stage_events`), each also holds what a
     bucket's classification reads besides its own rows: the staged events (`bucketed`), the shared
     aggregates and the tables of the attack rules' matches (`rules`)."""
-    n = min(bucket_workers(), buckets)
+    n = min(workers, buckets)
     if n <= 1:
         yield [con]
         return
@@ -586,7 +587,7 @@ def _workers(
             opened.append(w)
             w.execute("SET enable_progress_bar = false")
             _configure(w, _share_of(memory_limit, n), spill / f"worker-{i}")
-            # The cores shared out: a thread more than a core each ran slower, not faster.
+            # More threads than cores in all ran slower, not faster.
             w.execute(f"SET threads = {max(1, (os.cpu_count() or 1) // n)}")
             if staged is not None:
                 w.execute(f"CREATE TEMP VIEW bucketed AS {_staged_sql(staged)}")
@@ -1002,32 +1003,30 @@ def judge_bucket_robots(con: duckdb.DuckDBPyConnection, work: Path, b: int, vers
 
 
 def _write_tables(
-    workers: Sequence[duckdb.DuckDBPyConnection],
+    con: duckdb.DuckDBPyConnection,
     out: Path,
     work: Path,
     ids: Sequence[int],
     found: pl.DataFrame | None,
     stage: Stages,
+    workers: int = 1,
 ) -> None:
-    """Each bucket's final labels (`final_labels`), then its share of requests, sessions and
-    clients (`write_bucket`, with what requests matched themselves from the work folder's
-    `findings.parquet`), on `workers` side by side: memory stays that of a bucket a worker; each
-    bucket's files sit beside the others'."""
-    final_labels(work, ids, found, workers)
-    findings = f"read_parquet({sql_literal(glob_escape(str(work / 'findings.parquet')))})"
+    """Each bucket's final labels (`final_labels`, `workers` at once), then its share of requests,
+    sessions and clients (`write_bucket`): memory stays that of a bucket; each bucket's files sit
+    beside the others'. The writes run one after the other: side by side on two cores they took as
+    long (DuckDB's threads keep both busy on one) and held twice the memory."""
+    final_labels(work, ids, found, [None] * workers)
     units = stage.units(len(ids), "bucket")
-
-    def one(con: duckdb.DuckDBPyConnection, b: int) -> None:
-        write_bucket(con, out, work, b, findings)
+    for b in ids:
+        write_bucket(con, out, work, b)
         release_memory()
-
-    _each_bucket(workers, ids, one, lambda b, _: units.advance(note="writing requests, sessions and clients"))
+        units.advance(note="writing requests, sessions and clients")
     units.close()
 
 
-def final_labels(work: Path, ids: Sequence[int], found: pl.DataFrame | None, workers: Sequence[Any] = (None,)) -> None:
+def final_labels(work: Path, ids: Sequence[int], found: pl.DataFrame | None, threads: Sequence[Any] = (None,)) -> None:
     """Each bucket's labels with its threats combined and its automation scores (`final/`), a
-    bucket a thread of `workers`."""
+    bucket on each of `threads` at once (`_each_bucket`)."""
     (work / "final").mkdir(parents=True, exist_ok=True)
 
     def one(_: Any, b: int) -> None:
@@ -1039,7 +1038,7 @@ def final_labels(work: Path, ids: Sequence[int], found: pl.DataFrame | None, wor
             _labels_of(work, "final", b),
         )
 
-    _each_bucket(workers, ids, one, lambda b, _: None)
+    _each_bucket(threads, ids, one, lambda b, _: None)
 
 
 def write_bucket(

@@ -230,6 +230,14 @@ def classify_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Requests per client bucket of classify: memory per bucket grows with it (a client is never "
             "split), the number of buckets and of Spark tasks with its inverse.",
         ),
+        click.option(
+            "--bucket-workers",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Client buckets classify works on at once (local engine), each with its share of the cores: "
+            "faster on a machine one bucket leaves cores idle on, a bucket's memory more for each.",
+        ),
     ]
     for opt in reversed(options):
         fn = opt(fn)
@@ -253,6 +261,7 @@ def classify(
     geo: tuple[str, ...],
     keys_dir: str | None,
     bucket_rows: int,
+    bucket_workers: int,
     engine: str,
     master: str | None,
     spark_conf: tuple[str, ...],
@@ -283,6 +292,7 @@ def classify(
         geo=geo,
         keys_dir=keys_dir,
         bucket_rows=bucket_rows,
+        bucket_workers=bucket_workers,
         engine=engine,
         master=master,
         spark_conf=spark_conf,
@@ -309,6 +319,7 @@ def analyze(
     geo: tuple[str, ...],
     keys_dir: str | None,
     bucket_rows: int,
+    bucket_workers: int,
     engine: str,
     master: str | None,
     spark_conf: tuple[str, ...],
@@ -338,6 +349,7 @@ def analyze(
         geo=geo,
         keys_dir=keys_dir,
         bucket_rows=bucket_rows,
+        bucket_workers=bucket_workers,
         engine=engine,
         master=master,
         spark_conf=spark_conf,
