@@ -66,8 +66,8 @@ def analyze(
 
     Each step is the library function of its own command (`ingest`, `classify`), so a re-run adds
     nothing already ingested and rewrites the labels whole; `on_source` hears of each source as
-    ingest ends it (skipped ones included). `bucket_rows` and `bucket_workers` are classify's; `engine`, `master` and
-    `spark_conf` are both steps'.
+    ingest ends it (skipped ones included). `bucket_rows` and `bucket_workers` are classify's;
+    `engine`, `master` and `spark_conf` are both steps'.
     """
     check_engine(engine, master, spark_conf)
     check_options(

@@ -564,10 +564,9 @@ def _workers(
 ) -> Iterator[list[duckdb.DuckDBPyConnection]]:
     """Connections to work on `buckets` buckets side by side (`_each_bucket`): `con` alone for one
     worker or one bucket, else `workers` of their own, DuckDB's memory and the cores shared out
-    between them. With
-    `staged` (the run's work folder, its events staged by `_stage_events`), each also holds what a
-    bucket's classification reads besides its own rows: the staged events (`bucketed`), the shared
-    aggregates and the tables of the attack rules' matches (`rules`)."""
+    between them. With `staged` (the run's work folder, its events staged by `_stage_events`), each
+    also holds what a bucket's classification reads besides its own rows: the staged events
+    (`bucketed`), the shared aggregates and the tables of the attack rules' matches (`rules`)."""
     n = min(workers, buckets)
     if n <= 1:
         yield [con]
@@ -603,10 +602,9 @@ def _workers(
 def _each_bucket(
     cons: Sequence[C], ids: Sequence[int], work: Callable[[C, int], T], done: Callable[[int, T], None]
 ) -> None:
-    """`work(con, b)` for each bucket of `ids`, on a thread per connection of `cons` (DuckDB, polars
-    and the models' trees release the interpreter's lock; a thread per item of `cons` whatever
-    they are), and `done(b, result)` on this thread in
-    the order of `ids`, so that what is summed over buckets is summed in one order."""
+    """`work(con, b)` for each bucket of `ids`, on a thread per item of `cons` (DuckDB, polars and
+    the models' trees release the interpreter's lock), and `done(b, result)` on this thread in the
+    order of `ids`, so that what is summed over buckets is summed in one order."""
     if len(cons) == 1:
         for b in ids:
             done(b, work(cons[0], b))
@@ -696,8 +694,7 @@ def _bucket_clients(
     if buckets == 1:
         return con.sql("SELECT * EXCLUDE (bucket) FROM clients").pl()
     folder = work / "clients" / f"bucket={b}"
-    if not folder.is_dir():
-        assert none is not None
+    if none is not None and not folder.is_dir():
         return none
     files = sql_literal(glob_escape(str(folder)) + "/*.parquet")
     return con.sql(f"SELECT * FROM read_parquet({files}, hive_partitioning = false)").pl()
@@ -820,13 +817,15 @@ def _run_buckets(
             load_shared(con, address_tables(mine))
             in_memory = fits_in_memory(int(mine["requests"].sum()), bucket_rows)
             readings = _classify_here(con, work, b, buckets, model, rows, in_memory)
+        clients = mine.height
+        del mine
         norms = cohorts = None
         if model is not None:
             ident = labelled.select("client_id", "site", "user_agent", "identity")
             norms = site_norm_parts(ident.join(readings, on="client_id", how="left"))
             cohorts = cohort_counts(ident, readings.drop(*EVIDENCE_INPUTS))
         release_memory()
-        return mine.height, norms, cohorts
+        return clients, norms, cohorts
 
     def done(b: int, result: tuple[int, pl.DataFrame | None, pl.DataFrame | None]) -> None:
         clients, norms, cohorts = result
@@ -1014,7 +1013,7 @@ def _write_tables(
     """Each bucket's final labels (`final_labels`, `workers` at once), then its share of requests,
     sessions and clients (`write_bucket`): memory stays that of a bucket; each bucket's files sit
     beside the others'. The writes run one after the other: side by side on two cores they took as
-    long (DuckDB's threads keep both busy on one) and held twice the memory."""
+    long (DuckDB's threads keep both busy on one)."""
     final_labels(work, ids, found, [None] * workers)
     units = stage.units(len(ids), "bucket")
     for b in ids:
