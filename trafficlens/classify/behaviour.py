@@ -249,6 +249,9 @@ SHARED_TABLES = {name: f"shared_{name}" for name in SHARED_CTES}
 # computed once with the clients and handed to its bucket (`address_counts_sql`), rather than
 # grouped over every request and looked up by every bucket.
 ADDRESS_CTES = ("ip", "nets", "netall")
+# The others, over the whole log's requests (the sites' home hosts, their form pages): computed once
+# before the buckets and read by every bucket as they are.
+LOG_CTES = tuple(name for name in SHARED_CTES if name not in ADDRESS_CTES)
 # Per client: its network and the counts of ADDRESS_CTES for its keys.
 ADDRESS_COUNTS = ("net", "ip_user_agents", "same_ua", "net_clients")
 

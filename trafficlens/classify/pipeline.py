@@ -38,11 +38,10 @@ from trafficlens.classify import spark as on_spark
 from trafficlens.classify.agents import Catalogue, load_catalogue, match_user_agents
 from trafficlens.classify.behaviour import (
     ADDRESS_COUNTS,
-    ADDRESS_CTES,
     EVIDENCE_INPUTS,
     FEATURES,
+    LOG_CTES,
     ORDERED_COLUMNS,
-    SHARED_CTES,
     SHARED_TABLES,
     address_counts_sql,
     session_features_sql,
@@ -397,7 +396,8 @@ def classify(
                 area = store.remote.area(f"_work/{tx.run_id}")
             try:
                 work = Path(tx.dir) / ".work"
-                _configure(con, memory_limit, Path(tx.dir) / ".spill")
+                spill = Path(tx.dir) / ".spill"
+                _configure(con, memory_limit, spill)
                 rows = _count_events(con)
                 if spark is None:
                     stage("grouping clients")
@@ -434,7 +434,6 @@ def classify(
                     )
                 model = model_future.result() if model_future is not None else None
                 per_bucket = threat_rows(cfg, rules, "bucket_sessionised") if detect_threats else {}
-                spill = Path(tx.dir) / ".spill"
                 staged = work if spark is None else None
                 with _workers(con, bucket_workers, len(ids), memory_limit, spill, staged, rules) as workers:
                     sums = _run_buckets(
@@ -573,11 +572,7 @@ def _workers(
         return
     tables: dict[str, pa.Table] = {}
     if staged is not None:
-        tables = {
-            name: con.sql(f"SELECT * FROM {SHARED_TABLES[name]}").to_arrow_table()
-            for name in SHARED_CTES
-            if name not in ADDRESS_CTES
-        }
+        tables = {name: con.sql(f"SELECT * FROM {SHARED_TABLES[name]}").to_arrow_table() for name in LOG_CTES}
     attacks = _threat_tables(con, rules) if staged is not None and rules else {}
     opened: list[duckdb.DuckDBPyConnection] = []
     try:
@@ -671,7 +666,7 @@ def _stage_events(con: duckdb.DuckDBPyConnection, page_sql: tuple[str, str], wor
         _write_by(con, query, "shard", work / "events", "part")
         con.execute(f"SET partitioned_write_flush_threshold = {FLUSH_ROWS}")
         con.execute(f"CREATE TEMP VIEW bucketed AS {_staged_sql(work)}")
-    shared_aggregates(con, "bucketed", [n for n in SHARED_CTES if n not in ADDRESS_CTES])
+    shared_aggregates(con, "bucketed", LOG_CTES)
 
 
 def _stage_clients(con: duckdb.DuckDBPyConnection, work: Path, buckets: int) -> pl.DataFrame | None:
