@@ -7,6 +7,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -337,6 +338,61 @@ def test_style_alone_never_makes_a_person_a_bot() -> None:
     row = out.row(15, named=True)
     assert row["identity"] == "undeclared" and row["actor_class"] == "scraper"
     assert "evidence:timing:no_reading:max_gap=2.0s" in row["reasons"]
+
+
+def _timed_visits(gaps: np.ndarray) -> pl.DataFrame:
+    """Raw behaviour aggregates of one-visit clients whose page views are `gaps` seconds apart
+    (a row each), with their assets: only the timing family can speak."""
+    n, k = gaps.shape
+    return pl.DataFrame(
+        {
+            "client_id": [f"c{i}" for i in range(n)],
+            "site": ["shop"] * n,
+            "identity": ["none"] * n,
+            "pages": [k + 1] * n,
+            "assets": [3 * (k + 1)] * n,
+            "favicon": [1] * n,
+            "page_gaps": [k] * n,
+            "page_gap_max": gaps.max(axis=1),
+            "page_gap_cv": gaps.std(axis=1) / np.maximum(gaps.mean(axis=1), 1e-9),
+            "screen_gaps": [0] * n,
+            "max_pages_per_day": [k + 1] * n,
+            "http10": [0] * n,
+            "proto_requests": [4 * (k + 1)] * n,
+            "switched_visits": [0] * n,
+            "blind_posts": [0] * n,
+        }
+    ).with_columns(
+        pl.lit(None, pl.Float64).alias(c)
+        for c in ("screen_gap_max", "screen_gap_cv", "form_fill_min_s", "pay_fill_min_s")
+    )
+
+
+def test_the_fastest_readers_are_not_timed_as_programs() -> None:
+    """Time on a page follows a Weibull of shape 0.5-0.9 [Liu10]; the fastest readers (scale 3 s),
+    with 0.3-1.5 s for each page to load and the log's times to the second, are drawn visit by
+    visit: at no length of visit is more than one in a thousand called automated by its timing.
+    Programs with no reading at all are, over a dozen pages at two seconds a page or twenty at four."""
+    from trafficlens.classify.evidence import decided, gather
+
+    rng = np.random.default_rng(7)
+    for shape in (0.5, 0.7, 0.9):
+        for pages in (12, 16, 20, 30):
+            n = 20_000
+            gaps = 3.0 * rng.weibull(shape, (n, pages - 1)) + rng.uniform(0.3, 1.5, (n, pages - 1))
+            ts = np.floor(np.cumsum(np.hstack([rng.uniform(0, 1, (n, 1)), gaps]), axis=1))
+            out = gather(_timed_visits(np.diff(ts, axis=1)), pl.lit(0.0))
+            share = out.select(decided().mean()).item()
+            assert share <= 0.001, f"shape {shape}, {pages} pages: {share:.4f} of readers called automated"
+    programs = [np.full((1, 11), 2.0), np.full((1, 19), 4.0)]
+    for gaps in programs:
+        out = gather(_timed_visits(gaps), pl.lit(0.0))
+        assert out["ev_decisive"].item(), gaps
+        assert out["ev_reasons"].item()[0].startswith("evidence:timing:no_reading:max_gap=")
+    # Three or four seconds a page over sixteen pages, unevenly: as fast as the quickest readers
+    # now and then are.
+    uneven = np.array([[2.5, 4.5] * 7 + [3.0]])
+    assert not gather(_timed_visits(uneven), pl.lit(0.0))["ev_decisive"].item()
 
 
 def test_both_models_sure_together_decide_one_alone_does_not() -> None:
