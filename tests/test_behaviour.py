@@ -341,30 +341,19 @@ def test_style_alone_never_makes_a_person_a_bot() -> None:
 
 
 def _timed_visits(gaps: np.ndarray) -> pl.DataFrame:
-    """Raw behaviour aggregates of one-visit clients whose page views are `gaps` seconds apart
-    (a row each), with their assets: only the timing family can speak."""
+    """`_evidence_feats` of one-visit clients whose page views are `gaps` seconds apart (a row
+    each), with their assets: only the timing family can speak."""
     n, k = gaps.shape
-    return pl.DataFrame(
-        {
-            "client_id": [f"c{i}" for i in range(n)],
-            "site": ["shop"] * n,
-            "identity": ["none"] * n,
-            "pages": [k + 1] * n,
-            "assets": [3 * (k + 1)] * n,
-            "favicon": [1] * n,
-            "page_gaps": [k] * n,
-            "page_gap_max": gaps.max(axis=1),
-            "page_gap_cv": gaps.std(axis=1) / np.maximum(gaps.mean(axis=1), 1e-9),
-            "screen_gaps": [0] * n,
-            "max_pages_per_day": [k + 1] * n,
-            "http10": [0] * n,
-            "proto_requests": [4 * (k + 1)] * n,
-            "switched_visits": [0] * n,
-            "blind_posts": [0] * n,
-        }
-    ).with_columns(
-        pl.lit(None, pl.Float64).alias(c)
-        for c in ("screen_gap_max", "screen_gap_cv", "form_fill_min_s", "pay_fill_min_s")
+    return _evidence_feats([f"c{i}" for i in range(n)], bare=set()).with_columns(
+        pl.lit("shop").alias("site"),
+        pl.lit("none").alias("identity"),
+        pl.lit(k + 1).alias("pages"),
+        pl.lit(k).alias("page_gaps"),
+        pl.Series("page_gap_max", gaps.max(axis=1)),
+        pl.Series("page_gap_cv", gaps.std(axis=1) / np.maximum(gaps.mean(axis=1), 1e-9)),
+        pl.lit(0).alias("screen_gaps"),
+        pl.lit(None, pl.Float64).alias("screen_gap_max"),
+        pl.lit(None, pl.Float64).alias("screen_gap_cv"),
     )
 
 
