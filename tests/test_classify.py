@@ -361,7 +361,9 @@ def test_bucket_workers_are_asked_for_on_the_command_line(tmp_path: Path, monkey
         ("/checkout/payment", None, "checkout"),
         ("/booking/confirm", None, "checkout"),
         ("/cart", None, "cart"),
-        ("/api/cart/add", None, "cart"),
+        ("/api/cart/add", None, "api"),
+        ("/api/session", None, "api"),
+        ("/site.webmanifest", None, "static"),
         ("/login", None, "auth"),
         ("/account/login", None, "auth"),
         ("/signup", None, "auth"),
@@ -392,6 +394,37 @@ def test_default_page_types(path: str | None, query: str | None, want: str) -> N
         f"SELECT {sql} FROM (SELECT ?::VARCHAR AS path, ?::VARCHAR AS query)", [path, query]
     ).fetchone()
     assert got[0] == want
+
+
+@pytest.mark.parametrize(
+    "path, want",
+    [
+        ("/api/session", ("api", "login")),
+        ("/api/auth/login", ("api", "login")),
+        ("/api/v2/users/register", ("api", "signup")),
+        ("/api/checkout/payment", ("api", "payment")),
+        ("/api/cart/summary", ("api", None)),
+        ("/api/account", ("api", None)),
+        ("/login", ("auth", "login")),
+        ("/checkout/payment", ("checkout", "payment")),
+        ("/cart.json", ("cart", None)),
+    ],
+)
+def test_api_calls_are_not_page_views_but_keep_their_endpoints(path: str, want: tuple[str, str | None]) -> None:
+    """A page's own calls to the site's API (the cart count, the signed-in user) are typed `api`
+    whatever words their path holds, so timing and mixes do not read them as pages viewed; a
+    login, sign-up or payment through the API is still one for the threat rules."""
+    from trafficlens.classify.pages import load_page_rules, page_type_sql
+    from trafficlens.schema import PAGE_VIEW_TYPES
+
+    rules = load_page_rules()
+    got = duckdb.execute(
+        f"SELECT {page_type_sql(rules)}, {page_type_sql(rules, what='endpoint')} FROM (SELECT ?::VARCHAR AS path, "
+        "NULL::VARCHAR AS query)",
+        [path],
+    ).fetchone()
+    assert got == want
+    assert (got[0] in PAGE_VIEW_TYPES) == (not path.startswith("/api/"))
 
 
 def test_a_site_maps_its_own_pages(tmp_path: Path, labelled: Path) -> None:
