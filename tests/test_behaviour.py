@@ -272,7 +272,7 @@ def _evidence_feats(ids: list[str], bare: set[str]) -> pl.DataFrame:
             "form_fill_min_s": [None] * n,
             "pay_fill_min_s": [None] * n,
             "blind_posts": [0] * n,
-            "max_pages_per_day": [20] * n,
+            "max_views_per_day": [20] * n,
             "http10": [0] * n,
             "proto_requests": [32] * n,
             "switched_visits": [0] * n,
@@ -587,6 +587,36 @@ def test_a_pages_own_api_calls_are_not_read_as_pages_viewed(tmp_path: Path) -> N
     assert c["sessions"] == 6
     assert not c["automated"], c["reasons"]
     assert not any(r.startswith("evidence:timing") for r in c["reasons"])
+
+
+def test_coverage_counts_the_records_a_program_reads_from_the_api(tmp_path: Path) -> None:
+    """A browser's user agent reading 600 products from the site's API in a day, no page around
+    them, covers more than any reader: automated, on coverage. A person's day on the same app
+    (80 screens, each asking the API for its product and the cart) is not."""
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
+
+    def line(ip: str, s: float, path: str, ref: str) -> str:
+        ts = f"06/Oct/2025:{int(s) // 3600:02d}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d} +0000"
+        return f'{ip} - - [{ts}] "GET {path} HTTP/1.1" 200 512 "{ref}" "{ua}"\n'
+
+    (tmp_path / "bot").mkdir()
+    (tmp_path / "person").mkdir()
+    bot = _one_client(
+        tmp_path / "bot", "".join(line("198.51.100.9", 3600 + i * 1.5, f"/api/product/{i}", "-") for i in range(600))
+    )
+    assert bot["automated"], bot["reasons"]
+    assert "evidence:coverage:views_per_day=600" in bot["reasons"]
+    site = "https://app.example"
+    person = [line("198.51.100.10", 3600, "/shop", "-")]
+    t = 3601
+    for i in range(80):
+        route = f"{site}/shop/item/{i % 60}"
+        person += [line("198.51.100.10", t, f"/api/product/{i % 60}", route)]
+        person += [line("198.51.100.10", t, "/api/cart/summary", route)]
+        t += (12, 55, 8, 30, 90, 20, 6, 44, 17, 70)[i % 10]
+    c = _one_client(tmp_path / "person", "".join(person))
+    assert not c["automated"], c["reasons"]
+    assert not any(r.startswith("evidence:coverage") for r in c["reasons"])
 
 
 def test_a_card_kept_by_the_site_is_paid_in_a_click_a_sign_up_is_not_filled_in_one(tmp_path: Path) -> None:

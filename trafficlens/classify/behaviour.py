@@ -280,7 +280,7 @@ EVIDENCE_INPUTS = (
     "form_fill_min_s",
     "pay_fill_min_s",
     "blind_posts",
-    "max_pages_per_day",
+    "max_views_per_day",
     "http10",
     "proto_requests",
     "switched_visits",
@@ -448,8 +448,9 @@ def _evidence(shared: bool = False) -> str:
         FROM proto_visits GROUP BY client_id
     ),
     daily AS (
-        SELECT client_id, coalesce(max(n) FILTER (WHERE n >= {SWEEP_SHARE} * v), 0) AS max_pages_per_day FROM (
-            SELECT client_id, ts::DATE AS d, count(DISTINCT path) AS n, count(*) AS v FROM r WHERE is_html GROUP BY ALL
+        SELECT client_id, coalesce(max(n) FILTER (WHERE n >= {SWEEP_SHARE} * v), 0) AS max_views_per_day FROM (
+            SELECT client_id, ts::DATE AS d, count(DISTINCT path) AS n, count(*) AS v FROM r
+            WHERE is_html OR (page_type = 'api' AND method = 'GET') GROUP BY ALL
         ) GROUP BY client_id
     )"""
 
@@ -481,7 +482,7 @@ def client_features_sql(table: str = "sessionised", shared: bool = False) -> str
            pa.self_referral_share, pa.return_share, f.form_fill_min_s, f.pay_fill_min_s,
            coalesce(f.blind_posts, 0) AS blind_posts,
            coalesce(pa.page_gaps, 0) AS page_gaps, coalesce(sc.screen_gaps, 0) AS screen_gaps, sc.screen_gap_max,
-           sc.screen_gap_cv, coalesce(d.max_pages_per_day, 0) AS max_pages_per_day,
+           sc.screen_gap_cv, coalesce(d.max_views_per_day, 0) AS max_views_per_day,
            coalesce(pr.http10, 0) AS http10, coalesce(pr.proto_requests, 0) AS proto_requests,
            coalesce(pr.switched_visits, 0) AS switched_visits
     FROM agg a

@@ -71,8 +71,9 @@ class EvidenceConfig:
     # too, unless the site keeps the card: then one click pays, and it only supports.
     form_fill_s: float = 2.0
     quick_pay_strength: float = 0.8
-    # Distinct pages in one day: heavy readers of a news site view about a hundred.
-    coverage_pages_per_day: int = 500
+    # Distinct pages and API records (what an app's screens show, or a program reads without any
+    # page) fetched in one day: heavy readers of a news site view about a hundred pages.
+    coverage_views_per_day: int = 500
     # Assets: the site serves them to its own people when this share of its multi-page browser
     # visitors loads at least one; then a client of this many page views without any stands out.
     asset_norm_min: float = 0.6
@@ -144,7 +145,7 @@ def gather(
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
     (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `screen_gaps`,
     `screen_gap_max`, `screen_gap_cv`, `form_fill_min_s`, `pay_fill_min_s`,
-    `max_pages_per_day`, `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability of automation, `agree`
+    `max_views_per_day`, `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability of automation, `agree`
     the smaller of the two models' (null where the navigation model does not read the client);
     `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients."""
     norms = site_norms(frame) if norms is None else norms
@@ -168,7 +169,7 @@ def gather(
     )
     metronome = (gaps >= cfg.metronome_gaps) & pl.col("view_gap_cv").is_between(0, cfg.metronome_cv)
     form_fill = pl.col("form_fill_min_s") <= cfg.form_fill_s
-    coverage = pl.col("max_pages_per_day").fill_null(0) >= cfg.coverage_pages_per_day
+    coverage = pl.col("max_views_per_day").fill_null(0) >= cfg.coverage_views_per_day
     switched = pl.col("switched_visits").fill_null(0) > 0
     old_protocol = (pl.col("http10").fill_null(0) > 0) & (pl.col("http10_share") <= cfg.http10_site_max)
     bare = (
@@ -225,7 +226,7 @@ def gather(
                 pl.format("evidence:timing:metronome:{}cv={}", pl.col("view_kind"), pl.col("view_gap_cv").round(2)),
             ),
             reason(form_fill, pl.format("evidence:timing:form_fill={}s", pl.col("form_fill_min_s").round(1))),
-            reason(coverage, pl.format("evidence:coverage:pages_per_day={}", pl.col("max_pages_per_day"))),
+            reason(coverage, pl.format("evidence:coverage:views_per_day={}", pl.col("max_views_per_day"))),
             reason(switched, pl.format("evidence:protocol:switched_in_visit={}", pl.col("switched_visits"))),
             reason(
                 both,
