@@ -591,8 +591,9 @@ def test_a_pages_own_api_calls_are_not_read_as_pages_viewed(tmp_path: Path) -> N
 
 def test_coverage_counts_the_records_a_program_reads_from_the_api(tmp_path: Path) -> None:
     """A browser's user agent reading 600 products from the site's API in a day, no page around
-    them, covers more than any reader: automated, on coverage. A person's day on the same app
-    (80 screens, each asking the API for its product and the cart) is not."""
+    them (its calls name none), covers more than any reader: automated, on coverage. A day of 600
+    screens on the same app, its calls naming their page (colleagues behind one proxy between
+    them), is not read as coverage, nor one person's 80 screens."""
     ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36"
 
     def line(ip: str, s: float, path: str, ref: str) -> str:
@@ -617,6 +618,13 @@ def test_coverage_counts_the_records_a_program_reads_from_the_api(tmp_path: Path
     c = _one_client(tmp_path / "person", "".join(person))
     assert not c["automated"], c["reasons"]
     assert not any(r.startswith("evidence:coverage") for r in c["reasons"])
+    (tmp_path / "office").mkdir()
+    office, t = [], 3600
+    for i in range(600):
+        office.append(line("198.51.100.11", t, f"/api/product/{i}", f"{site}/shop/item/{i}"))
+        t += (12, 55, 8, 30, 90, 20, 6, 44, 17, 70)[i % 10] / 4
+    c = _one_client(tmp_path / "office", "".join(office))
+    assert not any(r.startswith("evidence:coverage") for r in c["reasons"]), c["reasons"]
 
 
 def test_a_card_kept_by_the_site_is_paid_in_a_click_a_sign_up_is_not_filled_in_one(tmp_path: Path) -> None:

@@ -450,7 +450,7 @@ def _evidence(shared: bool = False) -> str:
     daily AS (
         SELECT client_id, coalesce(max(n) FILTER (WHERE n >= {SWEEP_SHARE} * v), 0) AS max_views_per_day FROM (
             SELECT client_id, ts::DATE AS d, count(DISTINCT path) AS n, count(*) AS v FROM r
-            WHERE is_html OR (page_type = 'api' AND method = 'GET') GROUP BY ALL
+            WHERE is_html OR (page_type = 'api' AND method = 'GET' AND referer IS NULL) GROUP BY ALL
         ) GROUP BY client_id
     )"""
 

@@ -71,8 +71,10 @@ class EvidenceConfig:
     # too, unless the site keeps the card: then one click pays, and it only supports.
     form_fill_s: float = 2.0
     quick_pay_strength: float = 0.8
-    # Distinct pages and API records (what an app's screens show, or a program reads without any
-    # page) fetched in one day: heavy readers of a news site view about a hundred pages.
+    # Distinct pages, and API records read without a page (no referrer: an app's own calls name
+    # its page), fetched in one day: heavy readers of a news site view about a hundred pages. An
+    # app's calls are not counted: colleagues behind one proxy read over 500 records a day of an
+    # app between them, each once.
     coverage_views_per_day: int = 500
     # Assets: the site serves them to its own people when this share of its multi-page browser
     # visitors loads at least one; then a client of this many page views without any stands out.
