@@ -608,13 +608,14 @@ def test_coverage_counts_the_records_a_program_reads_from_the_api(tmp_path: Path
     assert bot["automated"], bot["reasons"]
     assert "evidence:coverage:views_per_day=600" in bot["reasons"]
     site = "https://app.example"
+    dwell = (12, 55, 8, 30, 90, 20, 6, 44, 17, 70)  # seconds on a screen, uneven as a reader's
     person = [line("198.51.100.10", 3600, "/shop", "-")]
     t = 3601
     for i in range(80):
         route = f"{site}/shop/item/{i % 60}"
         person += [line("198.51.100.10", t, f"/api/product/{i % 60}", route)]
         person += [line("198.51.100.10", t, "/api/cart/summary", route)]
-        t += (12, 55, 8, 30, 90, 20, 6, 44, 17, 70)[i % 10]
+        t += dwell[i % 10]
     c = _one_client(tmp_path / "person", "".join(person))
     assert not c["automated"], c["reasons"]
     assert not any(r.startswith("evidence:coverage") for r in c["reasons"])
@@ -622,7 +623,7 @@ def test_coverage_counts_the_records_a_program_reads_from_the_api(tmp_path: Path
     office, t = [], 3600
     for i in range(600):
         office.append(line("198.51.100.11", t, f"/api/product/{i}", f"{site}/shop/item/{i}"))
-        t += (12, 55, 8, 30, 90, 20, 6, 44, 17, 70)[i % 10] / 4
+        t += dwell[i % 10] / 4  # several people at once
     c = _one_client(tmp_path / "office", "".join(office))
     assert not any(r.startswith("evidence:coverage") for r in c["reasons"]), c["reasons"]
 
