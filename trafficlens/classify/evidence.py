@@ -11,7 +11,8 @@ Families, each with a strength in [0, 1] and its reasons:
   seconds over fewer of them); page views at a metronome's regularity (on a single-page app, its
   screens: the routes its API calls name as their referrer, each first shown); a sign-up form
   submitted within two seconds of loading it.
-- `coverage` (decisive): more distinct pages in one day than a reader views.
+- `coverage` (decisive): more distinct pages in one day than a reader views, records read from
+  the site's API without a page counted with them.
 - `protocol` (decisive): one visit switching between HTTP/1.0 and a later version (a proxy
   rewrites every request it carries alike; two programs sharing a user agent do not).
   (supporting): HTTP/1.0 from a browser user agent where the site's browsers speak a later one
