@@ -427,6 +427,33 @@ def test_api_calls_are_not_page_views_but_keep_their_endpoints(path: str, want: 
     assert (got[0] in PAGE_VIEW_TYPES) == (not path.startswith("/api/"))
 
 
+@pytest.mark.parametrize(
+    ("path", "query", "want"),
+    [
+        ("/wp-login.php", "action=register", "signup"),
+        ("/wp-login.php", "redirect_to=%2Fwp-admin%2F", "login"),
+        ("/acl_users/credentials_cookie_auth/require_login", "came_from=http%3A//example.org/join_form", "signup"),
+        ("/accounts/login/", "next=/accounts/signup/", "signup"),
+        ("/accounts/login/", "next=/orders/", "login"),
+        ("/login", "next=%3Cscript%3Efetch(1)%3C/script%3E", "login"),
+        ("/search", "next=/signup", None),
+        ("/author/jane", "next=/signup", None),
+    ],
+)
+def test_a_sign_up_reached_through_a_login_page_is_a_sign_up(path: str, query: str, want: str | None) -> None:
+    """WordPress registers at its login page with `action=register`, and a site whose sign-up form
+    needs a login first sends it to the login page naming the form to return to: both are the
+    sign-up the fake sign-up rules look for; a login page returning anywhere else is a login."""
+    from trafficlens.classify.pages import load_page_rules, page_type_sql
+
+    rules = load_page_rules()
+    got = duckdb.execute(
+        f"SELECT {page_type_sql(rules, what='endpoint')} FROM (SELECT ?::VARCHAR AS path, ?::VARCHAR AS query)",
+        [path, query],
+    ).fetchone()
+    assert got == (want,)
+
+
 def test_a_site_maps_its_own_pages(tmp_path: Path, labelled: Path) -> None:
     rules = tmp_path / "pages.yml"
     rules.write_text("- {page_type: checkout, path: '^/$'}\n")
