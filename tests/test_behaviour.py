@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from trafficlens.classify.behaviour import FEATURES
+from trafficlens.classify.evidence import LIKELY_AUTOMATED
 from trafficlens.classify.model import META_FILE, load_model, model_dir
 from trafficlens.classify.pipeline import classify
 from trafficlens.cli import main
@@ -398,6 +399,20 @@ def test_both_models_sure_together_decide_one_alone_does_not() -> None:
     assert out["automated"].to_list() == [False, True, False]
     assert "evidence:style:models_agree=0.75" in out.row(1, named=True)["reasons"]
     assert out.row(1, named=True)["actor_class"] == "scraper"
+
+
+def test_a_score_in_the_likely_automated_band_names_what_raised_it() -> None:
+    """The navigation model's reading puts a browser in the band below the level at which it reads a
+    visit as automated: the reasons name it there too, and the label stays human."""
+    from trafficlens.classify.labels import combine_behaviour
+
+    labelled, pred = _cohort_frames([("a", "X", 0.65), ("a", "X", 0.3)])
+    out = combine_behaviour(labelled, pred, feats=_evidence_feats(labelled["client_id"].to_list(), bare=set()))
+    band, plain = out.row(0, named=True), out.row(1, named=True)
+    assert not band["automated"] and band["automation_score"] >= LIKELY_AUTOMATED
+    assert "behaviour:navigation:0.65" in band["reasons"] and "behaviour:page_gap_cv=0.30" in band["reasons"]
+    assert plain["automation_score"] < LIKELY_AUTOMATED
+    assert not any(r.startswith("behaviour:navigation:") for r in plain["reasons"])
 
 
 def test_a_campaign_cohort_lends_its_prior_to_its_borderline_visits() -> None:

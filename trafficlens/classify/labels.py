@@ -11,7 +11,7 @@ import polars as pl
 
 from trafficlens.classify.agents import Catalogue
 from trafficlens.classify.behaviour import EVIDENCE_INPUTS
-from trafficlens.classify.evidence import DEFAULT, EvidenceConfig, decided, gather
+from trafficlens.classify.evidence import DEFAULT, LIKELY_AUTOMATED, EvidenceConfig, decided, gather
 from trafficlens.classify.model import NAV_THRESHOLD
 from trafficlens.schema import ATTACK_THREATS, AUTOMATED_THREATS, STR_LIST
 
@@ -296,7 +296,9 @@ def combine_behaviour(
         ),
         pl.col("b_reasons"),
     )
-    nav_read = browser & (pl.col("_nav_p").fill_null(0) >= pl.lit(NAV_THRESHOLD))
+    # Named wherever it reaches the "likely automated" band, not only where it reads a visit as
+    # automated: a score of the band says what raised it.
+    nav_read = browser & (pl.col("_nav_p").fill_null(0) >= pl.lit(LIKELY_AUTOMATED))
     nav_verdict = pl.concat_list(
         pl.concat_str(pl.lit("behaviour:navigation:"), pl.col("b_nav_proba").round(2).cast(pl.String)),
         pl.when(pl.col("_nav_p") > pl.col("b_nav_proba"))
