@@ -92,6 +92,34 @@ def test_totals_and_shares_match_the_requests(rep: Report, req: pl.DataFrame) ->
         assert got["requests_share"] == pytest.approx(row["n"] / req.height)
 
 
+def test_likely_automated_band_and_what_raised_it(sim_lake: Path, rep: Report, req: pl.DataFrame) -> None:
+    """The band beside the confident shares: people (labelled human) with a score of 0.5 or more,
+    and the supporting families their reasons show."""
+    from trafficlens.classify.evidence import LIKELY_AUTOMATED, SUPPORT_REASONS
+
+    c = pl.read_parquet(sim_lake / "clients" / "*.parquet")
+    band = c.filter((pl.col("actor_class") == "human") & (pl.col("automation_score") >= LIKELY_AUTOMATED))
+    assert band.height > 0, "the simulated week has people with some evidence of automation"
+    got = rep.likely_automated()
+    assert got["clients"] == band.height
+    assert got["requests"] == req.join(band.select("client_id"), on="client_id").height
+    human = req.filter(pl.col("actor_class") == "human").height
+    assert got["human_requests_share"] == pytest.approx(got["requests"] / human)
+    want = {
+        name: band.filter(pl.col("reasons").list.eval(pl.element().str.contains(rx)).list.any()).height
+        for name, rx in SUPPORT_REASONS.items()
+    }
+    assert got["raised_by"] == want
+    # Every score of the band was raised by some family its reasons name.
+    shown = band.filter(
+        pl.any_horizontal(
+            pl.col("reasons").list.eval(pl.element().str.contains(rx)).list.any() for rx in SUPPORT_REASONS.values()
+        )
+    )
+    assert shown.height == band.height, band.filter(~pl.col("client_id").is_in(shown["client_id"]))["reasons"][:3]
+    assert "raised by " in " ".join(render_table(rep.sections(["totals", "shares", "likely_automated"])).split())
+
+
 def test_ai_share_and_breakdown(rep: Report, req: pl.DataFrame) -> None:
     ai = rep.ai_share()
     assert ai["share"] == pytest.approx(req["ai_driven"].mean())

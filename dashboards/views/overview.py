@@ -12,6 +12,7 @@ import streamlit as st
 
 from trafficlens.dashboards import common
 from trafficlens.dashboards.common import CLASS_COLORS, fmt_count, fmt_pct, label, palette
+from trafficlens.report import layout
 
 ctx = common.start_page(
     "Overview", "Who reads the site: people, crawlers, scrapers and agents, and how much of it is AI."
@@ -336,8 +337,9 @@ if band["clients"]:
     st.caption(
         f"Likely automated: {band['clients']:,} clients labelled human "
         f"({fmt_pct(band['human_clients_share'])} of them) have an automation score of "
-        f"{band['threshold']} or more: {fmt_pct(band['requests_share'])} of all requests. They stay in the "
-        "human share (`clients.automation_score` in the lake says how likely each one is)."
+        f"{band['threshold']} or more: {fmt_pct(band['requests_share'])} of all requests"
+        f"{layout.raised_by(band)}. They stay in the human share (`clients.automation_score` in the lake says "
+        "how likely each one is; style is the behaviour models' judgement, which alone never labels a person)."
     )
 long = pl.concat(
     [

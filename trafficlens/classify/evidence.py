@@ -102,6 +102,17 @@ DECISIVE = 0.99
 # A client left human with an automation_score from this on is "likely automated": reported beside
 # the confident shares, never moved into them.
 LIKELY_AUTOMATED = 0.5
+# The supporting families by the reasons they leave (regexes, RE2), so that a report can say what
+# raised the scores of the band: style where either behaviour model leans to automation (its class
+# is not human, or human at one half or less as rounded; the navigation model is named from 0.5),
+# the others by their own reasons (`gather`; a hosting provider's address, `hosting_reason`).
+SUPPORT_REASONS: dict[str, str] = {
+    "style": r"^behaviour:(navigation:|model:(crawler|scraper|agent):|model:human:0(\.[0-4]|\.5$|$))",
+    "assets": r"^evidence:assets:",
+    "forms": r"^evidence:forms:",
+    "protocol": r"^evidence:protocol:http10",
+    "network": r"^ip:hosting:",
+}
 
 
 def site_norm_parts(clients: pl.DataFrame) -> pl.DataFrame:
@@ -275,6 +286,7 @@ def with_automation_score(clients: pl.DataFrame) -> pl.DataFrame:
 __all__ = [
     "DEFAULT",
     "LIKELY_AUTOMATED",
+    "SUPPORT_REASONS",
     "EvidenceConfig",
     "decided",
     "gather",

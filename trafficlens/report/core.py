@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar
 import polars as pl
 
 from trafficlens.classify.agents import load_catalogue
+from trafficlens.classify.evidence import LIKELY_AUTOMATED, SUPPORT_REASONS
 from trafficlens.errors import OptionError
 from trafficlens.schema import ACTOR_CLASSES, PAGE_VIEW_TYPES, PERIODS
 from trafficlens.store import Lake, connect, sql_literal
@@ -107,11 +108,18 @@ class ReportBase:
         # Lakes classified before clients carried automation_score read as sure of every label.
         has_score = "automation_score" in self.con.sql("SELECT * FROM clients LIMIT 0").columns
         score = "coalesce(automation_score, 0)" if has_score else "0.0"
+        # For the "likely automated" band (people with some evidence of automation): which
+        # supporting families raised each one's score, from its reasons.
+        band = f"actor_class = 'human' AND {score} >= {LIKELY_AUTOMATED}"
+        raised = ", ".join(
+            f"{band} AND len(list_filter(reasons, lambda r: regexp_matches(r, {sql_literal(rx)}))) > 0 AS raised_{name}"
+            for name, rx in SUPPORT_REASONS.items()
+        )
         self.con.execute(
             f"""CREATE TEMP TABLE c AS
                 SELECT hash(client_id) AS cid, site, hash(client_ip) AS aid, actor_class, automated, ai_driven,
                        purpose, operator, agent, identity, coalesce(operator, a.claimed) AS claimed_operator,
-                       {score} AS automation_score
+                       {score} AS automation_score, {raised}
                 FROM clients LEFT JOIN agent_operators a USING (agent) {self._where(times=False)}"""
         )
         # The requests, read once per client, day and page type, and once more where they carry

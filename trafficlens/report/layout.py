@@ -520,7 +520,7 @@ def headline(sections: dict[str, Any]) -> list[str]:
         lines.append(
             f"Likely automated, labelled human: {fmt_int(band['clients'])} clients, "
             f"{fmt_pct(band['requests_share'])} of requests ({fmt_pct(band['human_requests_share'])} of the human "
-            f"share; automation score >= {band['threshold']})"
+            f"share; automation score >= {band['threshold']}{raised_by(band)})"
         )
     ai = sections.get("ai_share")
     if ai and ai.get("requests"):
@@ -536,6 +536,13 @@ def headline(sections: dict[str, Any]) -> list[str]:
                 f"({fmt_time(r['previous_period'])} -> {fmt_time(r['period'])}, per day of data)"
             )
     return lines
+
+
+def raised_by(band: dict[str, Any]) -> str:
+    """`; raised by style 120, network 8`: the families whose evidence the band's clients show, the
+    most common first (empty where none is counted, as in a lake classified before they were)."""
+    counts = sorted(((n, f) for f, n in (band.get("raised_by") or {}).items() if n), key=lambda t: (-t[0], t[1]))
+    return "; raised by " + ", ".join(f"{f} {fmt_int(n)}" for n, f in counts) if counts else ""
 
 
 def clip(text: str, width: int) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from trafficlens.classify.evidence import LIKELY_AUTOMATED
+from trafficlens.classify.evidence import LIKELY_AUTOMATED, SUPPORT_REASONS
 from trafficlens.report.core import ReportBase, section
 from trafficlens.schema import ACTOR_CLASSES, AI_CATEGORIES
 from trafficlens.store import sql_literal
@@ -93,7 +93,9 @@ class TrafficSections(ReportBase):
     def likely_automated(self) -> dict[str, Any]:
         """The band beside the confident shares: clients labelled human whose automation_score is at
         least LIKELY_AUTOMATED (some evidence of automation, short of what the labels require), with
-        their requests and their shares of the human and of all traffic."""
+        their requests and their shares of the human and of all traffic, and `raised_by`: how many
+        of them each supporting family's evidence shows in (`evidence.SUPPORT_REASONS`; a client
+        may show several)."""
         row = self.q(
             f"""SELECT coalesce(sum(requests) FILTER (band), 0)::BIGINT AS requests,
                        count(DISTINCT cid) FILTER (band) AS clients,
@@ -105,7 +107,9 @@ class TrafficSections(ReportBase):
                 FROM (SELECT *, actor_class = 'human' AS human,
                              actor_class = 'human' AND automation_score >= {LIKELY_AUTOMATED} AS band FROM x)"""
         ).row(0, named=True)
-        return {"threshold": LIKELY_AUTOMATED, **row}
+        counts = ", ".join(f"count(DISTINCT cid) FILTER (raised_{name}) AS {name}" for name in SUPPORT_REASONS)
+        raised = self.q(f"SELECT {counts} FROM x").row(0, named=True)
+        return {"threshold": LIKELY_AUTOMATED, **row, "raised_by": raised}
 
     @section
     def ai_share(self) -> dict[str, Any]:
