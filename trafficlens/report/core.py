@@ -108,18 +108,19 @@ class ReportBase:
         # Lakes classified before clients carried automation_score read as sure of every label.
         has_score = "automation_score" in self.con.sql("SELECT * FROM clients LIMIT 0").columns
         score = "coalesce(automation_score, 0)" if has_score else "0.0"
-        # For the "likely automated" band (people with some evidence of automation): which
-        # supporting families raised each one's score, from its reasons.
+        # The "likely automated" band (people with some evidence of automation), and which
+        # supporting families raised each one's score, from its reasons (read for the band alone).
         band = f"actor_class = 'human' AND {score} >= {LIKELY_AUTOMATED}"
         raised = ", ".join(
-            f"{band} AND len(list_filter(reasons, lambda r: regexp_matches(r, {sql_literal(rx)}))) > 0 AS raised_{name}"
+            f"CASE WHEN {band} THEN len(list_filter(reasons, lambda r: regexp_matches(r, {sql_literal(rx)}))) > 0 "
+            f"ELSE false END AS raised_{name}"
             for name, rx in SUPPORT_REASONS.items()
         )
         self.con.execute(
             f"""CREATE TEMP TABLE c AS
                 SELECT hash(client_id) AS cid, site, hash(client_ip) AS aid, actor_class, automated, ai_driven,
                        purpose, operator, agent, identity, coalesce(operator, a.claimed) AS claimed_operator,
-                       {score} AS automation_score, {raised}
+                       {score} AS automation_score, {band} AS likely_automated, {raised}
                 FROM clients LEFT JOIN agent_operators a USING (agent) {self._where(times=False)}"""
         )
         # The requests, read once per client, day and page type, and once more where they carry

@@ -96,6 +96,7 @@ class TrafficSections(ReportBase):
         their requests and their shares of the human and of all traffic, and `raised_by`: how many
         of them each supporting family's evidence shows in (`evidence.SUPPORT_REASONS`; a client
         may show several)."""
+        counts = ", ".join(f"count(DISTINCT cid) FILTER (raised_{name}) AS raised_{name}" for name in SUPPORT_REASONS)
         row = self.q(
             f"""SELECT coalesce(sum(requests) FILTER (band), 0)::BIGINT AS requests,
                        count(DISTINCT cid) FILTER (band) AS clients,
@@ -103,12 +104,11 @@ class TrafficSections(ReportBase):
                            AS human_requests_share,
                        coalesce(count(DISTINCT cid) FILTER (band) / nullif(count(DISTINCT cid) FILTER (human), 0), 0)
                            AS human_clients_share,
-                       coalesce(sum(requests) FILTER (band) / nullif(sum(requests), 0), 0) AS requests_share
-                FROM (SELECT *, actor_class = 'human' AS human,
-                             actor_class = 'human' AND automation_score >= {LIKELY_AUTOMATED} AS band FROM x)"""
+                       coalesce(sum(requests) FILTER (band) / nullif(sum(requests), 0), 0) AS requests_share,
+                       {counts}
+                FROM (SELECT *, actor_class = 'human' AS human, likely_automated AS band FROM x)"""
         ).row(0, named=True)
-        counts = ", ".join(f"count(DISTINCT cid) FILTER (raised_{name}) AS {name}" for name in SUPPORT_REASONS)
-        raised = self.q(f"SELECT {counts} FROM x").row(0, named=True)
+        raised = {name: row.pop(f"raised_{name}") for name in SUPPORT_REASONS}
         return {"threshold": LIKELY_AUTOMATED, **row, "raised_by": raised}
 
     @section
