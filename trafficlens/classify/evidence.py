@@ -158,9 +158,10 @@ def gather(
     """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
     (`pages`, `assets`, `favicon`, `page_gaps`, `page_gap_max`, `page_gap_cv`, `screen_gaps`,
-    `screen_gap_max`, `screen_gap_cv`, `form_fill_min_s`, `pay_fill_min_s`,
-    `max_views_per_day`, `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability of automation, `agree`
-    the smaller of the two models' (null where the navigation model does not read the client);
+    `screen_gap_max`, `screen_gap_cv`, `form_fill_min_s`, `pay_fill_min_s`, `max_views_per_day`,
+    `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability
+    of automation, `agree` the smaller of the two models' (null where the navigation model does
+    not read the client);
     `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients."""
     norms = site_norms(frame) if norms is None else norms
     df = frame.join(norms, on="site", how="left").with_columns(
