@@ -247,6 +247,27 @@ def test_behavioural_threats_are_found_with_reasons(attacked: dict, ip: str, thr
     assert any(r.startswith(reason) for r in c["reasons"]), c["reasons"]
 
 
+def test_a_sweeping_network_counts_only_where_the_log_holds_the_sites_assets(tmp_path: Path) -> None:
+    """Where a CDN serves the assets, every person's visit is bare but for its referrer, and an
+    ISP's /16 holds people landing from bookmarks beside the proxies sweeping it: the network
+    rules say nothing there. Where the site serves its own, the same sweep is found."""
+    pool = [CHROME.replace("131", str(v)) for v in range(120, 126)]
+    sweep = [
+        _line(f"100.70.{a}.{a + 1}", 50000 + a * 10 + k, "GET", f"/p/sweep-{a}-{k}", 200, pool[(a + k) % 6])
+        for a in range(12)
+        for k in range(10)
+    ]
+    people = [line for i in range(6) for line in _human(f"100.64.9.{i + 1}", 30000 + 600 * i)]
+    cdn = [line for line in people if '"GET /static/' not in line and '"GET /favicon' not in line]
+    for name, lines, found in (("served", people, True), ("cdn", cdn, False)):
+        (tmp_path / name).mkdir()
+        clients = _clients(tmp_path / name, sweep + lines)
+        for a in (0, 5, 11):
+            reasons = clients[f"100.70.{a}.{a + 1}"]["reasons"]
+            assert any(r.startswith("threat:abusive_scraping:network=100.70.0.0/16") for r in reasons) is found, name
+            assert any(r.startswith("threat:ua_rotation:network=100.70.0.0/16") for r in reasons) is found, name
+
+
 def _swarm_lake(tmp: Path, threats: Path | None = None) -> dict[str, dict]:
     """A day of a shop: 40 people loading pages and assets; a swarm of 30 residential addresses
     (each of another /16) arriving within ten minutes, one to three product pages each, all

@@ -256,14 +256,18 @@ def vuln_scan(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
 # What only a group step may read: which clients are browsers or tools, and the attack rules' matches.
 _EVERY_CLIENT = re.compile(r"\b(browsers|request_attacks)\b")
 # The CTEs of `_sweeps` that read every client.
-_SWEEP_GROUPS = ("bare", "nets")
+_SWEEP_GROUPS = ("bare", "asset_norms", "nets")
 
 
 def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
     """`sweep`: per client, the content pages, assets, other requests and referrers it fetched and
     its pace;
     `bare`: browsers fetching content with no assets and no referrers, with their IPv4 /16;
-    `nets`: the networks where many such addresses sweep many pages."""
+    `asset_norms`: per site, the share of its browsers of three views or more that loaded assets;
+    `nets`: the networks where many such addresses sweep many pages, on a site whose browsers load
+    its assets. Where the assets come from a CDN, every person's visit is bare but for its
+    referrer, and an ISP's /16 that residential proxies sweep also holds its people landing
+    from a bookmark or an app: the network says nothing of them there."""
     content = _content()
     return {
         "sweep": f"""
@@ -281,10 +285,13 @@ def _sweeps(cfg: ThreatConfig) -> dict[str, str]:
         FROM sweep s JOIN browsers b USING (client_id)
         WHERE s.assets = 0 AND s.pages > 0 AND s.referred = 0 AND s.client_ip NOT LIKE '%:%'
           AND regexp_matches(s.client_ip, '^[0-9]+\\.[0-9]+\\.')""",
+        "asset_norms": """
+        SELECT site, avg((assets > 0)::DOUBLE) AS norm FROM sweep
+        WHERE views >= 3 AND client_id IN (SELECT client_id FROM browsers) GROUP BY site""",
         "nets": f"""
         SELECT site, net, count(DISTINCT client_ip) AS addrs, sum(pages) AS pages,
                count(DISTINCT user_agent) AS uas
-        FROM bare GROUP BY ALL
+        FROM bare JOIN asset_norms USING (site) WHERE norm >= {cfg.scrape_net_asset_norm} GROUP BY ALL
         HAVING count(DISTINCT client_ip) >= {cfg.scrape_net_clients} AND sum(pages) >= {cfg.scrape_net_pages}""",
     }
 
@@ -332,14 +339,13 @@ def abusive_scraping(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
     return ThreatSQL(
         {
             "sweep": sweeps["sweep"],
+            "asset_norms": sweeps["asset_norms"],
             # A crawler that says who it is (GPTBot, Bingbot) crawls at machine pace by nature; the
             # threat is the one that hides behind a browser's or a library's user agent.
-            # Where the site's own browsers load no assets (they come from a CDN), a browser's lack of
-            # them says nothing, and a person flicking through "next" links reads ten pages a
-            # minute: only a pace no reader keeps counts there. An HTTP tool loads none anywhere.
-            "asset_norms": """
-        SELECT site, avg((assets > 0)::DOUBLE) AS norm FROM sweep
-        WHERE views >= 3 AND client_id IN (SELECT client_id FROM browsers) GROUP BY site""",
+            # Where the site's own browsers load no assets (they come from a CDN: `asset_norms`), a
+            # browser's lack of them says nothing, and a person flicking through "next" links reads
+            # ten pages a minute: only a pace no reader keeps counts there. An HTTP tool loads none
+            # anywhere.
             "scrape": f"""
         SELECT client_id, 'abusive_scraping' AS threat,
                'threat:abusive_scraping:pages=' || pages || ',rate=' || round(rate, 1) || '/min,assets=0' AS reason
@@ -364,7 +370,7 @@ def abusive_scraping(cfg: ThreatConfig, inputs: Inputs) -> ThreatSQL:
         FROM arrivals a JOIN swarms w ON a.site = w.site AND a.win = w.win WHERE a.is_bare""",
         },
         ("scrape", "netscrape", "swarmscrape"),
-        group=_SWEEP_GROUPS + ("asset_norms", "scrape", "netscrape", "arrivals", "swarm_wins", "swarms", "swarmscrape"),
+        group=_SWEEP_GROUPS + ("scrape", "netscrape", "arrivals", "swarm_wins", "swarms", "swarmscrape"),
         rows=("sweep", "bare_paths"),
     )
 

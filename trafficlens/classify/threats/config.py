@@ -57,6 +57,10 @@ class ThreatConfig:
     scrape_bare_rate_per_min: float = 30.0
     scrape_net_clients: int = 10
     scrape_net_pages: int = 100
+    # The networks count only on a site whose log holds assets for its browsers: at least this
+    # share of those of 3+ requests besides assets loaded one (a CDN site's log holds a handful in
+    # a hundred thousand; a site serving its own, most of its visitors' even under a sweep).
+    scrape_net_asset_norm: float = 0.02
     # A swarm: residential proxies give each request or few a new home address anywhere, so no
     # network holds many. In one 10-minute window, 20+ browsers arriving bare (content, no asset,
     # no referrer, from first request to last), 80%+ of the window's new clients and at odds of
