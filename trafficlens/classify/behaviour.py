@@ -415,24 +415,28 @@ def _evidence(shared: bool = False) -> str:
     # from a proxy between the browser and the site (then for every request through it) or from a
     # script. A visit that switches between the two is two programs, not one browser.
     # A form posted without its page: where the site serves the page to people (three or more
-    # clients loaded it), a browser has to load it before it can post it, this client never did.
+    # clients loaded it), a browser has to load it before it can post it, this client never did;
+    # and the post names no page of the site as its referrer. A browser's post names the page it
+    # was on: a person whose address changed since loading the form, or a single-page app whose
+    # screens are drawn without loading their pages, names it; a script posting blind names none.
     return f"""
     form_posts AS (
         SELECT client_id, site, path, endpoint, method,
+               coalesce(ref_host = coalesce(host, ref_home), false) AS own_referrer,
                epoch(ts) - max(CASE WHEN method = 'GET' THEN epoch(ts) END) OVER (
                    PARTITION BY session_id, path ORDER BY ts, source, line_no
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS fill,
                count(*) FILTER (WHERE method = 'GET') OVER (
                    PARTITION BY client_id, path ORDER BY ts, source, line_no
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS loaded
-        FROM r WHERE endpoint IS NOT NULL
+        FROM r LEFT JOIN home USING (site) WHERE endpoint IS NOT NULL
     ),
     {_shared("form_pages", shared)},
     forms AS (
         SELECT client_id,
                min(fill) FILTER (WHERE endpoint = 'signup') AS form_fill_min_s,
                min(fill) FILTER (WHERE endpoint = 'payment') AS pay_fill_min_s,
-               count(*) FILTER (WHERE loaded = 0 AND coalesce(fp.loaders, 0) >= 3) AS blind_posts
+               count(*) FILTER (WHERE loaded = 0 AND NOT own_referrer AND coalesce(fp.loaders, 0) >= 3) AS blind_posts
         FROM form_posts LEFT JOIN form_pages fp USING (site, path)
         WHERE method = 'POST' GROUP BY client_id
     ),

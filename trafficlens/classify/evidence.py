@@ -21,13 +21,19 @@ Families, each with a strength in [0, 1] and its reasons:
   visitors load them (where nobody's assets reach the log, a CDN serves them, and their absence
   says nothing).
 - `forms` (supporting): a form posted without its page having been loaded, where the site serves
-  that page to its visitors (a person's address may change between the two, so it only supports);
+  that page to its visitors, naming no page of the site (a person's address may change between
+  the two, and then the post names the form's page, as a single-page app's does; so it only
+  supports);
   a payment posted within two seconds of loading its page (a card the site keeps is paid with one
   click, so it only supports).
 - `style` (supporting): the behaviour models' judgement, the navigation model's read against the
   client's user-agent cohort. It decides only where both models, which read different things
   (the main model every feature, the navigation model only how a visit moves from page to page),
   are sure together: a style one model alone sees in people is the failure this rule exists for.
+  As one of two families agreeing it is the main model's reading alone: the navigation model's
+  raises the score but is not counted (it is the style that failed on people, and people behind
+  a VPN or an old proxy carry a second family through nothing they do); nor is the main model's
+  for a client of one request, which has no style to read.
 - `network` (supporting): an address in a hosting provider's published ranges (a data centre, not
   a home or mobile line). People reach sites from clouds too (VPNs, remote desktops, relays), so
   it only supports.
@@ -89,6 +95,11 @@ class EvidenceConfig:
     hosting_strength: float = 0.7
     # A supporting family counts towards "two agree" from this strength.
     support_min: float = 0.6
+    # Style counts towards "two agree" only for a client of this many requests: a single request
+    # shows nothing of how a client browses, and the main model's reading of it is the share of
+    # such clients automated in training (most one-request clients are), not evidence about this
+    # one. A person landing once through an old proxy or from a VPN would otherwise be a scraper.
+    style_min_requests: int = 2
     # A blind form post: how strongly it supports (a changed address explains some).
     blind_post_strength: float = 0.8
     # Both behaviour models at least this sure: the lowest level at which no held-out family of
@@ -154,6 +165,7 @@ def gather(
     cfg: EvidenceConfig = DEFAULT,
     agree: pl.Expr | None = None,
     norms: pl.DataFrame | None = None,
+    supports: pl.Expr | None = None,
 ) -> pl.DataFrame:
     """Add `ev_decisive` (bool), `ev_support` (how many supporting families hold),
     `automation_score` and `ev_reasons` to client rows carrying the raw behaviour aggregates
@@ -162,7 +174,10 @@ def gather(
     `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability
     of automation, `agree` the smaller of the two models' (null where the navigation model does
     not read the client);
-    `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients."""
+    `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients.
+    `supports`: the probability that counts as style's support (default `style`); `style` is what
+    raises `automation_score`. Where `frame` has `requests` (the client's), style supports only
+    from `style_min_requests`."""
     norms = site_norms(frame) if norms is None else norms
     df = frame.join(norms, on="site", how="left").with_columns(
         asset_norm=pl.col("asset_norm").fill_null(0.0), http10_share=pl.col("http10_share").fill_null(1.0)
@@ -206,6 +221,12 @@ def gather(
     hosting = pl.col("hosting") if "hosting" in frame.columns else pl.lit(None, pl.String)
     s_network = pl.when(hosting.is_not_null()).then(cfg.hosting_strength).otherwise(0.0)
     s_style = style.fill_null(0.0).clip(0.0, 1.0)
+    s_support = s_style if supports is None else supports.fill_null(0.0)
+    style_read = (
+        pl.col("requests").fill_null(cfg.style_min_requests) >= cfg.style_min_requests
+        if "requests" in frame.columns
+        else pl.lit(True)
+    )
     both = (agree if agree is not None else pl.lit(None, pl.Float64)) >= cfg.models_agree
     decisive = (
         no_reading | metronome | form_fill.fill_null(False) | coverage | switched | both.fill_null(False)
@@ -215,7 +236,7 @@ def gather(
         + (s_forms >= cfg.support_min).cast(pl.Int8)
         + (s_protocol >= cfg.support_min).cast(pl.Int8)
         + (s_network >= cfg.support_min).cast(pl.Int8)
-        + (s_style >= cfg.support_min).cast(pl.Int8)
+        + ((s_support >= cfg.support_min) & style_read).cast(pl.Int8)
     )
     empty = pl.lit([], STR_LIST)
 

@@ -285,7 +285,11 @@ def combine_behaviour(
     agree = pl.when(browser & pl.col("b_nav_proba").is_not_null()).then(
         pl.min_horizontal(model_p, pl.col("b_nav_proba"))
     )
-    df = gather(df, style, cfg, agree, norms)
+    # What counts as style's support towards two families agreeing is the main model's reading:
+    # the navigation model's alone (how a visit moves from page to page) is the style that called
+    # people on a held-out shop week scrapers; it decides only with the main model (`agree`), and
+    # raises the score.
+    df = gather(df, style, cfg, agree, norms, supports=pl.when(browser).then(model_p))
     flips = browser & decided()
     klass = pl.when(pl.col("b_class") == "human").then(pl.lit("scraper")).otherwise(pl.col("b_class"))
     agentic = flips & (pl.col("b_class") == "agent")
