@@ -395,7 +395,7 @@ def report(out: dict) -> int:
 
 
 # People's connections: seeds apart from every training and evaluation seed, one site per kind.
-CONNECTION_SITES = (("shop", "origin", 4141), ("media", "cdn", 4242), ("travel", "spa", 4343))
+CONNECTION_SITES = (("shop", "origin", 5151), ("media", "cdn", 5252), ("travel", "spa", 5353))
 # A cloud provider's block of the simulated ranges (`simulate.addresses.HOSTING_PUBLISHED`), where a
 # person on a VPN is moved: each address of the log to one of its own, so that the people sharing
 # an address (an office, a carrier's NAT) keep sharing one.
