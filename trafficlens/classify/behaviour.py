@@ -317,9 +317,12 @@ def _address_sharing(shared: bool = False) -> str:
     return ",\n    ".join(_shared(n, shared) for n in ("ip", "nets", "netall"))
 
 
+# A request's referrer names the site itself (its host, or where the log names none, the host its
+# referrers name most); null without a referrer. Over `r` joined to `home`.
+_OWN_REFERRER = "ref_host = coalesce(host, ref_home)"
 # The page of the site a request's referrer names (its path and query; '/' for the bare host),
-# null where the referrer is another site's or absent. Over `r` joined to `home`.
-_REF_PAGE = """CASE WHEN ref_host = coalesce(host, ref_home) THEN coalesce(nullif(regexp_extract(
+# null where the referrer is another site's or absent.
+_REF_PAGE = f"""CASE WHEN {_OWN_REFERRER} THEN coalesce(nullif(regexp_extract(
                    referer, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^#]*)', 1), ''), '/') END"""
 
 
@@ -422,7 +425,7 @@ def _evidence(shared: bool = False) -> str:
     return f"""
     form_posts AS (
         SELECT client_id, site, path, endpoint, method,
-               coalesce(ref_host = coalesce(host, ref_home), false) AS own_referrer,
+               coalesce({_OWN_REFERRER}, false) AS own_referrer,
                epoch(ts) - max(CASE WHEN method = 'GET' THEN epoch(ts) END) OVER (
                    PARTITION BY session_id, path ORDER BY ts, source, line_no
                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS fill,

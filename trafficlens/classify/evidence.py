@@ -174,10 +174,9 @@ def gather(
     `http10`, `proto_requests`, `switched_visits`) and `site`; `style` is the models' probability
     of automation, `agree` the smaller of the two models' (null where the navigation model does
     not read the client);
-    `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients.
-    `supports`: the probability that counts as style's support (default `style`); `style` is what
-    raises `automation_score`. Where `frame` has `requests` (the client's), style supports only
-    from `style_min_requests`."""
+    `norms` the sites' norms (`site_norms`) where `frame` holds only some of their clients;
+    `supports` the probability that counts as style's support towards two families agreeing
+    (default `style`, which alone raises `automation_score`)."""
     norms = site_norms(frame) if norms is None else norms
     df = frame.join(norms, on="site", how="left").with_columns(
         asset_norm=pl.col("asset_norm").fill_null(0.0), http10_share=pl.col("http10_share").fill_null(1.0)
@@ -222,11 +221,6 @@ def gather(
     s_network = pl.when(hosting.is_not_null()).then(cfg.hosting_strength).otherwise(0.0)
     s_style = style.fill_null(0.0).clip(0.0, 1.0)
     s_support = s_style if supports is None else supports.fill_null(0.0)
-    style_read = (
-        pl.col("requests").fill_null(cfg.style_min_requests) >= cfg.style_min_requests
-        if "requests" in frame.columns
-        else pl.lit(True)
-    )
     both = (agree if agree is not None else pl.lit(None, pl.Float64)) >= cfg.models_agree
     decisive = (
         no_reading | metronome | form_fill.fill_null(False) | coverage | switched | both.fill_null(False)
@@ -236,7 +230,7 @@ def gather(
         + (s_forms >= cfg.support_min).cast(pl.Int8)
         + (s_protocol >= cfg.support_min).cast(pl.Int8)
         + (s_network >= cfg.support_min).cast(pl.Int8)
-        + ((s_support >= cfg.support_min) & style_read).cast(pl.Int8)
+        + (s_support >= cfg.support_min).cast(pl.Int8)
     )
     empty = pl.lit([], STR_LIST)
 

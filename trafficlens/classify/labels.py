@@ -240,7 +240,8 @@ def combine_behaviour(
     flagged), out of fold in training: the share found in a cohort understates its automated share
     by the first and overstates it by the second, and is corrected for both (Rogan-Gladen).
 
-    Where `labelled` holds only some of the clients (one of classify's buckets), `cohorts`
+    `labelled` are the clients' rows with their identity labels and `requests`. Where `labelled`
+    holds only some of the clients (one of classify's buckets), `cohorts`
     (`cohort_counts` of every bucket, stacked) and `norms` (`evidence.site_norms`) say what the
     whole log's do.
     """
@@ -288,8 +289,9 @@ def combine_behaviour(
     # What counts as style's support towards two families agreeing is the main model's reading:
     # the navigation model's alone (how a visit moves from page to page) is the style that called
     # people on a held-out shop week scrapers; it decides only with the main model (`agree`), and
-    # raises the score.
-    df = gather(df, style, cfg, agree, norms, supports=pl.when(browser).then(model_p))
+    # raises the score. A client of one request has no style to read (a count unknown is read).
+    read = pl.col("requests").fill_null(cfg.style_min_requests) >= cfg.style_min_requests
+    df = gather(df, style, cfg, agree, norms, supports=pl.when(browser & read).then(model_p))
     flips = browser & decided()
     klass = pl.when(pl.col("b_class") == "human").then(pl.lit("scraper")).otherwise(pl.col("b_class"))
     agentic = flips & (pl.col("b_class") == "agent")
