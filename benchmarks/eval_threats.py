@@ -5,7 +5,9 @@
 
 - CrowdSec hub HTTP tests (crowdsec-hub-tests/index.json): of the tests that expect alerts, the
   share where every alerting source address is marked malicious (target >= 85%); of the benign
-  tests (expected 0 alerts), the share with nothing marked malicious (>= 13 of 14).
+  tests (expected 0 alerts), the share with nothing marked malicious (>= 90%). Those tests load no
+  scenario (they check parsers and whitelists), so "0 alerts" says nothing of what their lines do:
+  three hold scans, reviewed below (`NOT_BENIGN`), and are listed apart with what was found.
 - CrowdSec AppSec requests without a body (requests.jsonl): each sent by its own client, the
   share flagged malicious among those expected blocked (>= 80%), and the benign controls flagged.
 - fail2ban's access-log samples: lines expected to match, flagged.
@@ -41,7 +43,14 @@ from trafficlens.schema import THREATS  # noqa: E402
 from trafficlens.simulate import simulate  # noqa: E402
 
 EXTERNAL = Path(os.environ.get("TRAFFICLENS_EXTERNAL", ROOT.parent / "shared" / "external"))
-TARGETS = {"crowdsec_alert_tests": 0.85, "crowdsec_benign_clean": 13, "appsec_flagged": 0.80}
+TARGETS = {"crowdsec_alert_tests": 0.85, "crowdsec_benign_clean": 0.90, "appsec_flagged": 0.80}
+# CrowdSec tests expecting no alert whose lines, read one by one, are scans: expecting no alert
+# only because they load no scenario (parser tests of Envoy's and Traefik's formats).
+NOT_BENIGN = {
+    "envoy-logs": "curl asking HEAD /.env (404): a probe for a secrets file",
+    "traefik_clf": "Nikto by its user agent from three addresses (/cgi.cgi/, /mobileadmin/home.cs, /scripts/cpshost.dll)",
+    "traefik_json": "Nikto by its user agent asking for random names with backup suffixes (/594VAEoi.save, .local)",
+}
 
 
 def _malicious_ips(log: Path, lake: Path) -> tuple[set[str], pl.DataFrame]:
@@ -60,7 +69,7 @@ def crowdsec(work: Path, out: dict) -> None:
     tests = json.loads(index.read_text())["tests"]
     base = index.parent / "tests"
     alert_ok, alert_n, benign_ok, benign_n = 0, 0, 0, 0
-    missed, noisy = [], []
+    missed, noisy, reviewed = [], [], []
     for t in tests:
         expected = t.get("expected_alert_count")
         if expected is None:
@@ -85,6 +94,8 @@ def crowdsec(work: Path, out: dict) -> None:
                     miss = clients.filter(pl.col("client_ip").is_in(list(want - bad)))
                     why += f" reasons {miss['reasons'].to_list()[:1]}"
                 missed.append((t["test"], [a["scenario"] for a in t["expected_alerts"]][:2], why[:300]))
+        elif t["test"] in NOT_BENIGN:
+            reviewed.append((t["test"], NOT_BENIGN[t["test"]], sorted(bad)[:3]))
         else:
             benign_n += 1
             ok = not bad
@@ -99,8 +110,10 @@ def crowdsec(work: Path, out: dict) -> None:
                 )
     out["crowdsec_alert_tests"] = alert_ok / max(alert_n, 1)
     out["crowdsec_alert_n"] = alert_n
-    out["crowdsec_benign_clean"] = benign_ok
+    out["crowdsec_benign_clean"] = benign_ok / max(benign_n, 1)
+    out["crowdsec_benign_ok"] = benign_ok
     out["crowdsec_benign_n"] = benign_n
+    out["crowdsec_not_benign"] = reviewed
     out["crowdsec_missed"] = missed
     out["crowdsec_noisy"] = noisy
 
@@ -323,7 +336,7 @@ def report(out: dict, show: int) -> int:
         (
             "CrowdSec benign tests with nothing malicious",
             "crowdsec_benign_clean",
-            lambda v: f"{v} of {out.get('crowdsec_benign_n')}",
+            lambda v: f"{out.get('crowdsec_benign_ok')} of {out.get('crowdsec_benign_n')}",
         ),
         (
             "CrowdSec AppSec bodiless attack requests flagged",
@@ -337,6 +350,8 @@ def report(out: dict, show: int) -> int:
         ok = out[key] >= TARGETS[key]
         fails += not ok
         print(f"{'PASS' if ok else 'FAIL'}  {label:<60} {fmt(out[key])}  (target >= {TARGETS[key]})")
+    for test, review, flagged in out.get("crowdsec_not_benign", []):
+        print(f"  expecting no alert, not benign on review: {test}: {review}; marked malicious: {flagged or 'none'}")
     if "appsec_benign_flagged" in out:
         print(
             f"  AppSec benign controls flagged: {out['appsec_benign_flagged'][0]} of {out['appsec_benign_flagged'][1]}"
